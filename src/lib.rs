@@ -1,0 +1,13 @@
+//! ringcache: a Cassandra-protocol-compatible caching and routing tier.
+//!
+//! See `docs/architecture.md` for a request's walk through these modules.
+
+pub mod config;
+pub mod coordinator;
+pub mod cql;
+pub mod error;
+pub mod metrics;
+pub mod protocol;
+pub mod ring;
+pub mod schema;
+pub mod server;
