@@ -1,0 +1,95 @@
+# Shared by scripts/test.sh and scripts/run.sh: make a fresh Debian machine
+# able to build and test ringcache, installing only what is missing so that
+# a re-run costs a few seconds. Sourced, not executed.
+#
+# What may be installed:
+#   - Debian packages: clang + libclang-dev (bindgen, for RocksDB), and
+#     python3 + python3-venv when `python3 -m venv` cannot work.
+#     `apt-get update` runs at most once per script run, and only when
+#     something is actually missing.
+#   - .venv/ (gitignored): the pinned Python clients of
+#     tests/python/requirements.txt (DataStax driver, cqlsh, lz4, snappy,
+#     pytest). A stamp file holding the requirements' hash makes re-runs
+#     skip pip entirely.
+
+RINGCACHE_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$RINGCACHE_ROOT/.venv"
+REQUIREMENTS="$RINGCACHE_ROOT/tests/python/requirements.txt"
+APT_UPDATED=0
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# Runs a command as root: directly when we are root, else through sudo.
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# Installs the given Debian packages; runs `apt-get update` first, once.
+apt_install() {
+    if [ "$APT_UPDATED" -eq 0 ]; then
+        log "apt-get update"
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        APT_UPDATED=1
+    fi
+    log "apt-get install -y $*"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
+}
+
+# True when every named Debian package is installed.
+dpkg_has() {
+    local pkg
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || return 1
+    done
+}
+
+# The C toolchain pieces the Rust build needs beyond gcc: bindgen (used by
+# the RocksDB crate) loads libclang at build time.
+ensure_build_packages() {
+    command -v cargo >/dev/null 2>&1 || {
+        log "cargo not found: install the Rust toolchain (rustup) first"
+        return 1
+    }
+    local missing=()
+    command -v cc >/dev/null 2>&1 || missing+=(gcc)
+    command -v clang >/dev/null 2>&1 || missing+=(clang)
+    dpkg_has libclang-dev || missing+=(libclang-dev)
+    if [ "${#missing[@]}" -gt 0 ]; then apt_install "${missing[@]}"; fi
+}
+
+# A Python 3 interpreter whose venv module works (Debian splits ensurepip
+# into python3-venv, so a bare python3 cannot create virtual environments).
+ensure_python() {
+    command -v python3 >/dev/null 2>&1 || apt_install python3 python3-venv
+}
+
+# Hash of the requirements file: the stamp that says .venv is complete.
+requirements_hash() {
+    { cat "$REQUIREMENTS"; python3 --version; } | sha256sum | cut -d' ' -f1
+}
+
+# Creates .venv with the pinned Python clients unless it is already current.
+ensure_venv() {
+    ensure_python
+    local want stamp="$VENV/.ringcache-requirements"
+    want="$(requirements_hash)"
+    if [ -x "$VENV/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+        return 0
+    fi
+    if [ ! -x "$VENV/bin/pip" ]; then
+        rm -rf "$VENV"
+        if ! python3 -m venv "$VENV" 2>/dev/null; then
+            rm -rf "$VENV"
+            apt_install python3-venv
+            python3 -m venv "$VENV"
+        fi
+    fi
+    local started=$SECONDS
+    log "pip install -r tests/python/requirements.txt"
+    # The driver ships manylinux wheels; if pip ever falls back to the sdist,
+    # skip its optional Cython extensions (minutes of compiling, no benefit).
+    CASS_DRIVER_NO_CYTHON=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
+        "$VENV/bin/pip" install --quiet -r "$REQUIREMENTS"
+    log "python packages installed in $((SECONDS - started)) s"
+    echo "$want" >"$stamp"
+}

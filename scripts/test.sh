@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# THE test command: runs the whole ringcache test suite.
+#
+#   bash scripts/test.sh
+#
+# Works on a fresh Debian machine (root, only the package registries
+# reachable): installs what is missing (see scripts/lib.sh), then runs, in
+# order, and keeps going after a failure so one run reports everything:
+#
+#   1. cargo fmt --check
+#   2. cargo clippy --all-targets -- -D warnings
+#   3. cargo build                      (target/debug/ringcache)
+#   4. cargo test                       (RINGCACHE_FUZZ_EXECS=1000000: the
+#                                        protocol fuzz test runs 1M inputs)
+#   5. pytest tests/python              (real DataStax driver and cqlsh against
+#                                        real servers, RINGCACHE_BIN=the binary)
+#
+# Exit status is non-zero if any step failed; the last line is a summary.
+# Extra arguments go to pytest (e.g. `bash scripts/test.sh -k cqlsh`).
+set -uo pipefail
+
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$RINGCACHE_ROOT" || exit 1
+
+# How many fuzz executions the protocol fuzz test runs (it reads this env).
+export RINGCACHE_FUZZ_EXECS="${RINGCACHE_FUZZ_EXECS:-1000000}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+declare -a RESULTS=()
+FAILED=0
+
+# step NAME CMD...: runs CMD, records "NAME ok (Ns)" or "NAME FAILED (Ns)".
+step() {
+    local name="$1"; shift
+    local started=$SECONDS
+    log "==> $name: $*"
+    if "$@"; then
+        RESULTS+=("$name ok ($((SECONDS - started))s)")
+        return 0
+    fi
+    RESULTS+=("$name FAILED ($((SECONDS - started))s)")
+    FAILED=$((FAILED + 1))
+    return 1
+}
+
+skip() {
+    RESULTS+=("$1 skipped ($2)")
+    FAILED=$((FAILED + 1))
+}
+
+summary() {
+    local IFS=';'
+    if [ "$FAILED" -eq 0 ]; then
+        echo "SUMMARY: all steps succeeded: ${RESULTS[*]}"
+    else
+        echo "SUMMARY: $FAILED step(s) did not succeed: ${RESULTS[*]}"
+    fi
+}
+
+step setup bash -c 'source scripts/lib.sh && ensure_build_packages && ensure_venv' || {
+    summary
+    exit 1
+}
+
+step fmt cargo fmt --all -- --check
+step clippy cargo clippy --all-targets -- -D warnings
+
+if step build cargo build --bins; then
+    step cargo-test cargo test
+    step pytest env RINGCACHE_BIN="$RINGCACHE_ROOT/target/debug/ringcache" \
+        "$VENV/bin/python" -m pytest tests/python "$@"
+else
+    skip cargo-test "build failed"
+    skip pytest "build failed"
+fi
+
+summary
+[ "$FAILED" -eq 0 ]

@@ -1,0 +1,208 @@
+"""Real ringcache servers for the Python acceptance tests.
+
+Every test talks to a real `ringcache serve` process on 127.0.0.1 with
+ephemeral ports (`--cql-port 0 --metrics-port 0`) and a temporary data
+directory. The server writes its bound addresses to `--ready-file` once both
+listeners accept connections, so the tests never guess ports or sleep.
+
+Processes are always reaped: SIGTERM first (graceful shutdown is part of the
+contract), SIGKILL after a timeout, and a session-wide finaliser kills any
+node a crashed test left behind.
+
+The binary comes from $RINGCACHE_BIN (scripts/test.sh sets it) or
+target/debug/ringcache.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+READY_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 10.0
+
+# Every node started in this session, so none outlives pytest.
+_ALL_NODES = []
+
+
+def ringcache_binary() -> Path:
+    """The server binary under test."""
+    path = Path(os.environ.get("RINGCACHE_BIN", REPO_ROOT / "target/debug/ringcache"))
+    if not path.is_file():
+        pytest.exit(f"ringcache binary not found at {path}: run `cargo build` "
+                    "or set RINGCACHE_BIN", returncode=2)
+    return path
+
+
+def _split_addr(addr: str):
+    host, _, port = addr.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+class RingcacheNode:
+    """One `ringcache serve` process bound to loopback.
+
+    `start()` may be called again after `stop()`/`kill()`: the node keeps its
+    data directory (that is how persistence is tested) and gets new ports.
+    """
+
+    def __init__(self, binary: Path, workdir: Path, name: str = "node"):
+        self.binary = binary
+        self.name = name
+        self.data_dir = workdir / f"{name}-data"
+        self.ready_file = workdir / f"{name}-ready.json"
+        self.log_path = workdir / f"{name}.log"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.proc = None
+        self.host = None
+        self.port = None
+        self.metrics_port = None
+        _ALL_NODES.append(self)
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def start(self, timeout: float = READY_TIMEOUT_S):
+        """Starts the process and waits (bounded) for its ready file."""
+        assert self.proc is None or self.proc.poll() is not None, "already running"
+        self.ready_file.unlink(missing_ok=True)
+        cmd = [str(self.binary), "serve",
+               "--data-dir", str(self.data_dir),
+               "--listen-address", "127.0.0.1",
+               "--cql-port", "0",
+               "--metrics-port", "0",
+               "--ready-file", str(self.ready_file)]
+        env = dict(os.environ)
+        env.setdefault("RUST_LOG", "info")
+        env.setdefault("RUST_BACKTRACE", "1")
+        with open(self.log_path, "ab") as log:
+            log.write(f"\n=== start: {' '.join(cmd)}\n".encode())
+            log.flush()
+            # Own process group, so a signal to pytest's group (Ctrl-C) does
+            # not race our orderly shutdown.
+            self.proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL,
+                                         stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+        self._wait_ready(timeout)
+        return self
+
+    def _wait_ready(self, timeout: float):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode} before "
+                                   f"becoming ready:\n{self.log_tail()}")
+            ready = self._read_ready()
+            if ready is not None:
+                self.host, self.port = _split_addr(ready["cql"])
+                self.metrics_port = _split_addr(ready["metrics"])[1]
+                return
+            time.sleep(0.05)
+        self.kill()
+        raise RuntimeError(f"{self.name} not ready within {timeout} s:\n{self.log_tail()}")
+
+    def _read_ready(self):
+        # The server renames the file into place, but tolerate a torn read.
+        try:
+            data = json.loads(self.ready_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        return data if "cql" in data and "metrics" in data else None
+
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> int:
+        """Graceful stop (SIGTERM), then SIGKILL if it does not exit in time.
+
+        Returns the exit code; a server that needed SIGKILL returns -9.
+        """
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return self.kill()
+
+    def kill(self) -> int:
+        """kill -9: no chance to flush or clean up (a crash)."""
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.kill()
+        return self.proc.wait(STOP_TIMEOUT_S)
+
+    def restart(self, crash: bool = False):
+        """Stops (or kill -9s) and starts again on the same data directory."""
+        if crash:
+            self.kill()
+        else:
+            self.stop()
+        return self.start()
+
+    # -- helpers -----------------------------------------------------------
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def log_tail(self, lines: int = 60) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"
+
+    def __repr__(self):
+        return f"RingcacheNode({self.name}, {self.address}, data={self.data_dir})"
+
+
+@pytest.fixture(scope="session")
+def ringcache_bin() -> Path:
+    return ringcache_binary()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _reap_all_nodes():
+    """Session finaliser: no server outlives the test run, whatever failed."""
+    yield
+    for node in _ALL_NODES:
+        try:
+            node.stop(timeout=5)
+        except Exception as exc:  # noqa: BLE001 - keep reaping the others
+            print(f"failed to stop {node}: {exc}", file=sys.stderr)
+
+
+@pytest.fixture
+def node_factory(ringcache_bin, tmp_path):
+    """Makes and starts nodes: `node_factory("a")`; all stopped at test end."""
+    made = []
+
+    def make(name: str = "node"):
+        node = RingcacheNode(ringcache_bin, tmp_path, name).start()
+        made.append(node)
+        return node
+
+    yield make
+    for node in made:
+        node.stop()
+
+
+@pytest.fixture(scope="module")
+def node(ringcache_bin, tmp_path_factory):
+    """One server shared by a test module (starting one per test is waste)."""
+    server = RingcacheNode(ringcache_bin, tmp_path_factory.mktemp("ringcache"), "shared").start()
+    yield server
+    code = server.stop()
+    # A clean SIGTERM shutdown exits 0; report otherwise, with the log.
+    assert code == 0, f"server exited with {code} on SIGTERM:\n{server.log_tail()}"
+
+
+def pytest_runtest_makereport(item, call):
+    """On failure, attach the tail of every live server log to the report."""
+    if call.when == "call" and call.excinfo is not None:
+        for node in _ALL_NODES:
+            if node.proc is not None:
+                item.add_report_section("call", f"ringcache log {node.name}", node.log_tail())
