@@ -14,18 +14,29 @@ pub enum Statement {
     Use(String),
     CreateKeyspace(CreateKeyspace),
     AlterKeyspace(AlterKeyspace),
-    DropKeyspace { name: String, if_exists: bool },
+    DropKeyspace {
+        name: String,
+        if_exists: bool,
+    },
     CreateType(CreateType),
     AlterType(AlterType),
-    DropType { name: QualifiedName, if_exists: bool },
+    DropType {
+        name: QualifiedName,
+        if_exists: bool,
+    },
     CreateTable(CreateTable),
     AlterTable(AlterTable),
-    DropTable { name: QualifiedName, if_exists: bool },
+    DropTable {
+        name: QualifiedName,
+        if_exists: bool,
+    },
     Describe(Describe),
     /// A statement that parses as CQL but that this build does not execute yet
     /// (INSERT, UPDATE, DELETE, BATCH, TRUNCATE, CREATE INDEX, ...). `what` names it,
     /// e.g. "INSERT". The executor answers it with Invalid, never silently.
-    Unsupported { what: String },
+    Unsupported {
+        what: String,
+    },
 }
 
 /// A term: a literal, a bind marker, a collection literal or a function call.
@@ -55,9 +66,15 @@ pub enum Term {
     /// `{field: value}` user-type literal (parsed as Map when ambiguous; the
     /// executor reinterprets by the target type).
     UserType(Vec<(String, Term)>),
-    FunctionCall { name: String, args: Vec<Term> },
+    FunctionCall {
+        name: String,
+        args: Vec<Term>,
+    },
     /// `(type) term`.
-    Cast { ty: super::types::CqlType, term: Box<Term> },
+    Cast {
+        ty: super::types::CqlType,
+        term: Box<Term>,
+    },
 }
 
 /// Comparison operators in WHERE clauses.
@@ -80,11 +97,23 @@ pub enum Operator {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Relation {
     /// `col op term`; for IN the term is a Tuple/List of values or a single bind marker.
-    Column { column: String, op: Operator, value: Term },
+    Column {
+        column: String,
+        op: Operator,
+        value: Term,
+    },
     /// `(c1, c2) op (v1, v2)`; for IN the value is a Tuple of tuples or a bind marker.
-    MultiColumn { columns: Vec<String>, op: Operator, value: Term },
+    MultiColumn {
+        columns: Vec<String>,
+        op: Operator,
+        value: Term,
+    },
     /// `token(c1, c2) op term`.
-    Token { columns: Vec<String>, op: Operator, value: Term },
+    Token {
+        columns: Vec<String>,
+        op: Operator,
+        value: Term,
+    },
 }
 
 /// Sort direction of ORDER BY and CLUSTERING ORDER BY.
@@ -102,9 +131,15 @@ pub enum Selector {
     CountStar,
     /// A function call: `toJson(x)`, `writetime(v)`, `ttl(v)`, `token(k)`, `now()`, ...
     /// Names are lower-cased.
-    Function { name: String, args: Vec<Selector> },
+    Function {
+        name: String,
+        args: Vec<Selector>,
+    },
     /// `CAST(x AS type)`.
-    Cast { selector: Box<Selector>, ty: super::types::CqlType },
+    Cast {
+        selector: Box<Selector>,
+        ty: super::types::CqlType,
+    },
     /// A literal term used as a selector.
     Term(Term),
 }
@@ -172,7 +207,10 @@ pub struct CreateType {
 /// ALTER TYPE operations.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AlterTypeOp {
-    Add { field: String, ty: super::types::CqlType },
+    Add {
+        field: String,
+        ty: super::types::CqlType,
+    },
     Rename(Vec<(String, String)>),
 }
 
@@ -212,8 +250,14 @@ pub struct CreateTable {
 /// ALTER TABLE operations.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AlterTableOp {
-    Add { columns: Vec<ColumnDefinition>, if_not_exists: bool },
-    Drop { columns: Vec<String>, if_exists: bool },
+    Add {
+        columns: Vec<ColumnDefinition>,
+        if_not_exists: bool,
+    },
+    Drop {
+        columns: Vec<String>,
+        if_exists: bool,
+    },
     Rename(Vec<(String, String)>),
     With(Vec<(String, OptionValue)>),
 }
@@ -232,9 +276,14 @@ pub enum DescribeTarget {
     Cluster,
     Keyspaces,
     /// `DESCRIBE [ONLY] KEYSPACE [name]`; None means the session keyspace.
-    Keyspace { name: Option<String>, only: bool },
+    Keyspace {
+        name: Option<String>,
+        only: bool,
+    },
     /// `DESCRIBE [FULL] SCHEMA`.
-    Schema { full: bool },
+    Schema {
+        full: bool,
+    },
     Tables,
     Table(QualifiedName),
     Types,

@@ -16,4 +16,4 @@ pub mod value;
 
 pub use ast::Statement;
 pub use parser::{parse_statement, ParseError};
-pub use types::{maybe_quote, CqlType, NativeType, TypeParseError};
+pub use types::{is_reserved_keyword, maybe_quote, CqlType, NativeType, TypeParseError};
