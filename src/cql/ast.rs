@@ -31,6 +31,12 @@ pub enum Statement {
         if_exists: bool,
     },
     Describe(Describe),
+    Insert(Insert),
+    Update(Update),
+    Delete(Delete),
+    Batch(Batch),
+    /// `TRUNCATE [TABLE] [ks.]t`.
+    Truncate(QualifiedName),
     /// A statement that parses as CQL but that this build does not execute yet
     /// (INSERT, UPDATE, DELETE, BATCH, TRUNCATE, CREATE INDEX, ...). `what` names it,
     /// e.g. "INSERT". The executor answers it with Invalid, never silently.
@@ -299,4 +305,110 @@ pub enum DescribeTarget {
 pub struct Describe {
     pub target: DescribeTarget,
     pub with_internals: bool,
+}
+
+/// `USING TTL t AND TIMESTAMP t` of INSERT, UPDATE, DELETE and BATCH; absent parts are
+/// None. ScyllaDB's `USING TIMEOUT` is accepted and dropped.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Using {
+    pub ttl: Option<Term>,
+    pub timestamp: Option<Term>,
+}
+
+/// What an assignment, deletion or condition addresses.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ColumnTarget {
+    /// The whole column.
+    Column(String),
+    /// `c[key]`: a map entry or list index.
+    Element { column: String, key: Term },
+    /// `c.field`: a field of a non-frozen user type.
+    Field { column: String, field: String },
+}
+
+/// INSERT ... VALUES or INSERT ... JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InsertValues {
+    /// `(c1, c2) VALUES (t1, t2)`: columns and terms, same length.
+    Values {
+        columns: Vec<String>,
+        values: Vec<Term>,
+    },
+    /// `JSON 'doc' [DEFAULT UNSET | DEFAULT NULL]`; `default_unset` is false for NULL.
+    Json { value: Term, default_unset: bool },
+}
+
+/// INSERT statement.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Insert {
+    pub table: QualifiedName,
+    pub values: InsertValues,
+    pub if_not_exists: bool,
+    pub using: Using,
+}
+
+/// One `SET` assignment of UPDATE.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Assignment {
+    /// `target = value`.
+    Set { target: ColumnTarget, value: Term },
+    /// `c = c + value` or `c += value` (counters, collection append / union).
+    Add { column: String, value: Term },
+    /// `c = c - value` or `c -= value` (counters, collection removal).
+    Subtract { column: String, value: Term },
+    /// `c = value + c` (list prepend).
+    Prepend { column: String, value: Term },
+}
+
+/// One condition of a lightweight transaction's `IF`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Condition {
+    pub target: ColumnTarget,
+    pub op: Operator,
+    pub value: Term,
+}
+
+/// The `IF` clause of INSERT, UPDATE and DELETE (a lightweight transaction).
+#[derive(Debug, Clone, PartialEq)]
+pub enum IfClause {
+    Exists,
+    NotExists,
+    Conditions(Vec<Condition>),
+}
+
+/// UPDATE statement.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Update {
+    pub table: QualifiedName,
+    pub using: Using,
+    pub assignments: Vec<Assignment>,
+    pub where_clause: Vec<Relation>,
+    pub if_clause: Option<IfClause>,
+}
+
+/// DELETE statement; empty `targets` deletes whole rows (or the partition).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delete {
+    pub table: QualifiedName,
+    pub targets: Vec<ColumnTarget>,
+    pub using: Using,
+    pub where_clause: Vec<Relation>,
+    pub if_clause: Option<IfClause>,
+}
+
+/// LOGGED (the default), UNLOGGED or COUNTER batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchKind {
+    Logged,
+    Unlogged,
+    Counter,
+}
+
+/// `BEGIN [UNLOGGED | COUNTER] BATCH [USING TIMESTAMP t] ... APPLY BATCH`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    pub kind: BatchKind,
+    pub using: Using,
+    /// Only Insert, Update and Delete statements.
+    pub statements: Vec<Statement>,
 }

@@ -2,16 +2,19 @@
 //!
 //! One `Parser` walks the token vector with one token of lookahead (a little more where
 //! CQL needs it, e.g. to tell a cast from a tuple). Grammar pieces live in submodules:
-//! `terms` (literals, bind markers, types, WITH options), `select`, `ddl` and
-//! `describe`. Errors carry the offending token's line and column and a snippet of the
+//! `terms` (literals, bind markers, types, WITH options), `select`, `ddl`, `dml`
+//! and `describe`. Errors carry the offending token's line and column and a snippet of the
 //! query with that token in brackets, as Cassandra's ErrorCollector prints them.
 
 mod ddl;
 mod describe;
+mod dml;
 mod select;
 mod terms;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_dml;
 
 use super::ast::{QualifiedName, Statement};
 use super::lexer::{tokenize, Token, TokenKind};
@@ -84,11 +87,15 @@ impl<'a> Parser<'a> {
             "alter" => self.alter(),
             "drop" => self.drop_statement(),
             "describe" | "desc" => self.describe().map(Statement::Describe),
-            "insert" | "update" | "delete" | "truncate" | "grant" | "revoke" | "list" => {
+            "insert" => self.insert().map(Statement::Insert),
+            "update" => self.update().map(Statement::Update),
+            "delete" => self.delete().map(Statement::Delete),
+            "begin" => self.batch().map(Statement::Batch),
+            "truncate" => self.truncate(),
+            "grant" | "revoke" | "list" => {
                 let what = word.to_ascii_uppercase();
                 Ok(self.unsupported(what))
             }
-            "begin" => Ok(self.unsupported("BATCH".into())),
             _ => Err(self.no_viable()),
         }
     }

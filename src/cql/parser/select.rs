@@ -152,7 +152,7 @@ impl Parser<'_> {
         })
     }
 
-    fn relations(&mut self) -> Result<Vec<Relation>> {
+    pub(super) fn relations(&mut self) -> Result<Vec<Relation>> {
         let mut relations = vec![self.relation()?];
         while self.eat_kw("and") {
             relations.push(self.relation()?);
@@ -177,7 +177,7 @@ impl Parser<'_> {
         Ok(Relation::Column { column, op, value })
     }
 
-    fn operator_and_value(&mut self) -> Result<(Operator, Term)> {
+    pub(super) fn operator_and_value(&mut self) -> Result<(Operator, Term)> {
         if self.eat_kw("is") {
             self.expect_kw("not")?;
             self.expect_kw("null")?;
