@@ -31,10 +31,24 @@ impl ErrorCode {
     pub fn from_i32(code: i32) -> Option<ErrorCode> {
         use ErrorCode::*;
         [
-            ServerError, ProtocolError, BadCredentials, Unavailable, Overloaded,
-            IsBootstrapping, TruncateError, WriteTimeout, ReadTimeout, ReadFailure,
-            FunctionFailure, WriteFailure, SyntaxError, Unauthorized, Invalid, ConfigError,
-            AlreadyExists, Unprepared,
+            ServerError,
+            ProtocolError,
+            BadCredentials,
+            Unavailable,
+            Overloaded,
+            IsBootstrapping,
+            TruncateError,
+            WriteTimeout,
+            ReadTimeout,
+            ReadFailure,
+            FunctionFailure,
+            WriteFailure,
+            SyntaxError,
+            Unauthorized,
+            Invalid,
+            ConfigError,
+            AlreadyExists,
+            Unprepared,
         ]
         .into_iter()
         .find(|c| *c as i32 == code)
@@ -80,6 +94,10 @@ pub enum ProtocolError {
     UnknownOpcode(u8),
     #[error("Opcode {0:#04x} is not a request")]
     NotARequest(u8),
+    #[error("Opcode {0:#04x} is not a response")]
+    NotAResponse(u8),
+    #[error("Frame is compressed but no compression was negotiated in STARTUP")]
+    UnexpectedCompression,
     #[error("Frame with response bit set sent to the server")]
     ResponseDirection,
     #[error("Not enough bytes to read {what}")]

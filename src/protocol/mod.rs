@@ -17,27 +17,44 @@
 //! Layout: `wire` (primitive notations of spec §3), `frame` (header, flags, opcodes),
 //! `compression`, `types` (the `[option]` column type), `request` and `response`
 //! (one enum each, with both directions implemented so every message round-trips in tests
-//! and our own benchmark client can speak to the server).
+//! and our own benchmark client can speak to the server; RESULT bodies in `result`), and
+//! `codec` (whole frames). `fuzz` is a dependency-free mutation fuzzer that runs on
+//! stable Rust as an ordinary test.
 
+pub mod codec;
 pub mod compression;
 pub mod consistency;
+#[cfg(test)]
+mod differential;
 pub mod error;
 pub mod frame;
+#[doc(hidden)]
+pub mod fuzz;
+#[cfg(test)]
+mod proptests;
 pub mod request;
 pub mod response;
+mod result;
 pub mod types;
 pub mod wire;
 
+pub use codec::{
+    decode_request_body, decode_response_frame, decode_response_frame_full, encode_request_frame,
+    encode_response_frame, ResponseFrame,
+};
 pub use compression::Compression;
 pub use consistency::Consistency;
 pub use error::{ErrorCode, ProtocolError};
-pub use frame::{FrameHeader, Opcode};
-pub use request::{BatchKind, BatchQuery, BatchStatement, QueryParameters, Request, Value, Values};
+pub use frame::{decode_header, negotiation_error, FrameHeader, HeaderError, Opcode};
+pub use request::{
+    Batch, BatchKind, BatchQuery, BatchStatement, QueryParameters, Request, Value, Values,
+};
 pub use response::{
     ChangeType, ColumnSpec, ErrorBody, ErrorExtra, Event, PreparedMetadata, PreparedResult,
     Response, ResultBody, ResultMetadata, Rows, SchemaChange, SchemaTarget,
 };
 pub use types::DataType;
+pub use wire::Reader;
 
 /// The only protocol version this server speaks.
 pub const VERSION: u8 = 4;
