@@ -150,8 +150,10 @@ WORKLOAD_STATEMENTS = [
 
 def run_workload(host: str, port: int, hidden: list):
     """The Python driver, default settings, sending a broad mix of requests."""
-    for module in hidden:
-        sys.modules[module] = None
+    sys.path.insert(0, str(REPO_ROOT / "tests" / "python"))
+    from driver_probe import HideModules
+
+    sys.meta_path.insert(0, HideModules(hidden))
     import uuid
     from datetime import datetime, timezone
 
@@ -177,16 +179,25 @@ def run_workload(host: str, port: int, hidden: list):
     insert = ("INSERT INTO seed_ks.t (tenant, bucket, ts, id, s, l, m, tp) "
               "VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TTL 60")
 
-    def prepared_round():
+    def prepared_select():
+        select = session.prepare("SELECT * FROM system.local WHERE key = ?")
+        session.execute(select, ["local"])
+
+    def prepared_insert():
         prepared = session.prepare(insert)
         session.execute(prepared, row)
-        batch = BatchStatement()
-        batch.add(prepared, row)
-        session.execute(batch)
-        select = session.prepare("SELECT * FROM seed_ks.t WHERE tenant = ? AND bucket = ?")
-        session.execute(select, ("acme", 1))
 
-    attempt(prepared_round)
+    def batch():
+        # Simple statements with values: a BATCH frame even where PREPARE fails.
+        b = BatchStatement()
+        b.add(SimpleStatement(insert.replace("?", "%s")), row)
+        b.add(SimpleStatement("DELETE FROM seed_ks.t WHERE tenant = %s AND bucket = %s"),
+              ("acme", 1))
+        session.execute(b)
+
+    attempt(prepared_select)
+    attempt(prepared_insert)
+    attempt(batch)
     attempt(session.execute, "DROP TABLE seed_ks.t")
     attempt(session.execute, "DROP KEYSPACE seed_ks")
     cluster.shutdown()
@@ -220,7 +231,8 @@ async def run_client(upstream, out_dir, client, argv_for_port):
     port = await proxy.start()
     argv = argv_for_port(port)
     print(f"{client}: {' '.join(argv)}", file=sys.stderr)
-    proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL)
+    proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL,
+                                                stdout=asyncio.subprocess.DEVNULL)
     try:
         await asyncio.wait_for(proc.wait(), timeout=180)
     except asyncio.TimeoutError:

@@ -80,6 +80,7 @@ class RingcacheNode:
         env = dict(os.environ)
         env.setdefault("RUST_LOG", "info")
         env.setdefault("RUST_BACKTRACE", "1")
+        env.setdefault("NO_COLOR", "1")  # plain logs in reports
         with open(self.log_path, "ab") as log:
             log.write(f"\n=== start: {' '.join(cmd)}\n".encode())
             log.flush()
