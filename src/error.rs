@@ -1,1 +1,143 @@
-//! Server errors.
+//! The server's one error type. Each variant decides what the client sees: the mapping to
+//! CQL error codes lives in [`Error::to_body`] and nowhere else (DESIGN §3.13).
+
+use bytes::Bytes;
+use thiserror::Error;
+
+use crate::protocol::{Consistency, ErrorBody, ErrorCode, ErrorExtra, ProtocolError};
+
+/// A request failure, as the client will see it.
+#[derive(Debug, Clone, Error)]
+pub enum Error {
+    /// Malformed frame or message; the connection is closed after the reply.
+    #[error("{0}")]
+    Protocol(#[from] ProtocolError),
+    /// The statement text does not parse.
+    #[error("{0}")]
+    Syntax(String),
+    /// The statement parses but cannot be executed as asked.
+    #[error("{0}")]
+    Invalid(String),
+    /// The keyspace, table or type being created exists.
+    #[error("{message}")]
+    AlreadyExists {
+        keyspace: String,
+        table: String,
+        message: String,
+    },
+    /// A configuration-level refusal (bad replication strategy, ...).
+    #[error("{0}")]
+    Config(String),
+    /// The operation is not allowed (e.g. modifying a system keyspace).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// EXECUTE of a statement id this server does not hold.
+    #[error("Prepared query with ID {} not found (either the query was not prepared on this host (maybe the host has been restarted?) or you have prepared too many queries and it has been evicted from the internal cache)", hex(.0))]
+    Unprepared(Bytes),
+    /// Fewer replicas are alive than the consistency level needs.
+    #[error("Cannot achieve consistency level {}", .consistency.name())]
+    Unavailable {
+        consistency: Consistency,
+        required: i32,
+        alive: i32,
+    },
+    /// The node refuses work to protect itself.
+    #[error("{0}")]
+    Overloaded(String),
+    /// A bug or an internal failure; the connection stays open.
+    #[error("{0}")]
+    Server(String),
+}
+
+/// Convenience alias for results carrying [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Shorthand for `Error::Invalid(format!(...))` call sites.
+    pub fn invalid(message: impl Into<String>) -> Error {
+        Error::Invalid(message.into())
+    }
+
+    /// The CQL error code of this failure.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Error::Protocol(_) => ErrorCode::ProtocolError,
+            Error::Syntax(_) => ErrorCode::SyntaxError,
+            Error::Invalid(_) => ErrorCode::Invalid,
+            Error::AlreadyExists { .. } => ErrorCode::AlreadyExists,
+            Error::Config(_) => ErrorCode::ConfigError,
+            Error::Unauthorized(_) => ErrorCode::Unauthorized,
+            Error::Unprepared(_) => ErrorCode::Unprepared,
+            Error::Unavailable { .. } => ErrorCode::Unavailable,
+            Error::Overloaded(_) => ErrorCode::Overloaded,
+            Error::Server(_) => ErrorCode::ServerError,
+        }
+    }
+
+    /// Whether the connection must be closed after this error is sent.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, Error::Protocol(_))
+    }
+
+    /// The ERROR message body for the wire.
+    pub fn to_body(&self) -> ErrorBody {
+        let extra = match self {
+            Error::AlreadyExists {
+                keyspace, table, ..
+            } => ErrorExtra::AlreadyExists {
+                keyspace: keyspace.clone(),
+                table: table.clone(),
+            },
+            Error::Unprepared(id) => ErrorExtra::Unprepared { id: id.clone() },
+            Error::Unavailable {
+                consistency,
+                required,
+                alive,
+            } => ErrorExtra::Unavailable {
+                consistency: *consistency,
+                required: *required,
+                alive: *alive,
+            },
+            _ => ErrorExtra::None,
+        };
+        ErrorBody {
+            code: self.code(),
+            message: self.to_string(),
+            extra,
+        }
+    }
+}
+
+fn hex(bytes: &Bytes) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl From<crate::cql::ParseError> for Error {
+    fn from(e: crate::cql::ParseError) -> Error {
+        Error::Syntax(e.to_string())
+    }
+}
+
+impl From<crate::schema::SchemaError> for Error {
+    fn from(e: crate::schema::SchemaError) -> Error {
+        use crate::schema::SchemaError as S;
+        match e {
+            S::Invalid(m) => Error::Invalid(m),
+            S::ConfigError(m) => Error::Config(m),
+            S::Unauthorized(m) => Error::Unauthorized(m),
+            S::Syntax(m) => Error::Syntax(m),
+            S::AlreadyExists { keyspace, table } => {
+                let message = S::AlreadyExists {
+                    keyspace: keyspace.clone(),
+                    table: table.clone(),
+                }
+                .to_string();
+                Error::AlreadyExists {
+                    keyspace,
+                    table,
+                    message,
+                }
+            }
+        }
+    }
+}

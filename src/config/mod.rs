@@ -1,1 +1,300 @@
-//! (being written)
+//! Node configuration: built-in defaults, then `config/ringcache.toml` (or `--config`), then
+//! `RINGCACHE_*` environment variables, then command-line flags — each layer overriding the
+//! one before, as DESIGN §3.14 orders them.
+//!
+//! Every field has a default so an empty file (or none at all) gives a working node. Unknown
+//! keys in the file are refused, because a misspelt option silently falling back to its default
+//! is the kind of surprise an operator finds in production. Environment variables name a field
+//! by its path: `RINGCACHE_CQL_PORT` sets `cql_port`, `RINGCACHE_LIMITS__MAX_FRAME_BYTES` sets
+//! `limits.max_frame_bytes` (a double underscore descends into a section).
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error("invalid value for environment variable {name}: {message}")]
+    Env { name: String, message: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// The whole node configuration.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Name reported in `system.local.cluster_name`; drivers refuse to mix clusters by name.
+    pub cluster_name: String,
+    /// Data center reported to drivers (`system.local.data_center`).
+    pub data_center: String,
+    /// Rack reported to drivers (`system.local.rack`).
+    pub rack: String,
+    /// Address the CQL and metrics listeners bind to.
+    pub listen_address: IpAddr,
+    /// CQL native protocol port; 0 picks an ephemeral port, which is logged.
+    pub cql_port: u16,
+    /// Prometheus `/metrics` HTTP port; 0 picks an ephemeral port, which is logged.
+    pub metrics_port: u16,
+    /// Directory holding this node's persistent state (identity, schema).
+    pub data_dir: PathBuf,
+    /// Number of Murmur3 tokens (vnodes) this node owns; chosen at first boot and persisted.
+    pub num_tokens: usize,
+    /// Resource bounds that protect the node from clients (DESIGN §3.9).
+    pub limits: Limits,
+    /// How the connection layer schedules work; defaults chosen by `cargo bench --bench hotpath`.
+    pub tuning: Tuning,
+}
+
+/// Connection-layer scheduling choices, measured by the hot-path benchmark (see README).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Tuning {
+    /// Where requests run: on the connection's own task or as spawned tasks.
+    pub request_scheduling: Scheduling,
+    /// When replies are written to the socket.
+    pub reply_flush: FlushPolicy,
+}
+
+/// Where a connection's requests run.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Scheduling {
+    /// Polled on the connection task: no cross-thread wake-up per request.
+    #[default]
+    Inline,
+    /// Each request is a tokio task, free to run on another worker thread.
+    Spawn,
+}
+
+/// When a connection writes its replies.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum FlushPolicy {
+    /// One write per loop turn carrying every reply that is ready.
+    #[default]
+    PerTurn,
+    /// One write per reply.
+    PerReply,
+}
+
+/// Bounds on what clients may make the node hold in memory.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest accepted frame body in bytes, checked from the header before the body is read
+    /// (Cassandra 4: `native_transport_max_frame_size`, 16 MiB).
+    pub max_frame_bytes: usize,
+    /// Request bytes a single connection may have in flight (read but not yet answered);
+    /// past it the server stops reading that socket until replies drain.
+    pub max_in_flight_bytes_per_connection: usize,
+    /// Requests a single connection may have in flight at once.
+    pub max_in_flight_requests_per_connection: usize,
+    /// Client connections accepted at once; further connections wait in the accept queue.
+    pub max_connections: usize,
+    /// Prepared statements kept server-wide (least recently used are evicted).
+    pub max_prepared_statements: u64,
+    /// Rows an unpaged SELECT may materialise before it fails with Invalid.
+    pub max_unpaged_rows: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            cluster_name: "ringcache".into(),
+            data_center: "datacenter1".into(),
+            rack: "rack1".into(),
+            listen_address: IpAddr::from([127, 0, 0, 1]),
+            cql_port: 9042,
+            metrics_port: 9180,
+            data_dir: PathBuf::from("data"),
+            num_tokens: 16,
+            limits: Limits::default(),
+            tuning: Tuning::default(),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_frame_bytes: 16 * 1024 * 1024,
+            max_in_flight_bytes_per_connection: 64 * 1024 * 1024,
+            max_in_flight_requests_per_connection: 2048,
+            max_connections: 4096,
+            max_prepared_statements: 10_000,
+            max_unpaged_rows: 100_000,
+        }
+    }
+}
+
+impl Config {
+    /// Loads defaults, then `path` (if it exists, or fails if `required`), then the
+    /// environment. Flags are applied by the caller afterwards, then [`Config::validate`].
+    pub fn load(path: &Path, required: bool) -> Result<Config, ConfigError> {
+        let mut table = match std::fs::read_to_string(path) {
+            Ok(text) => text
+                .parse::<toml::Table>()
+                .map_err(|e| ConfigError::Parse {
+                    path: path.to_owned(),
+                    source: Box::new(e),
+                })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => toml::Table::new(),
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })
+            }
+        };
+        apply_env(&mut table, std::env::vars())?;
+        Config::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            source: Box::new(e),
+        })
+    }
+
+    /// Checks relations between fields that serde cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
+        if self.num_tokens == 0 || self.num_tokens > 1536 {
+            return invalid("num_tokens must be between 1 and 1536");
+        }
+        if self.cluster_name.is_empty() {
+            return invalid("cluster_name must not be empty");
+        }
+        if self.limits.max_frame_bytes < 1024 || self.limits.max_frame_bytes > 256 << 20 {
+            return invalid("limits.max_frame_bytes must be between 1 KiB and 256 MiB");
+        }
+        if self.limits.max_in_flight_bytes_per_connection < self.limits.max_frame_bytes {
+            return invalid("limits.max_in_flight_bytes_per_connection must be >= max_frame_bytes");
+        }
+        if self.limits.max_connections == 0
+            || self.limits.max_in_flight_requests_per_connection == 0
+        {
+            return invalid(
+                "limits.max_connections and max_in_flight_requests_per_connection must be > 0",
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Merges `RINGCACHE_*` variables into the parsed file. Values are parsed as TOML scalars
+/// when they look like one (numbers, booleans) and taken as strings otherwise.
+fn apply_env(
+    table: &mut toml::Table,
+    vars: impl Iterator<Item = (String, String)>,
+) -> Result<(), ConfigError> {
+    for (name, raw) in vars {
+        let Some(path) = name.strip_prefix("RINGCACHE_") else {
+            continue;
+        };
+        if ENV_IGNORED.contains(&path) {
+            continue;
+        }
+        let keys: Vec<String> = path.split("__").map(str::to_ascii_lowercase).collect();
+        let value = parse_env_value(&raw);
+        let (last, sections) = keys.split_last().ok_or_else(|| ConfigError::Env {
+            name: name.clone(),
+            message: "empty name".into(),
+        })?;
+        let mut cursor = &mut *table;
+        for section in sections {
+            let entry = cursor
+                .entry(section.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            cursor = entry.as_table_mut().ok_or_else(|| ConfigError::Env {
+                name: name.clone(),
+                message: format!("{section} is not a section"),
+            })?;
+        }
+        cursor.insert(last.clone(), value);
+    }
+    Ok(())
+}
+
+/// Variables with the prefix that are not config fields (read by other parts of the program).
+const ENV_IGNORED: &[&str] = &["LOG", "BIN", "FUZZ_EXECS", "CONFIG"];
+
+fn parse_env_value(raw: &str) -> toml::Value {
+    let as_toml = format!("v = {raw}");
+    match as_toml.parse::<toml::Table>() {
+        Ok(mut t) => match t.remove("v") {
+            Some(
+                v @ (toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_)),
+            ) => v,
+            _ => toml::Value::String(raw.to_owned()),
+        },
+        Err(_) => toml::Value::String(raw.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_with(file: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut table: toml::Table = file.parse().map_err(|e| ConfigError::Parse {
+            path: PathBuf::new(),
+            source: Box::new(e),
+        })?;
+        let vars = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        apply_env(&mut table, vars)?;
+        Config::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Parse {
+            path: PathBuf::new(),
+            source: Box::new(e),
+        })
+    }
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        assert_eq!(load_with("", &[]).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn env_overrides_file_and_descends_into_sections() {
+        let c = load_with(
+            "cql_port = 1000\n[limits]\nmax_connections = 5\n",
+            &[
+                ("RINGCACHE_CQL_PORT", "2000"),
+                ("RINGCACHE_LIMITS__MAX_CONNECTIONS", "7"),
+                ("RINGCACHE_CLUSTER_NAME", "prod"),
+                ("RINGCACHE_LOG", "debug"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.cql_port, 2000);
+        assert_eq!(c.limits.max_connections, 7);
+        assert_eq!(c.cluster_name, "prod");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_types_are_refused() {
+        assert!(load_with("cql_prot = 1\n", &[]).is_err());
+        assert!(load_with("cql_port = 'x'\n", &[]).is_err());
+        assert!(load_with("", &[("RINGCACHE_CQL_PORT", "99999")]).is_err());
+    }
+
+    #[test]
+    fn shipped_config_file_parses_to_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/ringcache.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let c = load_with(&text, &[]).unwrap();
+        c.validate().unwrap();
+        assert_eq!(c, Config::default());
+    }
+}

@@ -8,6 +8,9 @@ use std::net::IpAddr;
 use bytes::{BufMut, Bytes, BytesMut};
 use uuid::Uuid;
 
+use super::ast::Term;
+use super::types::{CqlType, NativeType};
+
 /// A value of some CQL type. Null is represented outside (as `Option<CqlValue>`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum CqlValue {
@@ -34,8 +37,15 @@ pub enum CqlValue {
     /// Minimal two's-complement big-endian bytes.
     Varint(Vec<u8>),
     /// `unscaled × 10^-scale`, unscaled as minimal two's-complement bytes.
-    Decimal { scale: i32, unscaled: Vec<u8> },
-    Duration { months: i32, days: i32, nanos: i64 },
+    Decimal {
+        scale: i32,
+        unscaled: Vec<u8>,
+    },
+    Duration {
+        months: i32,
+        days: i32,
+        nanos: i64,
+    },
     List(Vec<CqlValue>),
     Set(Vec<CqlValue>),
     Map(Vec<(CqlValue, CqlValue)>),
@@ -74,7 +84,11 @@ impl CqlValue {
                 buf.put_i32(*scale);
                 buf.put_slice(unscaled);
             }
-            Duration { months, days, nanos } => {
+            Duration {
+                months,
+                days,
+                nanos,
+            } => {
                 put_vint(buf, i64::from(*months));
                 put_vint(buf, i64::from(*days));
                 put_vint(buf, *nanos);
@@ -91,7 +105,9 @@ impl CqlValue {
                 }
             }
             Tuple(items) => items.iter().for_each(|v| put_element(buf, v.as_ref())),
-            Udt(fields) => fields.iter().for_each(|(_, v)| put_element(buf, v.as_ref())),
+            Udt(fields) => fields
+                .iter()
+                .for_each(|(_, v)| put_element(buf, v.as_ref())),
         }
     }
 }
@@ -127,4 +143,193 @@ pub fn put_vint(buf: &mut BytesMut, value: i64) {
     // The first byte carries `extra` leading one-bits, then the high bits of the value.
     out[0] |= !(0xFFu8 >> extra);
     buf.put_slice(&out[..bytes_needed]);
+}
+
+impl CqlValue {
+    /// Converts a literal term to a value of type `ty`. Bind markers and function calls are
+    /// resolved by the caller; this handles constants and collection literals.
+    pub fn from_literal(term: &Term, ty: &CqlType) -> Result<CqlValue, String> {
+        match ty {
+            CqlType::Frozen(inner) => CqlValue::from_literal(term, inner),
+            CqlType::Native(native) => native_from_literal(term, *native),
+            CqlType::List(elem) | CqlType::Set(elem) => {
+                let items = match term {
+                    Term::List(items) | Term::Set(items) | Term::Tuple(items) => items,
+                    other => return Err(mismatch(other, ty)),
+                };
+                let values = items
+                    .iter()
+                    .map(|t| CqlValue::from_literal(t, elem))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(if matches!(ty, CqlType::List(_)) {
+                    CqlValue::List(values)
+                } else {
+                    sorted_set(values)
+                })
+            }
+            CqlType::Map(k, v) => match term {
+                Term::Map(entries) => entries
+                    .iter()
+                    .map(|(a, b)| {
+                        Ok((CqlValue::from_literal(a, k)?, CqlValue::from_literal(b, v)?))
+                    })
+                    .collect::<Result<Vec<_>, String>>()
+                    .map(CqlValue::Map),
+                Term::Set(items) if items.is_empty() => Ok(CqlValue::Map(Vec::new())),
+                other => Err(mismatch(other, ty)),
+            },
+            CqlType::Tuple(types) => match term {
+                Term::Tuple(items) if items.len() <= types.len() => items
+                    .iter()
+                    .zip(types)
+                    .map(|(t, ty)| nullable_from_literal(t, ty))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(CqlValue::Tuple),
+                other => Err(mismatch(other, ty)),
+            },
+            CqlType::UserType { .. } | CqlType::Custom(_) => Err(format!(
+                "Literal values of type {ty} are not supported here"
+            )),
+        }
+    }
+
+    /// The JSON text Cassandra's `toJson()` produces for this value.
+    pub fn to_json(&self) -> String {
+        use CqlValue::*;
+        match self {
+            Ascii(s) | Text(s) => json_string(s),
+            Bigint(v) | Counter(v) => v.to_string(),
+            Int(v) => v.to_string(),
+            Smallint(v) => v.to_string(),
+            Tinyint(v) => v.to_string(),
+            Boolean(v) => v.to_string(),
+            Double(v) => v.to_string(),
+            Float(v) => v.to_string(),
+            Uuid(u) | Timeuuid(u) => json_string(&u.to_string()),
+            Inet(a) => json_string(&a.to_string()),
+            Blob(b) => json_string(&format!("0x{}", hex(b))),
+            List(items) | Set(items) => {
+                let inner: Vec<String> = items.iter().map(CqlValue::to_json).collect();
+                format!("[{}]", inner.join(", "))
+            }
+            Map(entries) => {
+                let inner: Vec<String> = entries
+                    .iter()
+                    .map(|(k, v)| format!("{}: {}", json_key(k), v.to_json()))
+                    .collect();
+                format!("{{{}}}", inner.join(", "))
+            }
+            Tuple(items) => {
+                let inner: Vec<String> = items.iter().map(json_or_null).collect();
+                format!("[{}]", inner.join(", "))
+            }
+            Udt(fields) => {
+                let inner: Vec<String> = fields
+                    .iter()
+                    .map(|(name, v)| format!("{}: {}", json_string(name), json_or_null(v)))
+                    .collect();
+                format!("{{{}}}", inner.join(", "))
+            }
+            other => json_string(&format!("{other:?}")),
+        }
+    }
+
+    /// Orders two values of the same type as CQL compares them; `None` across types.
+    pub fn compare(&self, other: &CqlValue) -> Option<std::cmp::Ordering> {
+        use CqlValue::*;
+        match (self, other) {
+            (Ascii(a), Ascii(b)) | (Text(a), Text(b)) => Some(a.as_bytes().cmp(b.as_bytes())),
+            (Bigint(a), Bigint(b)) | (Counter(a), Counter(b)) | (Timestamp(a), Timestamp(b)) => {
+                Some(a.cmp(b))
+            }
+            (Time(a), Time(b)) => Some(a.cmp(b)),
+            (Int(a), Int(b)) => Some(a.cmp(b)),
+            (Smallint(a), Smallint(b)) => Some(a.cmp(b)),
+            (Tinyint(a), Tinyint(b)) => Some(a.cmp(b)),
+            (Date(a), Date(b)) => Some(a.cmp(b)),
+            (Boolean(a), Boolean(b)) => Some(a.cmp(b)),
+            (Double(a), Double(b)) => a.partial_cmp(b),
+            (Float(a), Float(b)) => a.partial_cmp(b),
+            _ => Some(self.to_bytes().cmp(&other.to_bytes())),
+        }
+    }
+}
+
+fn nullable_from_literal(term: &Term, ty: &CqlType) -> Result<Option<CqlValue>, String> {
+    match term {
+        Term::Null => Ok(None),
+        t => CqlValue::from_literal(t, ty).map(Some),
+    }
+}
+
+fn sorted_set(mut values: Vec<CqlValue>) -> CqlValue {
+    values.sort_by(|a, b| a.compare(b).unwrap_or(std::cmp::Ordering::Equal));
+    values.dedup();
+    CqlValue::Set(values)
+}
+
+fn native_from_literal(term: &Term, ty: NativeType) -> Result<CqlValue, String> {
+    use NativeType as N;
+    let bad = || mismatch(term, &CqlType::Native(ty));
+    let int = |s: &str| s.parse::<i64>().map_err(|_| bad());
+    Ok(match (term, ty) {
+        (Term::String(s), N::Text) => CqlValue::Text(s.clone()),
+        (Term::String(s), N::Ascii) if s.is_ascii() => CqlValue::Ascii(s.clone()),
+        (Term::Integer(s), N::Int) => CqlValue::Int(i32::try_from(int(s)?).map_err(|_| bad())?),
+        (Term::Integer(s), N::Bigint | N::Counter) => CqlValue::Bigint(int(s)?),
+        (Term::Integer(s), N::Smallint) => {
+            CqlValue::Smallint(i16::try_from(int(s)?).map_err(|_| bad())?)
+        }
+        (Term::Integer(s), N::Tinyint) => {
+            CqlValue::Tinyint(i8::try_from(int(s)?).map_err(|_| bad())?)
+        }
+        (Term::Integer(s), N::Timestamp) => CqlValue::Timestamp(int(s)?),
+        (Term::Integer(s) | Term::Float(s), N::Double) => {
+            CqlValue::Double(s.parse().map_err(|_| bad())?)
+        }
+        (Term::Integer(s) | Term::Float(s), N::Float) => {
+            CqlValue::Float(s.parse().map_err(|_| bad())?)
+        }
+        (Term::Boolean(b), N::Boolean) => CqlValue::Boolean(*b),
+        (Term::Uuid(s), N::Uuid) => CqlValue::Uuid(s.parse().map_err(|_| bad())?),
+        (Term::Uuid(s), N::Timeuuid) => CqlValue::Timeuuid(s.parse().map_err(|_| bad())?),
+        (Term::String(s), N::Inet) => CqlValue::Inet(s.parse().map_err(|_| bad())?),
+        (Term::Blob(h), N::Blob) => CqlValue::Blob(Bytes::from(unhex(h).ok_or_else(bad)?)),
+        _ => return Err(bad()),
+    })
+}
+
+fn mismatch(term: &Term, ty: &CqlType) -> String {
+    format!("Invalid literal {term:?} for a value of type {ty}")
+}
+
+fn json_or_null(v: &Option<CqlValue>) -> String {
+    v.as_ref()
+        .map_or_else(|| "null".to_owned(), CqlValue::to_json)
+}
+
+/// Map keys are JSON strings; non-text keys are their JSON text, quoted.
+fn json_key(k: &CqlValue) -> String {
+    match k {
+        CqlValue::Ascii(_) | CqlValue::Text(_) => k.to_json(),
+        other => json_string(&other.to_json()),
+    }
+}
+
+fn json_string(s: &str) -> String {
+    serde_json::Value::String(s.to_owned()).to_string()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
 }

@@ -1,0 +1,254 @@
+//! Prepared statements: one bounded, server-wide cache (moka) keyed by Cassandra's id,
+//! MD5(keyspace + query text), so the id is the same on every connection and after a
+//! re-prepare — drivers compare them (cql-clients.md §9). Entries that read a table are
+//! evicted when it is altered or dropped: result metadata a driver caches under
+//! skip_metadata must never go stale silently.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use md5::{Digest, Md5};
+use moka::sync::Cache;
+
+use super::bind::{select_slots, Slot};
+use super::select::data_type;
+use crate::cql::ast::Statement;
+use crate::error::{Error, Result};
+use crate::protocol::{
+    ColumnSpec, PreparedMetadata, PreparedResult, QueryParameters, ResultBody, ResultMetadata,
+    SchemaChange,
+};
+use crate::schema::Catalog;
+
+/// A prepared statement and what the driver was told about it.
+pub(super) struct Prepared {
+    pub statement: Statement,
+    /// The keyspace in effect when it was prepared.
+    pub keyspace: Option<String>,
+    /// The (keyspace, table) it reads, for invalidation.
+    reads: Option<(String, String)>,
+    slots: Vec<Slot>,
+    result: PreparedResult,
+}
+
+impl Prepared {
+    /// Parses metadata for `statement` as prepared in `keyspace`.
+    pub fn new(
+        query: &str,
+        statement: Statement,
+        keyspace: Option<&str>,
+        catalog: &Catalog,
+    ) -> Result<Prepared> {
+        let id = statement_id(query, keyspace);
+        let (reads, slots, bind_columns, result_metadata) = match &statement {
+            Statement::Select(select) => {
+                let ks = select.table.keyspace.as_deref().or(keyspace).ok_or_else(|| {
+                    Error::invalid("No keyspace has been specified. USE a keyspace, or explicitly specify keyspace.tablename")
+                })?;
+                let table = catalog.table(ks, &select.table.name).ok_or_else(|| {
+                    Error::invalid(format!("unconfigured table {}", select.table.name))
+                })?;
+                let slots = select_slots(select, table)?;
+                let spec = |name: &str, ty: &crate::cql::types::CqlType| ColumnSpec {
+                    keyspace: ks.to_owned(),
+                    table: table.name.clone(),
+                    name: name.to_owned(),
+                    data_type: data_type(ty, ks, catalog),
+                };
+                let binds: Vec<ColumnSpec> = slots.iter().map(|s| spec(&s.name, &s.ty)).collect();
+                let result = result_columns(select, table, &spec)?;
+                (
+                    Some((ks.to_owned(), table.name.clone())),
+                    slots,
+                    binds,
+                    result,
+                )
+            }
+            _ => (None, Vec::new(), Vec::new(), ResultMetadata::default()),
+        };
+        let pk_indexes = partition_key_indexes(
+            &slots,
+            reads
+                .as_ref()
+                .map_or(0, |_| count_pk(&statement, catalog, keyspace)),
+        );
+        let result = PreparedResult {
+            id,
+            metadata: PreparedMetadata {
+                pk_indexes,
+                columns: bind_columns,
+            },
+            result_metadata,
+        };
+        Ok(Prepared {
+            statement,
+            keyspace: keyspace.map(str::to_owned),
+            reads,
+            slots,
+            result,
+        })
+    }
+
+    /// Reorders named values (flag 0x40) into marker order.
+    pub fn name_values(&self, params: &QueryParameters) -> Result<QueryParameters> {
+        let Some(names) = &params.values.names else {
+            if params.values.values.len() != self.slots.len() {
+                return Err(Error::invalid(format!(
+                    "There were {} markers(?) in CQL but {} bound variables",
+                    self.slots.len(),
+                    params.values.values.len()
+                )));
+            }
+            return Ok(params.clone());
+        };
+        let mut ordered = Vec::with_capacity(self.slots.len());
+        for slot in &self.slots {
+            let position = names
+                .iter()
+                .position(|n| n.eq_ignore_ascii_case(&slot.name));
+            let value = position.and_then(|i| params.values.values.get(i)).cloned();
+            ordered.push(value.ok_or_else(|| {
+                Error::invalid(format!("Missing value for bind variable {}", slot.name))
+            })?);
+        }
+        let mut params = params.clone();
+        params.values.values = ordered;
+        params.values.names = None;
+        Ok(params)
+    }
+
+    /// Drops the column specs from a Rows result when the client asked to skip them.
+    pub fn shape_result(&self, result: ResultBody, skip_metadata: bool) -> ResultBody {
+        match result {
+            ResultBody::Rows(mut rows) if skip_metadata => {
+                rows.metadata.no_metadata = true;
+                ResultBody::Rows(rows)
+            }
+            other => other,
+        }
+    }
+}
+
+fn result_columns(
+    select: &crate::cql::ast::Select,
+    table: &crate::schema::TableDef,
+    spec: &dyn Fn(&str, &crate::cql::types::CqlType) -> ColumnSpec,
+) -> Result<ResultMetadata> {
+    use crate::cql::ast::Selector;
+    let mut columns = Vec::new();
+    if select.items.is_empty() {
+        columns.extend(table.columns.iter().map(|c| spec(&c.name, &c.ty)));
+    }
+    for item in &select.items {
+        let (name, ty) = match &item.selector {
+            Selector::Column(c) => {
+                let def = table
+                    .column(c)
+                    .ok_or_else(|| Error::invalid(format!("Undefined column name {c}")))?;
+                (c.clone(), def.ty.clone())
+            }
+            Selector::Function { name, args } if name == "tojson" => {
+                let arg = match args.first() {
+                    Some(Selector::Column(c)) => c.clone(),
+                    _ => String::new(),
+                };
+                (format!("system.tojson({arg})"), text())
+            }
+            _ => ("count".to_owned(), bigint()),
+        };
+        columns.push(spec(item.alias.as_deref().unwrap_or(&name), &ty));
+    }
+    Ok(ResultMetadata {
+        column_count: columns.len(),
+        columns,
+        ..Default::default()
+    })
+}
+
+fn text() -> crate::cql::types::CqlType {
+    crate::cql::types::CqlType::Native(crate::cql::types::NativeType::Text)
+}
+
+fn bigint() -> crate::cql::types::CqlType {
+    crate::cql::types::CqlType::Native(crate::cql::types::NativeType::Bigint)
+}
+
+fn count_pk(statement: &Statement, catalog: &Catalog, keyspace: Option<&str>) -> usize {
+    let Statement::Select(select) = statement else {
+        return 0;
+    };
+    let ks = select
+        .table
+        .keyspace
+        .as_deref()
+        .or(keyspace)
+        .unwrap_or_default();
+    catalog
+        .table(ks, &select.table.name)
+        .map_or(0, |t| t.partition_key().len())
+}
+
+/// `pk_index`: for each partition-key column, the marker that sets it — only when every
+/// key column has one, since a driver can route only with the whole key.
+fn partition_key_indexes(slots: &[Slot], key_columns: usize) -> Vec<u16> {
+    let indexes: Vec<u16> = (0..key_columns)
+        .filter_map(|k| {
+            slots
+                .iter()
+                .position(|s| s.partition_key == Some(k))
+                .map(|i| i as u16)
+        })
+        .collect();
+    if indexes.len() == key_columns {
+        indexes
+    } else {
+        Vec::new()
+    }
+}
+
+/// Cassandra's statement id: MD5 of the keyspace (if any) followed by the query text.
+fn statement_id(query: &str, keyspace: Option<&str>) -> Bytes {
+    let mut md5 = Md5::new();
+    if let Some(ks) = keyspace {
+        md5.update(ks.as_bytes());
+    }
+    md5.update(query.as_bytes());
+    Bytes::copy_from_slice(&md5.finalize())
+}
+
+/// The server-wide prepared statement cache.
+pub struct PreparedCache {
+    cache: Cache<Bytes, Arc<Prepared>>,
+}
+
+impl PreparedCache {
+    /// A cache holding at most `capacity` statements.
+    pub fn new(capacity: u64) -> PreparedCache {
+        PreparedCache {
+            cache: Cache::builder()
+                .max_capacity(capacity)
+                .support_invalidation_closures()
+                .build(),
+        }
+    }
+
+    pub(super) fn insert(&self, prepared: Prepared) -> PreparedResult {
+        let result = prepared.result.clone();
+        self.cache.insert(result.id.clone(), Arc::new(prepared));
+        result
+    }
+
+    pub(super) fn get(&self, id: &Bytes) -> Option<Arc<Prepared>> {
+        self.cache.get(id)
+    }
+
+    /// Evicts statements that read what `change` altered or dropped.
+    pub(super) fn invalidate_for(&self, change: &SchemaChange) {
+        let change = change.clone();
+        let _ = self.cache.invalidate_entries_if(move |_, p| {
+            p.reads
+                .as_ref()
+                .is_some_and(|(ks, t)| super::touches(&change, ks, t))
+        });
+    }
+}

@@ -1,0 +1,458 @@
+//! One client connection: framing, session state, in-flight requests, events.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use futures::stream::{FuturesUnordered, StreamExt};
+use futures::FutureExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{broadcast, watch};
+
+use super::Shared;
+use crate::config::{FlushPolicy, Scheduling};
+use crate::coordinator::RequestContext;
+use crate::error::Error;
+use crate::protocol::frame::{decode_header, negotiation_error, HeaderError};
+use crate::protocol::{
+    codec, Compression, Event, FrameHeader, Opcode, ProtocolError, Request, Response, ResultBody,
+};
+
+/// A request running on behalf of this connection.
+type Pending = Pin<Box<dyn Future<Output = Completed> + Send>>;
+
+/// A finished request, ready to be encoded.
+struct Completed {
+    stream: i16,
+    opcode: Opcode,
+    started: Instant,
+    /// Request bytes charged against the in-flight budget until now.
+    bytes: usize,
+    outcome: Result<ResultBody, Error>,
+}
+
+/// Which pushed events a connection registered for.
+#[derive(Default, Clone, Copy)]
+struct EventMask {
+    topology: bool,
+    status: bool,
+    schema: bool,
+}
+
+/// State of one client connection.
+pub(super) struct Connection {
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+    inbuf: BytesMut,
+    outbuf: BytesMut,
+    started: bool,
+    compression: Option<Compression>,
+    keyspace: Option<String>,
+    events: Option<(broadcast::Receiver<Event>, EventMask)>,
+    pending: FuturesUnordered<Pending>,
+    in_flight_bytes: usize,
+    /// Set once the connection must end: after a fatal error, EOF or shutdown. In-flight
+    /// requests still finish and their replies are still written.
+    closing: bool,
+}
+
+const READ_CHUNK: usize = 16 * 1024;
+
+impl Connection {
+    pub(super) fn new(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) -> Connection {
+        let local = stream.local_addr().unwrap_or(peer);
+        Connection {
+            shared,
+            stream,
+            peer,
+            local,
+            inbuf: BytesMut::with_capacity(READ_CHUNK),
+            outbuf: BytesMut::with_capacity(READ_CHUNK),
+            started: false,
+            compression: None,
+            keyspace: None,
+            events: None,
+            pending: FuturesUnordered::new(),
+            in_flight_bytes: 0,
+            closing: false,
+        }
+    }
+
+    /// Serves the connection until the client leaves, a fatal error, or shutdown.
+    pub(super) async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> std::io::Result<()> {
+        if *shutdown.borrow_and_update() {
+            return Ok(());
+        }
+        loop {
+            self.process_input();
+            self.drain_ready();
+            self.flush().await?;
+            if self.closing && self.pending.is_empty() {
+                return Ok(());
+            }
+            let can_read = !self.closing && self.has_budget();
+            if !can_read && !self.closing {
+                self.shared.metrics.backpressure_pauses.inc();
+            }
+            if self.inbuf.capacity() - self.inbuf.len() < READ_CHUNK / 2 {
+                self.inbuf.reserve(READ_CHUNK);
+            }
+            tokio::select! {
+                Some(done) = self.pending.next(), if !self.pending.is_empty() => self.complete(done),
+                event = next_event(&mut self.events) => self.push_event(event),
+                read = self.stream.read_buf(&mut self.inbuf), if can_read => {
+                    if read? == 0 {
+                        self.closing = true;
+                    }
+                }
+                _ = shutdown.changed(), if !self.closing => self.closing = true,
+            }
+        }
+    }
+
+    fn per_reply_flush(&self) -> bool {
+        self.shared.config.tuning.reply_flush == FlushPolicy::PerReply
+    }
+
+    fn has_budget(&self) -> bool {
+        let limits = &self.shared.config.limits;
+        self.in_flight_bytes < limits.max_in_flight_bytes_per_connection
+            && self.pending.len() < limits.max_in_flight_requests_per_connection
+    }
+
+    /// Decodes every complete frame in the input buffer (while budget remains).
+    fn process_input(&mut self) {
+        let max = self.shared.config.limits.max_frame_bytes;
+        while !self.closing && self.has_budget() {
+            let header = match decode_header(&self.inbuf, max) {
+                Ok(Some(header)) => header,
+                Ok(None) => return,
+                Err(e) => return self.reject_header(e),
+            };
+            let total = crate::protocol::HEADER_LEN + header.length as usize;
+            if self.inbuf.len() < total {
+                self.inbuf.reserve(total - self.inbuf.len());
+                return;
+            }
+            let frame = self.inbuf.split_to(total).freeze();
+            self.dispatch(header, frame.slice(crate::protocol::HEADER_LEN..));
+            if self.per_reply_flush() && !self.outbuf.is_empty() {
+                return;
+            }
+        }
+    }
+
+    /// Answers a header that cannot be accepted, then closes: the body is never read.
+    fn reject_header(&mut self, error: HeaderError) {
+        self.closing = true;
+        self.inbuf.clear();
+        match error {
+            HeaderError::UnsupportedVersion {
+                requested,
+                reply_version,
+            } => {
+                let (_, message) = negotiation_error(requested);
+                let error = Error::Protocol(ProtocolError::Invalid(message));
+                let start = self.outbuf.len();
+                self.encode_error(0, &error);
+                // Drivers read the header's version byte as "try this one next".
+                self.outbuf[start] = reply_version;
+            }
+            HeaderError::TooLarge { stream, length } => {
+                let max = self.shared.config.limits.max_frame_bytes as u64;
+                let e = ProtocolError::FrameTooLarge {
+                    length: u64::from(length),
+                    max,
+                };
+                self.encode_error(stream, &Error::Protocol(e));
+            }
+            HeaderError::ResponseDirection { stream } => {
+                self.encode_error(stream, &Error::Protocol(ProtocolError::ResponseDirection));
+            }
+        }
+    }
+
+    fn dispatch(&mut self, header: FrameHeader, body: Bytes) {
+        let stream = header.stream;
+        let Some(opcode) = header.opcode() else {
+            let error = Error::Protocol(ProtocolError::UnknownOpcode(header.opcode));
+            self.closing = true;
+            return self.encode_error(stream, &error);
+        };
+        self.shared
+            .metrics
+            .requests
+            .with_label_values(&[opcode_label(opcode)])
+            .inc();
+        let max = self.shared.config.limits.max_frame_bytes;
+        let request = match codec::decode_request_body(&header, body, self.compression, max) {
+            Ok(request) => request,
+            Err(e) => {
+                self.closing = true;
+                return self.encode_error(stream, &Error::Protocol(e));
+            }
+        };
+        let started = Instant::now();
+        match request {
+            Request::Options => self.reply(stream, &self.supported()),
+            Request::Startup(options) => self.startup(stream, options),
+            _ if !self.started => {
+                let message =
+                    format!("Unexpected message {opcode:?}, expecting STARTUP or OPTIONS");
+                self.closing = true;
+                self.encode_error(stream, &Error::Protocol(ProtocolError::Invalid(message)));
+            }
+            Request::Register { events } => self.register(stream, &events),
+            Request::AuthResponse { .. } => {
+                let message = "Unexpected AUTH_RESPONSE: authentication is not enabled".to_owned();
+                self.encode_error(stream, &Error::Protocol(ProtocolError::Invalid(message)));
+            }
+            request => {
+                // Asynchronous requests are observed when they complete.
+                return self.submit(stream, opcode, started, header.length as usize, request);
+            }
+        }
+        self.observe(opcode, started);
+    }
+
+    fn supported(&self) -> Response {
+        Response::Supported(vec![
+            (
+                "CQL_VERSION".into(),
+                vec![crate::coordinator::CQL_VERSION.into()],
+            ),
+            ("COMPRESSION".into(), vec!["lz4".into(), "snappy".into()]),
+            ("PROTOCOL_VERSIONS".into(), vec!["4/v4".into()]),
+        ])
+    }
+
+    fn startup(&mut self, stream: i16, options: Vec<(String, String)>) {
+        if self.started {
+            let message = "Unexpected message STARTUP, the connection is already initialized";
+            return self.encode_error(
+                stream,
+                &Error::Protocol(ProtocolError::Invalid(message.into())),
+            );
+        }
+        if let Err(e) = check_cql_version(&options) {
+            return self.encode_error(stream, &e);
+        }
+        let requested = options
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("COMPRESSION"));
+        let compression = match requested {
+            None => None,
+            Some((_, name)) => match Compression::from_name(&name.to_ascii_lowercase()) {
+                Some(c) => Some(c),
+                None => {
+                    let e = Error::Protocol(ProtocolError::Invalid(format!(
+                        "Unknown compression algorithm: {name}"
+                    )));
+                    return self.encode_error(stream, &e);
+                }
+            },
+        };
+        // READY itself goes out uncompressed: drivers only install their decompressor once
+        // they have read it.
+        self.started = true;
+        self.reply(stream, &Response::Ready);
+        self.compression = compression;
+    }
+
+    fn register(&mut self, stream: i16, events: &[String]) {
+        let mut mask = EventMask::default();
+        for event in events {
+            match event.as_str() {
+                "TOPOLOGY_CHANGE" => mask.topology = true,
+                "STATUS_CHANGE" => mask.status = true,
+                "SCHEMA_CHANGE" => mask.schema = true,
+                other => {
+                    let e = Error::Protocol(ProtocolError::Invalid(format!(
+                        "Invalid value '{other}' for Type"
+                    )));
+                    return self.encode_error(stream, &e);
+                }
+            }
+        }
+        let receiver = self.shared.coordinator.subscribe();
+        self.events = Some((receiver, mask));
+        self.reply(stream, &Response::Ready);
+    }
+
+    /// Starts a QUERY/PREPARE/EXECUTE/BATCH. It is polled with the others on this task, or
+    /// spawned, as configured; either way it completes independently of its neighbours.
+    fn submit(
+        &mut self,
+        stream: i16,
+        opcode: Opcode,
+        started: Instant,
+        bytes: usize,
+        request: Request,
+    ) {
+        let shared = self.shared.clone();
+        let ctx = RequestContext {
+            keyspace: self.keyspace.clone(),
+            local_addr: self.local,
+            peer: self.peer,
+        };
+        self.in_flight_bytes += bytes;
+        let work = async move {
+            let outcome = shared.coordinator.handle(ctx, request).await;
+            Completed {
+                stream,
+                opcode,
+                started,
+                bytes,
+                outcome,
+            }
+        };
+        let pending: Pending = match self.shared.config.tuning.request_scheduling {
+            Scheduling::Inline => Box::pin(work),
+            Scheduling::Spawn => Box::pin(tokio::spawn(work).map(move |joined| {
+                joined.unwrap_or_else(|e| Completed {
+                    stream,
+                    opcode,
+                    started,
+                    bytes,
+                    outcome: Err(Error::Server(format!("request task failed: {e}"))),
+                })
+            })),
+        };
+        self.pending.push(pending);
+    }
+
+    /// Collects requests that are already finished without waiting, so their replies share
+    /// one write with the rest of this loop turn.
+    fn drain_ready(&mut self) {
+        if self.per_reply_flush() {
+            return;
+        }
+        while let Some(Some(done)) = self.pending.next().now_or_never() {
+            self.complete(done);
+        }
+    }
+
+    fn complete(&mut self, done: Completed) {
+        self.in_flight_bytes -= done.bytes;
+        match done.outcome {
+            Ok(result) => {
+                if let ResultBody::SetKeyspace(keyspace) = &result {
+                    self.keyspace = Some(keyspace.clone());
+                }
+                self.reply(done.stream, &Response::Result(result));
+            }
+            Err(e) => {
+                self.closing |= e.is_fatal();
+                self.encode_error(done.stream, &e);
+            }
+        }
+        self.observe(done.opcode, done.started);
+    }
+
+    fn observe(&self, opcode: Opcode, started: Instant) {
+        self.shared
+            .metrics
+            .request_duration
+            .with_label_values(&[opcode_label(opcode)])
+            .observe(started.elapsed().as_secs_f64());
+    }
+
+    fn push_event(&mut self, event: Option<Event>) {
+        let Some((_, mask)) = &self.events else {
+            return;
+        };
+        let Some(event) = event else {
+            // The sender is gone: the node is stopping.
+            self.events = None;
+            return;
+        };
+        let wanted = match &event {
+            Event::TopologyChange { .. } => mask.topology,
+            Event::StatusChange { .. } => mask.status,
+            Event::SchemaChange(_) => mask.schema,
+        };
+        if wanted {
+            self.reply(-1, &Response::Event(event));
+        }
+    }
+
+    fn reply(&mut self, stream: i16, response: &Response) {
+        codec::encode_response_frame(&mut self.outbuf, stream, response, &[], self.compression);
+    }
+
+    fn encode_error(&mut self, stream: i16, error: &Error) {
+        self.shared
+            .metrics
+            .errors
+            .with_label_values(&[error.code().label()])
+            .inc();
+        if error.is_fatal() {
+            tracing::debug!(peer = %self.peer, stream, error = %error, "closing connection after protocol error");
+        }
+        self.reply(stream, &Response::Error(error.to_body()));
+    }
+
+    async fn flush(&mut self) -> std::io::Result<()> {
+        if self.outbuf.is_empty() {
+            return Ok(());
+        }
+        let result = self.stream.write_all(&self.outbuf).await;
+        self.outbuf.clear();
+        result
+    }
+}
+
+/// Waits for the next event, forever if the connection did not register.
+async fn next_event(events: &mut Option<(broadcast::Receiver<Event>, EventMask)>) -> Option<Event> {
+    let Some((receiver, _)) = events else {
+        return std::future::pending().await;
+    };
+    loop {
+        match receiver.recv().await {
+            Ok(event) => return Some(event),
+            // A slow reader missed events: drivers refresh metadata on the next one anyway.
+            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(broadcast::error::RecvError::Closed) => return None,
+        }
+    }
+}
+
+/// STARTUP must carry a CQL_VERSION of at least 3.0.0, as Cassandra demands.
+fn check_cql_version(options: &[(String, String)]) -> Result<(), Error> {
+    let Some((_, version)) = options.iter().find(|(k, _)| k == "CQL_VERSION") else {
+        return Err(Error::Protocol(ProtocolError::Invalid(
+            "Missing value CQL_VERSION in STARTUP message".into(),
+        )));
+    };
+    let major = version
+        .split('.')
+        .next()
+        .and_then(|m| m.trim().parse::<u32>().ok());
+    match major {
+        Some(m) if m >= 3 => Ok(()),
+        _ => Err(Error::Protocol(ProtocolError::Invalid(format!(
+            "CQL version {version} is not supported by the binary protocol (supported version are >= 3.0.0)"
+        )))),
+    }
+}
+
+/// Metric label of an opcode.
+fn opcode_label(opcode: Opcode) -> &'static str {
+    match opcode {
+        Opcode::Startup => "startup",
+        Opcode::Options => "options",
+        Opcode::Query => "query",
+        Opcode::Prepare => "prepare",
+        Opcode::Execute => "execute",
+        Opcode::Register => "register",
+        Opcode::Batch => "batch",
+        Opcode::AuthResponse => "auth_response",
+        _ => "other",
+    }
+}

@@ -1,0 +1,87 @@
+//! This node's identity: the `host_id` and Murmur3 tokens chosen at first boot and kept in
+//! `<data_dir>/node.json`, so drivers see the same node (and the ring the same ownership)
+//! after every restart.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::ring::{random_tokens, Token};
+
+const FILE: &str = "node.json";
+const FORMAT: u32 = 1;
+
+/// Persistent identity of a node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeIdentity {
+    /// On-disk format version of `node.json`.
+    pub format: u32,
+    /// `system.local.host_id`.
+    pub host_id: Uuid,
+    /// The node's tokens, sorted, as decimal strings exactly as `system.local.tokens` shows them.
+    pub tokens: Vec<String>,
+}
+
+impl NodeIdentity {
+    /// Reads the identity, or creates the data directory and a fresh identity on first boot.
+    pub fn load_or_create(data_dir: &Path, num_tokens: usize) -> Result<NodeIdentity, String> {
+        let path = data_dir.join(FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                let id: NodeIdentity = serde_json::from_slice(&bytes)
+                    .map_err(|e| format!("{} is corrupt: {e}", path.display()))?;
+                if id.format != FORMAT {
+                    return Err(format!(
+                        "{} has unknown format {}",
+                        path.display(),
+                        id.format
+                    ));
+                }
+                id.parsed_tokens()?;
+                Ok(id)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(data_dir).map_err(|e| e.to_string())?;
+                let mut tokens = random_tokens(num_tokens, &mut rand::rng());
+                tokens.sort();
+                let id = NodeIdentity {
+                    format: FORMAT,
+                    host_id: Uuid::new_v4(),
+                    tokens: tokens.iter().map(Token::to_string).collect(),
+                };
+                let json = serde_json::to_vec_pretty(&id).map_err(|e| e.to_string())?;
+                durable_write(&path, &json).map_err(|e| e.to_string())?;
+                tracing::info!(host_id = %id.host_id, num_tokens, "first boot: chose identity");
+                Ok(id)
+            }
+            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+        }
+    }
+
+    /// The tokens as ring values.
+    pub fn parsed_tokens(&self) -> Result<Vec<Token>, String> {
+        self.tokens
+            .iter()
+            .map(|t| {
+                t.parse::<Token>()
+                    .map_err(|_| format!("bad token {t:?} in {FILE}"))
+            })
+            .collect()
+    }
+}
+
+/// Writes `bytes` to `path` so that a crash at any instant leaves either the old file or the
+/// new one: write a temporary file, fsync it, rename it over `path`, fsync the directory.
+fn durable_write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,10 @@
+//! Integration tests: real ringcache processes on loopback, driven by real clients.
+//!
+//! One test binary (STYLE.md §6); each module covers one client or concern and every test
+//! starts its own node through [`node::TestNode`], which stops it when dropped.
+
+mod cdrs;
+mod node;
+mod raw_protocol;
+mod restart;
+mod scylla_driver;

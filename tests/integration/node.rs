@@ -1,0 +1,154 @@
+//! Starts and stops real `ringcache serve` processes for tests.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A ringcache process on ephemeral loopback ports. Killed when dropped.
+pub struct TestNode {
+    child: Option<Child>,
+    /// The node's data directory (kept across restarts; removed with the TempDir).
+    data_dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    pub cql: SocketAddr,
+    pub metrics: SocketAddr,
+}
+
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl TestNode {
+    /// A fresh node with an empty data directory.
+    pub fn start() -> TestNode {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = tmp.path().to_path_buf();
+        let mut node = TestNode::spawn(&dir, &[]);
+        node._tmp = Some(tmp);
+        node
+    }
+
+    /// A node with extra `serve` flags or env overrides (`("RINGCACHE_X", "v")`).
+    pub fn start_with_env(env: &[(&str, &str)]) -> TestNode {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = tmp.path().to_path_buf();
+        let mut node = TestNode::spawn(&dir, env);
+        node._tmp = Some(tmp);
+        node
+    }
+
+    fn spawn(data_dir: &Path, env: &[(&str, &str)]) -> TestNode {
+        let ready = data_dir.join(format!("ready-{}.json", std::process::id()));
+        let _ = std::fs::remove_file(&ready);
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ringcache"));
+        cmd.args([
+            "serve",
+            "--listen-address",
+            "127.0.0.1",
+            "--cql-port",
+            "0",
+            "--metrics-port",
+            "0",
+        ])
+        .arg("--data-dir")
+        .arg(data_dir.join("data"))
+        .arg("--ready-file")
+        .arg(&ready)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn ringcache");
+        let deadline = Instant::now() + START_TIMEOUT;
+        let addrs = loop {
+            if let Ok(text) = std::fs::read_to_string(&ready) {
+                let v: serde_json::Value = serde_json::from_str(&text).expect("ready file JSON");
+                let get = |k: &str| {
+                    v[k].as_str()
+                        .expect("address")
+                        .parse::<SocketAddr>()
+                        .expect("socket address")
+                };
+                break (get("cql"), get("metrics"));
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("ringcache exited before listening: {status}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "ringcache did not start within {START_TIMEOUT:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        TestNode {
+            child: Some(child),
+            data_dir: data_dir.to_path_buf(),
+            _tmp: None,
+            cql: addrs.0,
+            metrics: addrs.1,
+        }
+    }
+
+    /// SIGKILL: no shutdown path runs, like a crash or power loss.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Kills the node (SIGKILL) and starts it again on the same data directory.
+    pub fn restart_after_kill9(mut self) -> TestNode {
+        self.kill9();
+        let tmp = self._tmp.take();
+        let mut node = TestNode::spawn(&self.data_dir, &[]);
+        node._tmp = tmp;
+        node
+    }
+
+    /// SIGTERM and wait (bounded) for a clean exit; returns whether it exited 0.
+    pub fn terminate(&mut self) -> bool {
+        let Some(mut child) = self.child.take() else {
+            return false;
+        };
+        let pid = child.id() as i32;
+        // SAFETY: sending a signal to our own child process.
+        unsafe { libc_kill(pid, 15) };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.success();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Fetches `/metrics`.
+    pub fn scrape_metrics(&self) -> String {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(self.metrics).expect("connect metrics");
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .expect("write");
+        let mut out = String::new();
+        s.read_to_string(&mut out).expect("read");
+        out
+    }
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
