@@ -376,14 +376,29 @@ pub fn keyspace_cql(ks: &KeyspaceDef) -> String {
         );
     }
     let mut out = format!("CREATE KEYSPACE {name} WITH replication = {{'class': ");
-    out.push_str(&single_quoted(
+    out.push_str(&single_quoted(strategy_cql_name(
         ks.replication.get("class").map_or("", String::as_str),
-    ));
+    )));
     for (k, v) in ks.replication.iter().filter(|(k, _)| *k != "class") {
         let _ = write!(out, ", {}: {}", single_quoted(k), single_quoted(v));
     }
     let _ = write!(out, "}}  AND durable_writes = {};", ks.durable_writes);
     out
+}
+
+/// The strategy class as DESCRIBE prints it. ReplicationParams.appendCqlTo uses the
+/// simple name for classes in package `org.apache.cassandra.locator` and the full name
+/// for any other, while `asMap` (what system_schema.keyspaces stores) always keeps the
+/// full name; so only this text is shortened. Sources: apache/cassandra
+/// src/java/org/apache/cassandra/schema/ReplicationParams.java @188d42a3 (appendCqlTo),
+/// and apache/cassandra-dtest cqlsh_tests/test_cqlsh.py @e0d3cc90 whose
+/// `get_keyspace_output` expects `'class': 'SimpleStrategy'` for every release it
+/// runs, 4.1 included (its table blocks are gated per release, the keyspace line is not).
+fn strategy_cql_name(class: &str) -> &str {
+    match class.strip_prefix("org.apache.cassandra.locator.") {
+        Some(simple) if !simple.contains('.') => simple,
+        _ => class,
+    }
 }
 
 /// `CREATE TYPE` text (UserType.toCqlString).

@@ -313,6 +313,9 @@ impl Parser<'_> {
             TokenKind::String(s) => OptionValue::String(s.clone()),
             TokenKind::Integer(n) | TokenKind::Float(n) => OptionValue::Number(n.clone()),
             TokenKind::Boolean(b) => OptionValue::Boolean(*b),
+            // Cassandra's `propertyValue` is any `constant`, UUID included: DESCRIBE ...
+            // WITH INTERNALS prints `WITH ID = <bare uuid>` and must re-parse.
+            TokenKind::Uuid(u) => OptionValue::String(u.clone()),
             TokenKind::Ident(w) if !is_reserved_keyword(w) => OptionValue::String(w.clone()),
             _ => return Err(self.no_viable()),
         };

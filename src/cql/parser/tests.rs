@@ -555,6 +555,27 @@ fn table_keys_static_and_options() {
     assert_eq!((err.line, err.column), (1, 42));
 }
 
+/// `DESCRIBE ... WITH INTERNALS` prints the table id as a bare UUID constant; Cassandra's
+/// `propertyValue` accepts any constant, so CREATE TABLE must take it back.
+#[test]
+fn create_table_with_bare_uuid_id() {
+    let uuid = "5a1c395e-b41f-11e5-9f22-ba0be0483c18";
+    let table = create_table(&format!(
+        "CREATE TABLE t (k int PRIMARY KEY) WITH ID = {uuid} AND comment = 'c'"
+    ));
+    assert_eq!(
+        table.options,
+        vec![
+            ("id".into(), OptionValue::String(uuid.into())),
+            ("comment".into(), OptionValue::String("c".into())),
+        ]
+    );
+    let quoted = create_table(&format!(
+        "CREATE TABLE t (k int PRIMARY KEY) WITH ID = '{uuid}'"
+    ));
+    assert_eq!(quoted.options, table.options[..1]);
+}
+
 #[test]
 fn alter_and_drop_table() {
     let alter = |text: &str| match parse(text) {
