@@ -6,7 +6,8 @@
 //! workload. Prints closed-loop throughput for each, and the ratio, at concurrency 1 and 64,
 //! for each scheduling mode of `[tuning]`, so the defaults are chosen by measurement.
 //!
-//! Run: `cargo bench --bench hotpath` (env HOTPATH_SECS sets seconds per cell, default 3).
+//! Run: `cargo bench --bench hotpath` (env HOTPATH_SECS sets seconds per cell, default 3;
+//! HOTPATH_WORKLOAD=options or =select runs one workload).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -79,7 +80,11 @@ fn main() {
             FlushPolicy::PerReply,
         ),
     ];
-    for workload in [Workload::Options, Workload::SystemLocal] {
+    let only = std::env::var("HOTPATH_WORKLOAD").unwrap_or_default();
+    let workloads = [Workload::Options, Workload::SystemLocal]
+        .into_iter()
+        .filter(|w| only.is_empty() || w.name().to_lowercase().contains(&only.to_lowercase()));
+    for workload in workloads {
         for &(conns, depth) in SHAPES {
             let mut bare_rate = None;
             for (mode, scheduling, flush) in modes {

@@ -39,6 +39,11 @@ pub const CQL_VERSION: &str = "3.4.6";
 /// server-side DESCRIBE and drivers read the v4 schema tables).
 pub const RELEASE_VERSION: &str = "4.1.5";
 
+/// Distinct QUERY texts whose parse is cached.
+const PARSED_CACHE_ENTRIES: u64 = 4096;
+/// Longer texts (large literal batches, say) are parsed every time rather than cached.
+const PARSED_CACHE_MAX_TEXT: usize = 4096;
+
 /// Per-request facts from the connection.
 #[derive(Debug, Clone)]
 pub struct RequestContext {
@@ -67,6 +72,11 @@ pub struct NodeInfo {
 pub struct Coordinator {
     node: NodeInfo,
     catalog: RwLock<Catalog>,
+    /// The catalog's content hash, recomputed only when DDL changes it: every
+    /// `system.local` read reports it, and hashing the schema per read would dominate.
+    schema_version: RwLock<Uuid>,
+    /// Parsed QUERY texts, so drivers' repeated control queries skip the parser.
+    parsed: moka::sync::Cache<String, Arc<Statement>>,
     /// Serialises DDL and owns the on-disk schema.
     store: Mutex<SchemaStore>,
     prepared: PreparedCache,
@@ -89,13 +99,15 @@ impl Coordinator {
             data_center: config.data_center.clone(),
             rack: config.rack.clone(),
             host_id: identity.host_id,
-            tokens: identity.tokens,
+            tokens: tokens_in_set_order(identity.tokens),
             cql_port: config.cql_port,
             generation,
         };
         Ok(Coordinator {
             node,
+            schema_version: RwLock::new(catalog.schema_version()),
             catalog: RwLock::new(catalog),
+            parsed: moka::sync::Cache::new(PARSED_CACHE_ENTRIES),
             store: Mutex::new(store),
             prepared: PreparedCache::new(config.limits.max_prepared_statements),
             events: broadcast::channel(256).0,
@@ -112,7 +124,7 @@ impl Coordinator {
     pub async fn handle(&self, ctx: RequestContext, request: Request) -> Result<ResultBody> {
         match request {
             Request::Query { query, params } => {
-                let statement = crate::cql::parse_statement(&query)?;
+                let statement = self.parse_cached(query)?;
                 self.execute(&ctx, &statement, &params, ctx.keyspace.as_deref())
             }
             Request::Prepare { query } => self.prepare(&ctx, &query),
@@ -120,6 +132,17 @@ impl Coordinator {
             Request::Batch(_) => Err(not_yet("BATCH")),
             other => Err(Error::Server(format!("{other:?} is not a statement"))),
         }
+    }
+
+    fn parse_cached(&self, query: String) -> Result<Arc<Statement>> {
+        if let Some(statement) = self.parsed.get(&query) {
+            return Ok(statement);
+        }
+        let statement = Arc::new(crate::cql::parse_statement(&query)?);
+        if query.len() <= PARSED_CACHE_MAX_TEXT {
+            self.parsed.insert(query, statement.clone());
+        }
+        Ok(statement)
     }
 
     fn prepare(&self, ctx: &RequestContext, query: &str) -> Result<ResultBody> {
@@ -166,6 +189,7 @@ impl Coordinator {
                     node: &self.node,
                     catalog: &catalog,
                     ctx,
+                    schema_version: self.schema_version(),
                 };
                 let limit = self.max_unpaged_rows;
                 select::execute(select, params, keyspace, &source, limit).map(ResultBody::Rows)
@@ -254,8 +278,17 @@ impl Coordinator {
 
     /// The current schema version (`system.local.schema_version`).
     pub fn schema_version(&self) -> Uuid {
-        self.read_catalog().schema_version()
+        *self
+            .schema_version
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// `system.local.tokens` is a `set<text>`, ordered by the strings' bytes, not numerically.
+fn tokens_in_set_order(mut tokens: Vec<String>) -> Vec<String> {
+    tokens.sort();
+    tokens
 }
 
 /// The error for statements this build parses but does not execute yet: said plainly,

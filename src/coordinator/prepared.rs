@@ -64,6 +64,12 @@ impl Prepared {
                     result,
                 )
             }
+            Statement::Insert(_) => return Err(super::not_yet("INSERT")),
+            Statement::Update(_) => return Err(super::not_yet("UPDATE")),
+            Statement::Delete(_) => return Err(super::not_yet("DELETE")),
+            Statement::Batch(_) => return Err(super::not_yet("BATCH")),
+            Statement::Truncate(_) => return Err(super::not_yet("TRUNCATE")),
+            Statement::Unsupported { what } => return Err(super::not_yet(what)),
             _ => (None, Vec::new(), Vec::new(), ResultMetadata::default()),
         };
         let pk_indexes = partition_key_indexes(

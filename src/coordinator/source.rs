@@ -3,13 +3,15 @@
 //! rows until the storage engine arrives (issue 3) — and until then no statement can write
 //! one, so an empty scan is the truth, not a stand-in.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 
 use super::{NodeInfo, RequestContext, CQL_VERSION, RELEASE_VERSION};
 use crate::cql::value::CqlValue;
 use crate::error::{Error, Result};
 use crate::schema::{Catalog, TableDef};
+
+/// The internode port reported to drivers (Cassandra's default; no internode traffic yet).
+const STORAGE_PORT: i32 = 7000;
 
 /// A row: one value per column of the table, in the table's column order.
 pub(super) type Row = Vec<Option<CqlValue>>;
@@ -19,6 +21,8 @@ pub(super) struct Source<'a> {
     pub node: &'a NodeInfo,
     pub catalog: &'a Catalog,
     pub ctx: &'a RequestContext,
+    /// The catalog's current content hash.
+    pub schema_version: uuid::Uuid,
 }
 
 impl Source<'_> {
@@ -42,54 +46,44 @@ impl Source<'_> {
         }
     }
 
-    /// The single `system.local` row, keyed by column name so the table's column order
-    /// (owned by the catalog) is the only order there is.
+    /// The single `system.local` row, produced column by column in the table's order
+    /// (the catalog owns the column list; this only knows each column's value).
     fn local_row(&self, table: &TableDef) -> Row {
-        let node = self.node;
-        let address: IpAddr = self.ctx.local_addr.ip();
-        let text = |s: &str| Some(CqlValue::Text(s.to_owned()));
-        // A set<text> is ordered by its elements' bytes, not numerically.
-        let mut tokens: Vec<CqlValue> = node
-            .tokens
-            .iter()
-            .map(|t| CqlValue::Text(t.clone()))
-            .collect();
-        tokens.sort_by_key(CqlValue::to_bytes);
-        let values: HashMap<&str, Option<CqlValue>> = HashMap::from([
-            ("key", text("local")),
-            ("bootstrapped", text("COMPLETED")),
-            ("broadcast_address", Some(CqlValue::Inet(address))),
-            ("broadcast_port", Some(CqlValue::Int(7000))),
-            ("cluster_name", text(&node.cluster_name)),
-            ("cql_version", text(CQL_VERSION)),
-            ("data_center", text(&node.data_center)),
-            ("gossip_generation", Some(CqlValue::Int(node.generation))),
-            ("host_id", Some(CqlValue::Uuid(node.host_id))),
-            ("listen_address", Some(CqlValue::Inet(address))),
-            ("listen_port", Some(CqlValue::Int(7000))),
-            ("native_protocol_version", text("4")),
-            (
-                "partitioner",
-                text(crate::ring::Murmur3Partitioner::CLASS_NAME),
-            ),
-            ("rack", text(&node.rack)),
-            ("release_version", text(RELEASE_VERSION)),
-            ("rpc_address", Some(CqlValue::Inet(address))),
-            (
-                "rpc_port",
-                Some(CqlValue::Int(i32::from(self.ctx.local_addr.port()))),
-            ),
-            (
-                "schema_version",
-                Some(CqlValue::Uuid(self.catalog.schema_version())),
-            ),
-            ("tokens", Some(CqlValue::Set(tokens))),
-            ("truncated_at", None),
-        ]);
         table
             .columns
             .iter()
-            .map(|c| values.get(c.name.as_str()).cloned().flatten())
+            .map(|c| self.local_value(&c.name))
             .collect()
+    }
+
+    fn local_value(&self, column: &str) -> Option<CqlValue> {
+        let node = self.node;
+        let address: IpAddr = self.ctx.local_addr.ip();
+        let text = |s: &str| Some(CqlValue::Text(s.to_owned()));
+        match column {
+            "key" => text("local"),
+            "bootstrapped" => text("COMPLETED"),
+            "broadcast_address" | "listen_address" | "rpc_address" => Some(CqlValue::Inet(address)),
+            "broadcast_port" | "listen_port" => Some(CqlValue::Int(STORAGE_PORT)),
+            "cluster_name" => text(&node.cluster_name),
+            "cql_version" => text(CQL_VERSION),
+            "data_center" => text(&node.data_center),
+            "gossip_generation" => Some(CqlValue::Int(node.generation)),
+            "host_id" => Some(CqlValue::Uuid(node.host_id)),
+            "native_protocol_version" => text("4"),
+            "partitioner" => text(crate::ring::Murmur3Partitioner::CLASS_NAME),
+            "rack" => text(&node.rack),
+            "release_version" => text(RELEASE_VERSION),
+            "rpc_port" => Some(CqlValue::Int(i32::from(self.ctx.local_addr.port()))),
+            "schema_version" => Some(CqlValue::Uuid(self.schema_version)),
+            // Already in set<text> order (by bytes), sorted once at start.
+            "tokens" => Some(CqlValue::Set(
+                node.tokens
+                    .iter()
+                    .map(|t| CqlValue::Text(t.clone()))
+                    .collect(),
+            )),
+            _ => None,
+        }
     }
 }

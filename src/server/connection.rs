@@ -90,11 +90,14 @@ impl Connection {
             return Ok(());
         }
         loop {
-            self.process_input();
+            let more_buffered = self.process_input();
             self.drain_ready();
             self.flush().await?;
             if self.closing && self.pending.is_empty() {
                 return Ok(());
+            }
+            if more_buffered {
+                continue;
             }
             let can_read = !self.closing && self.has_budget();
             if !can_read && !self.closing {
@@ -126,26 +129,32 @@ impl Connection {
             && self.pending.len() < limits.max_in_flight_requests_per_connection
     }
 
-    /// Decodes every complete frame in the input buffer (while budget remains).
-    fn process_input(&mut self) {
+    /// Decodes complete frames from the input buffer while budget remains. Returns true
+    /// when it stopped early with a whole frame still buffered (per-reply flushing), so the
+    /// caller must come back before waiting for the socket.
+    fn process_input(&mut self) -> bool {
         let max = self.shared.config.limits.max_frame_bytes;
         while !self.closing && self.has_budget() {
             let header = match decode_header(&self.inbuf, max) {
                 Ok(Some(header)) => header,
-                Ok(None) => return,
-                Err(e) => return self.reject_header(e),
+                Ok(None) => return false,
+                Err(e) => {
+                    self.reject_header(e);
+                    return false;
+                }
             };
             let total = crate::protocol::HEADER_LEN + header.length as usize;
             if self.inbuf.len() < total {
                 self.inbuf.reserve(total - self.inbuf.len());
-                return;
+                return false;
             }
             let frame = self.inbuf.split_to(total).freeze();
             self.dispatch(header, frame.slice(crate::protocol::HEADER_LEN..));
             if self.per_reply_flush() && !self.outbuf.is_empty() {
-                return;
+                return true;
             }
         }
+        false
     }
 
     /// Answers a header that cannot be accepted, then closes: the body is never read.
