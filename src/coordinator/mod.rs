@@ -259,10 +259,19 @@ impl Coordinator {
         store
             .save(&next)
             .map_err(|e| Error::Server(format!("cannot persist schema: {e}")))?;
-        *self
+        // The version is swapped while the catalog's write lock is held, so a reader
+        // holding the read lock sees a catalog and version that belong together.
+        let version = next.schema_version();
+        let mut catalog = self
             .catalog
             .write()
-            .map_err(|_| Error::Server("catalog poisoned".into()))? = next;
+            .map_err(|_| Error::Server("catalog poisoned".into()))?;
+        *catalog = next;
+        *self
+            .schema_version
+            .write()
+            .map_err(|_| Error::Server("schema version poisoned".into()))? = version;
+        drop(catalog);
         drop(store);
         self.prepared.invalidate_for(&change);
         let _ = self.events.send(Event::SchemaChange(change.clone()));

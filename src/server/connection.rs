@@ -402,6 +402,9 @@ impl Connection {
             .with_label_values(&[error.code().label()])
             .inc();
         if error.is_fatal() {
+            // Every protocol error ends the connection: after one, the stream of frames
+            // cannot be trusted to be in step with what the client thinks it sent.
+            self.closing = true;
             tracing::debug!(peer = %self.peer, stream, error = %error, "closing connection after protocol error");
         }
         self.reply(stream, &Response::Error(error.to_body()));

@@ -70,3 +70,46 @@ async fn local_identity(
         rows.single_row().expect("one row");
     (host_id, tokens, version)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_version_changes_with_every_ddl_and_only_then() {
+    let node = TestNode::start();
+    let session = SessionBuilder::new()
+        .known_node(node.cql.to_string())
+        .build()
+        .await
+        .expect("session");
+    let version = || async {
+        let rows = session
+            .query_unpaged(
+                "SELECT schema_version FROM system.local WHERE key = 'local'",
+                &[],
+            )
+            .await
+            .expect("local")
+            .into_rows_result()
+            .expect("rows");
+        rows.single_row::<(uuid::Uuid,)>().expect("one row").0
+    };
+    let mut seen = vec![version().await];
+    for ddl in [
+        "CREATE KEYSPACE sv WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}",
+        "CREATE TABLE sv.t (k int PRIMARY KEY, v text)",
+        "ALTER TABLE sv.t ADD w int",
+        "DROP TABLE sv.t",
+    ] {
+        session.query_unpaged(ddl, &[]).await.expect(ddl);
+        let now = version().await;
+        assert_ne!(Some(&now), seen.last(), "{ddl} must produce a new schema version");
+        seen.push(now);
+    }
+    // The version is a hash of content: dropping the only table returns the schema, and so
+    // the version, to what it was with just the keyspace.
+    assert_eq!(seen[1], seen[4]);
+    // A statement that changes nothing leaves the version alone.
+    session
+        .query_unpaged("CREATE KEYSPACE IF NOT EXISTS sv WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}", &[])
+        .await
+        .expect("no-op DDL");
+    assert_eq!(version().await, *seen.last().expect("versions"));
+}
