@@ -10,9 +10,10 @@
 #   1. cargo fmt --check
 #   2. cargo clippy --all-targets -- -D warnings
 #   3. cargo build                      (target/debug/ringcache)
-#   4. cargo test                       (RINGCACHE_FUZZ_EXECS=1000000: the
-#                                        protocol fuzz test runs 1M inputs)
-#   5. pytest tests/python              (real DataStax driver and cqlsh against
+#   4. cargo test                       (all Rust tests but the fuzz run)
+#   5. the protocol fuzz test           (RINGCACHE_FUZZ_EXECS=1000000: 1M inputs,
+#                                        its execution count printed)
+#   6. pytest tests/python              (real DataStax driver and cqlsh against
 #                                        real servers, RINGCACHE_BIN=the binary)
 #
 # Exit status is non-zero if any step failed; the last line is a summary.
@@ -66,11 +67,15 @@ step fmt cargo fmt --all -- --check
 step clippy cargo clippy --all-targets -- -D warnings
 
 if step build cargo build --bins; then
-    step cargo-test cargo test
+    # The million-execution fuzz run gets its own step so its count is printed
+    # (libtest captures the output of passing tests).
+    step cargo-test cargo test -- --skip fuzz_decoders_one_million
+    step fuzz cargo test --lib fuzz_decoders_one_million -- --nocapture
     step pytest env RINGCACHE_BIN="$RINGCACHE_ROOT/target/debug/ringcache" \
         "$VENV/bin/python" -m pytest tests/python "$@"
 else
     skip cargo-test "build failed"
+    skip fuzz "build failed"
     skip pytest "build failed"
 fi
 
