@@ -213,17 +213,27 @@ impl Catalog {
             .ok_or_else(|| invalid(format!("'{name}' not found in keyspaces")))
     }
 
-    fn find_table(
+    /// The keyspace a possibly unqualified name lives in: its own, else the session's.
+    fn named_keyspace(
         &self,
         name: &QualifiedName,
         session: Option<&str>,
-    ) -> Result<Element<'_>, SchemaError> {
+    ) -> Result<&KeyspaceDef, SchemaError> {
         let ks = name
             .keyspace
             .as_deref()
             .or(session)
             .ok_or_else(no_keyspace)?;
-        let keyspace = self.find_keyspace(ks)?;
+        self.find_keyspace(ks)
+    }
+
+    fn find_table(
+        &self,
+        name: &QualifiedName,
+        session: Option<&str>,
+    ) -> Result<Element<'_>, SchemaError> {
+        let keyspace = self.named_keyspace(name, session)?;
+        let ks = &keyspace.name;
         keyspace
             .tables
             .get(&name.name)
@@ -241,12 +251,8 @@ impl Catalog {
         name: &QualifiedName,
         session: Option<&str>,
     ) -> Result<Element<'_>, SchemaError> {
-        let ks = name
-            .keyspace
-            .as_deref()
-            .or(session)
-            .ok_or_else(no_keyspace)?;
-        let keyspace = self.find_keyspace(ks)?;
+        let keyspace = self.named_keyspace(name, session)?;
+        let ks = &keyspace.name;
         keyspace
             .types
             .get(&name.name)

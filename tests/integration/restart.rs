@@ -1,17 +1,12 @@
 //! Durability of the node's state across kill -9.
 
-use scylla::client::session_builder::SessionBuilder;
-
 use super::node::TestNode;
+use super::scylla_driver::connect;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schema_and_identity_survive_kill9() {
     let node = TestNode::start();
-    let session = SessionBuilder::new()
-        .known_node(node.cql.to_string())
-        .build()
-        .await
-        .expect("session");
+    let session = connect(&node).await;
     for ddl in [
         "CREATE KEYSPACE k9 WITH replication = {'class': 'NetworkTopologyStrategy', 'datacenter1': 1} AND durable_writes = false",
         "CREATE TYPE k9.point (x double, y double)",
@@ -24,11 +19,7 @@ async fn schema_and_identity_survive_kill9() {
     drop(session);
 
     let node = node.restart_after_kill9();
-    let session = SessionBuilder::new()
-        .known_node(node.cql.to_string())
-        .build()
-        .await
-        .expect("session after restart");
+    let session = connect(&node).await;
     assert_eq!(
         describe_all(&session).await,
         before,
@@ -74,11 +65,7 @@ async fn local_identity(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schema_version_changes_with_every_ddl_and_only_then() {
     let node = TestNode::start();
-    let session = SessionBuilder::new()
-        .known_node(node.cql.to_string())
-        .build()
-        .await
-        .expect("session");
+    let session = connect(&node).await;
     let version = || async {
         let rows = session
             .query_unpaged(

@@ -11,7 +11,8 @@ use scylla::statement::unprepared::Statement;
 
 use super::node::TestNode;
 
-async fn connect(node: &TestNode) -> Session {
+/// A scylla session to `node` with default settings: only the contact point.
+pub(super) async fn connect(node: &TestNode) -> Session {
     SessionBuilder::new()
         .known_node(node.cql.to_string())
         .build()
