@@ -11,3 +11,4 @@ pub mod protocol;
 pub mod ring;
 pub mod schema;
 pub mod server;
+pub mod storage;

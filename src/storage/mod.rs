@@ -1,0 +1,61 @@
+//! The embedded store: where a replica keeps its partitions.
+//!
+//! Three layers, bottom up. An [`engine::Engine`] is an ordered key-value store whose
+//! writes merge instead of overwrite: RocksDB in production (arriving with issue 3's
+//! engine work), [`memory::MemoryEngine`] in tests, both held to one
+//! [`conformance`] suite. The values it stores are [`cell`]s — a value or tombstone with
+//! its microsecond write timestamp and TTL — and the merge it applies is Cassandra's
+//! last-write-wins reconciliation ([`reconcile`]), so the result of any set of writes is
+//! the same whatever order they reach the engine in, and a late write with an older
+//! timestamp never replaces newer data (DESIGN §3.3). Keys follow Cassandra's order
+//! (DESIGN §3.4): table id, token, partition key, then a clustering key in a
+//! byte-comparable encoding ([`comparable`], [`keys`]) so that RocksDB's byte order is CQL
+//! order and token ranges, partitions and clustering slices are contiguous key ranges.
+//!
+//! Not built yet: the RocksDB engine, the partition read/write layer above the engine, and
+//! compaction-time purging.
+
+pub mod cell;
+pub mod conformance;
+pub mod engine;
+pub mod memory;
+pub mod reconcile;
+
+/// The engine merge function for CQL data: decodes the stored value and the operands
+/// (cells, row markers or deletion times) and keeps what Cassandra's rules keep.
+pub fn cql_merge(
+    _key: &[u8],
+    existing: Option<&[u8]>,
+    operands: &[&[u8]],
+) -> Result<Vec<u8>, String> {
+    reconcile::merge_values(existing, operands.iter().copied()).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cell::Cell;
+    use super::engine::{Engine, WriteBatch};
+    use super::memory::MemoryEngine;
+
+    #[test]
+    fn an_older_write_reaching_the_engine_last_loses() {
+        let engine = MemoryEngine::new(super::cql_merge);
+        let write = |ts: i64, value: &'static [u8]| {
+            let mut batch = WriteBatch::new();
+            batch.merge(
+                &b"cell"[..],
+                Cell::live(ts, bytes::Bytes::from_static(value)).encode(),
+            );
+            engine.write(batch).expect("write");
+        };
+        write(2_000, b"new");
+        write(1_000, b"old");
+        let stored = engine.get(b"cell").expect("get").expect("present");
+        assert_eq!(
+            Cell::decode(&stored).expect("decode"),
+            Cell::live(2_000, bytes::Bytes::from_static(b"new"))
+        );
+    }
+}
+pub mod comparable;
+pub mod keys;
