@@ -23,8 +23,9 @@ Two modes:
               .venv/bin/python scripts/capture_frames.py drive
 
 Frames identical to one already saved for the same client are skipped, so
-heartbeats do not pile up. The Rust clients (scylla, cdrs-tokio) are not
-driven here; capture them with the proxy mode from a small example program.
+heartbeats do not pile up. The Rust clients (scylla, cdrs-tokio, each plain
+and with lz4) are driven too when examples/drive_clients.rs is built
+(`cargo build --example drive_clients`); otherwise drive mode skips them.
 """
 
 import argparse
@@ -242,7 +243,7 @@ async def run_client(upstream, out_dir, client, argv_for_port):
     print(f"{client}: {proxy.counter[0]} frames saved", file=sys.stderr)
 
 
-async def drive(binary: Path, out_dir: Path):
+async def drive(binary: Path, out_dir: Path, rust_example: Path):
     py = sys.executable
     me = str(Path(__file__).resolve())
     cqlsh = str(Path(py).with_name("cqlsh"))
@@ -259,6 +260,11 @@ async def drive(binary: Path, out_dir: Path):
             ("python-plain", lambda p: [py, me, "workload", "127.0.0.1", str(p), "lz4", "snappy"]),
             ("cqlsh", lambda p: [cqlsh, "127.0.0.1", str(p), "-f", str(script)]),
         ]
+        if rust_example.exists():
+            clients += [(name, lambda p, n=name: [str(rust_example), f"127.0.0.1:{p}", n])
+                        for name in ("scylla", "scylla-lz4", "cdrs", "cdrs-lz4")]
+        else:
+            print(f"skipping the Rust clients: {rust_example} is not built", file=sys.stderr)
         try:
             for name, argv in clients:
                 await run_client(upstream, out_dir, name, argv)
@@ -289,6 +295,8 @@ def main():
     d.add_argument("--bin", type=Path, default=Path(os.environ.get(
         "RINGCACHE_BIN", REPO_ROOT / "target" / "debug" / "ringcache")))
     d.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    d.add_argument("--rust-example", type=Path,
+                   default=REPO_ROOT / "target" / "debug" / "examples" / "drive_clients")
     w = sub.add_parser("workload", help=argparse.SUPPRESS)
     w.add_argument("host")
     w.add_argument("port", type=int)
@@ -298,7 +306,7 @@ def main():
     if args.mode == "workload":
         run_workload(args.host, args.port, args.hidden)
     elif args.mode == "drive":
-        asyncio.run(drive(args.bin, args.out))
+        asyncio.run(drive(args.bin, args.out, args.rust_example))
     else:
         host, _, port = args.upstream.rpartition(":")
         try:
