@@ -16,8 +16,10 @@
 //! compaction-time purging.
 
 pub mod cell;
+pub mod comparable;
 pub mod conformance;
 pub mod engine;
+pub mod keys;
 pub mod memory;
 pub mod reconcile;
 
@@ -57,5 +59,3 @@ mod tests {
         );
     }
 }
-pub mod comparable;
-pub mod keys;

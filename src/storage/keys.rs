@@ -1,0 +1,578 @@
+//! The RocksDB key layout (DESIGN §3.4): every key of a table sorts in Cassandra's order, so
+//! a token range, a partition, a clustering slice and a page are each a contiguous key range.
+//!
+//! # Layout, byte by byte (all integers big-endian)
+//!
+//! | bytes        | field                                                                 |
+//! |--------------|-----------------------------------------------------------------------|
+//! | 16           | table id (UUID bytes): DROP + CREATE gets a new id, so old data never resurfaces |
+//! | 8            | token, i64 with the sign bit flipped, so unsigned order is token order |
+//! | 2            | partition key length *L* (u16; Cassandra caps keys at 65,535 bytes)  |
+//! | *L*          | partition key, the raw serialized bytes (tokens can collide)          |
+//! | 1            | slot kind: `0x10` partition header, `0x20` static row, `0x30` clustered |
+//!
+//! The first four fields are the *partition prefix*; they are prefix-free (the length is
+//! fixed before the key bytes), so a partition is exactly the keys starting with its prefix.
+//! Partitions with colliding tokens sort by (length, bytes) rather than Cassandra's plain
+//! bytes; only the rare collision sees the difference, and the order is still total.
+//! After the kind:
+//!
+//! * `0x10` **partition header**: nothing follows. Holds the partition deletion.
+//! * `0x20` **static row**: a *column part* follows.
+//! * `0x30` **clustered**: the clustering key in the byte-comparable encoding
+//!   (`comparable.rs`), then by its terminator:
+//!   - `0x38` (END): a **row**; a *column part* follows.
+//!   - `0x20`/`0x60` (BEFORE/AFTER bound): a **range tombstone bound**; one byte follows,
+//!     `0x01` for an end bound or `0x02` for a start bound. Bounds live in the same slot as
+//!     rows so one forward scan meets each bound exactly where it takes effect (a bound of
+//!     prefix *p* sorts before/after every row starting with *p*); at equal positions an end
+//!     sorts before a start, so a scan closes one deletion before opening the next.
+//!
+//! The *column part* is either nothing — the **row slot** (row marker and row deletion),
+//! sorting before the row's cells — or a **cell**: `0x01`, the column name's length (u16)
+//! and UTF-8 bytes, then optionally the **cell path** of a non-frozen collection element
+//! (the element key as [`comparable::encode_value`] writes it, so elements sort in
+//! Cassandra's order). A column with no path is the collection-wide slot (its deletion).
+
+use uuid::Uuid;
+
+use super::comparable::{
+    self, corrupt, ClusteringRange, Column, KeyError, Terminator, AFTER, BEFORE, END,
+};
+
+/// Slot kind of the partition header (partition deletion).
+pub const KIND_HEADER: u8 = 0x10;
+/// Slot kind of the static row.
+pub const KIND_STATIC: u8 = 0x20;
+/// Slot kind of clustered rows and range tombstone bounds.
+pub const KIND_CLUSTERED: u8 = 0x30;
+/// First byte of a column part naming a cell.
+pub const CELL_TAG: u8 = 0x01;
+/// Byte after a range tombstone bound marking the end of a deletion.
+pub const BOUND_END: u8 = 0x01;
+/// Byte after a range tombstone bound marking the start of a deletion.
+pub const BOUND_START: u8 = 0x02;
+
+/// Bytes of the table id and token fields.
+const FIXED: usize = 16 + 8;
+
+/// Which side of a range deletion a bound key marks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BoundSide {
+    /// The deletion starts here.
+    Start,
+    /// The deletion ends here.
+    End,
+}
+
+/// A cell's column and optional collection element path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CellName<'a> {
+    /// The column name.
+    pub column: &'a str,
+    /// The encoded element key of a non-frozen collection cell ([`comparable::encode_value`]).
+    pub path: Option<&'a [u8]>,
+}
+
+/// The token order as unsigned bytes: sign bit flipped, big-endian.
+pub fn token_bytes(token: i64) -> [u8; 8] {
+    ((token as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+fn token_from_bytes(b: [u8; 8]) -> i64 {
+    (u64::from_be_bytes(b) ^ (1 << 63)) as i64
+}
+
+/// One partition of one table: builds every key in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PartitionKey<'a> {
+    /// The table's id.
+    pub table: Uuid,
+    /// The partition key's Murmur3 token.
+    pub token: i64,
+    /// The serialized partition key.
+    pub key: &'a [u8],
+}
+
+impl PartitionKey<'_> {
+    /// `table | token | length | key`: every key of the partition starts with it.
+    pub fn prefix(&self) -> Result<Vec<u8>, KeyError> {
+        let len = u16::try_from(self.key.len()).map_err(|_| {
+            KeyError::TooLarge(format!("partition key of {} bytes", self.key.len()))
+        })?;
+        let mut out = Vec::with_capacity(FIXED + 3 + self.key.len());
+        out.extend_from_slice(self.table.as_bytes());
+        out.extend_from_slice(&token_bytes(self.token));
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(self.key);
+        Ok(out)
+    }
+
+    fn with_kind(&self, kind: u8) -> Result<Vec<u8>, KeyError> {
+        let mut out = self.prefix()?;
+        out.push(kind);
+        Ok(out)
+    }
+
+    /// The partition header slot (partition deletion).
+    pub fn header_key(&self) -> Result<Vec<u8>, KeyError> {
+        self.with_kind(KIND_HEADER)
+    }
+
+    /// A static cell, or with `cell` None the static row slot.
+    pub fn static_key(&self, cell: Option<CellName<'_>>) -> Result<Vec<u8>, KeyError> {
+        let mut out = self.with_kind(KIND_STATIC)?;
+        push_cell(&mut out, cell)?;
+        Ok(out)
+    }
+
+    /// A row slot (`cell` None) or a cell of the row whose encoded clustering key
+    /// ([`comparable::encode_clustering`], ending in `END`) is `clustering`.
+    pub fn row_key(
+        &self,
+        clustering: &[u8],
+        cell: Option<CellName<'_>>,
+    ) -> Result<Vec<u8>, KeyError> {
+        if clustering.last() != Some(&END) {
+            return Err(corrupt("a row's clustering key must end in END"));
+        }
+        let mut out = self.with_kind(KIND_CLUSTERED)?;
+        out.extend_from_slice(clustering);
+        push_cell(&mut out, cell)?;
+        Ok(out)
+    }
+
+    /// A range tombstone bound: `bound` is an encoded prefix ending in BEFORE or AFTER
+    /// (a [`ClusteringRange`] start or end).
+    pub fn bound_key(&self, bound: &[u8], side: BoundSide) -> Result<Vec<u8>, KeyError> {
+        if !matches!(bound.last(), Some(&BEFORE | &AFTER)) {
+            return Err(corrupt("a bound must end in BEFORE or AFTER"));
+        }
+        let mut out = self.with_kind(KIND_CLUSTERED)?;
+        out.extend_from_slice(bound);
+        out.push(match side {
+            BoundSide::Start => BOUND_START,
+            BoundSide::End => BOUND_END,
+        });
+        Ok(out)
+    }
+
+    /// Every key of the partition.
+    pub fn range(&self) -> Result<KeyRange, KeyError> {
+        let start = self.prefix()?;
+        let end = prefix_successor(&start);
+        Ok(KeyRange { start, end })
+    }
+
+    /// The rows (and range tombstone bounds) whose clustering falls in `range`.
+    pub fn clustering_range(&self, range: &ClusteringRange) -> Result<KeyRange, KeyError> {
+        let base = self.with_kind(KIND_CLUSTERED)?;
+        let start = [base.as_slice(), &range.start].concat();
+        let end = [base.as_slice(), &range.end].concat();
+        Ok(KeyRange {
+            start,
+            end: Some(end),
+        })
+    }
+}
+
+fn push_cell(out: &mut Vec<u8>, cell: Option<CellName<'_>>) -> Result<(), KeyError> {
+    let Some(cell) = cell else { return Ok(()) };
+    let len = u16::try_from(cell.column.len())
+        .map_err(|_| KeyError::TooLarge("column name over 65535 bytes".into()))?;
+    out.push(CELL_TAG);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(cell.column.as_bytes());
+    out.extend_from_slice(cell.path.unwrap_or_default());
+    Ok(())
+}
+
+/// A contiguous range of keys: `start` inclusive, `end` exclusive (None: no upper bound).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct KeyRange {
+    /// First key in the range.
+    pub start: Vec<u8>,
+    /// First key after the range; None when nothing sorts after it.
+    pub end: Option<Vec<u8>>,
+}
+
+/// The smallest byte string greater than every string starting with `prefix`; None when
+/// `prefix` is all `FF` (or empty).
+pub fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
+    let last = prefix.iter().rposition(|b| *b != 0xFF)?;
+    let mut out = prefix[..=last].to_vec();
+    out[last] += 1;
+    Some(out)
+}
+
+/// Every key of the partition (`partition_range(t, tok, pk)` ≡ `PartitionKey{..}.range()`).
+pub fn partition_range(table: Uuid, token: i64, key: &[u8]) -> Result<KeyRange, KeyError> {
+    PartitionKey { table, token, key }.range()
+}
+
+/// Every key of the table.
+pub fn table_range(table: Uuid) -> KeyRange {
+    KeyRange {
+        start: table.as_bytes().to_vec(),
+        end: prefix_successor(table.as_bytes()),
+    }
+}
+
+/// Keys with tokens from `first` to `last`, both inclusive.
+fn tokens_inclusive(table: Uuid, first: i64, last: i64) -> KeyRange {
+    let at = |t: i64| [table.as_bytes().as_slice(), &token_bytes(t)].concat();
+    KeyRange {
+        start: at(first),
+        end: prefix_successor(&at(last)),
+    }
+}
+
+/// The keys of partitions with tokens in the ring range `(start_exclusive, end_inclusive]`,
+/// with Cassandra's `Range` semantics: `start == end` is the whole ring, an `end` of
+/// `i64::MIN` runs to the end of the ring, and `end < start` wraps around (two ranges,
+/// returned in key order: the low tokens first).
+pub fn token_range(table: Uuid, start_exclusive: i64, end_inclusive: i64) -> Vec<KeyRange> {
+    let (s, e) = (start_exclusive, end_inclusive);
+    if s == e {
+        return vec![table_range(table)];
+    }
+    let tail = (s != i64::MAX).then(|| tokens_inclusive(table, s + 1, i64::MAX));
+    if e == i64::MIN {
+        return tail.into_iter().collect();
+    }
+    if s < e {
+        return vec![tokens_inclusive(table, s + 1, e)];
+    }
+    std::iter::once(tokens_inclusive(table, i64::MIN, e))
+        .chain(tail)
+        .collect()
+}
+
+/// What a key's slot holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Slot<'a> {
+    /// The partition header.
+    PartitionHeader,
+    /// The static row: its slot (None) or a cell.
+    Static(Option<CellName<'a>>),
+    /// A clustered row: its encoded clustering key (ending in END) and its slot or a cell.
+    Row {
+        /// Decode with [`comparable::decode_clustering`].
+        clustering: &'a [u8],
+        /// None for the row slot.
+        cell: Option<CellName<'a>>,
+    },
+    /// A range tombstone bound: the encoded prefix (ending in BEFORE/AFTER) and its side.
+    RangeTombstoneBound {
+        /// Decode with [`comparable::decode_clustering`].
+        bound: &'a [u8],
+        /// Start or end of the deletion.
+        side: BoundSide,
+    },
+}
+
+/// A key taken apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ParsedKey<'a> {
+    /// The table's id.
+    pub table: Uuid,
+    /// The partition's token.
+    pub token: i64,
+    /// The serialized partition key.
+    pub partition_key: &'a [u8],
+    /// What the rest of the key addresses.
+    pub slot: Slot<'a>,
+}
+
+/// Takes a key apart; `clustering` are the table's clustering columns, needed to find where
+/// the clustering key ends.
+pub fn parse_key<'a>(key: &'a [u8], clustering: &[Column<'_>]) -> Result<ParsedKey<'a>, KeyError> {
+    let (table, rest) = split::<16>(key)?;
+    let (token, rest) = split::<8>(rest)?;
+    let (len, rest) = split::<2>(rest)?;
+    let len = usize::from(u16::from_be_bytes(len));
+    if rest.len() < len {
+        return Err(corrupt("partition key runs past the key"));
+    }
+    let (partition_key, rest) = rest.split_at(len);
+    let (&kind, rest) = rest.split_first().ok_or_else(|| corrupt("no slot kind"))?;
+    let slot = match kind {
+        KIND_HEADER if rest.is_empty() => Slot::PartitionHeader,
+        KIND_STATIC => Slot::Static(parse_cell(rest)?),
+        KIND_CLUSTERED => parse_clustered(rest, clustering)?,
+        _ => return Err(corrupt(format!("slot kind {kind:#04x}"))),
+    };
+    Ok(ParsedKey {
+        table: Uuid::from_bytes(table),
+        token: token_from_bytes(token),
+        partition_key,
+        slot,
+    })
+}
+
+fn parse_clustered<'a>(rest: &'a [u8], columns: &[Column<'_>]) -> Result<Slot<'a>, KeyError> {
+    let decoded = comparable::decode_clustering(columns, rest)?;
+    let (clustering, tail) = rest.split_at(decoded.len);
+    match (decoded.terminator, tail) {
+        (Terminator::End, _) => Ok(Slot::Row {
+            clustering,
+            cell: parse_cell(tail)?,
+        }),
+        (_, [BOUND_START]) => Ok(Slot::RangeTombstoneBound {
+            bound: clustering,
+            side: BoundSide::Start,
+        }),
+        (_, [BOUND_END]) => Ok(Slot::RangeTombstoneBound {
+            bound: clustering,
+            side: BoundSide::End,
+        }),
+        _ => Err(corrupt("range tombstone bound side")),
+    }
+}
+
+fn parse_cell(rest: &[u8]) -> Result<Option<CellName<'_>>, KeyError> {
+    let Some((&tag, rest)) = rest.split_first() else {
+        return Ok(None);
+    };
+    if tag != CELL_TAG {
+        return Err(corrupt(format!("column part tag {tag:#04x}")));
+    }
+    let (len, rest) = split::<2>(rest)?;
+    let len = usize::from(u16::from_be_bytes(len));
+    if rest.len() < len {
+        return Err(corrupt("column name runs past the key"));
+    }
+    let (name, path) = rest.split_at(len);
+    let column = std::str::from_utf8(name).map_err(|_| corrupt("column name is not UTF-8"))?;
+    Ok(Some(CellName {
+        column,
+        path: (!path.is_empty()).then_some(path),
+    }))
+}
+
+fn split<const N: usize>(bytes: &[u8]) -> Result<([u8; N], &[u8]), KeyError> {
+    if bytes.len() < N {
+        return Err(corrupt("key ends early"));
+    }
+    let (head, rest) = bytes.split_at(N);
+    let head = head.try_into().map_err(|_| corrupt("key ends early"))?;
+    Ok((head, rest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cql::types::{CqlType, NativeType};
+    use crate::storage::comparable::{
+        encode_clustering, encode_value, slice_ranges, Order, SliceOp,
+    };
+
+    const TABLE: Uuid = Uuid::from_u128(0x1234_5678_9abc_def0_1234_5678_9abc_def0);
+
+    fn pk(token: i64, key: &[u8]) -> PartitionKey<'_> {
+        PartitionKey {
+            table: TABLE,
+            token,
+            key,
+        }
+    }
+
+    fn int() -> CqlType {
+        CqlType::Native(NativeType::Int)
+    }
+
+    fn clustering(v: i32) -> Vec<u8> {
+        let ty = int();
+        let mut out = Vec::new();
+        let bytes = v.to_be_bytes();
+        encode_clustering(&[(&ty, Order::Asc, Some(&bytes))], &mut out).expect("encode");
+        out
+    }
+
+    fn cell(column: &str) -> Option<CellName<'_>> {
+        Some(CellName { column, path: None })
+    }
+
+    #[test]
+    fn tokens_sort_signed() {
+        let tokens = [i64::MIN, -1, 0, 1, i64::MAX];
+        for w in tokens.windows(2) {
+            assert!(token_bytes(w[0]) < token_bytes(w[1]));
+        }
+    }
+
+    /// Every slot of a partition in the order a scan must meet them.
+    fn partition_keys(p: &PartitionKey<'_>) -> Vec<Vec<u8>> {
+        let ty = int();
+        let cols = [(&ty, Order::Asc)];
+        let two = 2i32.to_be_bytes();
+        let ge_two = slice_ranges(&cols, &[], SliceOp::Ge, &[Some(&two)]).expect("slice");
+        let path = |v: i32| {
+            let mut out = Vec::new();
+            encode_value(&int(), &v.to_be_bytes(), &mut out).expect("path");
+            out
+        };
+        let (p1, p2) = (path(-5), path(7));
+        vec![
+            p.header_key().expect("k"),
+            p.static_key(None).expect("k"),
+            p.static_key(cell("s")).expect("k"),
+            p.row_key(&clustering(1), None).expect("k"),
+            p.row_key(&clustering(1), cell("a")).expect("k"),
+            p.row_key(
+                &clustering(1),
+                Some(CellName {
+                    column: "a",
+                    path: Some(&p1),
+                }),
+            )
+            .expect("k"),
+            p.row_key(
+                &clustering(1),
+                Some(CellName {
+                    column: "a",
+                    path: Some(&p2),
+                }),
+            )
+            .expect("k"),
+            p.row_key(&clustering(1), cell("b")).expect("k"),
+            p.bound_key(&ge_two[0].start, BoundSide::Start).expect("k"),
+            p.row_key(&clustering(2), None).expect("k"),
+            p.row_key(&clustering(3), cell("a")).expect("k"),
+            p.bound_key(&ge_two[0].end, BoundSide::End).expect("k"),
+        ]
+    }
+
+    #[test]
+    fn slots_sort_in_scan_order_and_parse_back() {
+        let ty = int();
+        let cols = [(&ty, Order::Asc)];
+        let p = pk(-42, b"key\0");
+        let keys = partition_keys(&p);
+        for w in keys.windows(2) {
+            assert!(w[0] < w[1], "{:02x?} !< {:02x?}", w[0], w[1]);
+        }
+        let range = p.range().expect("range");
+        for key in &keys {
+            assert!(range.start <= *key && Some(key) < range.end.as_ref());
+            let parsed = parse_key(key, &cols).expect("parse");
+            assert_eq!(
+                (parsed.table, parsed.token, parsed.partition_key),
+                (TABLE, -42, &b"key\0"[..])
+            );
+        }
+        let parsed: Vec<_> = keys
+            .iter()
+            .map(|k| parse_key(k, &cols).expect("parse").slot)
+            .collect();
+        assert_eq!(parsed[0], Slot::PartitionHeader);
+        assert_eq!(parsed[2], Slot::Static(cell("s")));
+        assert!(matches!(
+            parsed[5],
+            Slot::Row {
+                cell: Some(CellName {
+                    column: "a",
+                    path: Some(_)
+                }),
+                ..
+            }
+        ));
+        assert!(matches!(
+            parsed[8],
+            Slot::RangeTombstoneBound {
+                side: BoundSide::Start,
+                ..
+            }
+        ));
+        assert!(matches!(
+            parsed[11],
+            Slot::RangeTombstoneBound {
+                side: BoundSide::End,
+                ..
+            }
+        ));
+        let Slot::Row {
+            clustering: c,
+            cell: None,
+        } = parsed[3]
+        else {
+            panic!("row slot")
+        };
+        let decoded = comparable::decode_clustering(&cols, c).expect("decode");
+        assert_eq!(decoded.values, vec![Some(1i32.to_be_bytes().to_vec())]);
+    }
+
+    #[test]
+    fn partitions_are_contiguous_even_with_colliding_tokens() {
+        let keys: [&[u8]; 4] = [b"", b"a", b"a\xff", b"b"];
+        for a in keys {
+            for b in keys {
+                if a == b {
+                    continue;
+                }
+                let range = pk(5, a).range().expect("range");
+                for key in partition_keys(&pk(5, b)) {
+                    assert!(!(range.start <= key && Some(&key) < range.end.as_ref()));
+                }
+            }
+        }
+        let clustering_range = pk(5, b"a")
+            .clustering_range(&comparable::full_range())
+            .expect("range");
+        let row = pk(5, b"a").row_key(&clustering(i32::MIN), None).expect("k");
+        assert!(clustering_range.start <= row && Some(&row) < clustering_range.end.as_ref());
+    }
+
+    fn in_ranges(ranges: &[KeyRange], key: &[u8]) -> bool {
+        ranges
+            .iter()
+            .any(|r| r.start.as_slice() <= key && r.end.as_ref().is_none_or(|e| key < e.as_slice()))
+    }
+
+    #[test]
+    fn token_ranges_follow_cassandra_range_semantics() {
+        let tokens = [i64::MIN + 1, -100, -1, 0, 1, 100, i64::MAX];
+        let bounds = [i64::MIN, -100, 0, 1, 100, i64::MAX];
+        for &s in &bounds {
+            for &e in &bounds {
+                let ranges = token_range(TABLE, s, e);
+                for &t in &tokens {
+                    let want = if s == e {
+                        true
+                    } else if e == i64::MIN || s < e {
+                        t > s && (e == i64::MIN || t <= e)
+                    } else {
+                        t > s || t <= e
+                    };
+                    for key in partition_keys(&pk(t, &[0xFF; 3])) {
+                        assert_eq!(in_ranges(&ranges, &key), want, "({s}, {e}] token {t}");
+                    }
+                }
+                let other = Uuid::from_u128(TABLE.as_u128() + 1);
+                let foreign = PartitionKey {
+                    table: other,
+                    token: 0,
+                    key: b"",
+                };
+                assert!(!in_ranges(&ranges, &foreign.header_key().expect("k")));
+            }
+        }
+    }
+
+    #[test]
+    fn malformed_keys_are_errors() {
+        let ty = int();
+        let cols = [(&ty, Order::Asc)];
+        let good = pk(1, b"k").row_key(&clustering(1), cell("a")).expect("k");
+        for cut in 0..good.len() {
+            let _ = parse_key(&good[..cut], &cols);
+        }
+        assert!(parse_key(&good[..20], &cols).is_err());
+        let mut bad_kind = pk(1, b"k").header_key().expect("k");
+        *bad_kind.last_mut().expect("kind") = 0x77;
+        assert!(parse_key(&bad_kind, &cols).is_err());
+        let long = vec![0u8; 70_000];
+        assert!(pk(1, &long).prefix().is_err());
+        assert!(pk(1, b"k").row_key(&[0x40], None).is_err());
+    }
+}
