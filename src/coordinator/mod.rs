@@ -13,6 +13,7 @@
 //! microseconds a statement needs, and written only by DDL.
 
 mod bind;
+mod plan;
 mod prepared;
 mod select;
 mod source;
@@ -31,7 +32,34 @@ use crate::protocol::{Event, QueryParameters, Request, ResultBody, SchemaChange}
 use crate::schema::{Catalog, ClusterInfo, SchemaStore};
 use crate::server::NodeIdentity;
 
+pub use plan::{EncodedColumns, PlannedRows};
 pub use prepared::PreparedCache;
+
+/// What a statement answers: a RESULT body, or rows whose metadata a cached plan supplies
+/// already encoded (the connection writes both the same way).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// Any RESULT body.
+    Result(ResultBody),
+    /// A page of SELECT rows.
+    Rows(PlannedRows),
+}
+
+impl Reply {
+    /// Appends the RESULT body (`<kind>` and the kind's body).
+    pub fn encode(&self, buf: &mut bytes::BytesMut) {
+        match self {
+            Reply::Result(body) => body.encode(buf),
+            Reply::Rows(rows) => rows.encode(buf),
+        }
+    }
+}
+
+/// A parsed statement and the plan its last execution made.
+struct Parsed {
+    statement: Statement,
+    plan: plan::PlanSlot,
+}
 
 /// The CQL language version this node implements (Cassandra 4.1's).
 pub const CQL_VERSION: &str = "3.4.6";
@@ -71,12 +99,14 @@ pub struct NodeInfo {
 /// Executes statements for every connection of a node.
 pub struct Coordinator {
     node: NodeInfo,
+    /// `node`'s fixed facts, serialized once.
+    facts: source::NodeFacts,
     catalog: RwLock<Catalog>,
     /// The catalog's content hash, recomputed only when DDL changes it: every
     /// `system.local` read reports it, and hashing the schema per read would dominate.
     schema_version: RwLock<Uuid>,
     /// Parsed QUERY texts, so drivers' repeated control queries skip the parser.
-    parsed: moka::sync::Cache<String, Arc<Statement>>,
+    parsed: moka::sync::Cache<String, Arc<Parsed>>,
     /// Serialises DDL and owns the on-disk schema.
     store: Mutex<SchemaStore>,
     prepared: PreparedCache,
@@ -104,6 +134,7 @@ impl Coordinator {
             generation,
         };
         Ok(Coordinator {
+            facts: source::NodeFacts::new(&node),
             node,
             schema_version: RwLock::new(catalog.schema_version()),
             catalog: RwLock::new(catalog),
@@ -121,28 +152,32 @@ impl Coordinator {
     }
 
     /// Runs one QUERY, PREPARE, EXECUTE or BATCH.
-    pub async fn handle(&self, ctx: RequestContext, request: Request) -> Result<ResultBody> {
+    pub async fn handle(&self, ctx: RequestContext, request: Request) -> Result<Reply> {
         match request {
             Request::Query { query, params } => {
-                let statement = self.parse_cached(query)?;
-                self.execute(&ctx, &statement, &params, ctx.keyspace.as_deref())
+                let parsed = self.parse_cached(query)?;
+                let keyspace = ctx.keyspace.as_deref();
+                self.execute(&ctx, &parsed.statement, &params, keyspace, &parsed.plan)
             }
-            Request::Prepare { query } => self.prepare(&ctx, &query),
+            Request::Prepare { query } => self.prepare(&ctx, &query).map(Reply::Result),
             Request::Execute { id, params } => self.execute_prepared(&ctx, &id, &params),
             Request::Batch(_) => Err(not_yet("BATCH")),
             other => Err(Error::Server(format!("{other:?} is not a statement"))),
         }
     }
 
-    fn parse_cached(&self, query: String) -> Result<Arc<Statement>> {
-        if let Some(statement) = self.parsed.get(&query) {
-            return Ok(statement);
+    fn parse_cached(&self, query: String) -> Result<Arc<Parsed>> {
+        if let Some(parsed) = self.parsed.get(&query) {
+            return Ok(parsed);
         }
-        let statement = Arc::new(crate::cql::parse_statement(&query)?);
+        let parsed = Arc::new(Parsed {
+            statement: crate::cql::parse_statement(&query)?,
+            plan: plan::PlanSlot::default(),
+        });
         if query.len() <= PARSED_CACHE_MAX_TEXT {
-            self.parsed.insert(query, statement.clone());
+            self.parsed.insert(query, parsed.clone());
         }
-        Ok(statement)
+        Ok(parsed)
     }
 
     fn prepare(&self, ctx: &RequestContext, query: &str) -> Result<ResultBody> {
@@ -158,7 +193,7 @@ impl Coordinator {
         ctx: &RequestContext,
         id: &Bytes,
         params: &QueryParameters,
-    ) -> Result<ResultBody> {
+    ) -> Result<Reply> {
         let prepared = self
             .prepared
             .get(id)
@@ -169,13 +204,38 @@ impl Coordinator {
             &prepared.statement,
             &params,
             prepared.keyspace.as_deref(),
+            &prepared.plan,
         )?;
         Ok(prepared.shape_result(result, params.skip_metadata))
     }
 
     /// Executes a parsed statement with its parameters. `keyspace` is the keyspace the
-    /// statement was prepared or sent in.
+    /// statement was prepared or sent in; `plans` is where the statement keeps its plan.
     fn execute(
+        &self,
+        ctx: &RequestContext,
+        statement: &Statement,
+        params: &QueryParameters,
+        keyspace: Option<&str>,
+        plans: &plan::PlanSlot,
+    ) -> Result<Reply> {
+        if let Statement::Select(select) = statement {
+            let catalog = self.read_catalog();
+            let source = source::Source {
+                facts: &self.facts,
+                catalog: &catalog,
+                ctx,
+                schema_version: self.schema_version(),
+            };
+            let limit = self.max_unpaged_rows;
+            return select::execute(select, params, keyspace, &source, limit, plans)
+                .map(Reply::Rows);
+        }
+        self.execute_other(ctx, statement, params, keyspace)
+            .map(Reply::Result)
+    }
+
+    fn execute_other(
         &self,
         ctx: &RequestContext,
         statement: &Statement,
@@ -183,17 +243,6 @@ impl Coordinator {
         keyspace: Option<&str>,
     ) -> Result<ResultBody> {
         match statement {
-            Statement::Select(select) => {
-                let catalog = self.read_catalog();
-                let source = source::Source {
-                    node: &self.node,
-                    catalog: &catalog,
-                    ctx,
-                    schema_version: self.schema_version(),
-                };
-                let limit = self.max_unpaged_rows;
-                select::execute(select, params, keyspace, &source, limit).map(ResultBody::Rows)
-            }
             Statement::Use(name) => {
                 let catalog = self.read_catalog();
                 match catalog.keyspace(name) {

@@ -11,7 +11,9 @@ use md5::{Digest, Md5};
 use moka::sync::Cache;
 
 use super::bind::{select_slots, Slot};
+use super::plan::PlanSlot;
 use super::select::data_type;
+use super::Reply;
 use crate::cql::ast::Statement;
 use crate::error::{Error, Result};
 use crate::protocol::{
@@ -29,6 +31,8 @@ pub(super) struct Prepared {
     reads: Option<(String, String)>,
     slots: Vec<Slot>,
     result: PreparedResult,
+    /// The plan its executions share.
+    pub plan: PlanSlot,
 }
 
 impl Prepared {
@@ -92,6 +96,7 @@ impl Prepared {
             reads,
             slots,
             result,
+            plan: PlanSlot::default(),
         })
     }
 
@@ -124,11 +129,15 @@ impl Prepared {
     }
 
     /// Drops the column specs from a Rows result when the client asked to skip them.
-    pub fn shape_result(&self, result: ResultBody, skip_metadata: bool) -> ResultBody {
+    pub fn shape_result(&self, result: Reply, skip_metadata: bool) -> Reply {
         match result {
-            ResultBody::Rows(mut rows) if skip_metadata => {
+            Reply::Rows(mut rows) if skip_metadata => {
+                rows.no_metadata = true;
+                Reply::Rows(rows)
+            }
+            Reply::Result(ResultBody::Rows(mut rows)) if skip_metadata => {
                 rows.metadata.no_metadata = true;
-                ResultBody::Rows(rows)
+                Reply::Result(ResultBody::Rows(rows))
             }
             other => other,
         }

@@ -1,10 +1,13 @@
 //! SELECT execution over rows from a [`Source`]: restrictions, ordering, limits,
 //! projection and paging. The same path serves system tables now and user tables later.
 
+use std::sync::Arc;
+
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::bind::{bind_select, Bound, BoundSelect};
-use super::source::{Row, Source};
+use super::plan::{EncodedColumns, PlanSlot, PlannedRows, SelectPlan};
+use super::source::{Cell, Row, Source};
 use crate::cql::ast::{Operator, Order, Select, Selector};
 use crate::cql::types::{CqlType, NativeType};
 use crate::cql::value::CqlValue;
@@ -13,14 +16,16 @@ use crate::protocol::{ColumnSpec, DataType, QueryParameters, ResultMetadata, Row
 use crate::ring::Murmur3Partitioner;
 use crate::schema::{Catalog, ColumnKind, DescribeResult, TableDef};
 
-/// Runs `select` and returns one page of rows.
+/// Runs `select` and returns one page of rows. The statement's plan is taken from
+/// `plans` when it was made for this keyspace and schema version, and made otherwise.
 pub(super) fn execute(
     select: &Select,
     params: &QueryParameters,
     session_keyspace: Option<&str>,
     source: &Source,
     max_unpaged_rows: usize,
-) -> Result<Rows> {
+    plans: &PlanSlot,
+) -> Result<PlannedRows> {
     let keyspace = select
         .table
         .keyspace
@@ -28,9 +33,20 @@ pub(super) fn execute(
         .or(session_keyspace)
         .ok_or_else(no_keyspace)?;
     let table = source.table(keyspace, &select.table.name)?;
-    check_restrictions(select, table)?;
+    let cached = plans.get(keyspace, source.schema_version);
+    if cached.is_none() {
+        // A cached plan has passed this check against the same schema.
+        check_restrictions(select, table)?;
+    }
     let bound = bind_select(select, table, &params.values.values)?;
-    let projection = Projection::new(select, table, source.catalog)?;
+    let plan = match cached {
+        Some(plan) => plan,
+        None => {
+            let plan = Arc::new(plan_select(select, table, source)?);
+            plans.set(plan.clone());
+            plan
+        }
+    };
     let mut rows: Vec<Row> = source
         .rows(table)
         .into_iter()
@@ -38,13 +54,30 @@ pub(super) fn execute(
         .collect();
     order_rows(select, table, &mut rows)?;
     let rows = apply_limits(rows, &bound, table);
-    let output = projection.apply(rows, select.distinct, table);
+    let output = project(&plan.exprs, rows, select.distinct, table);
     if params.page_size.is_none() && output.len() > max_unpaged_rows {
         return Err(Error::invalid(format!(
             "Unpaged query would return more than {max_unpaged_rows} rows; use paging (a page size) or a LIMIT"
         )));
     }
-    page(output, projection.metadata, params)
+    let (rows, paging_state) = page(output, params)?;
+    Ok(PlannedRows {
+        columns: plan.columns.clone(),
+        paging_state,
+        no_metadata: params.skip_metadata,
+        rows,
+    })
+}
+
+/// Resolves the select clause of `select` against `table`.
+fn plan_select(select: &Select, table: &TableDef, source: &Source) -> Result<SelectPlan> {
+    let projection = Projection::new(select, table, source.catalog)?;
+    Ok(SelectPlan {
+        schema_version: source.schema_version,
+        keyspace: table.keyspace.clone(),
+        columns: Arc::new(EncodedColumns::new(&projection.metadata)),
+        exprs: projection.exprs,
+    })
 }
 
 /// Wraps a DESCRIBE result as a (paged) Rows result.
@@ -68,12 +101,14 @@ pub(super) fn describe_rows(result: DescribeResult, params: &QueryParameters) ->
                 .collect()
         })
         .collect();
+    let (rows, paging_state) = page(rows, params)?;
     let metadata = ResultMetadata {
         column_count: columns.len(),
         columns,
-        ..Default::default()
+        paging_state,
+        no_metadata: params.skip_metadata,
     };
-    page(rows, metadata, params)
+    Ok(Rows { metadata, rows })
 }
 
 fn no_keyspace() -> Error {
@@ -124,7 +159,7 @@ fn matches(bound: &BoundSelect, table: &TableDef, row: &Row) -> bool {
 }
 
 fn column_matches(
-    cell: Option<&CqlValue>,
+    cell: Option<&Cell>,
     ty: &CqlType,
     op: Operator,
     values: &[Option<Bytes>],
@@ -133,21 +168,21 @@ fn column_matches(
     match op {
         Operator::Eq => values
             .first()
-            .is_some_and(|v| v.as_deref() == Some(&cell.to_bytes()[..])),
-        Operator::In => {
-            let bytes = cell.to_bytes();
-            values.iter().any(|v| v.as_deref() == Some(&bytes[..]))
-        }
+            .and_then(Option::as_deref)
+            .is_some_and(|v| cell.serializes_to(v)),
+        Operator::In => values
+            .iter()
+            .any(|v| v.as_deref().is_some_and(|v| cell.serializes_to(v))),
         Operator::Contains | Operator::ContainsKey => {
-            let wanted = values.first().cloned().flatten();
-            contains(cell, op, wanted.as_deref())
+            let wanted = values.first().and_then(Option::as_deref);
+            contains(cell.value(), op, wanted)
         }
         op => {
             let Some(Some(value)) = values.first() else {
                 return false;
             };
             match decode_native(ty, value) {
-                Some(v) => cell.compare(&v).is_some_and(|o| compare_op(op, o)),
+                Some(v) => cell.value().compare(&v).is_some_and(|o| compare_op(op, o)),
                 None => false,
             }
         }
@@ -204,7 +239,7 @@ fn row_token(table: &TableDef, row: &Row) -> i64 {
         .iter()
         .zip(row)
         .filter(|(c, _)| c.kind == ColumnKind::PartitionKey)
-        .map(|(_, v)| v.as_ref().map(CqlValue::to_bytes).unwrap_or_default())
+        .map(|(_, v)| v.as_ref().map(Cell::to_bytes).unwrap_or_default())
         .collect();
     let refs: Vec<&[u8]> = parts.iter().map(|b| b.as_ref()).collect();
     Murmur3Partitioner::token_for_components(&refs).map_or(i64::MIN, |t| t.0)
@@ -250,7 +285,7 @@ fn apply_limits(rows: Vec<Row>, bound: &BoundSelect, table: &TableDef) -> Vec<Ro
                     .iter()
                     .zip(r)
                     .filter(|(c, _)| c.kind == ColumnKind::PartitionKey)
-                    .map(|(_, v)| v.as_ref().map(CqlValue::to_bytes))
+                    .map(|(_, v)| v.as_ref().map(Cell::to_bytes))
                     .collect()
             };
             let mut out: Vec<Row> = Vec::with_capacity(rows.len());
@@ -281,7 +316,7 @@ fn apply_limits(rows: Vec<Row>, bound: &BoundSelect, table: &TableDef) -> Vec<Ro
 }
 
 /// What each output column computes.
-enum Expr {
+pub(super) enum Expr {
     Column(usize),
     ToJson(usize),
     Token,
@@ -346,40 +381,36 @@ impl Projection {
         };
         Ok(Projection { exprs, metadata })
     }
+}
 
-    fn apply(&self, rows: Vec<Row>, distinct: bool, table: &TableDef) -> Vec<Vec<Option<Bytes>>> {
-        let table_rows = rows;
-        if self.exprs.iter().any(|e| matches!(e, Expr::Count)) {
-            let count = table_rows.len() as i64;
-            let first = table_rows.first();
-            return vec![self
-                .exprs
-                .iter()
-                .map(|e| eval(e, first, count, table))
-                .collect()];
-        }
-        let mut out: Vec<Vec<Option<Bytes>>> = table_rows
-            .iter()
-            .map(|row| {
-                self.exprs
-                    .iter()
-                    .map(|e| eval(e, Some(row), 0, table))
-                    .collect()
-            })
-            .collect();
-        if distinct {
-            out.dedup();
-        }
-        out
+/// Computes the output cells of `rows`.
+fn project(
+    exprs: &[Expr],
+    rows: Vec<Row>,
+    distinct: bool,
+    table: &TableDef,
+) -> Vec<Vec<Option<Bytes>>> {
+    if exprs.iter().any(|e| matches!(e, Expr::Count)) {
+        let count = rows.len() as i64;
+        let first = rows.first();
+        return vec![exprs.iter().map(|e| eval(e, first, count, table)).collect()];
     }
+    let mut out: Vec<Vec<Option<Bytes>>> = rows
+        .iter()
+        .map(|row| exprs.iter().map(|e| eval(e, Some(row), 0, table)).collect())
+        .collect();
+    if distinct {
+        out.dedup();
+    }
+    out
 }
 
 fn eval(expr: &Expr, row: Option<&Row>, count: i64, table: &TableDef) -> Option<Bytes> {
     let cell = |i: usize| row.and_then(|r| r.get(i)).and_then(Option::as_ref);
     match expr {
-        Expr::Column(i) => cell(*i).map(CqlValue::to_bytes),
+        Expr::Column(i) => cell(*i).map(Cell::to_bytes),
         Expr::ToJson(i) => Some(Bytes::from(
-            cell(*i).map_or("null".to_owned(), CqlValue::to_json),
+            cell(*i).map_or("null".to_owned(), |c| c.value().to_json()),
         )),
         Expr::Count => Some(Bytes::copy_from_slice(&count.to_be_bytes())),
         Expr::Token => row.map(|r| Bytes::copy_from_slice(&row_token(table, r).to_be_bytes())),
@@ -497,29 +528,28 @@ fn native(n: NativeType) -> DataType {
 /// refused rather than trusted. (The storage engine's states will carry a key position.)
 const PAGING_STATE_VERSION: u8 = 1;
 
-fn page(
-    rows: Vec<Vec<Option<Bytes>>>,
-    mut metadata: ResultMetadata,
-    params: &QueryParameters,
-) -> Result<Rows> {
+/// Output rows: serialized cells, `None` for null.
+type OutputRows = Vec<Vec<Option<Bytes>>>;
+
+/// Cuts one page from `rows`, with the paging state of the next when more remain.
+fn page(rows: OutputRows, params: &QueryParameters) -> Result<(OutputRows, Option<Bytes>)> {
+    let total = rows.len();
     let start = match &params.paging_state {
         None => 0,
-        Some(state) => decode_paging_state(state, rows.len())?,
+        Some(state) => decode_paging_state(state, total)?,
     };
     let page_size = match params.page_size {
         Some(n) if n > 0 => n as usize,
         _ => usize::MAX,
     };
-    let end = start.saturating_add(page_size).min(rows.len());
-    if end < rows.len() {
-        metadata.paging_state = Some(encode_paging_state(end, rows.len()));
-    }
-    let rows = rows.into_iter().skip(start).take(end - start).collect();
-    let no_metadata = params.skip_metadata;
-    if no_metadata {
-        metadata.no_metadata = true;
-    }
-    Ok(Rows { metadata, rows })
+    let end = start.saturating_add(page_size).min(total);
+    let paging_state = (end < total).then(|| encode_paging_state(end, total));
+    let rows = if start == 0 && end == total {
+        rows
+    } else {
+        rows.into_iter().skip(start).take(end - start).collect()
+    };
+    Ok((rows, paging_state))
 }
 
 fn check_word(offset: usize, total: usize) -> u32 {

@@ -2,8 +2,17 @@
 //! `system_schema` and `system_virtual_schema` are views of the catalog. User tables have no
 //! rows until the storage engine arrives (issue 3) — and until then no statement can write
 //! one, so an empty scan is the truth, not a stand-in.
+//!
+//! A cell is usually a value built for the read. Facts that are fixed for the life of the
+//! node (its name, data centre, tokens, versions) are instead built and serialized once at
+//! start ([`NodeFacts`]) and shared by every read, so serving them costs a reference count,
+//! not a string copy and a serialization per read. Facts that can change — the schema
+//! version, and the addresses that depend on the connection — are still read per request.
 
 use std::net::IpAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
 
 use super::{NodeInfo, RequestContext, CQL_VERSION, RELEASE_VERSION};
 use crate::cql::value::CqlValue;
@@ -14,11 +23,101 @@ use crate::schema::{Catalog, TableDef};
 const STORAGE_PORT: i32 = 7000;
 
 /// A row: one value per column of the table, in the table's column order.
-pub(super) type Row = Vec<Option<CqlValue>>;
+pub(super) type Row = Vec<Option<Cell>>;
+
+/// One value of a row.
+#[derive(Debug, Clone)]
+pub(super) enum Cell {
+    /// Built for this read.
+    Owned(CqlValue),
+    /// Built once and shared, with its serialized form.
+    Shared(Arc<(CqlValue, Bytes)>),
+}
+
+impl Cell {
+    /// A shared cell of `value`, serialized now.
+    pub fn shared(value: CqlValue) -> Cell {
+        let bytes = value.to_bytes();
+        Cell::Shared(Arc::new((value, bytes)))
+    }
+
+    /// The typed value.
+    pub fn value(&self) -> &CqlValue {
+        match self {
+            Cell::Owned(v) => v,
+            Cell::Shared(shared) => &shared.0,
+        }
+    }
+
+    /// The serialized cell content.
+    pub fn to_bytes(&self) -> Bytes {
+        match self {
+            Cell::Owned(v) => v.to_bytes(),
+            Cell::Shared(shared) => shared.1.clone(),
+        }
+    }
+
+    /// Whether the serialized content equals `wanted`, without serializing where the
+    /// value's bytes are at hand.
+    pub fn serializes_to(&self, wanted: &[u8]) -> bool {
+        match self {
+            Cell::Shared(shared) => shared.1 == wanted,
+            Cell::Owned(CqlValue::Text(s) | CqlValue::Ascii(s)) => s.as_bytes() == wanted,
+            Cell::Owned(CqlValue::Blob(b)) => b[..] == *wanted,
+            Cell::Owned(v) => v.to_bytes()[..] == *wanted,
+        }
+    }
+}
+
+/// The node's fixed `system.local` facts, serialized once at start.
+#[derive(Debug, Default)]
+pub(super) struct NodeFacts {
+    cells: Vec<(&'static str, Cell)>,
+}
+
+impl NodeFacts {
+    /// The facts of `node` that never change while it runs.
+    pub fn new(node: &NodeInfo) -> NodeFacts {
+        let text = |s: &str| Cell::shared(CqlValue::Text(s.to_owned()));
+        let tokens = node.tokens.iter().map(|t| CqlValue::Text(t.clone()));
+        let cells = vec![
+            ("key", text("local")),
+            ("bootstrapped", text("COMPLETED")),
+            ("broadcast_port", Cell::shared(CqlValue::Int(STORAGE_PORT))),
+            ("listen_port", Cell::shared(CqlValue::Int(STORAGE_PORT))),
+            ("cluster_name", text(&node.cluster_name)),
+            ("cql_version", text(CQL_VERSION)),
+            ("data_center", text(&node.data_center)),
+            (
+                "gossip_generation",
+                Cell::shared(CqlValue::Int(node.generation)),
+            ),
+            ("host_id", Cell::shared(CqlValue::Uuid(node.host_id))),
+            ("native_protocol_version", text("4")),
+            (
+                "partitioner",
+                text(crate::ring::Murmur3Partitioner::CLASS_NAME),
+            ),
+            ("rack", text(&node.rack)),
+            ("release_version", text(RELEASE_VERSION)),
+            // Already in set<text> order (by bytes), sorted once at start.
+            ("tokens", Cell::shared(CqlValue::Set(tokens.collect()))),
+        ];
+        NodeFacts { cells }
+    }
+
+    fn get(&self, column: &str) -> Option<Cell> {
+        self.cells
+            .iter()
+            .find(|(name, _)| *name == column)
+            .map(|(_, cell)| cell.clone())
+    }
+}
 
 /// Read access to every table for one statement.
 pub(super) struct Source<'a> {
-    pub node: &'a NodeInfo,
+    /// The node's fixed facts, serialized.
+    pub facts: &'a NodeFacts,
     pub catalog: &'a Catalog,
     pub ctx: &'a RequestContext,
     /// The catalog's current content hash.
@@ -42,7 +141,13 @@ impl Source<'_> {
     pub fn rows(&self, table: &TableDef) -> Vec<Row> {
         match (table.keyspace.as_str(), table.name.as_str()) {
             ("system", "local") => vec![self.local_row(table)],
-            (ks, name) => self.catalog.schema_table_rows(ks, name).unwrap_or_default(),
+            (ks, name) => self
+                .catalog
+                .schema_table_rows(ks, name)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|row| row.into_iter().map(|v| v.map(Cell::Owned)).collect())
+                .collect(),
         }
     }
 
@@ -56,34 +161,16 @@ impl Source<'_> {
             .collect()
     }
 
-    fn local_value(&self, column: &str) -> Option<CqlValue> {
-        let node = self.node;
+    fn local_value(&self, column: &str) -> Option<Cell> {
         let address: IpAddr = self.ctx.local_addr.ip();
-        let text = |s: &str| Some(CqlValue::Text(s.to_owned()));
+        let owned = |v: CqlValue| Some(Cell::Owned(v));
         match column {
-            "key" => text("local"),
-            "bootstrapped" => text("COMPLETED"),
-            "broadcast_address" | "listen_address" | "rpc_address" => Some(CqlValue::Inet(address)),
-            "broadcast_port" | "listen_port" => Some(CqlValue::Int(STORAGE_PORT)),
-            "cluster_name" => text(&node.cluster_name),
-            "cql_version" => text(CQL_VERSION),
-            "data_center" => text(&node.data_center),
-            "gossip_generation" => Some(CqlValue::Int(node.generation)),
-            "host_id" => Some(CqlValue::Uuid(node.host_id)),
-            "native_protocol_version" => text("4"),
-            "partitioner" => text(crate::ring::Murmur3Partitioner::CLASS_NAME),
-            "rack" => text(&node.rack),
-            "release_version" => text(RELEASE_VERSION),
-            "rpc_port" => Some(CqlValue::Int(i32::from(self.ctx.local_addr.port()))),
-            "schema_version" => Some(CqlValue::Uuid(self.schema_version)),
-            // Already in set<text> order (by bytes), sorted once at start.
-            "tokens" => Some(CqlValue::Set(
-                node.tokens
-                    .iter()
-                    .map(|t| CqlValue::Text(t.clone()))
-                    .collect(),
-            )),
-            _ => None,
+            "broadcast_address" | "listen_address" | "rpc_address" => {
+                owned(CqlValue::Inet(address))
+            }
+            "rpc_port" => owned(CqlValue::Int(i32::from(self.ctx.local_addr.port()))),
+            "schema_version" => owned(CqlValue::Uuid(self.schema_version)),
+            fixed => self.facts.get(fixed),
         }
     }
 }

@@ -2,15 +2,25 @@
 //! (not the process-global one, so several nodes can run in one test process), and a minimal
 //! HTTP endpoint that serves `GET /metrics` in the text exposition format.
 //!
+//! Per-request series are resolved once: `with_label_values` hashes the label and takes a
+//! lock on every call, which on the request path costs as much as answering an OPTIONS, so
+//! each opcode's counter and histogram handles are looked up on first use and kept
+//! ([`Metrics::opcode`]). They are resolved lazily, not up front, so the exposition lists
+//! only opcodes that were actually seen — as before.
+//!
 //! The endpoint is deliberately tiny — a scrape is one short request per interval, so a full
 //! HTTP stack would add dependencies without adding anything a scraper needs.
 
 mod http;
 
+use std::sync::OnceLock;
+
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
 };
+
+use crate::protocol::Opcode;
 
 pub use http::serve;
 
@@ -35,6 +45,20 @@ pub struct Metrics {
     pub request_duration: HistogramVec,
     /// Times a connection stopped reading because its in-flight bound was reached.
     pub backpressure_pauses: IntCounter,
+    /// Resolved handles per opcode byte (opcodes are below 0x11), filled on first use.
+    per_opcode: [OnceLock<OpcodeMetrics>; OPCODE_SLOTS],
+}
+
+/// Opcode bytes are 0x00..=0x10.
+const OPCODE_SLOTS: usize = 0x11;
+
+/// One opcode's request counter and latency histogram, resolved from their families.
+#[derive(Clone)]
+pub struct OpcodeMetrics {
+    /// `ringcache_requests_total{opcode=...}`.
+    pub requests: IntCounter,
+    /// `ringcache_request_duration_seconds{opcode=...}`.
+    pub duration: Histogram,
 }
 
 impl Metrics {
@@ -79,6 +103,7 @@ impl Metrics {
                 "Times a connection stopped reading because its in-flight bound was reached",
             )
             .expect("static metric definition"),
+            per_opcode: std::array::from_fn(|_| OnceLock::new()),
             registry,
         };
         m.register_all();
@@ -100,6 +125,20 @@ impl Metrics {
         }
     }
 
+    /// The request counter and latency histogram of `opcode`, resolved once.
+    pub fn opcode(&self, opcode: Opcode) -> &OpcodeMetrics {
+        let slot = (opcode as u8 as usize).min(OPCODE_SLOTS - 1);
+        // Every opcode is below 0x11 (spec §2.4); `min` only guards the index.
+        let cell = &self.per_opcode[slot];
+        cell.get_or_init(|| {
+            let label = [opcode_label(opcode)];
+            OpcodeMetrics {
+                requests: self.requests.with_label_values(&label),
+                duration: self.request_duration.with_label_values(&label),
+            }
+        })
+    }
+
     /// The text exposition of every family.
     pub fn render(&self) -> String {
         let mut out = Vec::new();
@@ -108,8 +147,44 @@ impl Metrics {
     }
 }
 
+/// Metric label of an opcode.
+pub fn opcode_label(opcode: Opcode) -> &'static str {
+    match opcode {
+        Opcode::Startup => "startup",
+        Opcode::Options => "options",
+        Opcode::Query => "query",
+        Opcode::Prepare => "prepare",
+        Opcode::Execute => "execute",
+        Opcode::Register => "register",
+        Opcode::Batch => "batch",
+        Opcode::AuthResponse => "auth_response",
+        _ => "other",
+    }
+}
+
 impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opcode_handles_feed_the_labelled_families_and_appear_only_once_used() {
+        let m = Metrics::new();
+        assert!(!m.render().contains("opcode=\"options\""));
+        m.opcode(Opcode::Options).requests.inc();
+        m.opcode(Opcode::Options).requests.inc();
+        m.opcode(Opcode::Query).duration.observe(0.001);
+        let text = m.render();
+        assert!(
+            text.contains("ringcache_requests_total{opcode=\"options\"} 2"),
+            "{text}"
+        );
+        assert!(text.contains("ringcache_request_duration_seconds_count{opcode=\"query\"} 1"));
+        assert!(!text.contains("opcode=\"execute\""));
     }
 }

@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
@@ -15,11 +15,12 @@ use tokio::sync::{broadcast, watch};
 
 use super::Shared;
 use crate::config::{FlushPolicy, Scheduling};
-use crate::coordinator::RequestContext;
+use crate::coordinator::{Reply, RequestContext};
 use crate::error::Error;
-use crate::protocol::frame::{decode_header, negotiation_error, HeaderError};
+use crate::protocol::frame::{decode_header, flags, negotiation_error, HeaderError};
 use crate::protocol::{
     codec, Compression, Event, FrameHeader, Opcode, ProtocolError, Request, Response, ResultBody,
+    RESPONSE_BIT, VERSION,
 };
 
 /// A request running on behalf of this connection.
@@ -32,7 +33,7 @@ struct Completed {
     started: Instant,
     /// Request bytes charged against the in-flight budget until now.
     bytes: usize,
-    outcome: Result<ResultBody, Error>,
+    outcome: Result<Reply, Error>,
 }
 
 /// Which pushed events a connection registered for.
@@ -194,11 +195,7 @@ impl Connection {
             self.closing = true;
             return self.encode_error(stream, &error);
         };
-        self.shared
-            .metrics
-            .requests
-            .with_label_values(&[opcode_label(opcode)])
-            .inc();
+        self.shared.metrics.opcode(opcode).requests.inc();
         let max = self.shared.config.limits.max_frame_bytes;
         let request = match codec::decode_request_body(&header, body, self.compression, max) {
             Ok(request) => request,
@@ -209,7 +206,7 @@ impl Connection {
         };
         let started = Instant::now();
         match request {
-            Request::Options => self.reply(stream, &self.supported()),
+            Request::Options => self.reply_supported(stream),
             Request::Startup(options) => self.startup(stream, options),
             _ if !self.started => {
                 let message =
@@ -230,15 +227,18 @@ impl Connection {
         self.observe(opcode, started);
     }
 
-    fn supported(&self) -> Response {
-        Response::Supported(vec![
-            (
-                "CQL_VERSION".into(),
-                vec![crate::coordinator::CQL_VERSION.into()],
-            ),
-            ("COMPRESSION".into(), vec!["lz4".into(), "snappy".into()]),
-            ("PROTOCOL_VERSIONS".into(), vec!["4/v4".into()]),
-        ])
+    /// SUPPORTED never changes, so its body is encoded once per process and copied.
+    fn reply_supported(&mut self, stream: i16) {
+        static BODY: OnceLock<Bytes> = OnceLock::new();
+        let body = BODY.get_or_init(|| {
+            let mut buf = BytesMut::new();
+            supported().encode(&mut buf);
+            buf.freeze()
+        });
+        let opcode = Opcode::Supported;
+        encode_frame_with(&mut self.outbuf, stream, opcode, self.compression, |buf| {
+            buf.extend_from_slice(body)
+        });
     }
 
     fn startup(&mut self, stream: i16, options: Vec<(String, String)>) {
@@ -350,11 +350,21 @@ impl Connection {
     fn complete(&mut self, done: Completed) {
         self.in_flight_bytes -= done.bytes;
         match done.outcome {
-            Ok(result) => {
+            Ok(Reply::Result(result)) => {
                 if let ResultBody::SetKeyspace(keyspace) = &result {
                     self.keyspace = Some(keyspace.clone());
                 }
                 self.reply(done.stream, &Response::Result(result));
+            }
+            Ok(rows @ Reply::Rows(_)) => {
+                let (stream, compression) = (done.stream, self.compression);
+                encode_frame_with(
+                    &mut self.outbuf,
+                    stream,
+                    Opcode::Result,
+                    compression,
+                    |buf| rows.encode(buf),
+                );
             }
             Err(e) => {
                 self.closing |= e.is_fatal();
@@ -365,11 +375,8 @@ impl Connection {
     }
 
     fn observe(&self, opcode: Opcode, started: Instant) {
-        self.shared
-            .metrics
-            .request_duration
-            .with_label_values(&[opcode_label(opcode)])
-            .observe(started.elapsed().as_secs_f64());
+        let elapsed = started.elapsed().as_secs_f64();
+        self.shared.metrics.opcode(opcode).duration.observe(elapsed);
     }
 
     fn push_event(&mut self, event: Option<Event>) {
@@ -454,17 +461,71 @@ fn check_cql_version(options: &[(String, String)]) -> Result<(), Error> {
     }
 }
 
-/// Metric label of an opcode.
-fn opcode_label(opcode: Opcode) -> &'static str {
-    match opcode {
-        Opcode::Startup => "startup",
-        Opcode::Options => "options",
-        Opcode::Query => "query",
-        Opcode::Prepare => "prepare",
-        Opcode::Execute => "execute",
-        Opcode::Register => "register",
-        Opcode::Batch => "batch",
-        Opcode::AuthResponse => "auth_response",
-        _ => "other",
+/// The options this node supports (OPTIONS' answer).
+fn supported() -> Response {
+    Response::Supported(vec![
+        (
+            "CQL_VERSION".into(),
+            vec![crate::coordinator::CQL_VERSION.into()],
+        ),
+        ("COMPRESSION".into(), vec!["lz4".into(), "snappy".into()]),
+        ("PROTOCOL_VERSIONS".into(), vec!["4/v4".into()]),
+    ])
+}
+
+/// Appends a response frame whose body `body` writes, framed exactly as
+/// [`codec::encode_response_frame`] frames a `Response` (header, then the body compressed
+/// when the connection negotiated it; empty bodies never are): for bodies that are already
+/// encoded, or that a cached plan encodes, rather than built as a `Response`.
+fn encode_frame_with(
+    out: &mut BytesMut,
+    stream: i16,
+    opcode: Opcode,
+    compression: Option<Compression>,
+    body: impl FnOnce(&mut BytesMut),
+) {
+    let start = out.len();
+    FrameHeader {
+        version: VERSION | RESPONSE_BIT,
+        flags: 0,
+        stream,
+        opcode: opcode as u8,
+        length: 0,
+    }
+    .encode(out);
+    let body_start = out.len();
+    body(out);
+    let mut frame_flags = 0;
+    if let Some(c) = compression.filter(|_| out.len() > body_start) {
+        let packed = c.compress(&out[body_start..]);
+        out.truncate(body_start);
+        out.extend_from_slice(&packed);
+        frame_flags |= flags::COMPRESSION;
+    }
+    let length = u32::try_from(out.len() - body_start).unwrap_or(u32::MAX);
+    if let Some(header) = out.get_mut(start..body_start) {
+        header[1] = frame_flags;
+        header[5..9].copy_from_slice(&length.to_be_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_written_from_encoded_bodies_match_the_codec() {
+        let rows = ResultBody::Rows(crate::protocol::Rows::default());
+        for compression in [None, Some(Compression::Lz4), Some(Compression::Snappy)] {
+            for response in [supported(), Response::Result(rows.clone()), Response::Ready] {
+                let mut expected = BytesMut::from(&b"prefix"[..]);
+                codec::encode_response_frame(&mut expected, 7, &response, &[], compression);
+                let mut ours = BytesMut::from(&b"prefix"[..]);
+                encode_frame_with(&mut ours, 7, response.opcode(), compression, |buf| {
+                    response.encode(buf)
+                });
+                assert_eq!(ours, expected, "{response:?} {compression:?}");
+            }
+        }
     }
 }

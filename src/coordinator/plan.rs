@@ -1,0 +1,232 @@
+//! Statement plans: what a SELECT resolves to against the schema — its table, the
+//! expression each output column computes, and the result metadata — worked out once and
+//! reused until the schema changes.
+//!
+//! Resolving a projection builds a `ColumnSpec` (three owned strings and a converted type)
+//! per output column; for `SELECT *` on a wide table that was most of the work of a read.
+//! A plan is keyed by the parsed statement (it lives beside it, in the parse cache or the
+//! prepared statement) and by what else it depends on: the keyspace the statement resolved
+//! to and the schema version. Any DDL changes the version, so a stale plan is never used.
+//!
+//! The metadata is kept *encoded*: the column specs' wire bytes are produced once by the
+//! protocol's own encoder and each reply copies them, so no per-request `ResultMetadata`
+//! is ever built or cloned.
+
+use std::sync::{Arc, RwLock};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use uuid::Uuid;
+
+use super::select::Expr;
+use crate::protocol::{wire, ResultMetadata};
+
+/// RESULT kind of a Rows body (spec §4.2.5).
+const KIND_ROWS: i32 = 0x0002;
+/// Rows metadata flags (spec §4.2.5.2).
+const GLOBAL_TABLES_SPEC: i32 = 0x0001;
+const HAS_MORE_PAGES: i32 = 0x0002;
+const NO_METADATA: i32 = 0x0004;
+
+/// A SELECT resolved against one schema version.
+pub(super) struct SelectPlan {
+    /// The schema version it was resolved against.
+    pub schema_version: Uuid,
+    /// The keyspace the statement resolved to (its own, or the session's).
+    pub keyspace: String,
+    /// What each output column computes.
+    pub exprs: Vec<Expr>,
+    /// The result metadata's column specs, encoded.
+    pub columns: Arc<EncodedColumns>,
+}
+
+/// The slot a statement keeps its latest plan in.
+#[derive(Default)]
+pub(super) struct PlanSlot(RwLock<Option<Arc<SelectPlan>>>);
+
+impl PlanSlot {
+    /// The cached plan, if it was made for `keyspace` at `version`.
+    pub fn get(&self, keyspace: &str, version: Uuid) -> Option<Arc<SelectPlan>> {
+        let slot = self.0.read().unwrap_or_else(|p| p.into_inner());
+        slot.as_ref()
+            .filter(|p| p.schema_version == version && p.keyspace == keyspace)
+            .cloned()
+    }
+
+    /// Replaces the cached plan (the newest resolution wins).
+    pub fn set(&self, plan: Arc<SelectPlan>) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Some(plan);
+    }
+}
+
+/// Column specs as they appear on the wire after `<flags><columns_count>[<paging_state>]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncodedColumns {
+    count: usize,
+    global: bool,
+    specs: Bytes,
+}
+
+impl EncodedColumns {
+    /// Encodes `metadata`'s column specs with the protocol's encoder.
+    pub(super) fn new(metadata: &ResultMetadata) -> EncodedColumns {
+        let complete = ResultMetadata {
+            paging_state: None,
+            no_metadata: false,
+            ..metadata.clone()
+        };
+        let mut buf = BytesMut::new();
+        complete.encode(&mut buf);
+        let buf_len = buf.len();
+        let flags = buf
+            .get(..4)
+            .map_or(0, |f| i32::from_be_bytes(f.try_into().unwrap_or_default()));
+        // Without paging state or No_metadata, the specs follow the two leading ints.
+        let specs = buf.freeze().split_off(LEADING_INTS.min(buf_len));
+        EncodedColumns {
+            count: metadata.columns.len(),
+            global: flags & GLOBAL_TABLES_SPEC != 0,
+            specs,
+        }
+    }
+}
+
+/// `<flags><columns_count>`: the bytes before the specs of complete metadata.
+const LEADING_INTS: usize = 8;
+
+/// A page of rows whose metadata comes from a plan: encodes to exactly the bytes the
+/// equivalent [`crate::protocol::Rows`] would.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedRows {
+    /// The shared, encoded column specs.
+    pub columns: Arc<EncodedColumns>,
+    /// Set when more rows follow.
+    pub paging_state: Option<Bytes>,
+    /// Omit the specs (skip_metadata was requested).
+    pub no_metadata: bool,
+    /// The page's cells, one `Vec` per row.
+    pub rows: Vec<Vec<Option<Bytes>>>,
+}
+
+impl PlannedRows {
+    /// Appends the RESULT body: `<kind=Rows><metadata><rows_count><rows>`.
+    pub fn encode(&self, buf: &mut BytesMut) {
+        let mut flags = 0;
+        if self.columns.global && !self.no_metadata {
+            flags |= GLOBAL_TABLES_SPEC;
+        }
+        if self.paging_state.is_some() {
+            flags |= HAS_MORE_PAGES;
+        }
+        if self.no_metadata {
+            flags |= NO_METADATA;
+        }
+        let cells: usize = self
+            .rows
+            .iter()
+            .map(|r| 4 + r.iter().map(cell_len).sum::<usize>())
+            .sum();
+        buf.reserve(16 + self.columns.specs.len() + cells);
+        wire::put_i32(buf, KIND_ROWS);
+        wire::put_i32(buf, flags);
+        wire::put_i32(buf, len_i32(self.columns.count));
+        if let Some(state) = &self.paging_state {
+            wire::put_bytes(buf, Some(state));
+        }
+        if !self.no_metadata {
+            buf.put_slice(&self.columns.specs);
+        }
+        wire::put_i32(buf, len_i32(self.rows.len()));
+        for row in &self.rows {
+            for cell in row {
+                wire::put_bytes(buf, cell.as_deref());
+            }
+        }
+    }
+}
+
+fn cell_len(cell: &Option<Bytes>) -> usize {
+    4 + cell.as_ref().map_or(0, Bytes::len)
+}
+
+fn len_i32(n: usize) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{ColumnSpec, DataType, ResultBody, Rows};
+
+    fn spec(ks: &str, table: &str, name: &str, data_type: DataType) -> ColumnSpec {
+        ColumnSpec {
+            keyspace: ks.into(),
+            table: table.into(),
+            name: name.into(),
+            data_type,
+        }
+    }
+
+    fn same_bytes(columns: Vec<ColumnSpec>, paging: Option<Bytes>, no_metadata: bool) {
+        let rows = vec![
+            vec![Some(Bytes::from_static(b"a")), None],
+            vec![Some(Bytes::new()), Some(Bytes::from_static(b"xyz"))],
+        ];
+        let metadata = ResultMetadata::new(columns);
+        let planned = PlannedRows {
+            columns: Arc::new(EncodedColumns::new(&metadata)),
+            paging_state: paging.clone(),
+            no_metadata,
+            rows: rows.clone(),
+        };
+        let expected = ResultBody::Rows(Rows {
+            metadata: ResultMetadata {
+                paging_state: paging,
+                no_metadata,
+                ..metadata
+            },
+            rows,
+        });
+        let (mut a, mut b) = (BytesMut::new(), BytesMut::new());
+        planned.encode(&mut a);
+        expected.encode(&mut b);
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn planned_rows_encode_exactly_as_protocol_rows() {
+        let set = DataType::Set(Box::new(DataType::Varchar));
+        let global = || {
+            vec![
+                spec("system", "local", "key", DataType::Varchar),
+                spec("system", "local", "tokens", set.clone()),
+            ]
+        };
+        let mixed = vec![
+            spec("ks", "a", "x", DataType::Int),
+            spec("ks", "b", "y", DataType::Uuid),
+        ];
+        for paging in [None, Some(Bytes::from_static(b"\x01state"))] {
+            for no_metadata in [false, true] {
+                same_bytes(global(), paging.clone(), no_metadata);
+                same_bytes(mixed.clone(), paging.clone(), no_metadata);
+                same_bytes(Vec::new(), paging.clone(), no_metadata);
+            }
+        }
+    }
+
+    #[test]
+    fn a_plan_is_used_only_for_its_keyspace_and_schema_version() {
+        let (v1, v2) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let slot = PlanSlot::default();
+        assert!(slot.get("ks", v1).is_none());
+        slot.set(Arc::new(SelectPlan {
+            schema_version: v1,
+            keyspace: "ks".into(),
+            exprs: Vec::new(),
+            columns: Arc::new(EncodedColumns::new(&ResultMetadata::default())),
+        }));
+        assert!(slot.get("ks", v1).is_some());
+        assert!(slot.get("ks", v2).is_none());
+        assert!(slot.get("other", v1).is_none());
+    }
+}
