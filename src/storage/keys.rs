@@ -34,7 +34,12 @@
 //! (the element key as [`comparable::encode_value`] writes it, so elements sort in
 //! Cassandra's order). A column with no path is the collection-wide slot (its deletion).
 
+use std::ops::Bound;
+
+use bytes::Bytes;
 use uuid::Uuid;
+
+use super::engine::{prefix_successor, KeyRange};
 
 use super::comparable::{
     self, corrupt, ClusteringRange, Column, KeyError, Terminator, AFTER, BEFORE, END,
@@ -159,9 +164,7 @@ impl PartitionKey<'_> {
 
     /// Every key of the partition.
     pub fn range(&self) -> Result<KeyRange, KeyError> {
-        let start = self.prefix()?;
-        let end = prefix_successor(&start);
-        Ok(KeyRange { start, end })
+        Ok(KeyRange::prefix(&self.prefix()?))
     }
 
     /// The rows (and range tombstone bounds) whose clustering falls in `range`.
@@ -169,10 +172,7 @@ impl PartitionKey<'_> {
         let base = self.with_kind(KIND_CLUSTERED)?;
         let start = [base.as_slice(), &range.start].concat();
         let end = [base.as_slice(), &range.end].concat();
-        Ok(KeyRange {
-            start,
-            end: Some(end),
-        })
+        Ok(KeyRange::half_open(&start, &end))
     }
 }
 
@@ -187,24 +187,6 @@ fn push_cell(out: &mut Vec<u8>, cell: Option<CellName<'_>>) -> Result<(), KeyErr
     Ok(())
 }
 
-/// A contiguous range of keys: `start` inclusive, `end` exclusive (None: no upper bound).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct KeyRange {
-    /// First key in the range.
-    pub start: Vec<u8>,
-    /// First key after the range; None when nothing sorts after it.
-    pub end: Option<Vec<u8>>,
-}
-
-/// The smallest byte string greater than every string starting with `prefix`; None when
-/// `prefix` is all `FF` (or empty).
-pub fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
-    let last = prefix.iter().rposition(|b| *b != 0xFF)?;
-    let mut out = prefix[..=last].to_vec();
-    out[last] += 1;
-    Some(out)
-}
-
 /// Every key of the partition (`partition_range(t, tok, pk)` ≡ `PartitionKey{..}.range()`).
 pub fn partition_range(table: Uuid, token: i64, key: &[u8]) -> Result<KeyRange, KeyError> {
     PartitionKey { table, token, key }.range()
@@ -212,18 +194,16 @@ pub fn partition_range(table: Uuid, token: i64, key: &[u8]) -> Result<KeyRange, 
 
 /// Every key of the table.
 pub fn table_range(table: Uuid) -> KeyRange {
-    KeyRange {
-        start: table.as_bytes().to_vec(),
-        end: prefix_successor(table.as_bytes()),
-    }
+    KeyRange::prefix(table.as_bytes())
 }
 
 /// Keys with tokens from `first` to `last`, both inclusive.
 fn tokens_inclusive(table: Uuid, first: i64, last: i64) -> KeyRange {
     let at = |t: i64| [table.as_bytes().as_slice(), &token_bytes(t)].concat();
     KeyRange {
-        start: at(first),
-        end: prefix_successor(&at(last)),
+        start: Bound::Included(Bytes::from(at(first))),
+        end: prefix_successor(&at(last))
+            .map_or(Bound::Unbounded, |e| Bound::Excluded(Bytes::from(e))),
     }
 }
 
@@ -454,7 +434,7 @@ mod tests {
         }
         let range = p.range().expect("range");
         for key in &keys {
-            assert!(range.start <= *key && Some(key) < range.end.as_ref());
+            assert!(range.contains(key));
             let parsed = parse_key(key, &cols).expect("parse");
             assert_eq!(
                 (parsed.table, parsed.token, parsed.partition_key),
@@ -512,7 +492,7 @@ mod tests {
                 }
                 let range = pk(5, a).range().expect("range");
                 for key in partition_keys(&pk(5, b)) {
-                    assert!(!(range.start <= key && Some(&key) < range.end.as_ref()));
+                    assert!(!range.contains(&key));
                 }
             }
         }
@@ -520,13 +500,11 @@ mod tests {
             .clustering_range(&comparable::full_range())
             .expect("range");
         let row = pk(5, b"a").row_key(&clustering(i32::MIN), None).expect("k");
-        assert!(clustering_range.start <= row && Some(&row) < clustering_range.end.as_ref());
+        assert!(clustering_range.contains(&row));
     }
 
     fn in_ranges(ranges: &[KeyRange], key: &[u8]) -> bool {
-        ranges
-            .iter()
-            .any(|r| r.start.as_slice() <= key && r.end.as_ref().is_none_or(|e| key < e.as_slice()))
+        ranges.iter().any(|r| r.contains(key))
     }
 
     #[test]
