@@ -334,6 +334,39 @@ impl Catalog {
         }
     }
 
+    /// `ty` with every user type replaced by the tuple of its field types, recursively.
+    /// A UDT's serialized form and its ordering are those of that tuple, so storage keys
+    /// (which must compare values) encode the resolved type. Unknown user types are left
+    /// as they are; the key encoder refuses them.
+    pub fn resolve_user_types(&self, keyspace: &str, ty: &CqlType) -> CqlType {
+        let rec = |t: &CqlType| Box::new(self.resolve_user_types(keyspace, t));
+        match ty {
+            CqlType::UserType { keyspace: ks, name } => {
+                let ks = ks.as_deref().unwrap_or(keyspace);
+                match self.user_type(ks, name) {
+                    Some(udt) => CqlType::Tuple(
+                        udt.fields
+                            .iter()
+                            .map(|(_, t)| self.resolve_user_types(ks, t))
+                            .collect(),
+                    ),
+                    None => ty.clone(),
+                }
+            }
+            CqlType::Frozen(inner) => CqlType::Frozen(rec(inner)),
+            CqlType::List(e) => CqlType::List(rec(e)),
+            CqlType::Set(e) => CqlType::Set(rec(e)),
+            CqlType::Map(k, v) => CqlType::Map(rec(k), rec(v)),
+            CqlType::Tuple(items) => CqlType::Tuple(
+                items
+                    .iter()
+                    .map(|t| self.resolve_user_types(keyspace, t))
+                    .collect(),
+            ),
+            CqlType::Native(_) | CqlType::Custom(_) => ty.clone(),
+        }
+    }
+
     /// The schema version: a name-based (MD5, version 3) UUID of the canonical JSON of
     /// every user keyspace and the replication of the replicated system keyspaces. Equal
     /// content gives an equal version on every node; any change gives a new one.

@@ -4,6 +4,7 @@
 use super::*;
 use crate::cql::parse_statement;
 use crate::cql::value::CqlValue;
+use crate::cql::CqlType;
 use crate::protocol::response::{ChangeType, SchemaChange, SchemaTarget};
 
 /// Parses and applies `cql`, returning the schema change or the error.
@@ -521,4 +522,20 @@ fn store_refuses_unknown_versions() {
         SchemaStore::open(dir.path()).err(),
         Some(StoreError::Corrupt { .. })
     ));
+}
+
+#[test]
+fn user_types_resolve_to_tuples_for_key_encoding() {
+    let cat = setup(&[
+        "CREATE KEYSPACE ks WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}",
+        "CREATE TYPE ks.point (x double, y double)",
+        "CREATE TYPE ks.segment (a frozen<point>, b frozen<point>, tags frozen<set<text>>)",
+    ]);
+    let ty: CqlType = "frozen<list<frozen<segment>>>".parse().expect("type");
+    let resolved = cat.resolve_user_types("ks", &ty);
+    let point = "frozen<tuple<double, double>>";
+    let expected = format!("frozen<list<frozen<tuple<{point}, {point}, frozen<set<text>>>>>>");
+    assert_eq!(resolved.to_string(), expected);
+    let unknown: CqlType = "frozen<nope>".parse().expect("type");
+    assert_eq!(cat.resolve_user_types("ks", &unknown), unknown);
 }

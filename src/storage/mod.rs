@@ -1,8 +1,8 @@
 //! The embedded store: where a replica keeps its partitions.
 //!
 //! Three layers, bottom up. An [`engine::Engine`] is an ordered key-value store whose
-//! writes merge instead of overwrite: RocksDB in production (arriving with issue 3's
-//! engine work), [`memory::MemoryEngine`] in tests, both held to one
+//! writes merge instead of overwrite: [`rocks::RocksEngine`] in production,
+//! [`memory::MemoryEngine`] in tests, both held to one
 //! [`conformance`] suite. The values it stores are [`cell`]s — a value or tombstone with
 //! its microsecond write timestamp and TTL — and the merge it applies is Cassandra's
 //! last-write-wins reconciliation ([`reconcile`]), so the result of any set of writes is
@@ -12,8 +12,8 @@
 //! byte-comparable encoding ([`comparable`], [`keys`]) so that RocksDB's byte order is CQL
 //! order and token ranges, partitions and clustering slices are contiguous key ranges.
 //!
-//! Not built yet: the RocksDB engine, the partition read/write layer above the engine, and
-//! compaction-time purging.
+//! Not built yet: the partition read/write layer above the engine (rows, tombstones,
+//! paging), which the node will open its engine for, and compaction-time purging.
 
 pub mod cell;
 pub mod comparable;
@@ -22,6 +22,7 @@ pub mod engine;
 pub mod keys;
 pub mod memory;
 pub mod reconcile;
+pub mod rocks;
 
 /// The engine merge function for CQL data: decodes the stored value and the operands
 /// (cells, row markers or deletion times) and keeps what Cassandra's rules keep.
