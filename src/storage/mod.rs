@@ -21,6 +21,7 @@ pub mod conformance;
 pub mod engine;
 pub mod keys;
 pub mod memory;
+pub mod partition;
 pub mod reconcile;
 pub mod rocks;
 
