@@ -28,8 +28,8 @@
 //!     prefix *p* sorts before/after every row starting with *p*); at equal positions an end
 //!     sorts before a start, so a scan closes one deletion before opening the next.
 //!
-//! The *column part* is either nothing — the **row slot** (row marker and row deletion),
-//! sorting before the row's cells — or a **cell**: `0x01`, the column name's length (u16)
+//! The *column part* is either nothing — the **row slot** (row marker) —, `0x00` — the
+//! **row deletion slot** — (both sorting before the row's cells), or a **cell**: `0x01`, the column name's length (u16)
 //! and UTF-8 bytes, then optionally the **cell path** of a non-frozen collection element
 //! (the element key as [`comparable::encode_value`] writes it, so elements sort in
 //! Cassandra's order). A column with no path is the collection-wide slot (its deletion).
@@ -51,6 +51,8 @@ pub const KIND_HEADER: u8 = 0x10;
 pub const KIND_STATIC: u8 = 0x20;
 /// Slot kind of clustered rows and range tombstone bounds.
 pub const KIND_CLUSTERED: u8 = 0x30;
+/// The column part of a row's deletion slot (sorts between the row slot and its cells).
+pub const ROW_DELETION_TAG: u8 = 0x00;
 /// First byte of a column part naming a cell.
 pub const CELL_TAG: u8 = 0x01;
 /// Byte after a range tombstone bound marking the end of a deletion.
@@ -144,6 +146,14 @@ impl PartitionKey<'_> {
         let mut out = self.with_kind(KIND_CLUSTERED)?;
         out.extend_from_slice(clustering);
         push_cell(&mut out, cell)?;
+        Ok(out)
+    }
+
+    /// The deletion slot of the row whose encoded clustering key is `clustering`: a row's
+    /// deletion and its marker are merged by different rules, so they live under two keys.
+    pub fn row_deletion_key(&self, clustering: &[u8]) -> Result<Vec<u8>, KeyError> {
+        let mut out = self.row_key(clustering, None)?;
+        out.push(ROW_DELETION_TAG);
         Ok(out)
     }
 
@@ -242,6 +252,11 @@ pub enum Slot<'a> {
         /// None for the row slot.
         cell: Option<CellName<'a>>,
     },
+    /// A clustered row's deletion slot (DELETE of the row).
+    RowDeletion {
+        /// Decode with [`comparable::decode_clustering`].
+        clustering: &'a [u8],
+    },
     /// A range tombstone bound: the encoded prefix (ending in BEFORE/AFTER) and its side.
     RangeTombstoneBound {
         /// Decode with [`comparable::decode_clustering`].
@@ -294,6 +309,7 @@ fn parse_clustered<'a>(rest: &'a [u8], columns: &[Column<'_>]) -> Result<Slot<'a
     let decoded = comparable::decode_clustering(columns, rest)?;
     let (clustering, tail) = rest.split_at(decoded.len);
     match (decoded.terminator, tail) {
+        (Terminator::End, [ROW_DELETION_TAG]) => Ok(Slot::RowDeletion { clustering }),
         (Terminator::End, _) => Ok(Slot::Row {
             clustering,
             cell: parse_cell(tail)?,

@@ -15,12 +15,16 @@
 //! a read early; tombstones passed are counted for the tombstone thresholds.
 
 use std::cmp::Ordering;
+use std::ops::Bound;
 
 use bytes::Bytes;
 use uuid::Uuid;
 
-use super::cell::{Cell, DeletionTime, RowMarker};
-use super::comparable::{ClusteringRange, Order};
+use super::cell::{Cell, CodecError, DeletionTime, RowMarker, StoredValue};
+use super::comparable::{ClusteringRange, Column, KeyError, Order};
+use super::engine::{prefix_successor, Direction, Engine, KeyRange, StorageError, WriteBatch};
+use super::keys::{parse_key, token_bytes, CellName, PartitionKey, Slot};
+use super::reconcile::merge_deletion;
 use crate::cql::types::CqlType;
 
 /// What the key layout needs to know about a table.
@@ -155,3 +159,514 @@ pub struct Slice {
     /// Whether rows come in reverse clustering order (ORDER BY against the table's order).
     pub reversed: bool,
 }
+
+/// Read bounds a caller sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadLimits {
+    /// Stop after this many live rows.
+    pub live_rows: usize,
+    /// "Now" for TTL expiry, in seconds since the Unix epoch.
+    pub now_secs: u32,
+    /// Fail the read after passing this many tombstones (Cassandra's
+    /// `tombstone_failure_threshold`).
+    pub tombstone_failure: usize,
+    /// Whether to read the static row (the table has static columns the query needs).
+    pub read_static: bool,
+}
+
+/// What a read passed, for thresholds and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadStats {
+    /// Tombstones passed: deleted or expired cells, row and collection deletions.
+    pub tombstones: usize,
+    /// Live rows found.
+    pub live_rows: usize,
+    /// Engine entries read.
+    pub entries: usize,
+}
+
+/// Why a partition read failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReadError {
+    /// The engine failed or holds undecodable data.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// More tombstones than the failure threshold (Cassandra's
+    /// TombstoneOverwhelmingException).
+    #[error("Scanned over {tombstones} tombstones during query; query aborted")]
+    TombstoneOverwhelming {
+        /// Tombstones passed before giving up.
+        tombstones: usize,
+    },
+}
+
+/// A live cell of a resolved row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveCell {
+    /// The column name (UTF-8 bytes).
+    pub column: Bytes,
+    /// The encoded collection element key, for collection elements.
+    pub path: Option<Bytes>,
+    /// The cell (live at the resolution's "now"), with its timestamp and TTL.
+    pub cell: Cell,
+}
+
+/// A row as a query sees it: only what is live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveRow {
+    /// The encoded clustering key; empty for the static row.
+    pub clustering: Bytes,
+    /// Live cells in key order (column name, then element path).
+    pub cells: Vec<LiveCell>,
+}
+
+/// Cassandra's read-time rules for one row: the deletion in force is the later of the
+/// partition's and the row's; a marker or cell survives if it is newer than that deletion
+/// and not expired; a collection element must also be newer than its collection's
+/// deletion. The row is live if its marker or any cell is (an UPDATE-made row has no
+/// marker and lives through its cells). Returns None for a dead row.
+pub fn resolve_row(row: &RowFragment, partition: &DeletionTime, now_secs: u32) -> Option<LiveRow> {
+    let effective = merge_deletion(*partition, row.deletion);
+    let marker_live = row
+        .marker
+        .is_some_and(|m| m.is_live(now_secs) && !m.shadowed_by(&effective));
+    let mut cells = Vec::new();
+    // A collection's deletion slot sorts just before its elements.
+    let mut collection: Option<(&Bytes, DeletionTime)> = None;
+    for fragment in &row.columns {
+        match &fragment.value {
+            CellFragment::CollectionDeletion(deletion) => {
+                collection = Some((&fragment.column, merge_deletion(effective, *deletion)));
+            }
+            CellFragment::Cell(cell) => {
+                let in_force = match collection {
+                    Some((column, deletion)) if *column == fragment.column => deletion,
+                    _ => effective,
+                };
+                if cell.is_live(now_secs) && !cell.shadowed_by(&in_force) {
+                    cells.push(LiveCell {
+                        column: fragment.column.clone(),
+                        path: fragment.path.clone(),
+                        cell: cell.clone(),
+                    });
+                }
+            }
+        }
+    }
+    (marker_live || !cells.is_empty()).then(|| LiveRow {
+        clustering: row.clustering.clone(),
+        cells,
+    })
+}
+
+/// The engine batch that applies `updates` atomically.
+pub fn write_batch(updates: &[PartitionUpdate]) -> Result<WriteBatch, KeyError> {
+    let mut batch = WriteBatch::new();
+    for update in updates {
+        let pk = PartitionKey {
+            table: update.table,
+            token: update.partition.token,
+            key: &update.partition.key,
+        };
+        if let Some(deletion) = update.deletion {
+            batch.merge(pk.header_key()?, deletion.encode());
+        }
+        for column in &update.static_columns {
+            let (name, value) = column_write(column);
+            batch.merge(pk.static_key(Some(name))?, value);
+        }
+        for row in &update.rows {
+            add_row(&mut batch, &pk, row)?;
+        }
+    }
+    Ok(batch)
+}
+
+fn add_row(batch: &mut WriteBatch, pk: &PartitionKey<'_>, row: &RowUpdate) -> Result<(), KeyError> {
+    if let Some(marker) = row.marker {
+        batch.merge(pk.row_key(&row.clustering, None)?, marker.encode());
+    }
+    if let Some(deletion) = row.deletion {
+        batch.merge(pk.row_deletion_key(&row.clustering)?, deletion.encode());
+    }
+    for column in &row.columns {
+        let (name, value) = column_write(column);
+        batch.merge(pk.row_key(&row.clustering, Some(name))?, value);
+    }
+    Ok(())
+}
+
+fn column_write(write: &ColumnWrite) -> (CellName<'_>, Vec<u8>) {
+    match write {
+        ColumnWrite::Cell { column, path, cell } => {
+            let name = CellName {
+                column,
+                path: path.as_deref(),
+            };
+            (name, cell.encode())
+        }
+        ColumnWrite::CollectionDeletion { column, deletion } => {
+            let name = CellName { column, path: None };
+            (name, deletion.encode())
+        }
+    }
+}
+
+/// Where a partition scan starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PartitionStart {
+    /// At (`Included`) or after (`Excluded`) a token, or from the ring's start.
+    Token(Bound<i64>),
+    /// Just after this partition (a page's resume point).
+    After(PartitionId),
+}
+
+/// The first partition of `table` at or after `start` whose token is within `end`, in
+/// storage order; dead partitions (tombstones only) are returned too — a read of them
+/// simply finds no live row.
+pub fn next_partition(
+    engine: &dyn Engine,
+    table: Uuid,
+    start: &PartitionStart,
+    end: Bound<i64>,
+) -> Result<Option<PartitionId>, ReadError> {
+    let at_token = |t: i64| [table.as_bytes().as_slice(), &token_bytes(t)].concat();
+    let start_key = match start {
+        PartitionStart::Token(Bound::Unbounded) => table.as_bytes().to_vec(),
+        PartitionStart::Token(Bound::Included(t)) => at_token(*t),
+        PartitionStart::Token(Bound::Excluded(t)) => match prefix_successor(&at_token(*t)) {
+            Some(next) => next,
+            None => return Ok(None),
+        },
+        PartitionStart::After(id) => {
+            let pk = PartitionKey {
+                table,
+                token: id.token,
+                key: &id.key,
+            };
+            match prefix_successor(&pk.prefix().map_err(corrupt_key)?) {
+                Some(next) => next,
+                None => return Ok(None),
+            }
+        }
+    };
+    let end_key = match end {
+        Bound::Unbounded => prefix_successor(table.as_bytes()),
+        Bound::Included(t) => prefix_successor(&at_token(t)),
+        Bound::Excluded(t) => Some(at_token(t)),
+    };
+    let range = KeyRange {
+        start: Bound::Included(Bytes::from(start_key)),
+        end: end_key.map_or(Bound::Unbounded, |e| Bound::Excluded(Bytes::from(e))),
+    };
+    let found = engine.scan(&range, Direction::Forward, 1)?;
+    found.first().map(|(key, _)| partition_of(key)).transpose()
+}
+
+/// The partition a key belongs to.
+fn partition_of(key: &Bytes) -> Result<PartitionId, ReadError> {
+    let bad = || corrupt_key(KeyError::Corrupt("partition prefix".into()));
+    let token = key
+        .get(16..24)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map(|b| (u64::from_be_bytes(b) ^ (1 << 63)) as i64)
+        .ok_or_else(bad)?;
+    let len = key
+        .get(24..26)
+        .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
+        .ok_or_else(bad)?;
+    if key.len() < 26 + len {
+        return Err(bad());
+    }
+    Ok(PartitionId {
+        token,
+        key: key.slice(26..26 + len),
+    })
+}
+
+fn corrupt_key(e: KeyError) -> ReadError {
+    ReadError::Storage(StorageError::Corrupt {
+        key: String::new(),
+        message: e.to_string(),
+    })
+}
+
+/// Entries fetched per engine scan: enough for several rows' cells at once, few enough that
+/// a LIMIT 1 read of a wide partition does not pull much more than its row.
+const CHUNK: usize = 256;
+
+/// Reads `partition`'s rows in `slice` — after the row `after` (an encoded clustering, in
+/// read order) when resuming a page — until `limits.live_rows` live rows are found or the
+/// slice ends. Returns the fragments and what the read passed.
+pub fn read_partition(
+    engine: &dyn Engine,
+    layout: &TableLayout,
+    partition: &PartitionId,
+    slice: &Slice,
+    after: Option<&[u8]>,
+    limits: &ReadLimits,
+) -> Result<(PartitionFragment, ReadStats), ReadError> {
+    let pk = PartitionKey {
+        table: layout.id,
+        token: partition.token,
+        key: &partition.key,
+    };
+    let deletion = match engine.get(&pk.header_key().map_err(corrupt_key)?)? {
+        Some(v) => DeletionTime::decode(&v).map_err(|e| corrupt_value(&v, e))?,
+        None => DeletionTime::LIVE,
+    };
+    let mut reader = RowReader {
+        engine,
+        columns: layout.clustering.iter().map(|(t, o)| (t, *o)).collect(),
+        limits,
+        deletion,
+        stats: ReadStats::default(),
+        rows: Vec::new(),
+    };
+    let static_row = match limits.read_static {
+        true => reader.read_static(&pk)?,
+        false => None,
+    };
+    let mut exhausted = true;
+    let ranges: Vec<&ClusteringRange> = match slice.reversed {
+        false => slice.ranges.iter().collect(),
+        true => slice.ranges.iter().rev().collect(),
+    };
+    for range in ranges {
+        let keys = pk.clustering_range(range).map_err(corrupt_key)?;
+        let Some(keys) = resume(keys, &pk, after, slice.reversed)? else {
+            continue;
+        };
+        if !reader.scan_rows(keys, slice.reversed)? {
+            exhausted = false;
+            break;
+        }
+    }
+    let fragment = PartitionFragment {
+        partition: partition.clone(),
+        deletion,
+        static_row,
+        rows: reader.rows,
+        exhausted,
+    };
+    Ok((fragment, reader.stats))
+}
+
+/// Narrows `keys` to what follows the row `after` in read order; None if nothing does.
+fn resume(
+    mut keys: KeyRange,
+    pk: &PartitionKey<'_>,
+    after: Option<&[u8]>,
+    reversed: bool,
+) -> Result<Option<KeyRange>, ReadError> {
+    let Some(after) = after else {
+        return Ok(Some(keys));
+    };
+    let row = pk.row_key(after, None).map_err(corrupt_key)?;
+    if reversed {
+        // Every key of the row starts with `row`, so ending before `row` excludes them all.
+        let earlier = match &keys.end {
+            Bound::Excluded(e) | Bound::Included(e) => row[..] < e[..],
+            Bound::Unbounded => true,
+        };
+        if earlier {
+            keys.end = Bound::Excluded(Bytes::from(row));
+        }
+    } else {
+        let Some(next) = prefix_successor(&row) else {
+            return Ok(None);
+        };
+        let later = match &keys.start {
+            Bound::Included(s) | Bound::Excluded(s) => next[..] > s[..],
+            Bound::Unbounded => true,
+        };
+        if later {
+            keys.start = Bound::Included(Bytes::from(next));
+        }
+    }
+    let empty = match (&keys.start, &keys.end) {
+        (Bound::Included(s), Bound::Excluded(e)) => s >= e,
+        _ => false,
+    };
+    Ok((!empty).then_some(keys))
+}
+
+/// Groups a partition's entries into row fragments.
+struct RowReader<'a> {
+    engine: &'a dyn Engine,
+    columns: Vec<Column<'a>>,
+    limits: &'a ReadLimits,
+    deletion: DeletionTime,
+    stats: ReadStats,
+    rows: Vec<RowFragment>,
+}
+
+impl RowReader<'_> {
+    fn read_static(&mut self, pk: &PartitionKey<'_>) -> Result<Option<RowFragment>, ReadError> {
+        let prefix = pk.static_key(None).map_err(corrupt_key)?;
+        let mut keys = KeyRange::prefix(&prefix);
+        let mut row = empty_row(Bytes::new());
+        loop {
+            let entries = self.engine.scan(&keys, Direction::Forward, CHUNK)?;
+            self.stats.entries += entries.len();
+            for (key, value) in &entries {
+                let parsed = parse_key(key, &self.columns).map_err(corrupt_key)?;
+                if let Slot::Static(Some(name)) = parsed.slot {
+                    row.columns.push(column_fragment(key, name, value)?);
+                }
+            }
+            match entries.last() {
+                Some((last, _)) if entries.len() == CHUNK => {
+                    keys.start = Bound::Excluded(last.clone());
+                }
+                _ => break,
+            }
+        }
+        self.count_tombstones(&row)?;
+        Ok((!row.columns.is_empty()).then_some(row))
+    }
+
+    /// Scans `keys` for rows; false when the live-row limit was reached.
+    fn scan_rows(&mut self, mut keys: KeyRange, reversed: bool) -> Result<bool, ReadError> {
+        let direction = match reversed {
+            false => Direction::Forward,
+            true => Direction::Reverse,
+        };
+        let mut current: Option<RowFragment> = None;
+        loop {
+            let entries = self.engine.scan(&keys, direction, CHUNK)?;
+            self.stats.entries += entries.len();
+            for (key, value) in &entries {
+                let parsed = parse_key(key, &self.columns).map_err(corrupt_key)?;
+                let clustering = match parsed.slot {
+                    Slot::Row { clustering, .. } | Slot::RowDeletion { clustering } => clustering,
+                    // Range tombstones arrive with issue 4; the header and static row are
+                    // read separately.
+                    _ => continue,
+                };
+                if current
+                    .as_ref()
+                    .is_some_and(|r| r.clustering[..] != *clustering)
+                {
+                    let done = current.take().unwrap_or_else(|| empty_row(Bytes::new()));
+                    if self.finish(done, reversed)? {
+                        return Ok(false);
+                    }
+                }
+                let row = current.get_or_insert_with(|| empty_row(key.slice_ref(clustering)));
+                add_entry(row, key, parsed.slot, value)?;
+            }
+            match entries.last() {
+                Some((last, _)) if entries.len() == CHUNK => match direction {
+                    Direction::Forward => keys.start = Bound::Excluded(last.clone()),
+                    Direction::Reverse => keys.end = Bound::Excluded(last.clone()),
+                },
+                _ => break,
+            }
+        }
+        match current {
+            Some(row) => Ok(!self.finish(row, reversed)?),
+            None => Ok(true),
+        }
+    }
+
+    /// Records a complete row; true when the live-row limit is now reached.
+    fn finish(&mut self, mut row: RowFragment, reversed: bool) -> Result<bool, ReadError> {
+        if reversed {
+            // A reverse scan meets a row's cells last-first; keep them in key order.
+            row.columns.reverse();
+        }
+        self.count_tombstones(&row)?;
+        if resolve_row(&row, &self.deletion, self.limits.now_secs).is_some() {
+            self.stats.live_rows += 1;
+        }
+        self.rows.push(row);
+        Ok(self.stats.live_rows >= self.limits.live_rows)
+    }
+
+    fn count_tombstones(&mut self, row: &RowFragment) -> Result<(), ReadError> {
+        let now = self.limits.now_secs;
+        let dead = row
+            .columns
+            .iter()
+            .filter(|c| match &c.value {
+                CellFragment::Cell(cell) => !cell.is_live(now),
+                CellFragment::CollectionDeletion(_) => true,
+            })
+            .count();
+        self.stats.tombstones += dead + usize::from(!row.deletion.is_live());
+        if self.stats.tombstones > self.limits.tombstone_failure {
+            return Err(ReadError::TombstoneOverwhelming {
+                tombstones: self.stats.tombstones,
+            });
+        }
+        Ok(())
+    }
+}
+
+fn empty_row(clustering: Bytes) -> RowFragment {
+    RowFragment {
+        clustering,
+        marker: None,
+        deletion: DeletionTime::LIVE,
+        columns: Vec::new(),
+    }
+}
+
+fn add_entry(
+    row: &mut RowFragment,
+    key: &Bytes,
+    slot: Slot<'_>,
+    value: &Bytes,
+) -> Result<(), ReadError> {
+    match slot {
+        Slot::Row { cell: None, .. } => {
+            row.marker = Some(RowMarker::decode(value).map_err(|e| corrupt_value(value, e))?);
+        }
+        Slot::RowDeletion { .. } => {
+            row.deletion = DeletionTime::decode(value).map_err(|e| corrupt_value(value, e))?;
+        }
+        Slot::Row {
+            cell: Some(name), ..
+        } => row.columns.push(column_fragment(key, name, value)?),
+        _ => {}
+    }
+    Ok(())
+}
+
+fn column_fragment(
+    key: &Bytes,
+    name: CellName<'_>,
+    value: &Bytes,
+) -> Result<ColumnFragment, ReadError> {
+    let stored = StoredValue::decode(value).map_err(|e| corrupt_value(value, e))?;
+    let value = match stored {
+        StoredValue::Cell(cell) => CellFragment::Cell(cell),
+        StoredValue::Deletion(deletion) => CellFragment::CollectionDeletion(deletion),
+        StoredValue::Marker(_) => {
+            return Err(corrupt_value(
+                value,
+                CodecError::WrongKind {
+                    expected: "cell",
+                    found: "row marker",
+                },
+            ))
+        }
+    };
+    Ok(ColumnFragment {
+        column: key.slice_ref(name.column.as_bytes()),
+        path: name.path.map(|p| key.slice_ref(p)),
+        value,
+    })
+}
+
+fn corrupt_value(value: &[u8], e: CodecError) -> ReadError {
+    ReadError::Storage(StorageError::Corrupt {
+        key: format!("value of {} bytes", value.len()),
+        message: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+#[path = "partition_tests.rs"]
+mod tests;
