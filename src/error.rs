@@ -41,6 +41,14 @@ pub enum Error {
         required: i32,
         alive: i32,
     },
+    /// A replica failed the read (too many tombstones, corrupt data): nobody answered.
+    #[error("Operation failed - received 0 responses and {failures} failures: {reason}")]
+    ReadFailure {
+        consistency: Consistency,
+        block_for: i32,
+        failures: i32,
+        reason: String,
+    },
     /// The node refuses work to protect itself.
     #[error("{0}")]
     Overloaded(String),
@@ -69,6 +77,7 @@ impl Error {
             Error::Unauthorized(_) => ErrorCode::Unauthorized,
             Error::Unprepared(_) => ErrorCode::Unprepared,
             Error::Unavailable { .. } => ErrorCode::Unavailable,
+            Error::ReadFailure { .. } => ErrorCode::ReadFailure,
             Error::Overloaded(_) => ErrorCode::Overloaded,
             Error::Server(_) => ErrorCode::ServerError,
         }
@@ -97,6 +106,18 @@ impl Error {
                 consistency: *consistency,
                 required: *required,
                 alive: *alive,
+            },
+            Error::ReadFailure {
+                consistency,
+                block_for,
+                failures,
+                ..
+            } => ErrorExtra::ReadFailure {
+                consistency: *consistency,
+                received: 0,
+                block_for: *block_for,
+                num_failures: *failures,
+                data_present: false,
             },
             _ => ErrorExtra::None,
         };

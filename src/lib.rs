@@ -8,6 +8,7 @@ pub mod cql;
 pub mod error;
 pub mod metrics;
 pub mod protocol;
+pub mod replica;
 pub mod ring;
 pub mod schema;
 pub mod server;

@@ -57,6 +57,62 @@ pub struct Config {
     pub limits: Limits,
     /// How the connection layer schedules work; defaults chosen by `cargo bench --bench hotpath`.
     pub tuning: Tuning,
+    /// The embedded store: engine, durability, read thresholds.
+    pub storage: Storage,
+}
+
+/// The embedded store's settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Storage {
+    /// Which engine keeps the data.
+    pub engine: EngineKind,
+    /// When an acknowledged write reaches stable storage (Cassandra's `commitlog_sync`).
+    pub durability: DurabilityMode,
+    /// With `periodic` durability, how often the write-ahead log is synced
+    /// (Cassandra's `commitlog_sync_period`).
+    pub sync_period_ms: u64,
+    /// A read passing more tombstones than this logs a warning (Cassandra's
+    /// `tombstone_warn_threshold`).
+    pub tombstone_warn_threshold: usize,
+    /// A read passing more tombstones than this fails (Cassandra's
+    /// `tombstone_failure_threshold`).
+    pub tombstone_failure_threshold: usize,
+}
+
+/// The storage engine.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum EngineKind {
+    /// RocksDB in `<data_dir>/data`: persistent.
+    #[default]
+    Rocksdb,
+    /// In memory: nothing survives a restart (tests, throwaway nodes).
+    Memory,
+}
+
+/// When acknowledged writes are synced, as Cassandra's commitlog modes.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum DurabilityMode {
+    /// Acknowledge after the write reaches the OS; sync every `sync_period_ms`. A process
+    /// crash loses nothing; a machine crash may lose up to one period.
+    #[default]
+    Periodic,
+    /// Acknowledge only after the write-ahead log is synced to stable storage.
+    Batch,
+}
+
+impl Default for Storage {
+    fn default() -> Self {
+        Storage {
+            engine: EngineKind::default(),
+            durability: DurabilityMode::default(),
+            sync_period_ms: 10_000,
+            tombstone_warn_threshold: 1_000,
+            tombstone_failure_threshold: 100_000,
+        }
+    }
 }
 
 /// Connection-layer scheduling choices, measured by the hot-path benchmark (see README).
@@ -124,6 +180,7 @@ impl Default for Config {
             num_tokens: 16,
             limits: Limits::default(),
             tuning: Tuning::default(),
+            storage: Storage::default(),
         }
     }
 }
@@ -187,6 +244,14 @@ impl Config {
         {
             return invalid(
                 "limits.max_connections and max_in_flight_requests_per_connection must be > 0",
+            );
+        }
+        if self.storage.sync_period_ms == 0 {
+            return invalid("storage.sync_period_ms must be > 0");
+        }
+        if self.storage.tombstone_warn_threshold > self.storage.tombstone_failure_threshold {
+            return invalid(
+                "storage.tombstone_warn_threshold must be <= tombstone_failure_threshold",
             );
         }
         Ok(())

@@ -13,6 +13,7 @@
 //! microseconds a statement needs, and written only by DDL.
 
 mod bind;
+mod consistency;
 mod plan;
 mod prepared;
 mod select;
