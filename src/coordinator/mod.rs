@@ -14,6 +14,8 @@
 
 mod bind;
 mod consistency;
+mod functions;
+mod paging;
 mod plan;
 mod prepared;
 mod select;
