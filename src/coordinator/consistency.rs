@@ -99,9 +99,17 @@ fn is_simple(keyspace: &KeyspaceDef) -> bool {
 /// Replication factor per data centre. SimpleStrategy places its replicas around the whole
 /// ring, which on this cluster's one data centre is the local one.
 fn replication_factors(keyspace: &KeyspaceDef, local_dc: &str) -> BTreeMap<String, usize> {
-    let parse = |v: &String| v.split('/').next().and_then(|n| n.trim().parse().ok()).unwrap_or(0);
+    let parse = |v: &String| {
+        v.split('/')
+            .next()
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0)
+    };
     if is_simple(keyspace) {
-        let rf = keyspace.replication.get("replication_factor").map_or(0, parse);
+        let rf = keyspace
+            .replication
+            .get("replication_factor")
+            .map_or(0, parse);
         return BTreeMap::from([(local_dc.to_owned(), rf)]);
     }
     keyspace
@@ -159,7 +167,14 @@ mod tests {
     #[test]
     fn one_node_serves_rf_1_at_every_level() {
         use Consistency as C;
-        for cl in [C::One, C::Quorum, C::All, C::LocalOne, C::LocalQuorum, C::EachQuorum] {
+        for cl in [
+            C::One,
+            C::Quorum,
+            C::All,
+            C::LocalOne,
+            C::LocalQuorum,
+            C::EachQuorum,
+        ] {
             assert!(run(cl, Access::Read, &simple("1")).is_ok(), "{cl:?}");
             assert!(run(cl, Access::Write, &simple("1")).is_ok(), "{cl:?}");
         }
@@ -173,36 +188,60 @@ mod tests {
         assert_eq!(unavailable(run(C::Quorum, Access::Read, &ks)), Some((2, 1)));
         assert_eq!(unavailable(run(C::All, Access::Write, &ks)), Some((3, 1)));
         assert_eq!(unavailable(run(C::Two, Access::Write, &ks)), Some((2, 1)));
-        assert_eq!(unavailable(run(C::LocalQuorum, Access::Read, &ks)), Some((2, 1)));
+        assert_eq!(
+            unavailable(run(C::LocalQuorum, Access::Read, &ks)),
+            Some((2, 1))
+        );
     }
 
     #[test]
     fn network_topology_counts_data_centres() {
         use Consistency as C;
         let ks = keyspace(&[
-            ("class", "org.apache.cassandra.locator.NetworkTopologyStrategy"),
+            (
+                "class",
+                "org.apache.cassandra.locator.NetworkTopologyStrategy",
+            ),
             ("dc1", "1"),
             ("dc2", "2"),
         ]);
         assert!(run(C::LocalQuorum, Access::Read, &ks).is_ok());
         assert!(run(C::One, Access::Read, &ks).is_ok());
         assert_eq!(unavailable(run(C::Quorum, Access::Read, &ks)), Some((2, 1)));
-        assert_eq!(unavailable(run(C::EachQuorum, Access::Write, &ks)), Some((2, 0)));
+        assert_eq!(
+            unavailable(run(C::EachQuorum, Access::Write, &ks)),
+            Some((2, 0))
+        );
         let elsewhere = keyspace(&[
-            ("class", "org.apache.cassandra.locator.NetworkTopologyStrategy"),
+            (
+                "class",
+                "org.apache.cassandra.locator.NetworkTopologyStrategy",
+            ),
             ("dc2", "1"),
         ]);
-        assert_eq!(unavailable(run(C::LocalOne, Access::Read, &elsewhere)), Some((1, 0)));
-        assert_eq!(unavailable(run(C::One, Access::Read, &elsewhere)), Some((1, 0)));
+        assert_eq!(
+            unavailable(run(C::LocalOne, Access::Read, &elsewhere)),
+            Some((1, 0))
+        );
+        assert_eq!(
+            unavailable(run(C::One, Access::Read, &elsewhere)),
+            Some((1, 0))
+        );
     }
 
     #[test]
     fn levels_valid_for_one_access_only_are_refused_for_the_other() {
         use Consistency as C;
         let ks = simple("1");
-        assert!(matches!(run(C::Any, Access::Read, &ks), Err(Error::Invalid(_))));
+        assert!(matches!(
+            run(C::Any, Access::Read, &ks),
+            Err(Error::Invalid(_))
+        ));
         assert!(run(C::Any, Access::Write, &ks).is_ok());
-        assert!(matches!(run(C::Serial, Access::Write, &ks), Err(Error::Invalid(_))));
+        assert!(matches!(
+            run(C::Serial, Access::Write, &ks),
+            Err(Error::Invalid(_))
+        ));
         assert!(run(C::Serial, Access::Read, &ks).is_ok());
     }
 }

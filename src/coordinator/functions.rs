@@ -57,7 +57,9 @@ impl Function {
             ("currenttimestamp", 0, _) => (Function::CurrentTimestamp, N::Timestamp),
             ("currentdate", 0, _) => (Function::CurrentDate, N::Date),
             ("currenttime", 0, _) => (Function::CurrentTime, N::Time),
-            ("totimestamp", 1, Some(N::Timeuuid | N::Date)) => (Function::ToTimestamp, N::Timestamp),
+            ("totimestamp", 1, Some(N::Timeuuid | N::Date)) => {
+                (Function::ToTimestamp, N::Timestamp)
+            }
             ("todate", 1, Some(N::Timeuuid | N::Timestamp)) => (Function::ToDate, N::Date),
             ("tounixtimestamp", 1, Some(N::Timeuuid | N::Timestamp | N::Date)) => {
                 (Function::ToUnixTimestamp, N::Bigint)
@@ -91,7 +93,9 @@ impl Function {
             Function::ToTimestamp | Function::ToUnixTimestamp => {
                 millis_of(arg, arg_type)?.map(|ms| ms.to_be_bytes().to_vec())
             }
-            Function::ToDate => millis_of(arg, arg_type)?.map(|ms| date_of_millis(ms).to_be_bytes().to_vec()),
+            Function::ToDate => {
+                millis_of(arg, arg_type)?.map(|ms| date_of_millis(ms).to_be_bytes().to_vec())
+            }
             Function::MinTimeuuid | Function::MaxTimeuuid => {
                 let Some(ms) = millis_of(arg, arg_type)? else {
                     return Ok(None);
@@ -107,22 +111,6 @@ impl Function {
             }
         };
         Ok(out.map(Bytes::from))
-    }
-
-    /// Cassandra's lower-case name, for result column names (`system.now()`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Function::Now => "now",
-            Function::Uuid => "uuid",
-            Function::CurrentTimestamp => "currenttimestamp",
-            Function::CurrentDate => "currentdate",
-            Function::CurrentTime => "currenttime",
-            Function::ToTimestamp => "totimestamp",
-            Function::ToDate => "todate",
-            Function::ToUnixTimestamp => "tounixtimestamp",
-            Function::MinTimeuuid => "mintimeuuid",
-            Function::MaxTimeuuid => "maxtimeuuid",
-        }
     }
 }
 
@@ -233,8 +221,14 @@ mod tests {
     #[test]
     fn min_and_max_timeuuid_bracket_every_uuid_of_their_millisecond() {
         let ms = 1_700_000_000_123i64.to_be_bytes();
-        let min = Function::MinTimeuuid.call(Some(&ms), Some(&ts())).expect("min").expect("v");
-        let max = Function::MaxTimeuuid.call(Some(&ms), Some(&ts())).expect("max").expect("v");
+        let min = Function::MinTimeuuid
+            .call(Some(&ms), Some(&ts()))
+            .expect("min")
+            .expect("v");
+        let max = Function::MaxTimeuuid
+            .call(Some(&ms), Some(&ts()))
+            .expect("max")
+            .expect("v");
         assert_eq!(&min[8..], &[0x80; 8]);
         assert_eq!(&max[8..], &[0x7f; 8]);
         let back = Function::ToUnixTimestamp
@@ -248,7 +242,10 @@ mod tests {
     fn dates_and_timestamps_convert_like_cassandra() {
         // 2021-01-01 is day 18628 after the epoch.
         let ms = (18_628i64 * MILLIS_PER_DAY).to_be_bytes();
-        let date = Function::ToDate.call(Some(&ms), Some(&ts())).expect("date").expect("v");
+        let date = Function::ToDate
+            .call(Some(&ms), Some(&ts()))
+            .expect("date")
+            .expect("v");
         assert_eq!(&date[..], &((1u32 << 31) + 18_628).to_be_bytes());
         let back = Function::ToTimestamp
             .call(Some(&date), Some(&CqlType::Native(NativeType::Date)))

@@ -14,14 +14,20 @@
 
 mod bind;
 mod consistency;
+mod dml;
 mod functions;
 mod paging;
 mod plan;
 mod prepared;
+mod read;
+mod restrict;
 mod select;
+mod table_select;
 mod source;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
@@ -29,6 +35,7 @@ use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use crate::config::Config;
+use crate::replica::LocalReplica;
 use crate::cql::ast::{Describe, Statement};
 use crate::error::{Error, Result};
 use crate::protocol::{Event, QueryParameters, Request, ResultBody, SchemaChange};
@@ -115,6 +122,14 @@ pub struct Coordinator {
     prepared: PreparedCache,
     events: broadcast::Sender<Event>,
     max_unpaged_rows: usize,
+    /// This node's replica of every user table (RF = 1 on one node: the only one).
+    replica: LocalReplica,
+    /// Live nodes per data centre, for consistency checks: this node alone until the
+    /// cluster layer exists.
+    live_nodes: BTreeMap<String, usize>,
+    /// The last write timestamp this node assigned (µs), so assigned timestamps strictly
+    /// increase even when the clock stalls or steps back.
+    last_timestamp: AtomicI64,
 }
 
 impl Coordinator {
@@ -124,6 +139,7 @@ impl Coordinator {
         identity: NodeIdentity,
     ) -> std::result::Result<Coordinator, String> {
         let (store, catalog) = SchemaStore::open(&config.data_dir).map_err(|e| e.to_string())?;
+        let replica = LocalReplica::open(config)?;
         let generation = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i32);
@@ -146,6 +162,9 @@ impl Coordinator {
             prepared: PreparedCache::new(config.limits.max_prepared_statements),
             events: broadcast::channel(256).0,
             max_unpaged_rows: config.limits.max_unpaged_rows,
+            replica,
+            live_nodes: BTreeMap::from([(config.data_center.clone(), 1)]),
+            last_timestamp: AtomicI64::new(0),
         })
     }
 
@@ -164,7 +183,7 @@ impl Coordinator {
             }
             Request::Prepare { query } => self.prepare(&ctx, &query).map(Reply::Result),
             Request::Execute { id, params } => self.execute_prepared(&ctx, &id, &params),
-            Request::Batch(_) => Err(not_yet("BATCH")),
+            Request::Batch(batch) => self.batch(&ctx, &batch).map(Reply::Result),
             other => Err(Error::Server(format!("{other:?} is not a statement"))),
         }
     }
@@ -229,6 +248,10 @@ impl Coordinator {
                 catalog: &catalog,
                 ctx,
                 schema_version: self.schema_version(),
+                replica: &self.replica,
+                live_nodes: &self.live_nodes,
+                local_dc: &self.node.data_center,
+                max_unpaged_rows: self.max_unpaged_rows,
             };
             let limit = self.max_unpaged_rows;
             return select::execute(select, params, keyspace, &source, limit, plans)
@@ -255,11 +278,29 @@ impl Coordinator {
             }
             Statement::Describe(describe) => self.describe(ctx, describe, params, keyspace),
             Statement::Unsupported { what } => Err(not_yet(what)),
-            Statement::Insert(_) => Err(not_yet("INSERT")),
-            Statement::Update(_) => Err(not_yet("UPDATE")),
-            Statement::Delete(_) => Err(not_yet("DELETE")),
-            Statement::Batch(_) => Err(not_yet("BATCH")),
-            Statement::Truncate(_) => Err(not_yet("TRUNCATE")),
+            Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => {
+                let updates = {
+                    let catalog = self.read_catalog();
+                    let input = self.write_input(&catalog, keyspace, params, &params.values.values);
+                    let updates = dml::bind_write(statement, &input)?;
+                    self.check_write(&catalog, statement, keyspace, params.consistency)?;
+                    updates
+                };
+                self.apply(&updates)
+            }
+            Statement::Batch(batch) => {
+                let updates = {
+                    let catalog = self.read_catalog();
+                    let input = self.write_input(&catalog, keyspace, params, &params.values.values);
+                    let updates = dml::bind_batch(batch, &input)?;
+                    for inner in &batch.statements {
+                        self.check_write(&catalog, inner, keyspace, params.consistency)?;
+                    }
+                    updates
+                };
+                self.apply(&updates)
+            }
+            Statement::Truncate(name) => self.truncate(name, keyspace),
             ddl => self.apply_ddl(ddl, keyspace),
         }
     }
@@ -304,6 +345,7 @@ impl Coordinator {
             .lock()
             .map_err(|_| Error::Server("schema store poisoned".into()))?;
         let mut next = self.read_catalog().clone();
+        let before = table_ids(&next);
         let Some(change) = next.apply(statement, keyspace)? else {
             // IF [NOT] EXISTS matched: nothing changed.
             return Ok(ResultBody::Void);
@@ -325,16 +367,161 @@ impl Coordinator {
             .map_err(|_| Error::Server("schema version poisoned".into()))? = version;
         drop(catalog);
         drop(store);
+        // A dropped table's id is never reused, so its rows are unreachable; reclaim them.
+        let after = table_ids(&self.read_catalog());
+        for id in before.difference(&after) {
+            if let Err(e) = self.replica.truncate(*id) {
+                tracing::warn!(table = %id, error = %e, "could not remove a dropped table's data");
+            }
+        }
         self.prepared.invalidate_for(&change);
         let _ = self.events.send(Event::SchemaChange(change.clone()));
         tracing::info!(?change, "schema changed");
         Ok(ResultBody::SchemaChange(change))
     }
 
+    /// What a write binds with: the client's timestamp, or the next one of this node's.
+    fn write_input<'a>(
+        &self,
+        catalog: &'a Catalog,
+        keyspace: Option<&'a str>,
+        params: &QueryParameters,
+        values: &'a [crate::protocol::Value],
+    ) -> dml::WriteInput<'a> {
+        dml::WriteInput {
+            catalog,
+            keyspace,
+            values,
+            timestamp: params.timestamp.unwrap_or_else(|| self.next_timestamp()),
+            now_secs: table_select::now_secs(),
+        }
+    }
+
+    /// A write timestamp strictly greater than every one this node assigned before.
+    fn next_timestamp(&self) -> i64 {
+        let now = functions::now_micros();
+        let mut last = self.last_timestamp.load(Ordering::Relaxed);
+        loop {
+            let next = now.max(last + 1);
+            match self.last_timestamp.compare_exchange_weak(
+                last,
+                next,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return next,
+                Err(seen) => last = seen,
+            }
+        }
+    }
+
+    /// The consistency check of a write to the table `statement` names.
+    fn check_write(
+        &self,
+        catalog: &Catalog,
+        statement: &Statement,
+        keyspace: Option<&str>,
+        consistency: crate::protocol::Consistency,
+    ) -> Result<()> {
+        let (ks, _) = dml::target(statement, keyspace)?;
+        let def = catalog
+            .keyspace(&ks)
+            .ok_or_else(|| Error::invalid(format!("Keyspace {ks} does not exist")))?;
+        let topology = consistency::Topology {
+            live_nodes: &self.live_nodes,
+            local_dc: &self.node.data_center,
+        };
+        consistency::check(consistency, consistency::Access::Write, def, &topology)
+    }
+
+    /// Applies bound mutations on the partitions' replica (this node).
+    fn apply(&self, updates: &[crate::storage::partition::PartitionUpdate]) -> Result<ResultBody> {
+        if !updates.is_empty() {
+            self.replica.write(updates)?;
+        }
+        Ok(ResultBody::Void)
+    }
+
+    /// A BATCH message: each statement (text or prepared id) bound with its own values,
+    /// everything applied as one atomic engine write.
+    fn batch(&self, ctx: &RequestContext, batch: &crate::protocol::Batch) -> Result<ResultBody> {
+        use crate::protocol::BatchQuery;
+        let timestamp = batch.timestamp.unwrap_or_else(|| self.next_timestamp());
+        let params = QueryParameters {
+            consistency: batch.consistency,
+            timestamp: Some(timestamp),
+            ..QueryParameters::default()
+        };
+        let mut updates = Vec::new();
+        for item in &batch.statements {
+            let (statement, keyspace) = match &item.query {
+                BatchQuery::Text(text) => (
+                    Arc::new(crate::cql::parse_statement(text)?),
+                    ctx.keyspace.clone(),
+                ),
+                BatchQuery::Prepared(id) => {
+                    let prepared = self
+                        .prepared
+                        .get(id)
+                        .ok_or_else(|| Error::Unprepared(id.clone()))?;
+                    (Arc::new(prepared.statement.clone()), prepared.keyspace.clone())
+                }
+            };
+            if !matches!(
+                *statement,
+                Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_)
+            ) {
+                return Err(Error::invalid(
+                    "Invalid statement in batch: only UPDATE, INSERT and DELETE statements are allowed.",
+                ));
+            }
+            let catalog = self.read_catalog();
+            let keyspace = keyspace.as_deref();
+            let input = self.write_input(&catalog, keyspace, &params, &item.values.values);
+            updates.extend(dml::bind_write(&statement, &input)?);
+            self.check_write(&catalog, &statement, keyspace, batch.consistency)?;
+        }
+        self.apply(&dml::merge_updates(updates))
+    }
+
+    /// TRUNCATE: every row of the table is removed from its replica.
+    fn truncate(
+        &self,
+        name: &crate::cql::ast::QualifiedName,
+        keyspace: Option<&str>,
+    ) -> Result<ResultBody> {
+        let id = {
+            let catalog = self.read_catalog();
+            let ks = name.keyspace.as_deref().or(keyspace).ok_or_else(|| {
+                Error::invalid("No keyspace has been specified. USE a keyspace, or explicitly specify keyspace.tablename")
+            })?;
+            let def = catalog
+                .keyspace(ks)
+                .ok_or_else(|| Error::invalid(format!("Keyspace {ks} does not exist")))?;
+            if def.is_system() {
+                return Err(Error::Unauthorized(format!(
+                    "Cannot TRUNCATE table {} in system keyspace {ks}",
+                    name.name
+                )));
+            }
+            catalog
+                .table(ks, &name.name)
+                .ok_or_else(|| Error::invalid(format!("unconfigured table {}", name.name)))?
+                .id
+        };
+        self.replica.truncate(id)?;
+        Ok(ResultBody::Void)
+    }
+
     fn read_catalog(&self) -> std::sync::RwLockReadGuard<'_, Catalog> {
         // A panic while holding the write lock cannot leave a half-applied catalog (it is
         // replaced whole), so a poisoned lock is still consistent.
         self.catalog.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The storage engine's counters (for `/metrics`).
+    pub fn storage_stats(&self) -> crate::storage::engine::EngineStats {
+        self.replica.stats()
     }
 
     /// The current schema version (`system.local.schema_version`).
@@ -344,6 +531,14 @@ impl Coordinator {
             .read()
             .unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// Ids of every user table.
+fn table_ids(catalog: &Catalog) -> std::collections::BTreeSet<Uuid> {
+    catalog
+        .user_keyspaces()
+        .flat_map(|k| k.tables.values().map(|t| t.id))
+        .collect()
 }
 
 /// `system.local.tokens` is a `set<text>`, ordered by the strings' bytes, not numerically.

@@ -60,7 +60,7 @@ impl Prepared {
                     data_type: data_type(ty, ks, catalog),
                 };
                 let binds: Vec<ColumnSpec> = slots.iter().map(|s| spec(&s.name, &s.ty)).collect();
-                let result = result_columns(select, table, &spec)?;
+                let result = super::select::result_metadata(select, table, catalog)?;
                 (
                     Some((ks.to_owned(), table.name.clone())),
                     slots,
@@ -68,11 +68,21 @@ impl Prepared {
                     result,
                 )
             }
-            Statement::Insert(_) => return Err(super::not_yet("INSERT")),
-            Statement::Update(_) => return Err(super::not_yet("UPDATE")),
-            Statement::Delete(_) => return Err(super::not_yet("DELETE")),
-            Statement::Batch(_) => return Err(super::not_yet("BATCH")),
-            Statement::Truncate(_) => return Err(super::not_yet("TRUNCATE")),
+            Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => {
+                let (ks, name) = super::dml::target(&statement, keyspace)?;
+                let slots = super::dml::write_slots(&statement, catalog, keyspace)?;
+                let binds = bind_specs(&slots, &ks, &name, catalog);
+                (Some((ks, name)), slots, binds, ResultMetadata::default())
+            }
+            Statement::Batch(_) => {
+                let slots = super::dml::write_slots(&statement, catalog, keyspace)?;
+                let (ks, name) = batch_table(&statement, keyspace);
+                let binds = bind_specs(&slots, &ks, &name, catalog);
+                (None, slots, binds, ResultMetadata::default())
+            }
+            Statement::Truncate(_) => return Err(Error::invalid(
+                "TRUNCATE cannot be prepared by this ringcache build; send it as a query",
+            )),
             Statement::Unsupported { what } => return Err(super::not_yet(what)),
             _ => (None, Vec::new(), Vec::new(), ResultMetadata::default()),
         };
@@ -144,62 +154,42 @@ impl Prepared {
     }
 }
 
-fn result_columns(
-    select: &crate::cql::ast::Select,
-    table: &crate::schema::TableDef,
-    spec: &dyn Fn(&str, &crate::cql::types::CqlType) -> ColumnSpec,
-) -> Result<ResultMetadata> {
-    use crate::cql::ast::Selector;
-    let mut columns = Vec::new();
-    if select.items.is_empty() {
-        columns.extend(table.columns.iter().map(|c| spec(&c.name, &c.ty)));
-    }
-    for item in &select.items {
-        let (name, ty) = match &item.selector {
-            Selector::Column(c) => {
-                let def = table
-                    .column(c)
-                    .ok_or_else(|| Error::invalid(format!("Undefined column name {c}")))?;
-                (c.clone(), def.ty.clone())
-            }
-            Selector::Function { name, args } if name == "tojson" => {
-                let arg = match args.first() {
-                    Some(Selector::Column(c)) => c.clone(),
-                    _ => String::new(),
-                };
-                (format!("system.tojson({arg})"), text())
-            }
-            _ => ("count".to_owned(), bigint()),
-        };
-        columns.push(spec(item.alias.as_deref().unwrap_or(&name), &ty));
-    }
-    Ok(ResultMetadata {
-        column_count: columns.len(),
-        columns,
-        ..Default::default()
-    })
+/// The bind markers' column specs, named and typed as the driver binds them.
+fn bind_specs(slots: &[Slot], keyspace: &str, table: &str, catalog: &Catalog) -> Vec<ColumnSpec> {
+    slots
+        .iter()
+        .map(|s| ColumnSpec {
+            keyspace: keyspace.to_owned(),
+            table: table.to_owned(),
+            name: s.name.clone(),
+            data_type: data_type(&s.ty, keyspace, catalog),
+        })
+        .collect()
 }
 
-fn text() -> crate::cql::types::CqlType {
-    crate::cql::types::CqlType::Native(crate::cql::types::NativeType::Text)
-}
-
-fn bigint() -> crate::cql::types::CqlType {
-    crate::cql::types::CqlType::Native(crate::cql::types::NativeType::Bigint)
+/// The keyspace and table a batch's first statement writes (what its bind specs name).
+fn batch_table(statement: &Statement, keyspace: Option<&str>) -> (String, String) {
+    let Statement::Batch(batch) = statement else {
+        return Default::default();
+    };
+    batch
+        .statements
+        .first()
+        .and_then(|s| super::dml::target(s, keyspace).ok())
+        .unwrap_or_default()
 }
 
 fn count_pk(statement: &Statement, catalog: &Catalog, keyspace: Option<&str>) -> usize {
-    let Statement::Select(select) = statement else {
-        return 0;
+    let name = match statement {
+        Statement::Select(select) => &select.table,
+        Statement::Insert(s) => &s.table,
+        Statement::Update(s) => &s.table,
+        Statement::Delete(s) => &s.table,
+        _ => return 0,
     };
-    let ks = select
-        .table
-        .keyspace
-        .as_deref()
-        .or(keyspace)
-        .unwrap_or_default();
+    let ks = name.keyspace.as_deref().or(keyspace).unwrap_or_default();
     catalog
-        .table(ks, &select.table.name)
+        .table(ks, &name.name)
         .map_or(0, |t| t.partition_key().len())
 }
 

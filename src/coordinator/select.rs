@@ -6,6 +6,7 @@ use std::sync::Arc;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::bind::{bind_select, Bound, BoundSelect};
+use super::functions::Function;
 use super::plan::{EncodedColumns, PlanSlot, PlannedRows, SelectPlan};
 use super::source::{Cell, Row, Source};
 use crate::cql::ast::{Operator, Order, Select, Selector};
@@ -47,6 +48,9 @@ pub(super) fn execute(
             plan
         }
     };
+    if source.is_user_table(table) {
+        return super::table_select::execute(select, params, table, source, &plan, &bound);
+    }
     let mut rows: Vec<Row> = source
         .rows(table)
         .into_iter()
@@ -321,6 +325,12 @@ pub(super) enum Expr {
     ToJson(usize),
     Token,
     Count,
+    /// `writetime(column)`: the cell's write timestamp (µs).
+    WriteTime(usize),
+    /// `ttl(column)`: the cell's remaining TTL in seconds, null without one.
+    Ttl(usize),
+    /// A native function of at most one argument (with the argument's type).
+    Call(Function, Option<(Box<Expr>, CqlType)>),
 }
 
 /// The select clause, resolved against a table.
@@ -365,7 +375,9 @@ impl Projection {
                     "count".to_owned(),
                     CqlType::Native(NativeType::Bigint),
                 ),
-                Selector::Function { name, args } => function_expr(name, args, &index)?,
+                Selector::Function { name, args } => {
+                    function_expr(name, args, &index, &|i| table.columns[i].ty.clone())?
+                }
                 other => {
                     return Err(Error::invalid(format!(
                         "Selector {other:?} is not supported yet by this ringcache build"
@@ -381,6 +393,15 @@ impl Projection {
         };
         Ok(Projection { exprs, metadata })
     }
+}
+
+/// The result metadata `select` produces on `table` (what PREPARE announces).
+pub(super) fn result_metadata(
+    select: &Select,
+    table: &TableDef,
+    catalog: &Catalog,
+) -> Result<ResultMetadata> {
+    Projection::new(select, table, catalog).map(|p| p.metadata)
 }
 
 /// Computes the output cells of `rows`.
@@ -414,15 +435,40 @@ fn eval(expr: &Expr, row: Option<&Row>, count: i64, table: &TableDef) -> Option<
         )),
         Expr::Count => Some(Bytes::copy_from_slice(&count.to_be_bytes())),
         Expr::Token => row.map(|r| Bytes::copy_from_slice(&row_token(table, r).to_be_bytes())),
+        // System tables' values are computed, not written: they have no cell metadata.
+        Expr::WriteTime(_) | Expr::Ttl(_) => None,
+        Expr::Call(function, arg) => {
+            let value = arg.as_ref().map(|(e, ty)| (eval(e, row, count, table), ty));
+            call(*function, value)
+        }
     }
+}
+
+/// Applies a native function; errors (a malformed argument) yield null, as a selector
+/// cannot fail a whole read.
+pub(super) fn call(function: Function, arg: Option<(Option<Bytes>, &CqlType)>) -> Option<Bytes> {
+    let (value, ty) = match arg {
+        Some((value, ty)) => (value, Some(ty)),
+        None => (None, None),
+    };
+    function.call(value.as_deref(), ty).ok().flatten()
 }
 
 fn function_expr(
     name: &str,
     args: &[Selector],
     index: &dyn Fn(&str) -> Result<usize>,
+    column_type: &dyn Fn(usize) -> CqlType,
 ) -> Result<(Expr, String, CqlType)> {
     match (name, args) {
+        ("writetime" | "ttl", [Selector::Column(column)]) => {
+            let i = index(column)?;
+            let (expr, ty) = match name {
+                "writetime" => (Expr::WriteTime(i), NativeType::Bigint),
+                _ => (Expr::Ttl(i), NativeType::Int),
+            };
+            Ok((expr, format!("{name}({column})"), CqlType::Native(ty)))
+        }
         ("tojson", [Selector::Column(column)]) => Ok((
             Expr::ToJson(index(column)?),
             format!("system.tojson({column})"),
@@ -448,6 +494,33 @@ fn function_expr(
             "count".to_owned(),
             CqlType::Native(NativeType::Bigint),
         )),
+        (name, []) => {
+            let (function, ty) = Function::resolve(name, &[])?;
+            Ok((Expr::Call(function, None), format!("system.{name}()"), ty))
+        }
+        (name, [arg]) => {
+            let (inner, inner_name, inner_ty) = match arg {
+                Selector::Column(column) => {
+                    let i = index(column)?;
+                    (Expr::Column(i), column.clone(), column_type(i))
+                }
+                Selector::Function { name, args } => {
+                    function_expr(name, args, index, column_type)?
+                }
+                other => {
+                    return Err(Error::invalid(format!(
+                        "Argument {other:?} of function {name} is not supported yet by this ringcache build"
+                    )))
+                }
+            };
+            let (function, ty) = Function::resolve(name, std::slice::from_ref(&inner_ty))?;
+            let label = format!("system.{name}({inner_name})");
+            Ok((
+                Expr::Call(function, Some((Box::new(inner), inner_ty))),
+                label,
+                ty,
+            ))
+        }
         _ => Err(Error::invalid(format!(
             "Function {name} is not supported yet by this ringcache build"
         ))),

@@ -122,6 +122,14 @@ pub(super) struct Source<'a> {
     pub ctx: &'a RequestContext,
     /// The catalog's current content hash.
     pub schema_version: uuid::Uuid,
+    /// This node's replica of user tables.
+    pub replica: &'a crate::replica::LocalReplica,
+    /// Live nodes per data centre, for consistency checks.
+    pub live_nodes: &'a std::collections::BTreeMap<String, usize>,
+    /// This node's data centre.
+    pub local_dc: &'a str,
+    /// Rows an unpaged read may return.
+    pub max_unpaged_rows: usize,
 }
 
 impl Source<'_> {
@@ -135,6 +143,13 @@ impl Source<'_> {
         self.catalog
             .table(keyspace, table)
             .ok_or_else(|| Error::invalid(format!("unconfigured table {table}")))
+    }
+
+    /// Whether `table` keeps its rows in storage (a user table) rather than being computed.
+    pub fn is_user_table(&self, table: &TableDef) -> bool {
+        self.catalog
+            .keyspace(&table.keyspace)
+            .is_some_and(|k| !k.is_system())
     }
 
     /// Every row of `table`, in clustering order.

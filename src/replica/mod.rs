@@ -53,7 +53,9 @@ impl LocalReplica {
                 };
                 let path = config.data_dir.join("data");
                 let engine = RocksEngine::open(&path, crate::storage::cql_merge, durability)
-                    .map_err(|e| format!("cannot open the RocksDB store in {}: {e}", path.display()))?;
+                    .map_err(|e| {
+                        format!("cannot open the RocksDB store in {}: {e}", path.display())
+                    })?;
                 Arc::new(engine)
             }
         };

@@ -100,6 +100,8 @@ impl Server {
             coordinator,
             metrics: metrics.clone(),
         });
+        let watched = shared.clone();
+        metrics.watch_storage(Box::new(move || watched.coordinator.storage_stats()));
         let tasks = vec![
             tokio::spawn(listener::run(cql, shared, shutdown_rx.clone())),
             tokio::spawn(crate::metrics::serve(http, metrics, wait_for(shutdown_rx))),

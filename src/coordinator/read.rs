@@ -1,0 +1,488 @@
+//! SELECT on user tables: a [`ReadPlan`] run against the partitions' replica, fragments
+//! resolved into rows, rows cut into pages.
+//!
+//! The read walks partitions in storage order — the named ones, or a token range through
+//! the replica's partition index — and asks the replica for each partition's slice with a
+//! live-row budget: what is left of the page, the LIMIT and the PER PARTITION LIMIT. Rows
+//! come back as fragments and are resolved here (`storage::partition::resolve_row`), then
+//! assembled into column values: partition key parts from the key, clustering values from
+//! the encoded clustering, cells by column name, non-frozen collections joined from their
+//! element cells. A page ends with a [`PagingState`] naming the last row returned, so the
+//! next page resumes from storage position, not by re-reading and skipping.
+
+use std::ops::Bound;
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::paging::PagingState;
+use super::restrict::{PartitionSelection, ReadPlan};
+use crate::cql::types::CqlType;
+use crate::error::{Error, Result};
+use crate::protocol::{Consistency, QueryParameters};
+use crate::replica::LocalReplica;
+use crate::schema::{ColumnKind, TableDef};
+use crate::storage::cell::CellKind;
+use crate::storage::comparable::{self, full_range};
+use crate::storage::partition::{
+    resolve_row, LiveCell, LiveRow, PartitionId, PartitionStart, ReadError, TableLayout,
+};
+
+/// A user table and the replica holding it, for one read.
+pub(super) struct TableRead<'a> {
+    pub replica: &'a LocalReplica,
+    pub table: &'a TableDef,
+    pub layout: &'a TableLayout,
+    /// Column types in table order, user types resolved to their field tuples.
+    pub types: &'a [CqlType],
+    pub now_secs: u32,
+    pub max_unpaged_rows: usize,
+    pub consistency: Consistency,
+}
+
+/// What a statement asks of the rows.
+pub(super) struct Query<'a> {
+    pub plan: &'a ReadPlan,
+    pub limit: Option<usize>,
+    pub per_partition_limit: Option<usize>,
+    /// Count rows instead of returning them (an aggregate): no paging, no row budget.
+    pub count_only: bool,
+    /// Residual restrictions (ALLOW FILTERING) a row must pass.
+    pub filter: &'a dyn Fn(&StoredRow) -> bool,
+}
+
+/// A row as the projection sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct StoredRow {
+    /// The partition's token.
+    pub token: i64,
+    /// One serialized value per table column (None: null).
+    pub values: Vec<Option<Bytes>>,
+    /// Per column holding a single cell: its write timestamp and remaining TTL.
+    pub meta: Vec<Option<(i64, Option<i32>)>>,
+}
+
+/// The rows of a page (or, for an aggregate, all rows counted).
+pub(super) struct Output {
+    pub rows: Vec<StoredRow>,
+    pub count: i64,
+    pub paging_state: Option<Bytes>,
+}
+
+/// Where a partition's scan stopped.
+struct PartitionScan {
+    emitted: usize,
+    /// The last row returned (None if none, or a static-only row).
+    last: Option<Bytes>,
+}
+
+impl TableRead<'_> {
+    /// Runs `query`, resuming from the client's paging state.
+    pub fn run(&self, query: &Query, params: &QueryParameters) -> Result<Output> {
+        let state = match (&params.paging_state, query.count_only) {
+            (Some(bytes), false) => Some(PagingState::decode(bytes, self.table.id)?),
+            _ => None,
+        };
+        let page_size = params
+            .page_size
+            .filter(|n| *n > 0 && !query.count_only)
+            .map(|n| n as usize);
+        let budget = match (page_size, query.count_only) {
+            (Some(n), _) => n,
+            (None, true) => usize::MAX,
+            (None, false) => self.max_unpaged_rows.saturating_add(1),
+        };
+        let mut remaining = state
+            .as_ref()
+            .map_or(query.limit, |s| s.remaining.map(|r| r as usize));
+        let mut out = Output {
+            rows: Vec::new(),
+            count: 0,
+            paging_state: None,
+        };
+        let mut cursor = Cursor::new(&query.plan.partitions, state.as_ref());
+        while let Some(partition) = cursor.next(self)? {
+            let (after, already) = match &state {
+                Some(s) if s.partition == partition && s.clustering.is_some() => {
+                    (s.clustering.clone(), s.partition_rows as usize)
+                }
+                _ => (None, 0),
+            };
+            let room = (budget - out.rows.len().min(budget)).min(remaining.unwrap_or(usize::MAX));
+            let scan = self.scan_partition(query, &partition, after, already, room, &mut out)?;
+            if let Some(r) = remaining.as_mut() {
+                *r -= scan.emitted.min(*r);
+            }
+            if remaining == Some(0) {
+                break;
+            }
+            if !query.count_only && out.rows.len() >= budget {
+                if page_size.is_some() {
+                    out.paging_state = Some(
+                        PagingState {
+                            table: self.table.id,
+                            partition,
+                            clustering: scan.last,
+                            remaining: remaining.map(|r| r.min(u32::MAX as usize) as u32),
+                            partition_rows: (already + scan.emitted) as u32,
+                        }
+                        .encode(),
+                    );
+                }
+                break;
+            }
+        }
+        if page_size.is_none() && !query.count_only && out.rows.len() > self.max_unpaged_rows {
+            return Err(Error::invalid(format!(
+                "Unpaged query would return more than {} rows; use paging (a page size) or a LIMIT",
+                self.max_unpaged_rows
+            )));
+        }
+        Ok(out)
+    }
+
+    /// Emits the live rows of one partition into `out`, at most `room` of them.
+    fn scan_partition(
+        &self,
+        query: &Query,
+        partition: &PartitionId,
+        mut after: Option<Bytes>,
+        already: usize,
+        room: usize,
+        out: &mut Output,
+    ) -> Result<PartitionScan> {
+        let per_partition = query.per_partition_limit.unwrap_or(usize::MAX);
+        let want_total = room.min(per_partition.saturating_sub(already));
+        let mut scan = PartitionScan {
+            emitted: 0,
+            last: None,
+        };
+        if want_total == 0 {
+            return Ok(scan);
+        }
+        let from_start = after.is_none();
+        let mut saw_live = false;
+        loop {
+            let limits = self.replica.limits(
+                want_total - scan.emitted,
+                self.now_secs,
+                self.table.has_static(),
+            );
+            let (fragment, _) = self
+                .replica
+                .read(self.layout, partition, &query.plan.slice, after.as_deref(), &limits)
+                .map_err(|e| self.read_error(e))?;
+            let statics = fragment
+                .static_row
+                .as_ref()
+                .and_then(|r| resolve_row(r, &fragment.deletion, self.now_secs));
+            for row in &fragment.rows {
+                after = Some(row.clustering.clone());
+                let Some(live) = resolve_row(row, &fragment.deletion, self.now_secs) else {
+                    continue;
+                };
+                saw_live = true;
+                let stored = self.stored_row(partition, Some(&live), statics.as_ref())?;
+                if (query.filter)(&stored) {
+                    emit(out, stored, query.count_only);
+                    scan.emitted += 1;
+                    scan.last = Some(live.clustering.clone());
+                    if scan.emitted == want_total {
+                        return Ok(scan);
+                    }
+                }
+            }
+            if fragment.exhausted || fragment.rows.is_empty() {
+                // A partition with live static cells and no live row in an unrestricted
+                // slice still shows as one row, its clustering columns null (Cassandra).
+                let whole = query.plan.slice.ranges == [full_range()];
+                if let (true, false, true, Some(s)) = (from_start, saw_live, whole, &statics) {
+                    let stored = self.stored_row(partition, None, Some(s))?;
+                    if (query.filter)(&stored) {
+                        emit(out, stored, query.count_only);
+                        scan.emitted += 1;
+                    }
+                }
+                return Ok(scan);
+            }
+        }
+    }
+
+    fn read_error(&self, e: ReadError) -> Error {
+        match e {
+            ReadError::TombstoneOverwhelming { tombstones } => {
+                tracing::error!(
+                    keyspace = %self.table.keyspace,
+                    table = %self.table.name,
+                    tombstones,
+                    "read aborted: more tombstones than tombstone_failure_threshold"
+                );
+                Error::ReadFailure {
+                    consistency: self.consistency,
+                    block_for: 1,
+                    failures: 1,
+                    reason: format!(
+                        "scanned over {tombstones} tombstones in {}.{}; query aborted",
+                        self.table.keyspace, self.table.name
+                    ),
+                }
+            }
+            ReadError::Storage(e) => Error::Server(format!("storage failure: {e}")),
+        }
+    }
+
+    /// Assembles the column values of a row (or, with `row` None, of a static-only row).
+    fn stored_row(
+        &self,
+        partition: &PartitionId,
+        row: Option<&LiveRow>,
+        statics: Option<&LiveRow>,
+    ) -> Result<StoredRow> {
+        let n = self.table.columns.len();
+        let mut stored = StoredRow {
+            token: partition.token,
+            values: vec![None; n],
+            meta: vec![None; n],
+        };
+        self.key_values(partition, row, &mut stored)?;
+        for live in statics.into_iter().chain(row) {
+            self.cell_values(&live.cells, &mut stored)?;
+        }
+        Ok(stored)
+    }
+
+    fn key_values(
+        &self,
+        partition: &PartitionId,
+        row: Option<&LiveRow>,
+        stored: &mut StoredRow,
+    ) -> Result<()> {
+        let pk: Vec<usize> = self.indexes(ColumnKind::PartitionKey);
+        let parts = split_partition_key(&partition.key, pk.len())
+            .ok_or_else(|| Error::Server("stored partition key is malformed".into()))?;
+        for (i, part) in pk.into_iter().zip(parts) {
+            stored.values[i] = Some(part);
+        }
+        let Some(row) = row else { return Ok(()) };
+        let columns: Vec<comparable::Column<'_>> =
+            self.layout.clustering.iter().map(|(t, o)| (t, *o)).collect();
+        let decoded = comparable::decode_clustering(&columns, &row.clustering)
+            .map_err(|e| Error::Server(format!("stored clustering is malformed: {e}")))?;
+        for (i, value) in self.indexes(ColumnKind::Clustering).into_iter().zip(decoded.values) {
+            stored.values[i] = value.map(Bytes::from);
+        }
+        Ok(())
+    }
+
+    fn indexes(&self, kind: ColumnKind) -> Vec<usize> {
+        (0..self.table.columns.len())
+            .filter(|i| self.table.columns[*i].kind == kind)
+            .collect()
+    }
+
+    /// Fills regular or static values from live cells (sorted by column, then path).
+    fn cell_values(&self, cells: &[LiveCell], stored: &mut StoredRow) -> Result<()> {
+        let mut start = 0;
+        while start < cells.len() {
+            let column = &cells[start].column;
+            let end = start + cells[start..].iter().take_while(|c| c.column == *column).count();
+            let run = &cells[start..end];
+            start = end;
+            let Some(index) = self.column_index(column, run) else {
+                continue;
+            };
+            let def = &self.table.columns[index];
+            if def.ty.is_multicell() {
+                stored.values[index] = Some(join_cells(&self.types[index], run)?);
+            } else if let Some(cell) = run.last() {
+                stored.values[index] = cell.cell.value().cloned();
+                let ttl = match cell.cell.kind {
+                    CellKind::Expiring {
+                        local_deletion_time,
+                        ..
+                    } => Some(local_deletion_time.saturating_sub(self.now_secs) as i32),
+                    _ => None,
+                };
+                stored.meta[index] = Some((cell.cell.timestamp, ttl));
+            }
+        }
+        Ok(())
+    }
+
+    /// The table column a stored column name belongs to, unless it was dropped after
+    /// these cells were written (a re-added column must not show the old data).
+    fn column_index(&self, name: &[u8], cells: &[LiveCell]) -> Option<usize> {
+        let name = std::str::from_utf8(name).ok()?;
+        let index = self.table.columns.iter().position(|c| c.name == name)?;
+        if let Some(dropped) = self.table.dropped.get(name) {
+            let newest = cells.iter().map(|c| c.cell.timestamp).max().unwrap_or(i64::MIN);
+            if newest <= dropped.dropped_at_micros {
+                return None;
+            }
+        }
+        Some(index)
+    }
+}
+
+fn emit(out: &mut Output, row: StoredRow, count_only: bool) {
+    out.count += 1;
+    if !count_only || out.rows.is_empty() {
+        // An aggregate keeps its first row for the non-aggregate selectors.
+        out.rows.push(row);
+    }
+}
+
+/// The components of a serialized partition key: the key itself for one column, else
+/// Cassandra's composite form (`<u16 length><bytes><0x00>` per component).
+fn split_partition_key(key: &Bytes, components: usize) -> Option<Vec<Bytes>> {
+    if components <= 1 {
+        return Some(vec![key.clone()]);
+    }
+    let mut parts = Vec::with_capacity(components);
+    let mut pos = 0;
+    while pos < key.len() {
+        let len = usize::from(u16::from_be_bytes([*key.get(pos)?, *key.get(pos + 1)?]));
+        let part = key.get(pos + 2..pos + 2 + len)?;
+        parts.push(key.slice_ref(part));
+        pos += 2 + len + 1;
+    }
+    (parts.len() == components).then_some(parts)
+}
+
+/// Joins a non-frozen collection's (or user type's) element cells into its serialized
+/// value. `ty` is resolved: a user type appears as the tuple of its field types.
+fn join_cells(ty: &CqlType, cells: &[LiveCell]) -> Result<Bytes> {
+    let bad = |e: String| Error::Server(format!("stored collection element is malformed: {e}"));
+    let key_type = match ty {
+        CqlType::List(_) => None,
+        CqlType::Set(k) | CqlType::Map(k, _) => Some(&**k),
+        CqlType::Tuple(fields) => return Ok(join_fields(fields.len(), cells)),
+        other => return Err(bad(format!("{other} is not a multi-cell type"))),
+    };
+    let mut elements = Vec::with_capacity(cells.len());
+    for cell in cells {
+        let key = match (key_type, &cell.path) {
+            (Some(kt), Some(path)) => {
+                Bytes::from(comparable::decode_value(kt, path).map_err(|e| bad(e.to_string()))?)
+            }
+            _ => Bytes::new(),
+        };
+        elements.push((key, cell.cell.value().cloned().unwrap_or_default()));
+    }
+    Ok(crate::cql::serialized::join_collection(ty, &elements))
+}
+
+/// A non-frozen user type's fields (cell path = the field's index as a big-endian u16,
+/// in `encode_value(smallint)` form) as the serialized tuple, absent fields null.
+fn join_fields(count: usize, cells: &[LiveCell]) -> Bytes {
+    let mut fields: Vec<Option<&Bytes>> = vec![None; count];
+    for cell in cells {
+        let index = cell
+            .path
+            .as_ref()
+            .and_then(|p| comparable::decode_value(&smallint(), p).ok())
+            .and_then(|b| <[u8; 2]>::try_from(&b[..]).ok())
+            .map(|b| i16::from_be_bytes(b) as usize);
+        if let Some(slot) = index.and_then(|i| fields.get_mut(i)) {
+            *slot = cell.cell.value();
+        }
+    }
+    let mut buf = BytesMut::new();
+    for field in fields {
+        match field {
+            Some(v) => {
+                buf.put_i32(v.len() as i32);
+                buf.put_slice(v);
+            }
+            None => buf.put_i32(-1),
+        }
+    }
+    buf.freeze()
+}
+
+fn smallint() -> CqlType {
+    CqlType::Native(crate::cql::types::NativeType::Smallint)
+}
+
+/// The partitions a plan reads, in storage order, resuming after a paging state.
+struct Cursor<'a> {
+    selection: &'a PartitionSelection,
+    /// Index of the next named partition.
+    next_key: usize,
+    /// Where the next range lookup starts.
+    start: Option<PartitionStart>,
+    /// The partition the paging state resumes inside, returned first.
+    resume: Option<PartitionId>,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(selection: &'a PartitionSelection, state: Option<&PagingState>) -> Cursor<'a> {
+        let resume = state
+            .filter(|s| s.clustering.is_some())
+            .map(|s| s.partition.clone());
+        let (next_key, start) = match selection {
+            PartitionSelection::Keys(keys) => {
+                let skip = state.map_or(0, |s| {
+                    keys.iter()
+                        .take_while(|k| k.storage_cmp(&s.partition).is_le())
+                        .count()
+                });
+                (skip, None)
+            }
+            PartitionSelection::Range { start, .. } => {
+                let from = match state {
+                    Some(s) => PartitionStart::After(s.partition.clone()),
+                    None => PartitionStart::Token(*start),
+                };
+                (0, Some(from))
+            }
+        };
+        Cursor {
+            selection,
+            next_key,
+            start,
+            resume,
+        }
+    }
+
+    fn next(&mut self, read: &TableRead<'_>) -> Result<Option<PartitionId>> {
+        if let Some(p) = self.resume.take() {
+            return Ok(Some(p));
+        }
+        match self.selection {
+            PartitionSelection::Keys(keys) => {
+                let key = keys.get(self.next_key).cloned();
+                self.next_key += 1;
+                Ok(key)
+            }
+            PartitionSelection::Range { end, .. } => {
+                let Some(start) = self.start.take() else {
+                    return Ok(None);
+                };
+                let next = read
+                    .replica
+                    .next_partition(read.table.id, &start, bound_copy(end))
+                    .map_err(|e| read.read_error(e))?;
+                self.start = next.clone().map(PartitionStart::After);
+                Ok(next)
+            }
+        }
+    }
+}
+
+fn bound_copy(b: &Bound<i64>) -> Bound<i64> {
+    *b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn composite_partition_keys_split_into_their_components() {
+        let key = Bytes::from_static(b"\x00\x01a\x00\x00\x02bc\x00");
+        let parts = split_partition_key(&key, 2).expect("split");
+        assert_eq!(parts, vec![Bytes::from_static(b"a"), Bytes::from_static(b"bc")]);
+        assert!(split_partition_key(&key, 3).is_none());
+        assert!(split_partition_key(&Bytes::from_static(b"\x00\x05a"), 2).is_none());
+    }
+}
