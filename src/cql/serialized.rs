@@ -269,7 +269,7 @@ pub fn split_collection(ty: &CqlType, bytes: &[u8]) -> Result<Vec<(Bytes, Bytes)
         return Err(short());
     }
     let mut out = Vec::with_capacity(count);
-    let mut next = |r: &mut Reader<'_>| {
+    let next = |r: &mut Reader<'_>| {
         r.element()
             .map(Bytes::copy_from_slice)
             .map_err(|e| if e.is_empty() { short() } else { e })

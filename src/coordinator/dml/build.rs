@@ -1,0 +1,639 @@
+//! The build: a walked [`Write`] turned into partition updates with Cassandra's write
+//! semantics, and the merging of updates to the same partition (BATCH).
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use uuid::Uuid;
+
+use super::literal::next_timeuuid;
+use super::terms::Val;
+use super::walk::{not_supported, KeyRestriction, KeyValues, Kind, Op, Write};
+use super::WriteInput;
+use crate::cql::serialized::{split_collection, validate};
+use crate::cql::types::{CqlType, NativeType};
+use crate::error::{Error, Result};
+use crate::ring::{serialize_partition_key, Murmur3Partitioner};
+use crate::schema::{ClusteringOrder, ColumnDef, ColumnKind, TableDef};
+use crate::storage::cell::{Cell, DeletionTime, RowMarker};
+use crate::storage::comparable::{encode_clustering, encode_value, Order};
+use crate::storage::partition::{ColumnWrite, PartitionId, PartitionUpdate, RowUpdate};
+use crate::storage::reconcile::{merge_deletion, merge_liveness};
+
+/// Cassandra's `Attributes.MAX_TTL`: 20 years in seconds.
+const MAX_TTL: i32 = 630_720_000;
+
+/// A `USING TIMESTAMP` value, if one was given (unset means none).
+pub(super) fn timestamp(val: Option<&Val>) -> Result<Option<i64>> {
+    match val {
+        None | Some(Val::Unset) => Ok(None),
+        Some(Val::Null) => Err(Error::invalid("Invalid null value of timestamp")),
+        Some(Val::Bytes(b)) => <[u8; 8]>::try_from(b.as_ref())
+            .map(|b| Some(i64::from_be_bytes(b)))
+            .map_err(|_| Error::invalid("Invalid timestamp value: expected an 8-byte bigint")),
+    }
+}
+
+/// The TTL in seconds (0 = none): USING TTL, else the table's `default_time_to_live`. An
+/// explicit 0 (or null) means no TTL even when the table has a default.
+fn ttl(val: Option<&Val>, table: &TableDef) -> Result<u32> {
+    let default = u32::try_from(table.options.default_time_to_live).unwrap_or(0);
+    let bytes = match val {
+        None | Some(Val::Unset) => return Ok(default),
+        Some(Val::Null) => return Ok(0),
+        Some(Val::Bytes(b)) => b,
+    };
+    let ttl = <[u8; 4]>::try_from(bytes.as_ref())
+        .map(i32::from_be_bytes)
+        .map_err(|_| Error::invalid("Invalid TTL value: expected a 4-byte int"))?;
+    if ttl < 0 {
+        return Err(Error::invalid(format!(
+            "A TTL must be greater or equal to 0, but was {ttl}"
+        )));
+    }
+    if ttl > MAX_TTL {
+        return Err(Error::invalid(format!(
+            "ttl is too large. requested ({ttl}) maximum ({MAX_TTL})"
+        )));
+    }
+    Ok(ttl.unsigned_abs())
+}
+
+/// What one statement's writes are made with.
+struct Params<'a> {
+    input: &'a WriteInput<'a>,
+    keyspace: &'a str,
+    timestamp: i64,
+    ttl: u32,
+}
+
+impl Params<'_> {
+    fn resolve(&self, ty: &CqlType) -> CqlType {
+        self.input.catalog.resolve_user_types(self.keyspace, ty)
+    }
+
+    fn cell(&self, value: Bytes) -> Cell {
+        if self.ttl > 0 {
+            Cell::expiring(self.timestamp, value, self.ttl, self.input.now_secs)
+        } else {
+            Cell::live(self.timestamp, value)
+        }
+    }
+
+    fn tombstone(&self) -> Cell {
+        Cell::tombstone(self.timestamp, self.input.now_secs)
+    }
+
+    fn deletion(&self, timestamp: i64) -> DeletionTime {
+        DeletionTime::new(timestamp, self.input.now_secs)
+    }
+
+    fn marker(&self) -> RowMarker {
+        if self.ttl > 0 {
+            RowMarker::expiring(self.timestamp, self.ttl, self.input.now_secs)
+        } else {
+            RowMarker::live(self.timestamp)
+        }
+    }
+}
+
+/// Which rows a statement's clustering restrictions select.
+enum Rows {
+    /// Every clustering column given: these encoded clustering keys.
+    Full(Vec<Bytes>),
+    /// A prefix of `given` columns (0 = none), or a slice: not a set of whole rows.
+    Partial { given: usize, slice: bool },
+}
+
+/// Applies Cassandra's write semantics to `write`: one update per partition it touches.
+pub(super) fn build(
+    write: &Write,
+    input: &WriteInput,
+    batch_timestamp: Option<i64>,
+) -> Result<Vec<PartitionUpdate>> {
+    let table = write.table;
+    let timestamp = timestamp(write.using.timestamp.as_ref())?
+        .or(batch_timestamp)
+        .unwrap_or(input.timestamp);
+    let ttl = match write.kind {
+        Kind::Delete => 0,
+        _ => ttl(write.using.ttl.as_ref(), table)?,
+    };
+    let p = Params {
+        input,
+        keyspace: &table.keyspace,
+        timestamp,
+        ttl,
+    };
+    let partitions = partitions(write, &p)?;
+    let rows = rows(write, &p)?;
+    let template = shape(write, &p, rows)?;
+    Ok(partitions
+        .into_iter()
+        .map(|partition| PartitionUpdate {
+            table: table.id,
+            partition,
+            ..template.clone()
+        })
+        .filter(|u| u.deletion.is_some() || !u.static_columns.is_empty() || !u.rows.is_empty())
+        .collect())
+}
+
+/// The update every partition of the statement gets (all but the partition itself).
+fn shape(write: &Write, p: &Params, rows: Rows) -> Result<PartitionUpdate> {
+    let is_static = |op: &&Op| op.column().kind == ColumnKind::Static;
+    let (statics, regulars): (Vec<&Op>, Vec<&Op>) = write.ops.iter().partition(is_static);
+    let clustering_names = || names(&write.table.clustering(), write);
+    let mut update = PartitionUpdate {
+        table: write.table.id,
+        partition: PartitionId {
+            token: 0,
+            key: Bytes::new(),
+        },
+        deletion: None,
+        static_columns: writes(&statics, p)?,
+        rows: Vec::new(),
+    };
+    let kind = write.kind;
+    let no_clustering = write.table.clustering().is_empty();
+    let keys = match rows {
+        // Without clustering columns a whole-row DELETE deletes the partition, as in
+        // Cassandra (the row's clustering is empty).
+        Rows::Full(_) if no_clustering && kind == Kind::Delete && write.ops.is_empty() => {
+            update.deletion = Some(p.deletion(p.timestamp));
+            return Ok(update);
+        }
+        Rows::Full(keys) => {
+            let only_static = regulars.is_empty() && !statics.is_empty();
+            if only_static && kind != Kind::Insert && !no_clustering {
+                return Err(Error::invalid(format!(
+                    "Invalid restrictions on clustering columns since the {} statement modifies only static columns",
+                    kind.name()
+                )));
+            }
+            keys
+        }
+        Rows::Partial {
+            given: 0,
+            slice: false,
+        } if regulars.is_empty() && !statics.is_empty() => {
+            return Ok(update);
+        }
+        Rows::Partial {
+            given: 0,
+            slice: false,
+        } if kind == Kind::Delete && write.ops.is_empty() => {
+            update.deletion = Some(p.deletion(p.timestamp));
+            return Ok(update);
+        }
+        Rows::Partial { .. } if kind == Kind::Delete && !write.ops.is_empty() => {
+            return Err(Error::invalid(
+                "Range deletions are not supported for specific columns",
+            ));
+        }
+        Rows::Partial { .. } if kind == Kind::Delete => {
+            return Err(Error::invalid(
+                "Range deletions are not supported yet by this ringcache build",
+            ));
+        }
+        Rows::Partial { slice: true, .. } => {
+            return Err(Error::invalid(format!(
+                "Slice restrictions are not supported on the clustering columns in {} statements",
+                kind.name()
+            )));
+        }
+        Rows::Partial { .. } => {
+            return Err(Error::invalid(format!(
+                "Some clustering keys are missing: {}",
+                clustering_names()
+            )));
+        }
+    };
+    let columns = writes(&regulars, p)?;
+    let marker = (kind == Kind::Insert).then(|| p.marker());
+    let deletion = (kind == Kind::Delete && write.ops.is_empty()).then(|| p.deletion(p.timestamp));
+    if marker.is_some() || deletion.is_some() || !columns.is_empty() {
+        update.rows = keys
+            .into_iter()
+            .map(|clustering| RowUpdate {
+                clustering,
+                marker,
+                deletion,
+                columns: columns.clone(),
+            })
+            .collect();
+    }
+    Ok(update)
+}
+
+/// The names of the key columns `write` leaves unrestricted, comma-separated.
+fn names(columns: &[&ColumnDef], write: &Write) -> String {
+    columns
+        .iter()
+        .filter(|c| !write.keys.iter().any(|k| k.column.name == c.name))
+        .map(|c| c.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn restriction<'w>(write: &'w Write, column: &ColumnDef) -> Option<&'w KeyRestriction<'w>> {
+    write.keys.iter().find(|k| k.column.name == column.name)
+}
+
+/// Every partition the statement touches, each once.
+fn partitions(write: &Write, p: &Params) -> Result<Vec<PartitionId>> {
+    let columns = write.table.partition_key();
+    let mut per_column = Vec::with_capacity(columns.len());
+    for column in &columns {
+        let Some(r) = restriction(write, column) else {
+            return Err(Error::invalid(format!(
+                "Some partition key parts are missing: {}",
+                names(&columns, write)
+            )));
+        };
+        per_column.push(key_values(r, p)?);
+    }
+    let mut ids: Vec<PartitionId> = Vec::new();
+    for components in product(&per_column) {
+        let parts: Vec<&[u8]> = components.iter().map(|b| b.as_ref()).collect();
+        if let [single] = parts.as_slice() {
+            if single.is_empty() {
+                return Err(Error::invalid("Key may not be empty"));
+            }
+        }
+        let too_long = |e: crate::ring::KeyTooLong| {
+            Error::invalid(format!(
+                "Key length of {} is longer than maximum of 65535",
+                e.len
+            ))
+        };
+        let key = serialize_partition_key(&parts).map_err(too_long)?;
+        let token = Murmur3Partitioner::token(&key).value();
+        let id = PartitionId {
+            token,
+            key: key.into(),
+        };
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    Ok(ids)
+}
+
+/// The rows the clustering restrictions select.
+fn rows(write: &Write, p: &Params) -> Result<Rows> {
+    let columns = write.table.clustering();
+    let mut per_column = Vec::new();
+    let mut slice = false;
+    let mut unrestricted: Option<&ColumnDef> = None;
+    for column in &columns {
+        let Some(r) = restriction(write, column) else {
+            unrestricted = unrestricted.or(Some(column));
+            continue;
+        };
+        if let Some(before) = unrestricted {
+            return Err(Error::invalid(format!(
+                "PRIMARY KEY column \"{}\" cannot be restricted as preceding column \"{}\" is not restricted",
+                column.name, before.name
+            )));
+        }
+        match r.values {
+            KeyValues::Slice => slice = true,
+            _ if slice => {
+                return Err(Error::invalid(format!(
+                    "Clustering column \"{}\" cannot be restricted (preceding column is restricted by a non-EQ relation)",
+                    column.name
+                )))
+            }
+            _ => per_column.push(key_values(r, p)?),
+        }
+    }
+    if slice || per_column.len() < columns.len() {
+        return Ok(Rows::Partial {
+            given: per_column.len(),
+            slice,
+        });
+    }
+    let types: Vec<(CqlType, Order)> = columns
+        .iter()
+        .map(|c| {
+            let order = match c.order {
+                ClusteringOrder::Desc => Order::Desc,
+                _ => Order::Asc,
+            };
+            (p.resolve(&c.ty), order)
+        })
+        .collect();
+    let mut keys = Vec::new();
+    for values in product(&per_column) {
+        let components: Vec<_> = types
+            .iter()
+            .zip(&values)
+            .map(|((ty, order), v)| (ty, *order, Some(v.as_ref())))
+            .collect();
+        let mut out = Vec::new();
+        encode_clustering(&components, &mut out)
+            .map_err(|e| Error::invalid(format!("Invalid clustering key: {e}")))?;
+        let key = Bytes::from(out);
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    Ok(Rows::Full(keys))
+}
+
+/// The values a key restriction gives its column, each checked.
+fn key_values(r: &KeyRestriction, p: &Params) -> Result<Vec<Bytes>> {
+    let def = r.column;
+    let ty = p.resolve(&def.ty);
+    let one = |v: &Val| -> Result<Bytes> {
+        match v {
+            Val::Null => Err(Error::invalid(format!(
+                "Invalid null value in condition for column {}",
+                def.name
+            ))),
+            Val::Unset => Err(unset(def)),
+            Val::Bytes(b) => checked(&ty, b, def).map(|()| b.clone()),
+        }
+    };
+    match &r.values {
+        KeyValues::Eq(v) => Ok(vec![one(v)?]),
+        KeyValues::In(values) => values.iter().map(one).collect(),
+        KeyValues::InList(Val::Bytes(list)) => {
+            let list_ty = CqlType::List(Box::new(ty.clone()));
+            checked(&list_ty, list, def)?;
+            let elements = split_collection(&list_ty, list).map_err(|e| invalid_value(def, &e))?;
+            elements
+                .into_iter()
+                .map(|(_, v)| one(&Val::Bytes(v)))
+                .collect()
+        }
+        KeyValues::InList(Val::Null) => {
+            Err(Error::invalid("Invalid null value for IN restriction"))
+        }
+        KeyValues::InList(Val::Unset) => Err(unset(def)),
+        KeyValues::Slice => Ok(Vec::new()),
+    }
+}
+
+/// Every combination of one value per column, in order.
+fn product(per_column: &[Vec<Bytes>]) -> Vec<Vec<Bytes>> {
+    per_column.iter().fold(vec![Vec::new()], |acc, values| {
+        acc.iter()
+            .flat_map(|prefix| {
+                values.iter().map(move |v| {
+                    let mut next = prefix.clone();
+                    next.push(v.clone());
+                    next
+                })
+            })
+            .collect()
+    })
+}
+
+/// The column writes of `ops`, in order.
+fn writes(ops: &[&Op], p: &Params) -> Result<Vec<ColumnWrite>> {
+    let mut out = Vec::new();
+    for op in ops {
+        op_writes(op, p, &mut out)?;
+    }
+    Ok(out)
+}
+
+fn op_writes(op: &Op, p: &Params, out: &mut Vec<ColumnWrite>) -> Result<()> {
+    let def = op.column();
+    let column = def.name.clone();
+    let cell = |path: Option<Bytes>, cell: Cell| ColumnWrite::Cell {
+        column: column.clone(),
+        path,
+        cell,
+    };
+    let ty = p.resolve(&def.ty);
+    match op {
+        Op::Set(_, Val::Unset) | Op::Add(_, Val::Unset | Val::Null) => {}
+        Op::Remove(_, Val::Unset | Val::Null) => {}
+        Op::Set(_, value) if def.ty.is_multicell() => {
+            // ts - 1 so the new elements, written at ts, survive the overwrite.
+            out.push(ColumnWrite::CollectionDeletion {
+                column: column.clone(),
+                deletion: p.deletion(p.timestamp.saturating_sub(1)),
+            });
+            if let Val::Bytes(b) = value {
+                checked(&ty, b, def)?;
+                element_cells(def, &ty, b, p, out)?;
+            }
+        }
+        Op::Set(_, Val::Null) => out.push(cell(None, p.tombstone())),
+        Op::Set(_, Val::Bytes(b)) => {
+            checked(&ty, b, def)?;
+            out.push(cell(None, p.cell(b.clone())));
+        }
+        Op::Add(_, Val::Bytes(b)) => {
+            checked(&ty, b, def)?;
+            element_cells(def, &ty, b, p, out)?;
+        }
+        Op::Remove(_, Val::Bytes(b)) => {
+            let (set, key) = match &ty {
+                CqlType::Map(k, _) => (CqlType::Set(k.clone()), k.as_ref()),
+                CqlType::Set(e) => (ty.clone(), e.as_ref()),
+                _ => return Err(not_supported("Removing list elements by value")),
+            };
+            checked(&set, b, def)?;
+            for (element, _) in split_collection(&set, b).map_err(|e| invalid_value(def, &e))? {
+                out.push(cell(Some(path(key, &element, def)?), p.tombstone()));
+            }
+        }
+        Op::SetElement(_, key, value) => {
+            let (key_ty, value_ty) = match &ty {
+                CqlType::Map(k, v) => (k.as_ref(), v.as_ref()),
+                _ => return Err(not_supported("Setting a list element by index")),
+            };
+            let key = element_key(key, key_ty, def)?;
+            let path = Some(path(key_ty, &key, def)?);
+            match value {
+                Val::Unset => {}
+                Val::Null => out.push(cell(path, p.tombstone())),
+                Val::Bytes(v) => {
+                    checked(value_ty, v, def)?;
+                    out.push(cell(path, p.cell(v.clone())));
+                }
+            }
+        }
+        Op::SetField(_, index, value) => {
+            let field_ty = match &ty {
+                CqlType::Tuple(fields) => fields.get(*index).cloned(),
+                _ => None,
+            };
+            let field_ty = field_ty.ok_or_else(|| Error::invalid("Unknown user type field"))?;
+            match value {
+                Val::Unset => {}
+                Val::Null => out.push(cell(Some(field_path(*index)?), p.tombstone())),
+                Val::Bytes(v) => {
+                    checked(&field_ty, v, def)?;
+                    out.push(cell(Some(field_path(*index)?), p.cell(v.clone())));
+                }
+            }
+        }
+        Op::Delete(_) if def.ty.is_multicell() => out.push(ColumnWrite::CollectionDeletion {
+            column: column.clone(),
+            deletion: p.deletion(p.timestamp),
+        }),
+        Op::Delete(_) => out.push(cell(None, p.tombstone())),
+        Op::DeleteElement(_, key) => {
+            let key_ty = match &ty {
+                CqlType::Map(k, _) | CqlType::Set(k) => k.as_ref(),
+                _ => return Err(not_supported("Deleting a list element by index")),
+            };
+            let key = element_key(key, key_ty, def)?;
+            out.push(cell(Some(path(key_ty, &key, def)?), p.tombstone()));
+        }
+        Op::DeleteField(_, index) => out.push(cell(Some(field_path(*index)?), p.tombstone())),
+    }
+    Ok(())
+}
+
+/// One cell per element of a non-frozen collection or user type value.
+fn element_cells(
+    def: &ColumnDef,
+    ty: &CqlType,
+    bytes: &Bytes,
+    p: &Params,
+    out: &mut Vec<ColumnWrite>,
+) -> Result<()> {
+    let mut push = |path: Bytes, value: Bytes| {
+        out.push(ColumnWrite::Cell {
+            column: def.name.clone(),
+            path: Some(path),
+            cell: p.cell(value),
+        })
+    };
+    let timeuuid = CqlType::Native(NativeType::Timeuuid);
+    match ty {
+        CqlType::List(_) => {
+            for (_, value) in split_collection(ty, bytes).map_err(|e| invalid_value(def, &e))? {
+                push(path(&timeuuid, &next_timeuuid(), def)?, value);
+            }
+        }
+        CqlType::Set(e) | CqlType::Map(e, _) => {
+            for (key, value) in split_collection(ty, bytes).map_err(|e| invalid_value(def, &e))? {
+                push(path(e, &key, def)?, value);
+            }
+        }
+        CqlType::Tuple(_) => {
+            for (index, field) in tuple_fields(bytes).into_iter().enumerate() {
+                if let Some(field) = field {
+                    push(field_path(index)?, field);
+                }
+            }
+        }
+        _ => return Err(invalid_value(def, "not a collection or user type")),
+    }
+    Ok(())
+}
+
+/// The fields of a validated tuple value (None for null fields).
+fn tuple_fields(bytes: &Bytes) -> Vec<Option<Bytes>> {
+    let mut fields = Vec::new();
+    let mut rest = bytes.clone();
+    while rest.len() >= 4 {
+        let len = i32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]);
+        let _ = rest.split_to(4);
+        match usize::try_from(len) {
+            Ok(len) if len <= rest.len() => fields.push(Some(rest.split_to(len))),
+            Ok(_) => break,
+            Err(_) => fields.push(None),
+        }
+    }
+    fields
+}
+
+/// The cell path of a collection element: its key in the byte-comparable encoding.
+fn path(ty: &CqlType, key: &[u8], def: &ColumnDef) -> Result<Bytes> {
+    let mut out = Vec::new();
+    encode_value(ty, key, &mut out).map_err(|e| invalid_value(def, &e.to_string()))?;
+    Ok(out.into())
+}
+
+/// The cell path of a non-frozen user type field: its position as a smallint.
+fn field_path(index: usize) -> Result<Bytes> {
+    let position = i16::try_from(index).map_err(|_| Error::invalid("Too many user type fields"))?;
+    let mut out = Vec::new();
+    encode_value(
+        &CqlType::Native(NativeType::Smallint),
+        &position.to_be_bytes(),
+        &mut out,
+    )
+    .map_err(|e| Error::Server(e.to_string()))?;
+    Ok(out.into())
+}
+
+fn element_key(key: &Val, ty: &CqlType, def: &ColumnDef) -> Result<Bytes> {
+    match key {
+        Val::Null => Err(Error::invalid(format!(
+            "Invalid null key for collection column {}",
+            def.name
+        ))),
+        Val::Unset => Err(Error::invalid(format!(
+            "Invalid unset key for collection column {}",
+            def.name
+        ))),
+        Val::Bytes(b) => checked(ty, b, def).map(|()| b.clone()),
+    }
+}
+
+fn checked(ty: &CqlType, bytes: &[u8], def: &ColumnDef) -> Result<()> {
+    validate(ty, bytes).map_err(|e| invalid_value(def, &e))
+}
+
+fn invalid_value(def: &ColumnDef, reason: &str) -> Error {
+    Error::invalid(format!("Invalid value for column {}: {reason}", def.name))
+}
+
+fn unset(def: &ColumnDef) -> Error {
+    Error::invalid(format!("Invalid unset value for column {}", def.name))
+}
+
+/// Merges updates of the same (table, partition) into one, keeping every write: rows with
+/// the same clustering become one row (markers and deletions reconciled, column writes
+/// appended), so each partition's mutations apply as one atomic unit.
+pub(crate) fn merge_updates(updates: Vec<PartitionUpdate>) -> Vec<PartitionUpdate> {
+    let mut merged: Vec<PartitionUpdate> = Vec::with_capacity(updates.len());
+    let mut index: HashMap<(Uuid, PartitionId), usize> = HashMap::new();
+    for update in updates {
+        let key = (update.table, update.partition.clone());
+        match index.get(&key).and_then(|&i| merged.get_mut(i)) {
+            Some(into) => merge_into(into, update),
+            None => {
+                index.insert(key, merged.len());
+                merged.push(update);
+            }
+        }
+    }
+    merged
+}
+
+fn merge_into(into: &mut PartitionUpdate, from: PartitionUpdate) {
+    into.deletion = merge_option(into.deletion, from.deletion, merge_deletion);
+    into.static_columns.extend(from.static_columns);
+    for row in from.rows {
+        match into
+            .rows
+            .iter_mut()
+            .find(|r| r.clustering == row.clustering)
+        {
+            Some(existing) => {
+                existing.marker = merge_option(existing.marker, row.marker, merge_liveness);
+                existing.deletion = merge_option(existing.deletion, row.deletion, merge_deletion);
+                existing.columns.extend(row.columns);
+            }
+            None => into.rows.push(row),
+        }
+    }
+}
+
+fn merge_option<T: Copy>(a: Option<T>, b: Option<T>, merge: fn(T, T) -> T) -> Option<T> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(merge(a, b)),
+        (a, b) => a.or(b),
+    }
+}

@@ -1,0 +1,486 @@
+//! The walk: a DML statement read in bind-marker order into a [`Write`] — key restrictions
+//! and column operations with their values resolved.
+
+use super::terms::{Markers, Resolver, Val};
+use crate::cql::ast::{
+    Assignment, ColumnTarget, Delete, Insert, InsertValues, Operator, Relation, Statement, Term,
+    Update, Using,
+};
+use crate::cql::types::{CqlType, NativeType};
+use crate::error::{Error, Result};
+use crate::schema::{Catalog, ColumnDef, ColumnKind, TableDef};
+
+/// Which statement a write came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    Insert,
+    Update,
+    Delete,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Insert => "INSERT",
+            Kind::Update => "UPDATE",
+            Kind::Delete => "DELETE",
+        }
+    }
+}
+
+/// `USING TTL` and `USING TIMESTAMP` values, when given.
+#[derive(Debug, Default)]
+pub(super) struct BoundUsing {
+    pub ttl: Option<Val>,
+    pub timestamp: Option<Val>,
+}
+
+/// The values a primary key column is restricted to.
+#[derive(Debug)]
+pub(super) enum KeyValues {
+    /// `c = v`.
+    Eq(Val),
+    /// `c IN (v1, v2)`.
+    In(Vec<Val>),
+    /// `c IN ?`: one serialized list.
+    InList(Val),
+    /// `c < v` and friends (a range deletion).
+    Slice,
+}
+
+/// One restriction on a primary key column.
+#[derive(Debug)]
+pub(super) struct KeyRestriction<'t> {
+    pub column: &'t ColumnDef,
+    pub values: KeyValues,
+}
+
+/// One column operation.
+#[derive(Debug)]
+pub(super) enum Op<'t> {
+    /// `c = v` (and every INSERT value): the whole value.
+    Set(&'t ColumnDef, Val),
+    /// `c = c + v`: set/map union, list append.
+    Add(&'t ColumnDef, Val),
+    /// `c = c - v`: set/map element removal (a map takes a set of keys).
+    Remove(&'t ColumnDef, Val),
+    /// `m[k] = v`.
+    SetElement(&'t ColumnDef, Val, Val),
+    /// `u.f = v` of a non-frozen user type: the field's position and value.
+    SetField(&'t ColumnDef, usize, Val),
+    /// `DELETE c`.
+    Delete(&'t ColumnDef),
+    /// `DELETE m[k]` / `DELETE s[e]`.
+    DeleteElement(&'t ColumnDef, Val),
+    /// `DELETE u.f`.
+    DeleteField(&'t ColumnDef, usize),
+}
+
+impl Op<'_> {
+    pub fn column(&self) -> &ColumnDef {
+        match self {
+            Op::Set(c, _)
+            | Op::Add(c, _)
+            | Op::Remove(c, _)
+            | Op::SetElement(c, _, _)
+            | Op::SetField(c, _, _)
+            | Op::Delete(c)
+            | Op::DeleteElement(c, _)
+            | Op::DeleteField(c, _) => c,
+        }
+    }
+}
+
+/// A statement with every term resolved.
+#[derive(Debug)]
+pub(super) struct Write<'t> {
+    pub table: &'t TableDef,
+    pub kind: Kind,
+    pub using: BoundUsing,
+    pub keys: Vec<KeyRestriction<'t>>,
+    pub ops: Vec<Op<'t>>,
+}
+
+/// Resolves a USING clause. The AST keeps no order between TTL and TIMESTAMP, so markers
+/// are taken TTL first, the order Cassandra's documentation writes them in.
+pub(super) fn using_terms(
+    using: &Using,
+    catalog: &Catalog,
+    keyspace: &str,
+    markers: &mut dyn Markers,
+) -> Result<BoundUsing> {
+    let mut r = Resolver {
+        catalog,
+        keyspace,
+        markers,
+    };
+    let int = CqlType::Native(NativeType::Int);
+    let bigint = CqlType::Native(NativeType::Bigint);
+    let ttl = using
+        .ttl
+        .as_ref()
+        .map(|t| r.term(t, "[ttl]", &int, None))
+        .transpose()?;
+    let timestamp = using
+        .timestamp
+        .as_ref()
+        .map(|t| r.term(t, "[timestamp]", &bigint, None))
+        .transpose()?;
+    Ok(BoundUsing { ttl, timestamp })
+}
+
+/// Walks an INSERT, UPDATE or DELETE on `table`.
+pub(super) fn walk<'t>(
+    statement: &Statement,
+    table: &'t TableDef,
+    catalog: &Catalog,
+    markers: &mut dyn Markers,
+) -> Result<Write<'t>> {
+    let mut walker = Walker {
+        table,
+        r: Resolver {
+            catalog,
+            keyspace: &table.keyspace,
+            markers,
+        },
+    };
+    match statement {
+        Statement::Insert(s) => walker.insert(s),
+        Statement::Update(s) => walker.update(s),
+        Statement::Delete(s) => walker.delete(s),
+        _ => Err(Error::invalid(
+            "Only INSERT, UPDATE and DELETE statements write a table",
+        )),
+    }
+}
+
+struct Walker<'t, 'a, 'm> {
+    table: &'t TableDef,
+    r: Resolver<'a, 'm>,
+}
+
+impl<'t> Walker<'t, '_, '_> {
+    fn write(&self, kind: Kind) -> Write<'t> {
+        Write {
+            table: self.table,
+            kind,
+            using: BoundUsing::default(),
+            keys: Vec::new(),
+            ops: Vec::new(),
+        }
+    }
+
+    fn column(&self, name: &str) -> Result<&'t ColumnDef> {
+        self.table
+            .column(name)
+            .ok_or_else(|| Error::invalid(format!("Undefined column name {name}")))
+    }
+
+    fn using(&mut self, using: &Using) -> Result<BoundUsing> {
+        using_terms(using, self.r.catalog, self.r.keyspace, &mut *self.r.markers)
+    }
+
+    fn insert(&mut self, insert: &Insert) -> Result<Write<'t>> {
+        let InsertValues::Values { columns, values } = &insert.values else {
+            return Err(not_supported("INSERT JSON"));
+        };
+        if columns.is_empty() {
+            return Err(Error::invalid("No columns provided to INSERT"));
+        }
+        if columns.len() != values.len() {
+            return Err(Error::invalid("Unmatched column names/values"));
+        }
+        if columns
+            .iter()
+            .enumerate()
+            .any(|(i, c)| columns[..i].contains(c))
+        {
+            return Err(Error::invalid("The column names contains duplicates"));
+        }
+        let mut write = self.write(Kind::Insert);
+        for (name, term) in columns.iter().zip(values) {
+            let def = self.column(name)?;
+            if def.kind.is_primary_key() {
+                let value = self.r.term(term, &def.name, &def.ty, pk_position(def))?;
+                write.keys.push(KeyRestriction {
+                    column: def,
+                    values: KeyValues::Eq(value),
+                });
+            } else {
+                let value = self.r.term(term, &def.name, &def.ty, None)?;
+                write.ops.push(Op::Set(def, value));
+            }
+        }
+        write.using = self.using(&insert.using)?;
+        Ok(write)
+    }
+
+    fn update(&mut self, update: &Update) -> Result<Write<'t>> {
+        let mut write = self.write(Kind::Update);
+        write.using = self.using(&update.using)?;
+        for assignment in &update.assignments {
+            let op = self.assignment(assignment)?;
+            write.ops.push(op);
+        }
+        write.keys = self.relations(&update.where_clause, Kind::Update)?;
+        Ok(write)
+    }
+
+    fn delete(&mut self, delete: &Delete) -> Result<Write<'t>> {
+        let mut write = self.write(Kind::Delete);
+        for target in &delete.targets {
+            let op = self.deletion(target)?;
+            write.ops.push(op);
+        }
+        if delete.using.ttl.is_some() {
+            return Err(Error::invalid(
+                "TTL attribute is not allowed for DELETE statements",
+            ));
+        }
+        write.using = self.using(&delete.using)?;
+        write.keys = self.relations(&delete.where_clause, Kind::Delete)?;
+        Ok(write)
+    }
+
+    /// The column an assignment sets, refusing primary key columns.
+    fn set_column(&self, name: &str) -> Result<&'t ColumnDef> {
+        let def = self.column(name)?;
+        if def.kind.is_primary_key() {
+            return Err(Error::invalid(format!(
+                "PRIMARY KEY part {name} found in SET part"
+            )));
+        }
+        Ok(def)
+    }
+
+    fn assignment(&mut self, assignment: &Assignment) -> Result<Op<'t>> {
+        match assignment {
+            Assignment::Set {
+                target: ColumnTarget::Column(c),
+                value,
+            } => {
+                let def = self.set_column(c)?;
+                Ok(Op::Set(def, self.r.term(value, c, &def.ty, None)?))
+            }
+            Assignment::Set {
+                target: ColumnTarget::Element { column, key },
+                value,
+            } => {
+                let def = self.set_column(column)?;
+                let CqlType::Map(k, v) = &def.ty else {
+                    return Err(element_refused(def, "SET"));
+                };
+                let key = self.r.term(key, &format!("key({column})"), k, None)?;
+                let value = self.r.term(value, &format!("value({column})"), v, None)?;
+                Ok(Op::SetElement(def, key, value))
+            }
+            Assignment::Set {
+                target: ColumnTarget::Field { column, field },
+                value,
+            } => {
+                let def = self.set_column(column)?;
+                let (index, ty) = self.field(def, field)?;
+                let value = self
+                    .r
+                    .term(value, &format!("{column}.{field}"), &ty, None)?;
+                Ok(Op::SetField(def, index, value))
+            }
+            Assignment::Add { column, value } => {
+                let def = self.set_column(column)?;
+                if !matches!(
+                    def.ty,
+                    CqlType::List(_) | CqlType::Set(_) | CqlType::Map(..)
+                ) {
+                    return Err(invalid_op(def, &format!("{column} = {column} + ?")));
+                }
+                Ok(Op::Add(def, self.r.term(value, column, &def.ty, None)?))
+            }
+            Assignment::Subtract { column, value } => {
+                let def = self.set_column(column)?;
+                let ty = match &def.ty {
+                    CqlType::Set(_) => def.ty.clone(),
+                    CqlType::Map(k, _) => CqlType::Set(k.clone()),
+                    CqlType::List(_) => {
+                        return Err(not_supported(
+                            "Removing list elements by value (l = l - [..])",
+                        ))
+                    }
+                    _ => return Err(invalid_op(def, &format!("{column} = {column} - ?"))),
+                };
+                Ok(Op::Remove(def, self.r.term(value, column, &ty, None)?))
+            }
+            Assignment::Prepend { column, .. } => {
+                let def = self.set_column(column)?;
+                if matches!(def.ty, CqlType::List(_)) {
+                    return Err(not_supported("Prepending to a list (l = [..] + l)"));
+                }
+                Err(invalid_op(def, &format!("{column} = ? + {column}")))
+            }
+        }
+    }
+
+    fn deletion(&mut self, target: &ColumnTarget) -> Result<Op<'t>> {
+        let column = match target {
+            ColumnTarget::Column(c)
+            | ColumnTarget::Element { column: c, .. }
+            | ColumnTarget::Field { column: c, .. } => c,
+        };
+        let def = self.column(column)?;
+        if def.kind.is_primary_key() {
+            return Err(Error::invalid(format!(
+                "Invalid identifier {column} for deletion (should not be a PRIMARY KEY part)"
+            )));
+        }
+        match target {
+            ColumnTarget::Column(_) => Ok(Op::Delete(def)),
+            ColumnTarget::Element { key, .. } => {
+                let (name, ty) = match &def.ty {
+                    CqlType::Map(k, _) => (format!("key({column})"), k.as_ref()),
+                    CqlType::Set(e) => (format!("value({column})"), e.as_ref()),
+                    _ => return Err(element_refused(def, "DELETE")),
+                };
+                Ok(Op::DeleteElement(def, self.r.term(key, &name, ty, None)?))
+            }
+            ColumnTarget::Field { field, .. } => {
+                let (index, _) = self.field(def, field)?;
+                Ok(Op::DeleteField(def, index))
+            }
+        }
+    }
+
+    /// A field of a non-frozen user type column: its position and declared type.
+    fn field(&self, def: &ColumnDef, field: &str) -> Result<(usize, CqlType)> {
+        let udt = match &def.ty {
+            CqlType::UserType { .. } => self.r.catalog.resolve_udt(&self.table.keyspace, &def.ty),
+            _ => None,
+        };
+        let Some(udt) = udt else {
+            return Err(Error::invalid(format!(
+                "Invalid operation ({}.{field}) for a column that is not a non-frozen user type: {}",
+                def.name, def.name
+            )));
+        };
+        udt.fields
+            .iter()
+            .position(|(name, _)| name == field)
+            .and_then(|i| udt.fields.get(i).map(|(_, ty)| (i, ty.clone())))
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "UDT column {} does not have a field named {field}",
+                    def.name
+                ))
+            })
+    }
+
+    fn relations(&mut self, relations: &[Relation], kind: Kind) -> Result<Vec<KeyRestriction<'t>>> {
+        let mut keys: Vec<KeyRestriction<'t>> = Vec::new();
+        for relation in relations {
+            let (column, op, value) = match relation {
+                Relation::Column { column, op, value } => (column, *op, value),
+                Relation::Token { .. } => {
+                    return Err(Error::invalid(format!(
+                        "The token function cannot be used in WHERE clauses for {} statements",
+                        kind.name()
+                    )))
+                }
+                Relation::MultiColumn { .. } => {
+                    return Err(not_supported("Multi-column relations in UPDATE and DELETE"))
+                }
+            };
+            let def = self.column(column)?;
+            if !def.kind.is_primary_key() {
+                return Err(Error::invalid(format!(
+                    "Non PRIMARY KEY columns found in where clause: {column}"
+                )));
+            }
+            if keys.iter().any(|k| k.column.name == def.name) {
+                return Err(Error::invalid(format!(
+                    "{column} cannot be restricted by more than one relation if it includes an Equal"
+                )));
+            }
+            let values = self.relation_values(def, op, value)?;
+            keys.push(KeyRestriction {
+                column: def,
+                values,
+            });
+        }
+        Ok(keys)
+    }
+
+    fn relation_values(
+        &mut self,
+        def: &ColumnDef,
+        op: Operator,
+        value: &Term,
+    ) -> Result<KeyValues> {
+        let name = &def.name;
+        match (op, value) {
+            (Operator::Eq, term) => Ok(KeyValues::Eq(self.r.term(
+                term,
+                name,
+                &def.ty,
+                pk_position(def),
+            )?)),
+            (Operator::In, Term::BindMarker(_)) => {
+                let list = CqlType::List(Box::new(def.ty.clone()));
+                Ok(KeyValues::InList(self.r.term(value, &format!("in({name})"), &list, None)?))
+            }
+            (Operator::In, Term::Tuple(items) | Term::List(items)) => items
+                .iter()
+                .map(|t| self.r.term(t, name, &def.ty, None))
+                .collect::<Result<_>>()
+                .map(KeyValues::In),
+            (Operator::Lt | Operator::Le | Operator::Gt | Operator::Ge, term)
+                if def.kind == ColumnKind::Clustering =>
+            {
+                self.r.term(term, name, &def.ty, None)?;
+                Ok(KeyValues::Slice)
+            }
+            (Operator::Lt | Operator::Le | Operator::Gt | Operator::Ge, _) => Err(Error::invalid(
+                "Only EQ and IN relation are supported on the partition key (unless you use the token() function)",
+            )),
+            _ => Err(Error::invalid(format!(
+                "Unsupported restriction on column {name} in a modification statement: only =, IN and (for DELETE) slices on clustering columns are allowed"
+            ))),
+        }
+    }
+}
+
+/// The key position of a partition key column (for `pk_index`).
+fn pk_position(def: &ColumnDef) -> Option<usize> {
+    (def.kind == ColumnKind::PartitionKey)
+        .then(|| usize::try_from(def.position).ok())
+        .flatten()
+}
+
+fn invalid_op(def: &ColumnDef, op: &str) -> Error {
+    let what = match &def.ty {
+        CqlType::Frozen(_) => "frozen collection",
+        _ => "non counter",
+    };
+    Error::invalid(format!(
+        "Invalid operation ({op}) for {what} column {}",
+        def.name
+    ))
+}
+
+fn element_refused(def: &ColumnDef, statement: &str) -> Error {
+    match &def.ty {
+        CqlType::List(_) => not_supported(&format!(
+            "{statement} of a list element by index ({}[i])",
+            def.name
+        )),
+        _ => Error::invalid(format!(
+            "Invalid operation ({}[?]) for a column that is not a non-frozen map{}: {}",
+            def.name,
+            if statement == "DELETE" { " or set" } else { "" },
+            def.name
+        )),
+    }
+}
+
+pub(super) fn not_supported(what: &str) -> Error {
+    Error::invalid(format!(
+        "{what} is not supported yet by this ringcache build"
+    ))
+}
