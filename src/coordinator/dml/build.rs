@@ -139,11 +139,61 @@ pub(super) fn build(
         .collect())
 }
 
+/// What a statement does to each partition it touches.
+enum Target {
+    /// DELETE of the whole partition.
+    Partition,
+    /// Only static columns are written.
+    StaticOnly,
+    /// These rows (encoded clustering keys).
+    Rows(Vec<Bytes>),
+}
+
+/// Decides the target from the clustering restrictions, with Cassandra's refusals.
+fn target(write: &Write, rows: Rows) -> Result<Target> {
+    let kind = write.kind;
+    let statics_only = !write.ops.is_empty()
+        && write
+            .ops
+            .iter()
+            .all(|op| op.column().kind == ColumnKind::Static);
+    let no_clustering = write.table.clustering().is_empty();
+    let whole_delete = kind == Kind::Delete && write.ops.is_empty();
+    match rows {
+        // Without clustering columns a whole-row DELETE deletes the partition, as in
+        // Cassandra (the row's clustering is empty).
+        Rows::Full(_) if no_clustering && whole_delete => Ok(Target::Partition),
+        Rows::Full(_) if statics_only && kind != Kind::Insert && !no_clustering => {
+            Err(Error::invalid(format!(
+                "Invalid restrictions on clustering columns since the {} statement modifies only static columns",
+                kind.name()
+            )))
+        }
+        Rows::Full(keys) => Ok(Target::Rows(keys)),
+        Rows::Partial { given: 0, slice: false } if statics_only => Ok(Target::StaticOnly),
+        Rows::Partial { given: 0, slice: false } if whole_delete => Ok(Target::Partition),
+        Rows::Partial { .. } if kind == Kind::Delete && !whole_delete => Err(Error::invalid(
+            "Range deletions are not supported for specific columns",
+        )),
+        Rows::Partial { .. } if kind == Kind::Delete => Err(Error::invalid(
+            "Range deletions are not supported yet by this ringcache build",
+        )),
+        Rows::Partial { slice: true, .. } => Err(Error::invalid(format!(
+            "Slice restrictions are not supported on the clustering columns in {} statements",
+            kind.name()
+        ))),
+        Rows::Partial { .. } => Err(Error::invalid(format!(
+            "Some clustering keys are missing: {}",
+            names(&write.table.clustering(), write)
+        ))),
+    }
+}
+
 /// The update every partition of the statement gets (all but the partition itself).
 fn shape(write: &Write, p: &Params, rows: Rows) -> Result<PartitionUpdate> {
+    let target = target(write, rows)?;
     let is_static = |op: &&Op| op.column().kind == ColumnKind::Static;
     let (statics, regulars): (Vec<&Op>, Vec<&Op>) = write.ops.iter().partition(is_static);
-    let clustering_names = || names(&write.table.clustering(), write);
     let mut update = PartitionUpdate {
         table: write.table.id,
         partition: PartitionId {
@@ -154,64 +204,18 @@ fn shape(write: &Write, p: &Params, rows: Rows) -> Result<PartitionUpdate> {
         static_columns: writes(&statics, p)?,
         rows: Vec::new(),
     };
-    let kind = write.kind;
-    let no_clustering = write.table.clustering().is_empty();
-    let keys = match rows {
-        // Without clustering columns a whole-row DELETE deletes the partition, as in
-        // Cassandra (the row's clustering is empty).
-        Rows::Full(_) if no_clustering && kind == Kind::Delete && write.ops.is_empty() => {
+    let keys = match target {
+        Target::Partition => {
             update.deletion = Some(p.deletion(p.timestamp));
             return Ok(update);
         }
-        Rows::Full(keys) => {
-            let only_static = regulars.is_empty() && !statics.is_empty();
-            if only_static && kind != Kind::Insert && !no_clustering {
-                return Err(Error::invalid(format!(
-                    "Invalid restrictions on clustering columns since the {} statement modifies only static columns",
-                    kind.name()
-                )));
-            }
-            keys
-        }
-        Rows::Partial {
-            given: 0,
-            slice: false,
-        } if regulars.is_empty() && !statics.is_empty() => {
-            return Ok(update);
-        }
-        Rows::Partial {
-            given: 0,
-            slice: false,
-        } if kind == Kind::Delete && write.ops.is_empty() => {
-            update.deletion = Some(p.deletion(p.timestamp));
-            return Ok(update);
-        }
-        Rows::Partial { .. } if kind == Kind::Delete && !write.ops.is_empty() => {
-            return Err(Error::invalid(
-                "Range deletions are not supported for specific columns",
-            ));
-        }
-        Rows::Partial { .. } if kind == Kind::Delete => {
-            return Err(Error::invalid(
-                "Range deletions are not supported yet by this ringcache build",
-            ));
-        }
-        Rows::Partial { slice: true, .. } => {
-            return Err(Error::invalid(format!(
-                "Slice restrictions are not supported on the clustering columns in {} statements",
-                kind.name()
-            )));
-        }
-        Rows::Partial { .. } => {
-            return Err(Error::invalid(format!(
-                "Some clustering keys are missing: {}",
-                clustering_names()
-            )));
-        }
+        Target::StaticOnly => return Ok(update),
+        Target::Rows(keys) => keys,
     };
     let columns = writes(&regulars, p)?;
-    let marker = (kind == Kind::Insert).then(|| p.marker());
-    let deletion = (kind == Kind::Delete && write.ops.is_empty()).then(|| p.deletion(p.timestamp));
+    let marker = (write.kind == Kind::Insert).then(|| p.marker());
+    let deletion =
+        (write.kind == Kind::Delete && write.ops.is_empty()).then(|| p.deletion(p.timestamp));
     if marker.is_some() || deletion.is_some() || !columns.is_empty() {
         update.rows = keys
             .into_iter()
@@ -402,92 +406,97 @@ fn writes(ops: &[&Op], p: &Params) -> Result<Vec<ColumnWrite>> {
 
 fn op_writes(op: &Op, p: &Params, out: &mut Vec<ColumnWrite>) -> Result<()> {
     let def = op.column();
-    let column = def.name.clone();
-    let cell = |path: Option<Bytes>, cell: Cell| ColumnWrite::Cell {
-        column: column.clone(),
-        path,
+    let ty = p.resolve(&def.ty);
+    let whole = |cell: Cell| ColumnWrite::Cell {
+        column: def.name.clone(),
+        path: None,
         cell,
     };
-    let ty = p.resolve(&def.ty);
+    let collection_deletion = |timestamp: i64| ColumnWrite::CollectionDeletion {
+        column: def.name.clone(),
+        deletion: p.deletion(timestamp),
+    };
     match op {
         Op::Set(_, Val::Unset) | Op::Add(_, Val::Unset | Val::Null) => {}
-        Op::Remove(_, Val::Unset | Val::Null) => {}
         Op::Set(_, value) if def.ty.is_multicell() => {
             // ts - 1 so the new elements, written at ts, survive the overwrite.
-            out.push(ColumnWrite::CollectionDeletion {
-                column: column.clone(),
-                deletion: p.deletion(p.timestamp.saturating_sub(1)),
-            });
+            out.push(collection_deletion(p.timestamp.saturating_sub(1)));
             if let Val::Bytes(b) = value {
                 checked(&ty, b, def)?;
                 element_cells(def, &ty, b, p, out)?;
             }
         }
-        Op::Set(_, Val::Null) => out.push(cell(None, p.tombstone())),
+        Op::Set(_, Val::Null) => out.push(whole(p.tombstone())),
         Op::Set(_, Val::Bytes(b)) => {
             checked(&ty, b, def)?;
-            out.push(cell(None, p.cell(b.clone())));
+            out.push(whole(p.cell(b.clone())));
         }
         Op::Add(_, Val::Bytes(b)) => {
             checked(&ty, b, def)?;
             element_cells(def, &ty, b, p, out)?;
         }
+        Op::Delete(_) if def.ty.is_multicell() => out.push(collection_deletion(p.timestamp)),
+        Op::Delete(_) => out.push(whole(p.tombstone())),
+        _ => element_op_writes(op, &ty, p, out)?,
+    }
+    Ok(())
+}
+
+/// The writes of an operation on single elements: cells or tombstones at element paths.
+fn element_op_writes(op: &Op, ty: &CqlType, p: &Params, out: &mut Vec<ColumnWrite>) -> Result<()> {
+    let def = op.column();
+    let mut put = |path: Bytes, value: &Val, value_ty: &CqlType| -> Result<()> {
+        let cell = match value {
+            Val::Unset => return Ok(()),
+            Val::Null => p.tombstone(),
+            Val::Bytes(v) => {
+                checked(value_ty, v, def)?;
+                p.cell(v.clone())
+            }
+        };
+        out.push(ColumnWrite::Cell {
+            column: def.name.clone(),
+            path: Some(path),
+            cell,
+        });
+        Ok(())
+    };
+    let (key_ty, value_ty) = match ty {
+        CqlType::Map(k, v) => (Some(k.as_ref()), Some(v.as_ref())),
+        CqlType::Set(e) => (Some(e.as_ref()), None),
+        _ => (None, None),
+    };
+    let list_refused = || not_supported("Addressing list elements by index or value");
+    match op {
+        Op::Remove(_, Val::Unset | Val::Null) => {}
         Op::Remove(_, Val::Bytes(b)) => {
-            let (set, key) = match &ty {
-                CqlType::Map(k, _) => (CqlType::Set(k.clone()), k.as_ref()),
-                CqlType::Set(e) => (ty.clone(), e.as_ref()),
-                _ => return Err(not_supported("Removing list elements by value")),
-            };
+            let key_ty = key_ty.ok_or_else(list_refused)?;
+            let set = CqlType::Set(Box::new(key_ty.clone()));
             checked(&set, b, def)?;
             for (element, _) in split_collection(&set, b).map_err(|e| invalid_value(def, &e))? {
-                out.push(cell(Some(path(key, &element, def)?), p.tombstone()));
+                put(path(key_ty, &element, def)?, &Val::Null, key_ty)?;
             }
         }
         Op::SetElement(_, key, value) => {
-            let (key_ty, value_ty) = match &ty {
-                CqlType::Map(k, v) => (k.as_ref(), v.as_ref()),
-                _ => return Err(not_supported("Setting a list element by index")),
-            };
+            let (key_ty, value_ty) = key_ty.zip(value_ty).ok_or_else(list_refused)?;
             let key = element_key(key, key_ty, def)?;
-            let path = Some(path(key_ty, &key, def)?);
-            match value {
-                Val::Unset => {}
-                Val::Null => out.push(cell(path, p.tombstone())),
-                Val::Bytes(v) => {
-                    checked(value_ty, v, def)?;
-                    out.push(cell(path, p.cell(v.clone())));
-                }
-            }
+            put(path(key_ty, &key, def)?, value, value_ty)?;
+        }
+        Op::DeleteElement(_, key) => {
+            let key_ty = key_ty.ok_or_else(list_refused)?;
+            let key = element_key(key, key_ty, def)?;
+            put(path(key_ty, &key, def)?, &Val::Null, key_ty)?;
         }
         Op::SetField(_, index, value) => {
-            let field_ty = match &ty {
-                CqlType::Tuple(fields) => fields.get(*index).cloned(),
+            let field_ty = match ty {
+                CqlType::Tuple(fields) => fields.get(*index),
                 _ => None,
             };
             let field_ty = field_ty.ok_or_else(|| Error::invalid("Unknown user type field"))?;
-            match value {
-                Val::Unset => {}
-                Val::Null => out.push(cell(Some(field_path(*index)?), p.tombstone())),
-                Val::Bytes(v) => {
-                    checked(&field_ty, v, def)?;
-                    out.push(cell(Some(field_path(*index)?), p.cell(v.clone())));
-                }
-            }
+            put(field_path(*index)?, value, field_ty)?;
         }
-        Op::Delete(_) if def.ty.is_multicell() => out.push(ColumnWrite::CollectionDeletion {
-            column: column.clone(),
-            deletion: p.deletion(p.timestamp),
-        }),
-        Op::Delete(_) => out.push(cell(None, p.tombstone())),
-        Op::DeleteElement(_, key) => {
-            let key_ty = match &ty {
-                CqlType::Map(k, _) | CqlType::Set(k) => k.as_ref(),
-                _ => return Err(not_supported("Deleting a list element by index")),
-            };
-            let key = element_key(key, key_ty, def)?;
-            out.push(cell(Some(path(key_ty, &key, def)?), p.tombstone()));
-        }
-        Op::DeleteField(_, index) => out.push(cell(Some(field_path(*index)?), p.tombstone())),
+        Op::DeleteField(_, index) => put(field_path(*index)?, &Val::Null, ty)?,
+        Op::Set(..) | Op::Add(..) | Op::Delete(_) => {}
     }
     Ok(())
 }
