@@ -33,12 +33,61 @@ pub(super) enum Bound {
     Token { op: Operator, value: i64 },
 }
 
+/// A multi-column relation `(c1, c2) op ...` with its values resolved. Kept apart from
+/// [`Bound`] so code matching on single-column relations is unaffected by it.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct BoundMulti {
+    /// The relation's index in the statement's WHERE clause.
+    pub position: usize,
+    /// The columns, as indexes into `TableDef::columns`, in the relation's order.
+    pub indexes: Vec<usize>,
+    /// `=`, `IN` or a slice operator.
+    pub op: Operator,
+    /// One tuple for `=` and slices, one per element for IN; each holds one value (None
+    /// for null) per column.
+    pub values: Vec<Vec<Option<Bytes>>>,
+}
+
+/// Where a WHERE relation's bound form lives in a [`BoundSelect`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum BoundIndex {
+    /// `BoundSelect::relations[i]`.
+    Single(usize),
+    /// `BoundSelect::multi[i]`.
+    Multi(usize),
+}
+
+/// A WHERE relation's bound form, by reference.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum BoundRelation<'a> {
+    /// A single-column or token relation.
+    Single(&'a Bound),
+    /// A multi-column relation.
+    Multi(&'a BoundMulti),
+}
+
 /// The executable form of a SELECT's markers and literals.
 #[derive(Debug, Clone, Default)]
 pub(super) struct BoundSelect {
+    /// Single-column and token relations, in WHERE order (multi-column ones are skipped,
+    /// so an index here is not a WHERE position: use [`BoundSelect::relation_at`]).
     pub relations: Vec<Bound>,
+    /// Multi-column relations, in WHERE order.
+    pub multi: Vec<BoundMulti>,
+    /// For each WHERE relation, where its bound form is.
+    pub positions: Vec<BoundIndex>,
     pub limit: Option<usize>,
     pub per_partition_limit: Option<usize>,
+}
+
+impl BoundSelect {
+    /// The bound form of the WHERE relation at `position`.
+    pub(super) fn relation_at(&self, position: usize) -> Option<BoundRelation<'_>> {
+        match *self.positions.get(position)? {
+            BoundIndex::Single(i) => self.relations.get(i).map(BoundRelation::Single),
+            BoundIndex::Multi(i) => self.multi.get(i).map(BoundRelation::Multi),
+        }
+    }
 }
 
 /// The markers of a SELECT in text order.
@@ -120,7 +169,60 @@ fn relation_slots(relation: &Relation, table: &TableDef, slots: &mut Vec<Slot>) 
             partition_key: None,
         }),
         Relation::Token { .. } => {}
-        Relation::MultiColumn { .. } => return Err(multi_column_unsupported()),
+        Relation::MultiColumn { columns, op, value } => {
+            multi_slots(columns, *op, value, table, slots)?;
+        }
+    }
+    Ok(())
+}
+
+/// Slots of `(c1, c2) op value`: a marker standing for a whole tuple is named `(c1,c2)`
+/// (`in(c1,c2)` for `IN ?`, a list of tuples) as Cassandra names it; a marker inside a
+/// tuple literal is named after its column.
+fn multi_slots(
+    columns: &[String],
+    op: Operator,
+    value: &Term,
+    table: &TableDef,
+    slots: &mut Vec<Slot>,
+) -> Result<()> {
+    let defs = columns
+        .iter()
+        .map(|c| table.column(c).ok_or_else(|| undefined(c)))
+        .collect::<Result<Vec<_>>>()?;
+    let tuple = CqlType::Tuple(defs.iter().map(|d| d.ty.clone()).collect());
+    let names = columns.join(",");
+    let mut push = |marker: &Option<String>, default: String, ty: CqlType| {
+        slots.push(Slot {
+            name: marker.clone().unwrap_or(default),
+            ty,
+            partition_key: None,
+        })
+    };
+    let tuple_slots =
+        |term: &Term, push: &mut dyn FnMut(&Option<String>, String, CqlType)| match term {
+            Term::BindMarker(m) => push(m, format!("({names})"), tuple.clone()),
+            Term::Tuple(items) => {
+                for (item, def) in items.iter().zip(&defs) {
+                    if let Term::BindMarker(m) = item {
+                        push(m, def.name.clone(), def.ty.clone());
+                    }
+                }
+            }
+            _ => {}
+        };
+    match (op, value) {
+        (Operator::In, Term::BindMarker(m)) => push(
+            m,
+            format!("in({names})"),
+            CqlType::List(Box::new(tuple.clone())),
+        ),
+        (Operator::In, Term::Tuple(items) | Term::List(items)) => {
+            for item in items {
+                tuple_slots(item, &mut push);
+            }
+        }
+        (_, term) => tuple_slots(term, &mut push),
     }
     Ok(())
 }
@@ -148,10 +250,19 @@ pub(super) fn bind_select(
 ) -> Result<BoundSelect> {
     let mut cursor = values.iter();
     let mut bound = BoundSelect::default();
-    for relation in &select.where_clause {
-        bound
-            .relations
-            .push(bind_relation(relation, table, &mut cursor)?);
+    for (position, relation) in select.where_clause.iter().enumerate() {
+        if let Relation::MultiColumn { columns, op, value } = relation {
+            let multi = bind_multi(position, columns, *op, value, table, &mut cursor)?;
+            bound.positions.push(BoundIndex::Multi(bound.multi.len()));
+            bound.multi.push(multi);
+        } else {
+            bound
+                .positions
+                .push(BoundIndex::Single(bound.relations.len()));
+            bound
+                .relations
+                .push(bind_relation(relation, table, &mut cursor)?);
+        }
     }
     if let Some(term) = &select.per_partition_limit {
         bound.per_partition_limit = Some(bind_limit(term, &mut cursor)?);
@@ -191,9 +302,14 @@ fn bind_relation(relation: &Relation, table: &TableDef, cursor: &mut Cursor) -> 
             })
         }
         Relation::Token { op, value, .. } => {
+            if let Some(name) = token_refused(*op) {
+                return Err(Error::invalid(format!(
+                    "{name} cannot be used with the token function"
+                )));
+            }
             let ty = CqlType::Native(NativeType::Bigint);
             let bytes = term_bytes(value, &ty, "partition key token", cursor)?
-                .ok_or_else(|| Error::invalid("Invalid null value for partition key token"))?;
+                .ok_or_else(|| Error::invalid("Invalid null token value"))?;
             let value = <[u8; 8]>::try_from(bytes.as_ref())
                 .map(i64::from_be_bytes)
                 .map_err(|_| {
@@ -201,7 +317,144 @@ fn bind_relation(relation: &Relation, table: &TableDef, cursor: &mut Cursor) -> 
                 })?;
             Ok(Bound::Token { op: *op, value })
         }
-        Relation::MultiColumn { .. } => Err(multi_column_unsupported()),
+        // bind_select binds these with bind_multi.
+        Relation::MultiColumn { .. } => Err(Error::invalid(
+            "Multi-column relation bound as a single-column one",
+        )),
+    }
+}
+
+/// Cassandra's name for an operator the token function refuses.
+pub(super) fn token_refused(op: Operator) -> Option<&'static str> {
+    match op {
+        Operator::In => Some("IN"),
+        Operator::Contains => Some("CONTAINS"),
+        Operator::ContainsKey => Some("CONTAINS KEY"),
+        Operator::Like => Some("LIKE"),
+        _ => None,
+    }
+}
+
+/// Binds `(c1, c2) op value`. A tuple's values are checked against the number of columns
+/// here; nulls are left for the read plan, which names the offending column.
+fn bind_multi(
+    position: usize,
+    columns: &[String],
+    op: Operator,
+    value: &Term,
+    table: &TableDef,
+    cursor: &mut Cursor,
+) -> Result<BoundMulti> {
+    let indexes = columns
+        .iter()
+        .map(|c| {
+            table
+                .columns
+                .iter()
+                .position(|d| &d.name == c)
+                .ok_or_else(|| undefined(c))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let types: Vec<&CqlType> = indexes.iter().map(|&i| &table.columns[i].ty).collect();
+    let tuple = TupleShape {
+        columns,
+        types: &types,
+    };
+    let values = match (op, value) {
+        (Operator::In, Term::BindMarker(_)) => {
+            let name = format!("in({})", columns.join(","));
+            split_list(next_value(cursor, &name)?)?
+                .into_iter()
+                .map(|element| tuple.split(element))
+                .collect::<Result<_>>()?
+        }
+        (Operator::In, Term::Tuple(items) | Term::List(items)) => items
+            .iter()
+            .map(|item| tuple.bind(item, cursor))
+            .collect::<Result<_>>()?,
+        (_, term) => vec![tuple.bind(term, cursor)?],
+    };
+    Ok(BoundMulti {
+        position,
+        indexes,
+        op,
+        values,
+    })
+}
+
+/// The columns a multi-column relation's tuples are for.
+struct TupleShape<'a> {
+    columns: &'a [String],
+    types: &'a [&'a CqlType],
+}
+
+impl TupleShape<'_> {
+    /// One tuple: a marker's serialized tuple, or a tuple literal whose items are markers
+    /// or literals.
+    fn bind(&self, term: &Term, cursor: &mut Cursor) -> Result<Vec<Option<Bytes>>> {
+        match term {
+            Term::BindMarker(_) => {
+                let name = format!("({})", self.columns.join(","));
+                self.split(next_value(cursor, &name)?)
+            }
+            Term::Tuple(items) => {
+                if items.len() != self.columns.len() {
+                    return Err(Error::invalid(format!(
+                        "Expected {} elements in value tuple, but got {}: {}",
+                        self.columns.len(),
+                        items.len(),
+                        super::restrict::term_text(term)
+                    )));
+                }
+                items
+                    .iter()
+                    .zip(self.types.iter().zip(self.columns))
+                    .map(|(item, (ty, column))| term_bytes(item, ty, column, cursor))
+                    .collect()
+            }
+            // `(c) = 1`: a one-column relation whose value is written without parentheses.
+            literal if self.columns.len() == 1 => Ok(vec![term_bytes(
+                literal,
+                self.types[0],
+                &self.columns[0],
+                cursor,
+            )?]),
+            other => Err(Error::invalid(format!(
+                "Expected {} elements in value tuple, but got 1: {}",
+                self.columns.len(),
+                super::restrict::term_text(other)
+            ))),
+        }
+    }
+
+    /// Splits a serialized tuple (`[int n][n bytes]` per component, n < 0 for null) into
+    /// one value per column; missing trailing components are null, as Cassandra reads them.
+    fn split(&self, bytes: Option<Bytes>) -> Result<Vec<Option<Bytes>>> {
+        let Some(mut rest) = bytes else {
+            return Err(Error::invalid(format!(
+                "Invalid null value in condition for columns: [{}]",
+                self.columns.join(", ")
+            )));
+        };
+        let bad = || Error::invalid("Invalid tuple value for a multi-column relation");
+        let mut values = Vec::with_capacity(self.columns.len());
+        while !rest.is_empty() {
+            if values.len() == self.columns.len() {
+                return Err(bad());
+            }
+            let len = take_i32(&mut rest).ok_or_else(bad)?;
+            if len < 0 {
+                values.push(None);
+                continue;
+            }
+            let len = len as usize;
+            if len > rest.len() {
+                return Err(bad());
+            }
+            values.push(Some(rest.split_to(len)));
+        }
+        values.resize(self.columns.len(), None);
+        Ok(values)
     }
 }
 
@@ -278,8 +531,4 @@ fn take_i32(bytes: &mut Bytes) -> Option<i32> {
 
 fn undefined(column: &str) -> Error {
     Error::invalid(format!("Undefined column name {column}"))
-}
-
-fn multi_column_unsupported() -> Error {
-    Error::invalid("Multi-column relations are not supported yet by this ringcache build")
 }
