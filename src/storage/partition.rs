@@ -391,9 +391,14 @@ fn corrupt_key(e: KeyError) -> ReadError {
     })
 }
 
-/// Entries fetched per engine scan: enough for several rows' cells at once, few enough that
-/// a LIMIT 1 read of a wide partition does not pull much more than its row.
+/// Most entries fetched per engine scan. A read starts with a chunk sized to its row budget
+/// (a LIMIT 1 read of a wide partition pulls a few entries, not hundreds) and doubles it up
+/// to this while the rows it finds are dead or wide.
 const CHUNK: usize = 256;
+/// Fewest entries fetched per engine scan.
+const MIN_CHUNK: usize = 8;
+/// Entries a row usually spans (marker and a few cells), for sizing the first chunk.
+const ENTRIES_PER_ROW: usize = 4;
 
 /// Reads `partition`'s rows in `slice` — after the row `after` (an encoded clustering, in
 /// read order) when resuming a page — until `limits.live_rows` live rows are found or the
@@ -422,6 +427,10 @@ pub fn read_partition(
         deletion,
         stats: ReadStats::default(),
         rows: Vec::new(),
+        chunk: limits
+            .live_rows
+            .saturating_mul(ENTRIES_PER_ROW)
+            .clamp(MIN_CHUNK, CHUNK),
     };
     let static_row = match limits.read_static {
         true => reader.read_static(&pk)?,
@@ -499,6 +508,8 @@ struct RowReader<'a> {
     deletion: DeletionTime,
     stats: ReadStats,
     rows: Vec<RowFragment>,
+    /// Entries to fetch with the next engine scan.
+    chunk: usize,
 }
 
 impl RowReader<'_> {
@@ -534,7 +545,9 @@ impl RowReader<'_> {
         };
         let mut current: Option<RowFragment> = None;
         loop {
-            let entries = self.engine.scan(&keys, direction, CHUNK)?;
+            let chunk = self.chunk;
+            self.chunk = (chunk * 2).min(CHUNK);
+            let entries = self.engine.scan(&keys, direction, chunk)?;
             self.stats.entries += entries.len();
             for (key, value) in &entries {
                 let parsed = parse_key(key, &self.columns).map_err(corrupt_key)?;
@@ -557,7 +570,7 @@ impl RowReader<'_> {
                 add_entry(row, key, parsed.slot, value)?;
             }
             match entries.last() {
-                Some((last, _)) if entries.len() == CHUNK => match direction {
+                Some((last, _)) if entries.len() == chunk => match direction {
                     Direction::Forward => keys.start = Bound::Excluded(last.clone()),
                     Direction::Reverse => keys.end = Bound::Excluded(last.clone()),
                 },
