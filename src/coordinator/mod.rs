@@ -22,8 +22,8 @@ mod prepared;
 mod read;
 mod restrict;
 mod select;
-mod table_select;
 mod source;
+mod table_select;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -35,10 +35,10 @@ use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use crate::config::Config;
-use crate::replica::LocalReplica;
 use crate::cql::ast::{Describe, Statement};
 use crate::error::{Error, Result};
 use crate::protocol::{Event, QueryParameters, Request, ResultBody, SchemaChange};
+use crate::replica::LocalReplica;
 use crate::schema::{Catalog, ClusterInfo, SchemaStore};
 use crate::server::NodeIdentity;
 
@@ -464,7 +464,10 @@ impl Coordinator {
                         .prepared
                         .get(id)
                         .ok_or_else(|| Error::Unprepared(id.clone()))?;
-                    (Arc::new(prepared.statement.clone()), prepared.keyspace.clone())
+                    (
+                        Arc::new(prepared.statement.clone()),
+                        prepared.keyspace.clone(),
+                    )
                 }
             };
             if !matches!(

@@ -80,9 +80,11 @@ impl Prepared {
                 let binds = bind_specs(&slots, &ks, &name, catalog);
                 (None, slots, binds, ResultMetadata::default())
             }
-            Statement::Truncate(_) => return Err(Error::invalid(
-                "TRUNCATE cannot be prepared by this ringcache build; send it as a query",
-            )),
+            Statement::Truncate(_) => {
+                return Err(Error::invalid(
+                    "TRUNCATE cannot be prepared by this ringcache build; send it as a query",
+                ))
+            }
             Statement::Unsupported { what } => return Err(super::not_yet(what)),
             _ => (None, Vec::new(), Vec::new(), ResultMetadata::default()),
         };

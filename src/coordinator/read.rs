@@ -169,7 +169,13 @@ impl TableRead<'_> {
             );
             let (fragment, _) = self
                 .replica
-                .read(self.layout, partition, &query.plan.slice, after.as_deref(), &limits)
+                .read(
+                    self.layout,
+                    partition,
+                    &query.plan.slice,
+                    after.as_deref(),
+                    &limits,
+                )
                 .map_err(|e| self.read_error(e))?;
             let statics = fragment
                 .static_row
@@ -263,11 +269,19 @@ impl TableRead<'_> {
             stored.values[i] = Some(part);
         }
         let Some(row) = row else { return Ok(()) };
-        let columns: Vec<comparable::Column<'_>> =
-            self.layout.clustering.iter().map(|(t, o)| (t, *o)).collect();
+        let columns: Vec<comparable::Column<'_>> = self
+            .layout
+            .clustering
+            .iter()
+            .map(|(t, o)| (t, *o))
+            .collect();
         let decoded = comparable::decode_clustering(&columns, &row.clustering)
             .map_err(|e| Error::Server(format!("stored clustering is malformed: {e}")))?;
-        for (i, value) in self.indexes(ColumnKind::Clustering).into_iter().zip(decoded.values) {
+        for (i, value) in self
+            .indexes(ColumnKind::Clustering)
+            .into_iter()
+            .zip(decoded.values)
+        {
             stored.values[i] = value.map(Bytes::from);
         }
         Ok(())
@@ -284,7 +298,11 @@ impl TableRead<'_> {
         let mut start = 0;
         while start < cells.len() {
             let column = &cells[start].column;
-            let end = start + cells[start..].iter().take_while(|c| c.column == *column).count();
+            let end = start
+                + cells[start..]
+                    .iter()
+                    .take_while(|c| c.column == *column)
+                    .count();
             let run = &cells[start..end];
             start = end;
             let Some(index) = self.column_index(column, run) else {
@@ -314,7 +332,11 @@ impl TableRead<'_> {
         let name = std::str::from_utf8(name).ok()?;
         let index = self.table.columns.iter().position(|c| c.name == name)?;
         if let Some(dropped) = self.table.dropped.get(name) {
-            let newest = cells.iter().map(|c| c.cell.timestamp).max().unwrap_or(i64::MIN);
+            let newest = cells
+                .iter()
+                .map(|c| c.cell.timestamp)
+                .max()
+                .unwrap_or(i64::MIN);
             if newest <= dropped.dropped_at_micros {
                 return None;
             }
@@ -481,7 +503,10 @@ mod tests {
     fn composite_partition_keys_split_into_their_components() {
         let key = Bytes::from_static(b"\x00\x01a\x00\x00\x02bc\x00");
         let parts = split_partition_key(&key, 2).expect("split");
-        assert_eq!(parts, vec![Bytes::from_static(b"a"), Bytes::from_static(b"bc")]);
+        assert_eq!(
+            parts,
+            vec![Bytes::from_static(b"a"), Bytes::from_static(b"bc")]
+        );
         assert!(split_partition_key(&key, 3).is_none());
         assert!(split_partition_key(&Bytes::from_static(b"\x00\x05a"), 2).is_none());
     }

@@ -72,7 +72,11 @@ pub(super) fn execute(
     let out = read.run(&query, params)?;
     let rows = if count_only {
         let first = out.rows.first();
-        vec![plan.exprs.iter().map(|e| eval(e, first, out.count)).collect()]
+        vec![plan
+            .exprs
+            .iter()
+            .map(|e| eval(e, first, out.count))
+            .collect()]
     } else {
         out.rows
             .iter()
@@ -143,7 +147,11 @@ fn check_selector(selector: &Selector, table: &TableDef) -> Result<()> {
             let Some(def) = table.column(column) else {
                 return Ok(());
             };
-            let function = if name == "writetime" { "writetime" } else { "ttl" };
+            let function = if name == "writetime" {
+                "writetime"
+            } else {
+                "ttl"
+            };
             if def.kind.is_primary_key() {
                 return Err(Error::invalid(format!(
                     "Cannot use selection function {function} on PRIMARY KEY part {column}"
@@ -175,7 +183,10 @@ impl Filter {
             return false;
         };
         match self.op {
-            Operator::Eq => self.values.first().is_some_and(|v| v.as_ref() == Some(value)),
+            Operator::Eq => self
+                .values
+                .first()
+                .is_some_and(|v| v.as_ref() == Some(value)),
             Operator::In => self.values.iter().any(|v| v.as_ref() == Some(value)),
             op => {
                 let Some(Some(wanted)) = self.values.first() else {
@@ -198,13 +209,20 @@ impl Filter {
     }
 }
 
-fn residual_filters(bound: &BoundSelect, table: &TableDef, types: &[CqlType]) -> Result<Vec<Filter>> {
+fn residual_filters(
+    bound: &BoundSelect,
+    table: &TableDef,
+    types: &[CqlType],
+) -> Result<Vec<Filter>> {
     let mut filters = Vec::new();
     for relation in &bound.relations {
         let Bound::Column { index, op, values } = relation else {
             continue;
         };
-        if !matches!(table.columns[*index].kind, ColumnKind::Regular | ColumnKind::Static) {
+        if !matches!(
+            table.columns[*index].kind,
+            ColumnKind::Regular | ColumnKind::Static
+        ) {
             continue;
         }
         let ty = types[*index].clone();
@@ -213,7 +231,10 @@ fn residual_filters(bound: &BoundSelect, table: &TableDef, types: &[CqlType]) ->
             Operator::Lt | Operator::Le | Operator::Gt | Operator::Ge => {
                 let mut encoded = Vec::new();
                 let value = values.first().cloned().flatten().ok_or_else(|| {
-                    Error::invalid(format!("Invalid null value for {}", table.columns[*index].name))
+                    Error::invalid(format!(
+                        "Invalid null value for {}",
+                        table.columns[*index].name
+                    ))
                 })?;
                 comparable::encode_value(&ty, &value, &mut encoded).map_err(|e| {
                     Error::invalid(format!("{e} (column {})", table.columns[*index].name))
