@@ -52,6 +52,9 @@ impl Prepared {
                 let table = catalog.table(ks, &select.table.name).ok_or_else(|| {
                     Error::invalid(format!("unconfigured table {}", select.table.name))
                 })?;
+                if !catalog.keyspace(ks).is_some_and(|k| k.is_system()) {
+                    super::restrict::check_select(select, table)?;
+                }
                 let slots = select_slots(select, table)?;
                 let spec = |name: &str, ty: &crate::cql::types::CqlType| ColumnSpec {
                     keyspace: ks.to_owned(),

@@ -55,6 +55,8 @@ pub(super) struct Query<'a> {
 pub(super) struct StoredRow {
     /// The partition's token.
     pub token: i64,
+    /// The encoded clustering (storage order); empty for a static-only row.
+    pub clustering: Bytes,
     /// One serialized value per table column (None: null).
     pub values: Vec<Option<Bytes>>,
     /// Per column holding a single cell: its write timestamp and remaining TTL.
@@ -246,6 +248,7 @@ impl TableRead<'_> {
         let n = self.table.columns.len();
         let mut stored = StoredRow {
             token: partition.token,
+            clustering: row.map(|r| r.clustering.clone()).unwrap_or_default(),
             values: vec![None; n],
             meta: vec![None; n],
         };

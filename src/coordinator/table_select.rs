@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 
-use super::bind::{Bound, BoundSelect};
+use super::bind::{Bound, BoundRelation, BoundSelect};
 use super::consistency::{self, Access, Topology};
 use super::plan::{PlannedRows, SelectPlan};
 use super::read::{Query, StoredRow, TableRead};
@@ -45,13 +45,28 @@ pub(super) fn execute(
         .map(|c| catalog.resolve_user_types(&table.keyspace, &c.ty))
         .collect();
     let read_plan = restrict::plan_read(select, table, &layout, bound)?;
-    let filters = residual_filters(bound, table, &types)?;
+    let filters = residual_filters(&read_plan.residual, bound, table, &types)?;
     let filter = |row: &StoredRow| filters.iter().all(|f| f.matches(row));
     let count_only = plan.exprs.iter().any(|e| matches!(e, Expr::Count));
+    // Rows of several partitions in ORDER BY order are sorted after the read, so that read
+    // is unpaged and its LIMIT applies after the sort (Cassandra's post-query ordering).
+    let post_order = read_plan.order_across_partitions && !count_only;
+    let unpaged;
+    let params = if post_order {
+        check_post_order_paging(params, bound.limit)?;
+        unpaged = QueryParameters {
+            page_size: None,
+            paging_state: None,
+            ..params.clone()
+        };
+        &unpaged
+    } else {
+        params
+    };
     let query = Query {
         plan: &read_plan,
         // An aggregate's LIMIT applies to its one output row, not to the rows counted.
-        limit: bound.limit.filter(|_| !count_only),
+        limit: bound.limit.filter(|_| !count_only && !post_order),
         per_partition_limit: if select.distinct {
             Some(1)
         } else {
@@ -69,7 +84,14 @@ pub(super) fn execute(
         max_unpaged_rows: source.max_unpaged_rows,
         consistency: params.consistency,
     };
-    let out = read.run(&query, params)?;
+    let mut out = read.run(&query, params)?;
+    if post_order {
+        out.rows.sort_by(|a, b| a.clustering.cmp(&b.clustering));
+        if read_plan.slice.reversed {
+            out.rows.reverse();
+        }
+        out.rows.truncate(bound.limit.unwrap_or(usize::MAX));
+    }
     let rows = if count_only {
         let first = out.rows.first();
         vec![plan
@@ -89,6 +111,18 @@ pub(super) fn execute(
         no_metadata: params.skip_metadata,
         rows,
     })
+}
+
+/// Cassandra refuses to page a query whose rows must be sorted across partitions, unless
+/// its LIMIT fits in one page.
+fn check_post_order_paging(params: &QueryParameters, limit: Option<usize>) -> Result<()> {
+    let page_size = params.page_size.filter(|n| *n > 0).map(|n| n as usize);
+    match (page_size, limit) {
+        (Some(page), limit) if limit.is_none_or(|l| l > page) => Err(Error::invalid(
+            "Cannot page queries with both ORDER BY and a IN restriction on the partition key; you must either remove the ORDER BY or the IN and sort client side, or disable paging for this query",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Seconds since the epoch, for TTL expiry.
@@ -168,35 +202,36 @@ fn check_selector(selector: &Selector, table: &TableDef) -> Result<()> {
     }
 }
 
-/// A restriction on a regular or static column, checked row by row (ALLOW FILTERING).
+/// A restriction checked row by row (ALLOW FILTERING): one column, or a tuple of columns
+/// compared as one value.
 struct Filter {
-    index: usize,
+    /// The columns compared, as table column indexes.
+    columns: Vec<usize>,
     op: Operator,
-    /// The values, each in the byte-comparable encoding for ordered operators.
-    values: Vec<Option<Bytes>>,
-    ty: CqlType,
+    /// For `=`/`IN`: the wanted values (one per column, concatenated in the
+    /// byte-comparable encoding); for slices, the bound likewise.
+    values: Vec<Bytes>,
+    /// For CONTAINS / CONTAINS KEY: the column type, to split the collection.
+    collection: Option<CqlType>,
+    /// Each compared column's type, to encode row values.
+    types: Vec<CqlType>,
 }
 
 impl Filter {
     fn matches(&self, row: &StoredRow) -> bool {
-        let Some(Some(value)) = row.values.get(self.index) else {
+        if let Some(ty) = &self.collection {
+            return self.contains(ty, row);
+        }
+        let Some(encoded) = self.encode_row(row) else {
             return false;
         };
         match self.op {
-            Operator::Eq => self
-                .values
-                .first()
-                .is_some_and(|v| v.as_ref() == Some(value)),
-            Operator::In => self.values.iter().any(|v| v.as_ref() == Some(value)),
+            Operator::Eq | Operator::In => self.values.iter().any(|v| *v == encoded),
             op => {
-                let Some(Some(wanted)) = self.values.first() else {
+                let Some(wanted) = self.values.first() else {
                     return false;
                 };
-                let mut encoded = Vec::new();
-                if comparable::encode_value(&self.ty, value, &mut encoded).is_err() {
-                    return false;
-                }
-                let ordering = encoded.as_slice().cmp(wanted.as_ref());
+                let ordering = encoded.as_ref().cmp(wanted.as_ref());
                 match op {
                     Operator::Lt => ordering.is_lt(),
                     Operator::Le => ordering.is_le(),
@@ -207,52 +242,114 @@ impl Filter {
             }
         }
     }
+
+    /// The row's values of the compared columns, encoded so byte order is value order.
+    fn encode_row(&self, row: &StoredRow) -> Option<Bytes> {
+        let mut out = Vec::new();
+        for (index, ty) in self.columns.iter().zip(&self.types) {
+            let value = row.values.get(*index)?.as_ref()?;
+            comparable::encode_value(ty, value, &mut out).ok()?;
+        }
+        Some(Bytes::from(out))
+    }
+
+    fn contains(&self, ty: &CqlType, row: &StoredRow) -> bool {
+        let Some(Some(value)) = self.columns.first().and_then(|i| row.values.get(*i)) else {
+            return false;
+        };
+        let Ok(elements) = crate::cql::serialized::split_collection(ty, value) else {
+            return false;
+        };
+        let wanted = self.values.first();
+        // split_collection gives sets as (element, empty), lists as (empty, element) and
+        // maps as (key, value).
+        let by_key = self.op == Operator::ContainsKey || matches!(ty.unfrozen(), CqlType::Set(_));
+        elements
+            .iter()
+            .any(|(key, element)| wanted == Some(if by_key { key } else { element }))
+    }
 }
 
 fn residual_filters(
+    residual: &[usize],
     bound: &BoundSelect,
     table: &TableDef,
     types: &[CqlType],
 ) -> Result<Vec<Filter>> {
-    let mut filters = Vec::new();
-    for relation in &bound.relations {
-        let Bound::Column { index, op, values } = relation else {
-            continue;
-        };
-        if !matches!(
-            table.columns[*index].kind,
-            ColumnKind::Regular | ColumnKind::Static
-        ) {
+    residual
+        .iter()
+        .filter_map(|position| bound.relation_at(*position))
+        .map(|relation| match relation {
+            BoundRelation::Single(Bound::Column { index, op, values }) => {
+                let tuples: Vec<Vec<Option<Bytes>>> =
+                    values.iter().map(|v| vec![v.clone()]).collect();
+                filter(vec![*index], *op, &tuples, table, types)
+            }
+            BoundRelation::Multi(multi) => {
+                filter(multi.indexes.clone(), multi.op, &multi.values, table, types)
+            }
+            BoundRelation::Single(Bound::Token { .. }) => Err(Error::Server(
+                "token restrictions are never filtered row by row".into(),
+            )),
+        })
+        .collect()
+}
+
+fn filter(
+    columns: Vec<usize>,
+    op: Operator,
+    tuples: &[Vec<Option<Bytes>>],
+    table: &TableDef,
+    types: &[CqlType],
+) -> Result<Filter> {
+    let names: Vec<&str> = columns
+        .iter()
+        .map(|i| table.columns[*i].name.as_str())
+        .collect();
+    let column_types: Vec<CqlType> = columns.iter().map(|i| types[*i].clone()).collect();
+    let collection = matches!(op, Operator::Contains | Operator::ContainsKey)
+        .then(|| column_types.first().cloned())
+        .flatten();
+    let mut values = Vec::with_capacity(tuples.len());
+    for tuple in tuples {
+        if collection.is_some() {
+            values.extend(tuple.first().cloned().flatten());
             continue;
         }
-        let ty = types[*index].clone();
-        let values = match op {
-            Operator::Eq | Operator::In => values.clone(),
-            Operator::Lt | Operator::Le | Operator::Gt | Operator::Ge => {
-                let mut encoded = Vec::new();
-                let value = values.first().cloned().flatten().ok_or_else(|| {
-                    Error::invalid(format!(
-                        "Invalid null value for {}",
-                        table.columns[*index].name
-                    ))
-                })?;
-                comparable::encode_value(&ty, &value, &mut encoded).map_err(|e| {
-                    Error::invalid(format!("{e} (column {})", table.columns[*index].name))
-                })?;
-                vec![Some(Bytes::from(encoded))]
-            }
-            other => {
-                return Err(Error::invalid(format!(
-                    "Filtering with {other:?} is not supported yet by this ringcache build"
-                )))
-            }
-        };
-        filters.push(Filter {
-            index: *index,
-            op: *op,
-            values,
-            ty,
-        });
+        let mut out = Vec::new();
+        for (value, ty) in tuple.iter().zip(&column_types) {
+            let value = value.as_ref().ok_or_else(|| {
+                Error::invalid(format!(
+                    "Invalid null value in condition for column {}",
+                    names.join(", ")
+                ))
+            })?;
+            comparable::encode_value(ty, value, &mut out)
+                .map_err(|e| Error::invalid(format!("{e} (column {})", names.join(", "))))?;
+        }
+        values.push(Bytes::from(out));
     }
-    Ok(filters)
+    if !matches!(
+        op,
+        Operator::Eq
+            | Operator::In
+            | Operator::Lt
+            | Operator::Le
+            | Operator::Gt
+            | Operator::Ge
+            | Operator::Contains
+            | Operator::ContainsKey
+    ) {
+        return Err(Error::invalid(format!(
+            "Unsupported {op:?} restriction on {}",
+            names.join(", ")
+        )));
+    }
+    Ok(Filter {
+        columns,
+        op,
+        values,
+        collection,
+        types: column_types,
+    })
 }
