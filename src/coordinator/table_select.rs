@@ -226,7 +226,7 @@ impl Filter {
             return false;
         };
         match self.op {
-            Operator::Eq | Operator::In => self.values.iter().any(|v| *v == encoded),
+            Operator::Eq | Operator::In => self.values.contains(&encoded),
             op => {
                 let Some(wanted) = self.values.first() else {
                     return false;
