@@ -313,6 +313,8 @@ pub struct Describe {
 pub struct Using {
     pub ttl: Option<Term>,
     pub timestamp: Option<Term>,
+    /// TIMESTAMP was written before TTL: bind markers are consumed in text order.
+    pub timestamp_first: bool,
 }
 
 /// What an assignment, deletion or condition addresses.

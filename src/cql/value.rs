@@ -127,6 +127,12 @@ fn put_element(buf: &mut BytesMut, value: Option<&CqlValue>) {
 }
 
 /// Zig-zag encoded variable-length integer (spec §3 `[vint]`), as used by duration.
+///
+/// ```
+/// let mut buf = bytes::BytesMut::new();
+/// ringcache::cql::value::put_vint(&mut buf, i64::MIN);
+/// assert_eq!(&buf[..], &[0xFF; 9]);
+/// ```
 pub fn put_vint(buf: &mut BytesMut, value: i64) {
     let mut n = ((value << 1) ^ (value >> 63)) as u64;
     let bytes_needed = (64 - n.leading_zeros()).max(1).div_ceil(7).min(9) as usize;
@@ -140,8 +146,9 @@ pub fn put_vint(buf: &mut BytesMut, value: i64) {
         out[i] = n as u8;
         n >>= 8;
     }
-    // The first byte carries `extra` leading one-bits, then the high bits of the value.
-    out[0] |= !(0xFFu8 >> extra);
+    // The first byte carries `extra` leading one-bits, then the high bits of the value
+    // (all eight bits are ones for a 9-byte vint, whose value fills the next 8 bytes).
+    out[0] |= (0xFF00u16 >> extra) as u8;
     buf.put_slice(&out[..bytes_needed]);
 }
 

@@ -116,16 +116,24 @@ pub(super) fn using_terms(
     };
     let int = CqlType::Native(NativeType::Int);
     let bigint = CqlType::Native(NativeType::Bigint);
-    let ttl = using
-        .ttl
-        .as_ref()
-        .map(|t| r.term(t, "[ttl]", &int, None))
-        .transpose()?;
-    let timestamp = using
-        .timestamp
-        .as_ref()
-        .map(|t| r.term(t, "[timestamp]", &bigint, None))
-        .transpose()?;
+    let mut ttl = None;
+    let mut timestamp = None;
+    // Markers are consumed in the order the clauses were written.
+    for timestamp_turn in [using.timestamp_first, !using.timestamp_first] {
+        if timestamp_turn {
+            timestamp = using
+                .timestamp
+                .as_ref()
+                .map(|t| r.term(t, "[timestamp]", &bigint, None))
+                .transpose()?;
+        } else {
+            ttl = using
+                .ttl
+                .as_ref()
+                .map(|t| r.term(t, "[ttl]", &int, None))
+                .transpose()?;
+        }
+    }
     Ok(BoundUsing { ttl, timestamp })
 }
 

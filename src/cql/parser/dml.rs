@@ -135,10 +135,16 @@ impl Parser<'_> {
             if self.eat_kw("ttl") {
                 using.ttl = Some(self.term()?);
             } else if self.eat_kw("timestamp") {
+                using.timestamp_first = using.ttl.is_none();
                 using.timestamp = Some(self.term()?);
             } else {
                 self.expect_kw("timeout")?;
-                self.term()?;
+                // A dropped marker would shift every later bound value onto the wrong one.
+                if let Term::BindMarker(_) = self.term()? {
+                    return Err(self.error_here(
+                        "USING TIMEOUT takes a literal duration here, not a bind marker".into(),
+                    ));
+                }
             }
             if !self.eat_kw("and") {
                 return Ok(using);

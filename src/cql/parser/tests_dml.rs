@@ -69,7 +69,8 @@ fn insert_forms() {
         insert.using,
         Using {
             ttl: Some(int("86400")),
-            timestamp: Some(int("123"))
+            timestamp: Some(int("123")),
+            timestamp_first: false,
         }
     );
 
@@ -273,4 +274,15 @@ fn truncate_and_errors() {
     ] {
         assert!(parse_statement(bad).is_err(), "{bad}");
     }
+}
+
+#[test]
+fn using_remembers_which_clause_came_first() {
+    let first = |text: &str| match parse(text) {
+        Statement::Insert(insert) => insert.using.timestamp_first,
+        other => panic!("{other:?}"),
+    };
+    assert!(first("INSERT INTO t (a) VALUES (1) USING TIMESTAMP ? AND TTL ?"));
+    assert!(!first("INSERT INTO t (a) VALUES (1) USING TTL ? AND TIMESTAMP ?"));
+    assert!(crate::cql::parse_statement("INSERT INTO t (a) VALUES (1) USING TIMEOUT ?").is_err());
 }
