@@ -65,6 +65,12 @@ impl Reply {
     }
 }
 
+/// How far a statement got synchronously: a reply, or writes still to apply.
+enum Step {
+    Done(Reply),
+    Write(Vec<crate::storage::partition::PartitionUpdate>),
+}
+
 /// A parsed statement and the plan its last execution made.
 struct Parsed {
     statement: Statement,
@@ -179,12 +185,35 @@ impl Coordinator {
             Request::Query { query, params } => {
                 let parsed = self.parse_cached(query)?;
                 let keyspace = ctx.keyspace.as_deref();
-                self.execute(&ctx, &parsed.statement, &params, keyspace, &parsed.plan)
+                let step =
+                    self.execute(&ctx, &parsed.statement, &params, keyspace, &parsed.plan)?;
+                self.finish(step).await
             }
             Request::Prepare { query } => self.prepare(&ctx, &query).map(Reply::Result),
-            Request::Execute { id, params } => self.execute_prepared(&ctx, &id, &params),
-            Request::Batch(batch) => self.batch(&ctx, &batch).map(Reply::Result),
+            Request::Execute { id, params } => {
+                let step = self.execute_prepared(&ctx, &id, &params)?;
+                self.finish(step).await
+            }
+            Request::Batch(batch) => {
+                let updates = self.batch(&ctx, &batch)?;
+                self.finish(Step::Write(updates)).await
+            }
             other => Err(Error::Server(format!("{other:?} is not a statement"))),
+        }
+    }
+
+    /// Completes a statement: a reply is ready as it is; a write is applied on the
+    /// partitions' replica (awaited, so a synced write never blocks the connection's task)
+    /// and acknowledged with Void.
+    async fn finish(&self, step: Step) -> Result<Reply> {
+        match step {
+            Step::Done(reply) => Ok(reply),
+            Step::Write(updates) => {
+                if !updates.is_empty() {
+                    self.replica.write(updates).await?;
+                }
+                Ok(Reply::Result(ResultBody::Void))
+            }
         }
     }
 
@@ -215,7 +244,7 @@ impl Coordinator {
         ctx: &RequestContext,
         id: &Bytes,
         params: &QueryParameters,
-    ) -> Result<Reply> {
+    ) -> Result<Step> {
         let prepared = self
             .prepared
             .get(id)
@@ -228,7 +257,10 @@ impl Coordinator {
             prepared.keyspace.as_deref(),
             &prepared.plan,
         )?;
-        Ok(prepared.shape_result(result, params.skip_metadata))
+        Ok(match result {
+            Step::Done(reply) => Step::Done(prepared.shape_result(reply, params.skip_metadata)),
+            write => write,
+        })
     }
 
     /// Executes a parsed statement with its parameters. `keyspace` is the keyspace the
@@ -240,7 +272,7 @@ impl Coordinator {
         params: &QueryParameters,
         keyspace: Option<&str>,
         plans: &plan::PlanSlot,
-    ) -> Result<Reply> {
+    ) -> Result<Step> {
         if let Statement::Select(select) = statement {
             let catalog = self.read_catalog();
             let source = source::Source {
@@ -255,10 +287,9 @@ impl Coordinator {
             };
             let limit = self.max_unpaged_rows;
             return select::execute(select, params, keyspace, &source, limit, plans)
-                .map(Reply::Rows);
+                .map(|rows| Step::Done(Reply::Rows(rows)));
         }
         self.execute_other(ctx, statement, params, keyspace)
-            .map(Reply::Result)
     }
 
     fn execute_other(
@@ -267,16 +298,19 @@ impl Coordinator {
         statement: &Statement,
         params: &QueryParameters,
         keyspace: Option<&str>,
-    ) -> Result<ResultBody> {
+    ) -> Result<Step> {
+        let done = |body: ResultBody| Step::Done(Reply::Result(body));
         match statement {
             Statement::Use(name) => {
                 let catalog = self.read_catalog();
                 match catalog.keyspace(name) {
-                    Some(ks) => Ok(ResultBody::SetKeyspace(ks.name.clone())),
+                    Some(ks) => Ok(done(ResultBody::SetKeyspace(ks.name.clone()))),
                     None => Err(Error::invalid(format!("Keyspace '{name}' does not exist"))),
                 }
             }
-            Statement::Describe(describe) => self.describe(ctx, describe, params, keyspace),
+            Statement::Describe(describe) => {
+                self.describe(ctx, describe, params, keyspace).map(done)
+            }
             Statement::Unsupported { what } => Err(not_yet(what)),
             Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => {
                 let updates = {
@@ -286,7 +320,7 @@ impl Coordinator {
                     self.check_write(&catalog, statement, keyspace, params.consistency)?;
                     updates
                 };
-                self.apply(&updates)
+                Ok(Step::Write(updates))
             }
             Statement::Batch(batch) => {
                 let updates = {
@@ -298,10 +332,10 @@ impl Coordinator {
                     }
                     updates
                 };
-                self.apply(&updates)
+                Ok(Step::Write(updates))
             }
-            Statement::Truncate(name) => self.truncate(name, keyspace),
-            ddl => self.apply_ddl(ddl, keyspace),
+            Statement::Truncate(name) => self.truncate(name, keyspace).map(done),
+            ddl => self.apply_ddl(ddl, keyspace).map(done),
         }
     }
 
@@ -434,17 +468,13 @@ impl Coordinator {
         consistency::check(consistency, consistency::Access::Write, def, &topology)
     }
 
-    /// Applies bound mutations on the partitions' replica (this node).
-    fn apply(&self, updates: &[crate::storage::partition::PartitionUpdate]) -> Result<ResultBody> {
-        if !updates.is_empty() {
-            self.replica.write(updates)?;
-        }
-        Ok(ResultBody::Void)
-    }
-
     /// A BATCH message: each statement (text or prepared id) bound with its own values,
     /// everything applied as one atomic engine write.
-    fn batch(&self, ctx: &RequestContext, batch: &crate::protocol::Batch) -> Result<ResultBody> {
+    fn batch(
+        &self,
+        ctx: &RequestContext,
+        batch: &crate::protocol::Batch,
+    ) -> Result<Vec<crate::storage::partition::PartitionUpdate>> {
         use crate::protocol::BatchQuery;
         let timestamp = batch.timestamp.unwrap_or_else(|| self.next_timestamp());
         let params = QueryParameters {
@@ -484,7 +514,7 @@ impl Coordinator {
             updates.extend(dml::bind_write(&statement, &input)?);
             self.check_write(&catalog, &statement, keyspace, batch.consistency)?;
         }
-        self.apply(&dml::merge_updates(updates))
+        Ok(dml::merge_updates(updates))
     }
 
     /// TRUNCATE: every row of the table is removed from its replica.

@@ -36,6 +36,8 @@ pub struct LocalReplica {
     engine: Arc<dyn Engine>,
     tombstone_warn: usize,
     tombstone_failure: usize,
+    /// Writes wait for a WAL sync (`batch` durability on a persistent engine).
+    synced_writes: bool,
 }
 
 impl LocalReplica {
@@ -59,11 +61,14 @@ impl LocalReplica {
                 Arc::new(engine)
             }
         };
-        Ok(LocalReplica::with_engine(
+        let mut replica = LocalReplica::with_engine(
             engine,
             storage.tombstone_warn_threshold,
             storage.tombstone_failure_threshold,
-        ))
+        );
+        replica.synced_writes = storage.engine == EngineKind::Rocksdb
+            && storage.durability == DurabilityMode::Batch;
+        Ok(replica)
     }
 
     /// A replica on `engine` with the given tombstone thresholds.
@@ -72,14 +77,25 @@ impl LocalReplica {
             engine,
             tombstone_warn: warn,
             tombstone_failure: failure,
+            synced_writes: false,
         }
     }
 
-    /// Applies `updates` atomically; returns once they are as durable as configured.
-    pub fn write(&self, updates: &[PartitionUpdate]) -> Result<()> {
-        let batch = partition::write_batch(updates)
+    /// Applies `updates` atomically; returns once they are as durable as configured. A
+    /// write that waits for a WAL sync runs on the blocking pool, so the sync never stalls
+    /// the async worker serving other connections; others complete inline (a memtable
+    /// insert and a buffered log append).
+    pub async fn write(&self, updates: Vec<PartitionUpdate>) -> Result<()> {
+        let batch = partition::write_batch(&updates)
             .map_err(|e| Error::invalid(format!("Invalid key: {e}")))?;
-        self.engine.write(batch).map_err(storage_error)
+        if !self.synced_writes {
+            return self.engine.write(batch).map_err(storage_error);
+        }
+        let engine = self.engine.clone();
+        tokio::task::spawn_blocking(move || engine.write(batch))
+            .await
+            .map_err(|e| Error::Server(format!("storage write task failed: {e}")))?
+            .map_err(storage_error)
     }
 
     /// The read limits for `live_rows` rows at `now_secs`, with this replica's tombstone
