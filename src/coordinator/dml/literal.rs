@@ -5,12 +5,9 @@
 //! types work; set elements and map keys are sorted and de-duplicated by their
 //! byte-comparable encoding, which is the order Cassandra keeps them in.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use bytes::{BufMut, Bytes, BytesMut};
 
+use crate::coordinator::functions::{next_timeuuid_ticks, timeuuid_bytes, Function};
 use crate::cql::ast::Term;
 use crate::cql::types::{CqlType, NativeType};
 use crate::cql::value::{put_vint, CqlValue};
@@ -422,68 +419,33 @@ fn iso_fields(text: &str) -> Option<Vec<(i64, char)>> {
     number.is_empty().then_some(out)
 }
 
-/// The write functions: `now()`, `uuid()`, `currentTimestamp()`, `toTimestamp(now())`, ...
+/// The write functions: `now()`, `uuid()`, `currentTimestamp()`, `toTimestamp(now())`,
+/// ... — the selectors' native functions (`coordinator::functions`), applied to literals.
 fn function(name: &str, args: &[Term], ty: &CqlType) -> Result<Bytes, String> {
-    let millis = || {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64)
-    };
-    let now_arg = matches!(args, [Term::FunctionCall { name, args }] if (name == "now" || name == "currenttimeuuid") && args.is_empty());
-    let day = |ms: i64| (ms.div_euclid(86_400_000) + (1i64 << 31)) as u32;
-    let value = match (name, args.is_empty()) {
-        ("now" | "currenttimeuuid", true) => Bytes::copy_from_slice(&next_timeuuid()),
-        ("uuid", true) => Bytes::copy_from_slice(uuid::Uuid::new_v4().as_bytes()),
-        ("currenttimestamp", true) => Bytes::copy_from_slice(&millis().to_be_bytes()),
-        ("totimestamp" | "tounixtimestamp", false) if now_arg => {
-            Bytes::copy_from_slice(&millis().to_be_bytes())
+    let unknown = || format!("Unknown function {name} called with these arguments");
+    let value = match args {
+        [] => {
+            let (function, _) = Function::resolve(name, &[]).map_err(|_| unknown())?;
+            function.call(None, None)
         }
-        ("currentdate", true) => Bytes::copy_from_slice(&day(millis()).to_be_bytes()),
-        ("todate", false) if now_arg => Bytes::copy_from_slice(&day(millis()).to_be_bytes()),
-        ("currenttime", true) => {
-            let nanos = millis().rem_euclid(86_400_000) * 1_000_000;
-            Bytes::copy_from_slice(&nanos.to_be_bytes())
+        [Term::FunctionCall { name: inner, args }] if args.is_empty() => {
+            let (inner, inner_ty) = Function::resolve(inner, &[]).map_err(|_| unknown())?;
+            let arg = inner.call(None, None).map_err(|e| e.to_string())?;
+            let (function, _) =
+                Function::resolve(name, std::slice::from_ref(&inner_ty)).map_err(|_| unknown())?;
+            function.call(arg.as_deref(), Some(&inner_ty))
         }
-        _ => {
-            return Err(format!(
-                "Unknown function {name} called with these arguments"
-            ))
-        }
-    };
+        _ => return Err(unknown()),
+    }
+    .map_err(|e| e.to_string())?
+    .ok_or_else(unknown)?;
     crate::cql::serialized::validate(ty, &value)
         .map_err(|_| format!("Type error: {name}() cannot be assigned to a value of type {ty}"))?;
     Ok(value)
 }
 
-/// Version 1 UUIDs from a process-wide clock in 100 ns units that never repeats or goes
-/// back, so list elements appended later sort later.
+/// The next version-1 UUID of this node's generator, which never repeats or goes back, so
+/// list elements appended later sort later.
 pub(super) fn next_timeuuid() -> [u8; 16] {
-    static LAST: AtomicU64 = AtomicU64::new(0);
-    static NODE: OnceLock<[u8; 8]> = OnceLock::new();
-    // 100 ns intervals between the Gregorian epoch (1582-10-15) and the Unix epoch.
-    const GREGORIAN_OFFSET: u64 = 0x01B2_1DD2_1381_4000;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| (d.as_nanos() / 100) as u64)
-        + GREGORIAN_OFFSET;
-    let mut last = LAST.load(Ordering::Relaxed);
-    let ticks = loop {
-        let next = now.max(last + 1);
-        match LAST.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
-            Ok(_) => break next,
-            Err(seen) => last = seen,
-        }
-    };
-    let node = NODE.get_or_init(|| {
-        let mut node: [u8; 8] = rand::random();
-        node[0] = (node[0] & 0x3F) | 0x80; // IETF variant
-        node[2] |= 0x01; // multicast bit: not a real MAC address
-        node
-    });
-    let mut out = [0u8; 16];
-    out[..4].copy_from_slice(&((ticks & 0xFFFF_FFFF) as u32).to_be_bytes());
-    out[4..6].copy_from_slice(&(((ticks >> 32) & 0xFFFF) as u16).to_be_bytes());
-    out[6..8].copy_from_slice(&((((ticks >> 48) & 0x0FFF) as u16) | 0x1000).to_be_bytes());
-    out[8..].copy_from_slice(node);
-    out
+    timeuuid_bytes(next_timeuuid_ticks())
 }
