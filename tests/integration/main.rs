@@ -4,6 +4,8 @@
 //! starts its own node through [`node::TestNode`], which stops it when dropped.
 
 mod cdrs;
+mod data_path;
+mod durability;
 mod node;
 mod raw_protocol;
 mod restart;
