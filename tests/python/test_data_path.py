@@ -293,22 +293,37 @@ def canon_written(t, v):
     return v
 
 
-def check_types_row(session, table, k, values):
+def type_row_problems(session, table, k, values):
+    """Every column of row `k` that did not read back as written."""
     want = expected_row({c: canon_written(t, values[c]) for c, _, t in ALL_TYPES})
     got = {c: canon(v) for c, v in read_back(session, table, k).items()}
-    wrong = {c: (want[c], got[c]) for c in want if want[c] != got[c]}
-    assert not wrong, f"{table} row {k}: column: (expected, got): {wrong}"
+    return [f"row {k} {c}: expected {want[c]}, got {got[c]}" for c in want if want[c] != got[c]]
+
+
+def check_type_rows(session, table, write):
+    """Writes every TYPE_ROWS row with `write(k, values)` and reads each back;
+    reports every refused write and every wrong column, not just the first."""
+    problems = []
+    for k, values in enumerate(TYPE_ROWS):
+        try:
+            write(k, values)
+        except Exception as exc:  # noqa: BLE001 - a refused write is a finding
+            problems.append(f"row {k} write refused: {exc}")
+            continue
+        problems.extend(type_row_problems(session, table, k, values))
+    assert not problems, f"{table}:\n" + "\n".join(problems)
 
 
 def test_every_type_round_trips_unprepared(types_ks):
     session = types_ks
     create_types_table(session, "types_lit")
     cols = ", ".join(c for c, _, _ in ALL_TYPES)
-    for k, values in enumerate(TYPE_ROWS):
+
+    def write(k, values):
         literals = ", ".join(lit(t, values[c]) for c, _, t in ALL_TYPES)
         session.execute(f"INSERT INTO types_lit (k, {cols}) VALUES ({k}, {literals})")
-    for k, values in enumerate(TYPE_ROWS):
-        check_types_row(session, "types_lit", k, values)
+
+    check_type_rows(session, "types_lit", write)
 
 
 def test_every_type_round_trips_prepared(types_ks):
@@ -317,10 +332,11 @@ def test_every_type_round_trips_prepared(types_ks):
     cols = ", ".join(c for c, _, _ in ALL_TYPES)
     marks = ", ".join("?" for _ in ALL_TYPES)
     insert = session.prepare(f"INSERT INTO types_prep (k, {cols}) VALUES (?, {marks})")
-    for k, values in enumerate(TYPE_ROWS):
+
+    def write(k, values):
         session.execute(insert, [k] + [bind_value(t, values[c]) for c, _, t in ALL_TYPES])
-    for k, values in enumerate(TYPE_ROWS):
-        check_types_row(session, "types_prep", k, values)
+
+    check_type_rows(session, "types_prep", write)
     # A prepared SELECT with a bind marker reads the same values.
     select = session.prepare("SELECT dbl, f, bl, t FROM types_prep WHERE k = ?")
     row = session.execute(select, [3]).one()
