@@ -380,6 +380,30 @@ async fn scylla_every_type_round_trips() {
         check_types_row(&session, "lit", k, &want).await;
         check_types_row(&session, "prep", k, &want).await;
     }
+    // Frozen sets and maps bound out of order are stored sorted, as Cassandra's
+    // Sets/Maps.Value.fromSerialized does (they are compared and hashed as values).
+    let unsorted = session
+        .prepare("INSERT INTO dp.prep (k, fs, fm) VALUES (5, ?, ?)")
+        .await
+        .expect("prepare");
+    let fs = CqlValue::Set(ints(&[3, 2, -1]));
+    let fm = CqlValue::Map(vec![
+        (CqlValue::Int(2), text("two")),
+        (CqlValue::Int(-5), text("neg")),
+    ]);
+    session
+        .execute_unpaged(&unsorted, (fs, fm))
+        .await
+        .expect("unsorted frozen values");
+    let got = rows(&session, "SELECT fs, fm FROM dp.prep WHERE k = 5").await;
+    let want = vec![
+        Some(CqlValue::Set(ints(&[-1, 2, 3]))),
+        Some(CqlValue::Map(vec![
+            (CqlValue::Int(-5), text("neg")),
+            (CqlValue::Int(2), text("two")),
+        ])),
+    ];
+    assert_eq!(got[0].columns, want, "frozen set/map bound out of order");
     // All nulls, prepared: every column reads back null.
     let mut nulls: Vec<Option<CqlValue>> = vec![Some(CqlValue::Int(9))];
     nulls.extend(TYPE_COLUMNS.iter().map(|_| None));
