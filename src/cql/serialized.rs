@@ -288,6 +288,102 @@ pub fn split_collection(ty: &CqlType, bytes: &[u8]) -> Result<Vec<(Bytes, Bytes)
     Ok(out)
 }
 
+/// `bytes` (a valid value of `ty`, user types resolved) in the form Cassandra stores: the
+/// elements of every set sorted and de-duplicated, and the entries of every map sorted by
+/// key with the last of equal keys kept, at any depth — Cassandra rebuilds frozen sets
+/// and maps in its comparator's order when it receives them, so a driver's hash-ordered
+/// map reads back sorted and equal values compare equal.
+pub fn normalize(ty: &CqlType, bytes: &Bytes) -> Result<Bytes, String> {
+    if bytes.is_empty() || !has_unordered(ty) {
+        return Ok(bytes.clone());
+    }
+    match ty.unfrozen() {
+        CqlType::List(e) => {
+            let mut items = split_collection(ty, bytes)?;
+            for item in &mut items {
+                item.1 = normalize(e, &item.1)?;
+            }
+            Ok(join_collection(ty, &items))
+        }
+        CqlType::Set(e) => {
+            let keys = split_collection(ty, bytes)?
+                .into_iter()
+                .map(|(k, _)| normalize(e, &k))
+                .collect::<Result<Vec<_>, _>>()?;
+            let entries = keys.into_iter().map(|k| (k, Bytes::new())).collect();
+            Ok(join_collection(ty, &sorted_by_key(e, entries)?))
+        }
+        CqlType::Map(k, v) => {
+            let mut entries = Vec::new();
+            for (key, value) in split_collection(ty, bytes)? {
+                entries.push((normalize(k, &key)?, normalize(v, &value)?));
+            }
+            Ok(join_collection(ty, &sorted_by_key(k, entries)?))
+        }
+        CqlType::Tuple(fields) => normalize_fields(fields, bytes),
+        _ => Ok(bytes.clone()),
+    }
+}
+
+/// Whether a value of `ty` can hold a set or map anywhere inside.
+fn has_unordered(ty: &CqlType) -> bool {
+    match ty.unfrozen() {
+        CqlType::Set(_) | CqlType::Map(_, _) => true,
+        CqlType::List(e) => has_unordered(e),
+        CqlType::Tuple(fields) => fields.iter().any(has_unordered),
+        _ => false,
+    }
+}
+
+/// Entries sorted by their keys' comparator order; of equal keys the last one stays.
+fn sorted_by_key(
+    key_type: &CqlType,
+    entries: Vec<(Bytes, Bytes)>,
+) -> Result<Vec<(Bytes, Bytes)>, String> {
+    let mut keyed = Vec::with_capacity(entries.len());
+    for (position, (key, value)) in entries.into_iter().enumerate() {
+        let mut order = Vec::new();
+        crate::storage::comparable::encode_value(key_type, &key, &mut order)
+            .map_err(|e| e.to_string())?;
+        keyed.push((order, position, key, value));
+    }
+    // Equal keys end up adjacent, the latest last; keep only that one.
+    keyed.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+    let mut out: Vec<(Vec<u8>, (Bytes, Bytes))> = Vec::with_capacity(keyed.len());
+    for (order, _, key, value) in keyed {
+        match out.last_mut() {
+            Some(last) if last.0 == order => last.1 = (key, value),
+            _ => out.push((order, (key, value))),
+        }
+    }
+    Ok(out.into_iter().map(|(_, entry)| entry).collect())
+}
+
+/// A tuple's (or resolved user type's) fields, each normalized; nulls and missing trailing
+/// fields stay as they are.
+fn normalize_fields(fields: &[CqlType], bytes: &Bytes) -> Result<Bytes, String> {
+    let mut reader = Reader { rest: bytes };
+    let mut buf = BytesMut::with_capacity(bytes.len());
+    for ty in fields {
+        if reader.rest.is_empty() {
+            break;
+        }
+        let field = reader
+            .value()
+            .map_err(|()| "Not enough bytes to read a tuple field".to_owned())?;
+        match field {
+            None => buf.put_i32(-1),
+            Some(field) => {
+                let field = normalize(ty, &Bytes::copy_from_slice(field))?;
+                buf.put_i32(field.len() as i32);
+                buf.put_slice(&field);
+            }
+        }
+    }
+    buf.put_slice(reader.rest);
+    Ok(buf.freeze())
+}
+
 /// The inverse of [`split_collection`]: the v4 serialized value drivers read, from elements
 /// in storage order (a list's values in order, a set's keys, a map's keys and values).
 /// Anything but a list, set or map gives the empty value.
@@ -619,5 +715,63 @@ mod tests {
                 prop_assert_eq!(split_collection(&ty, &joined).expect("split"), x);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod normalize_tests {
+    use super::*;
+
+    fn int(v: i32) -> Bytes {
+        Bytes::copy_from_slice(&v.to_be_bytes())
+    }
+
+    fn int_type() -> CqlType {
+        CqlType::Native(NativeType::Int)
+    }
+
+    #[test]
+    fn sets_and_maps_come_out_sorted_and_deduplicated_at_any_depth() {
+        let set = CqlType::Frozen(Box::new(CqlType::Set(Box::new(int_type()))));
+        let unsorted = [3, -1, 2, 3].map(|v| (int(v), Bytes::new()));
+        let value = join_collection(&set, &unsorted);
+        let sorted = [-1, 2, 3].map(|v| (int(v), Bytes::new()));
+        assert_eq!(
+            normalize(&set, &value).expect("set"),
+            join_collection(&set, &sorted)
+        );
+
+        let map = CqlType::Map(Box::new(int_type()), Box::new(int_type()));
+        let entries = [(2, 20), (1, 10), (2, 21)].map(|(k, v)| (int(k), int(v)));
+        let value = join_collection(&map, &entries);
+        let expected = [(1, 10), (2, 21)].map(|(k, v)| (int(k), int(v)));
+        assert_eq!(
+            normalize(&map, &value).expect("map"),
+            join_collection(&map, &expected)
+        );
+
+        // A map inside a list inside a tuple with a null field.
+        let list = CqlType::List(Box::new(map.clone()));
+        let tuple = CqlType::Tuple(vec![int_type(), list.clone()]);
+        let inner = join_collection(&list, &[(Bytes::new(), value)]);
+        let mut buf = BytesMut::new();
+        buf.put_i32(-1);
+        buf.put_i32(inner.len() as i32);
+        buf.put_slice(&inner);
+        let normalized = normalize(&tuple, &buf.freeze()).expect("tuple");
+        let sorted_map = join_collection(&map, &expected);
+        let sorted_inner = join_collection(&list, &[(Bytes::new(), sorted_map)]);
+        let mut want = BytesMut::new();
+        want.put_i32(-1);
+        want.put_i32(sorted_inner.len() as i32);
+        want.put_slice(&sorted_inner);
+        assert_eq!(normalized, want.freeze());
+    }
+
+    #[test]
+    fn values_without_sets_or_maps_are_returned_untouched() {
+        let list = CqlType::List(Box::new(int_type()));
+        let value = join_collection(&list, &[(Bytes::new(), int(2)), (Bytes::new(), int(1))]);
+        assert_eq!(normalize(&list, &value).expect("list"), value);
     }
 }

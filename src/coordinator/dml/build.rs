@@ -357,7 +357,7 @@ fn key_values(r: &KeyRestriction, p: &Params) -> Result<Vec<Bytes>> {
                 def.name
             ))),
             Val::Unset => Err(unset(def)),
-            Val::Bytes(b) => checked(&ty, b, def).map(|()| b.clone()),
+            Val::Bytes(b) => checked(&ty, b, def),
         }
     };
     match &r.values {
@@ -422,18 +422,18 @@ fn op_writes(op: &Op, p: &Params, out: &mut Vec<ColumnWrite>) -> Result<()> {
             // ts - 1 so the new elements, written at ts, survive the overwrite.
             out.push(collection_deletion(p.timestamp.saturating_sub(1)));
             if let Val::Bytes(b) = value {
-                checked(&ty, b, def)?;
-                element_cells(def, &ty, b, p, out)?;
+                let b = checked(&ty, b, def)?;
+                element_cells(def, &ty, &b, p, out)?;
             }
         }
         Op::Set(_, Val::Null) => out.push(whole(p.tombstone())),
         Op::Set(_, Val::Bytes(b)) => {
-            checked(&ty, b, def)?;
-            out.push(whole(p.cell(b.clone())));
+            let b = checked(&ty, b, def)?;
+            out.push(whole(p.cell(b)));
         }
         Op::Add(_, Val::Bytes(b)) => {
-            checked(&ty, b, def)?;
-            element_cells(def, &ty, b, p, out)?;
+            let b = checked(&ty, b, def)?;
+            element_cells(def, &ty, &b, p, out)?;
         }
         Op::Delete(_) if def.ty.is_multicell() => out.push(collection_deletion(p.timestamp)),
         Op::Delete(_) => out.push(whole(p.tombstone())),
@@ -449,10 +449,7 @@ fn element_op_writes(op: &Op, ty: &CqlType, p: &Params, out: &mut Vec<ColumnWrit
         let cell = match value {
             Val::Unset => return Ok(()),
             Val::Null => p.tombstone(),
-            Val::Bytes(v) => {
-                checked(value_ty, v, def)?;
-                p.cell(v.clone())
-            }
+            Val::Bytes(v) => p.cell(checked(value_ty, v, def)?),
         };
         out.push(ColumnWrite::Cell {
             column: def.name.clone(),
@@ -472,8 +469,8 @@ fn element_op_writes(op: &Op, ty: &CqlType, p: &Params, out: &mut Vec<ColumnWrit
         Op::Remove(_, Val::Bytes(b)) => {
             let key_ty = key_ty.ok_or_else(list_refused)?;
             let set = CqlType::Set(Box::new(key_ty.clone()));
-            checked(&set, b, def)?;
-            for (element, _) in split_collection(&set, b).map_err(|e| invalid_value(def, &e))? {
+            let b = checked(&set, b, def)?;
+            for (element, _) in split_collection(&set, &b).map_err(|e| invalid_value(def, &e))? {
                 put(path(key_ty, &element, def)?, &Val::Null, key_ty)?;
             }
         }
@@ -586,12 +583,15 @@ fn element_key(key: &Val, ty: &CqlType, def: &ColumnDef) -> Result<Bytes> {
             "Invalid unset key for collection column {}",
             def.name
         ))),
-        Val::Bytes(b) => checked(ty, b, def).map(|()| b.clone()),
+        Val::Bytes(b) => checked(ty, b, def),
     }
 }
 
-fn checked(ty: &CqlType, bytes: &[u8], def: &ColumnDef) -> Result<()> {
-    validate(ty, bytes).map_err(|e| invalid_value(def, &e))
+/// `bytes` validated as a `ty` and in the form Cassandra stores (sets and maps sorted,
+/// `serialized::normalize`).
+fn checked(ty: &CqlType, bytes: &Bytes, def: &ColumnDef) -> Result<Bytes> {
+    validate(ty, bytes).map_err(|e| invalid_value(def, &e))?;
+    crate::cql::serialized::normalize(ty, bytes).map_err(|e| invalid_value(def, &e))
 }
 
 fn invalid_value(def: &ColumnDef, reason: &str) -> Error {
