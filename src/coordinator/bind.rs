@@ -6,10 +6,9 @@ use bytes::Bytes;
 
 use crate::cql::ast::{Operator, Relation, Select, Term};
 use crate::cql::types::{CqlType, NativeType};
-use crate::cql::value::CqlValue;
 use crate::error::{Error, Result};
 use crate::protocol::Value;
-use crate::schema::TableDef;
+use crate::schema::{Catalog, TableDef};
 
 /// A bind marker's name and type as prepared metadata announces it.
 #[derive(Debug, Clone, PartialEq)]
@@ -246,9 +245,14 @@ fn element_type(ty: &CqlType, op: Operator) -> CqlType {
 pub(super) fn bind_select(
     select: &Select,
     table: &TableDef,
+    catalog: &Catalog,
     values: &[Value],
 ) -> Result<BoundSelect> {
-    let mut cursor = values.iter();
+    let mut cursor = Cursor {
+        values: values.iter(),
+        catalog,
+        keyspace: &table.keyspace,
+    };
     let mut bound = BoundSelect::default();
     for (position, relation) in select.where_clause.iter().enumerate() {
         if let Relation::MultiColumn { columns, op, value } = relation {
@@ -276,7 +280,20 @@ pub(super) fn bind_select(
     Ok(bound)
 }
 
-type Cursor<'a> = std::slice::Iter<'a, Value>;
+/// The bound values in marker order, and what literals need to be converted.
+struct Cursor<'a> {
+    values: std::slice::Iter<'a, Value>,
+    catalog: &'a Catalog,
+    keyspace: &'a str,
+}
+
+impl<'a> Iterator for Cursor<'a> {
+    type Item = &'a Value;
+
+    fn next(&mut self) -> Option<&'a Value> {
+        self.values.next()
+    }
+}
 
 fn bind_relation(relation: &Relation, table: &TableDef, cursor: &mut Cursor) -> Result<Bound> {
     match relation {
@@ -481,8 +498,10 @@ fn term_bytes(
     match term {
         Term::BindMarker(_) => next_value(cursor, column),
         Term::Null => Ok(None),
-        literal => CqlValue::from_literal(literal, ty)
-            .map(|v| Some(v.to_bytes()))
+        // The same conversions as a write's literals: date and timestamp strings, big
+        // numbers, user types, `now()`, `minTimeuuid('...')`.
+        literal => super::dml::literal_bytes(literal, ty, cursor.catalog, cursor.keyspace)
+            .map(Some)
             .map_err(|e| Error::invalid(format!("{e} (column {column})"))),
     }
 }

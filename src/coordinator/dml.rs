@@ -30,6 +30,8 @@ use super::bind::Slot;
 use terms::{Binder, SlotSink};
 
 pub(super) use build::merge_updates;
+/// A literal's serialized value as a `ty` (also what SELECT's WHERE and selectors use).
+pub(super) use literal::bytes as literal_bytes;
 
 /// What a write is bound with.
 pub(super) struct WriteInput<'a> {

@@ -100,10 +100,14 @@ impl Function {
                 let Some(ms) = millis_of(arg, arg_type)? else {
                     return Ok(None);
                 };
-                let ticks = ticks_of_millis(ms);
-                let tail = match self {
-                    Function::MinTimeuuid => MIN_CLOCK_SEQ_AND_NODE,
-                    _ => MAX_CLOCK_SEQ_AND_NODE,
+                // The first and the last 100 ns tick of the millisecond (Cassandra's
+                // UUIDGen.minTimeUUID / maxTimeUUID).
+                let (ticks, tail) = match self {
+                    Function::MinTimeuuid => (ticks_of_millis(ms), MIN_CLOCK_SEQ_AND_NODE),
+                    _ => (
+                        ticks_of_millis(ms.saturating_add(1)).saturating_sub(1),
+                        MAX_CLOCK_SEQ_AND_NODE,
+                    ),
                 };
                 let mut bytes = timeuuid_bytes(ticks);
                 bytes[8..].copy_from_slice(&tail);
@@ -231,6 +235,8 @@ mod tests {
             .expect("v");
         assert_eq!(&min[8..], &[0x80; 8]);
         assert_eq!(&max[8..], &[0x7f; 8]);
+        let ticks = |b: &Bytes| ticks_of_timeuuid(&b[..].try_into().expect("16"));
+        assert_eq!(ticks(&max), ticks(&min) + 9_999);
         let back = Function::ToUnixTimestamp
             .call(Some(&min), Some(&CqlType::Native(NativeType::Timeuuid)))
             .expect("unix")

@@ -48,7 +48,7 @@ fn plan_with(cql: &str, values: &[Value]) -> Result<ReadPlan> {
     let select = select(cql);
     let table = catalog.table("ks", &select.table.name).expect("table");
     let layout = layout(table, &catalog);
-    let bound = bind_select(&select, table, values)?;
+    let bound = bind_select(&select, table, &catalog, values)?;
     plan_read(&select, table, &layout, &bound)
 }
 
@@ -662,7 +662,7 @@ fn bound_relations_are_found_by_where_position() {
     let table = catalog.table("ks", "t1").expect("table");
     let s =
         select("SELECT * FROM ks.t1 WHERE k = 0 AND (c1, c2) = (1, 2) AND v = 3 ALLOW FILTERING");
-    let bound = bind_select(&s, table, &[]).expect("bind");
+    let bound = bind_select(&s, table, &catalog, &[]).expect("bind");
     assert!(matches!(
         bound.relation_at(0),
         Some(BoundRelation::Single(_))

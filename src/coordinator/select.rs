@@ -40,7 +40,7 @@ pub(super) fn execute(
         // are the read planner's (`restrict.rs`), with Cassandra's more specific messages.
         check_restrictions(select, table)?;
     }
-    let bound = bind_select(select, table, &params.values.values)?;
+    let bound = bind_select(select, table, source.catalog, &params.values.values)?;
     let plan = match cached {
         Some(plan) => plan,
         None => {
@@ -332,6 +332,8 @@ pub(super) enum Expr {
     Ttl(usize),
     /// A native function of at most one argument (with the argument's type).
     Call(Function, Option<(Box<Expr>, CqlType)>),
+    /// A value computed when the statement was planned.
+    Literal(Bytes),
 }
 
 /// The select clause, resolved against a table.
@@ -438,6 +440,7 @@ fn eval(expr: &Expr, row: Option<&Row>, count: i64, table: &TableDef) -> Option<
         Expr::Token => row.map(|r| Bytes::copy_from_slice(&row_token(table, r).to_be_bytes())),
         // System tables' values are computed, not written: they have no cell metadata.
         Expr::WriteTime(_) | Expr::Ttl(_) => None,
+        Expr::Literal(value) => Some(value.clone()),
         Expr::Call(function, arg) => {
             let value = arg.as_ref().map(|(e, ty)| (eval(e, row, count, table), ty));
             call(*function, value)
@@ -507,6 +510,18 @@ fn function_expr(
                 }
                 Selector::Function { name, args } => {
                     function_expr(name, args, index, column_type)?
+                }
+                Selector::Term(term) if matches!(name, "mintimeuuid" | "maxtimeuuid") => {
+                    // A constant: `minTimeuuid('2013-01-01 00:05+0000')`.
+                    let call = crate::cql::ast::Term::FunctionCall {
+                        name: name.to_owned(),
+                        args: vec![term.clone()],
+                    };
+                    let ty = CqlType::Native(NativeType::Timeuuid);
+                    let value = super::dml::literal_bytes(&call, &ty, &Catalog::new(), "")
+                        .map_err(Error::invalid)?;
+                    let label = format!("system.{name}({})", super::restrict::term_text(term));
+                    return Ok((Expr::Literal(value), label, ty));
                 }
                 other => {
                     return Err(Error::invalid(format!(

@@ -144,6 +144,7 @@ fn eval(expr: &Expr, row: Option<&StoredRow>, count: i64) -> Option<Bytes> {
             let value = arg.as_ref().map(|(e, ty)| (eval(e, row, count), ty));
             call(*function, value)
         }
+        Expr::Literal(value) => Some(value.clone()),
         // Refused by check_selectors.
         Expr::ToJson(_) => None,
     }

@@ -66,8 +66,8 @@ impl LocalReplica {
             storage.tombstone_warn_threshold,
             storage.tombstone_failure_threshold,
         );
-        replica.synced_writes = storage.engine == EngineKind::Rocksdb
-            && storage.durability == DurabilityMode::Batch;
+        replica.synced_writes =
+            storage.engine == EngineKind::Rocksdb && storage.durability == DurabilityMode::Batch;
         Ok(replica)
     }
 

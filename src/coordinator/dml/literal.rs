@@ -15,7 +15,7 @@ use crate::schema::Catalog;
 use crate::storage::comparable::encode_value;
 
 /// The serialized value of literal `term` as a `ty` (user types looked up in `keyspace`).
-pub(super) fn bytes(
+pub(in crate::coordinator) fn bytes(
     term: &Term,
     ty: &CqlType,
     catalog: &Catalog,
@@ -185,17 +185,63 @@ fn native(term: &Term, ty: NativeType) -> Result<Bytes, String> {
         (Term::String(s), N::Timestamp) => {
             timestamp(s).map(|t| Bytes::copy_from_slice(&t.to_be_bytes()))
         }
-        (Term::Integer(s), N::Varint) => s
-            .parse::<i128>()
-            .map(|v| Bytes::from(minimal(v)))
-            .map_err(|_| mismatch()),
+        (Term::Integer(s), N::Varint) => big_integer(s).map(Bytes::from).ok_or_else(mismatch),
         (Term::Integer(s) | Term::Float(s), N::Decimal) => decimal(s).ok_or_else(mismatch),
         (Term::Duration(s), N::Duration) => duration(s).ok_or_else(mismatch),
         _ => CqlValue::from_literal(term, &CqlType::Native(ty)).map(|v| v.to_bytes()),
     }
 }
 
+/// Integers written in decimal get this many digits at most (Cassandra has no bound; a
+/// literal this long is a mistake or an attack, and the conversion is quadratic).
+const MAX_INTEGER_DIGITS: usize = 10_000;
+
+/// An integer literal of any size (`-123…`) as the minimal two's-complement big-endian
+/// bytes of a varint.
+fn big_integer(text: &str) -> Option<Vec<u8>> {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    if digits.is_empty() || digits.len() > MAX_INTEGER_DIGITS {
+        return None;
+    }
+    // Magnitude, big-endian base 256, built by multiply-and-add per decimal digit.
+    let mut magnitude: Vec<u8> = vec![0];
+    for c in digits.chars() {
+        let mut carry = c.to_digit(10)?;
+        for byte in magnitude.iter_mut().rev() {
+            let v = u32::from(*byte) * 10 + carry;
+            *byte = (v & 0xFF) as u8;
+            carry = v >> 8;
+        }
+        while carry > 0 {
+            magnitude.insert(0, (carry & 0xFF) as u8);
+            carry >>= 8;
+        }
+    }
+    // A leading zero byte keeps the sign bit clear before negation.
+    magnitude.insert(0, 0);
+    if negative {
+        for byte in magnitude.iter_mut() {
+            *byte = !*byte;
+        }
+        for byte in magnitude.iter_mut().rev() {
+            let (v, overflow) = byte.overflowing_add(1);
+            *byte = v;
+            if !overflow {
+                break;
+            }
+        }
+    }
+    let redundant =
+        |w: &[u8]| (w[0] == 0x00 && w[1] & 0x80 == 0) || (w[0] == 0xFF && w[1] & 0x80 != 0);
+    let start = magnitude.windows(2).take_while(|w| redundant(w)).count();
+    Some(magnitude[start..].to_vec())
+}
+
 /// The minimal two's-complement big-endian bytes of `v` (a varint body).
+#[cfg(test)]
 fn minimal(v: i128) -> Vec<u8> {
     let bytes = v.to_be_bytes();
     let mut start = 0;
@@ -219,11 +265,11 @@ fn decimal(text: &str) -> Option<Bytes> {
     };
     let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
     let digits = format!("{int}{frac}");
-    let unscaled = digits.parse::<i128>().ok()?;
+    let unscaled = big_integer(&digits)?;
     let scale = i32::try_from(frac.len()).ok()?.checked_sub(exponent)?;
     let mut buf = BytesMut::new();
     buf.put_i32(scale);
-    buf.put_slice(&minimal(unscaled));
+    buf.put_slice(&unscaled);
     Some(buf.freeze())
 }
 
@@ -435,6 +481,14 @@ fn function(name: &str, args: &[Term], ty: &CqlType) -> Result<Bytes, String> {
                 Function::resolve(name, std::slice::from_ref(&inner_ty)).map_err(|_| unknown())?;
             function.call(arg.as_deref(), Some(&inner_ty))
         }
+        // `minTimeuuid('2013-01-01 00:05+0000')`: a literal of the one type the function takes.
+        [literal] if matches!(name, "mintimeuuid" | "maxtimeuuid") => {
+            let timestamp = CqlType::Native(NativeType::Timestamp);
+            let arg = native(literal, NativeType::Timestamp)?;
+            let (function, _) =
+                Function::resolve(name, std::slice::from_ref(&timestamp)).map_err(|_| unknown())?;
+            function.call(Some(&arg), Some(&timestamp))
+        }
         _ => return Err(unknown()),
     }
     .map_err(|e| e.to_string())?
@@ -448,4 +502,39 @@ fn function(name: &str, args: &[Term], ty: &CqlType) -> Result<Bytes, String> {
 /// list elements appended later sort later.
 pub(super) fn next_timeuuid() -> [u8; 16] {
     timeuuid_bytes(next_timeuuid_ticks())
+}
+
+#[cfg(test)]
+mod big_integer_tests {
+    use super::{big_integer, minimal};
+
+    #[test]
+    fn integers_of_any_size_match_twos_complement() {
+        for v in [
+            0i128,
+            1,
+            -1,
+            127,
+            128,
+            -128,
+            -129,
+            255,
+            256,
+            i64::MAX as i128,
+            i128::MIN + 1,
+            i128::MAX,
+        ] {
+            assert_eq!(big_integer(&v.to_string()), Some(minimal(v)), "{v}");
+        }
+        // 2^200 = 0x01 followed by 25 zero bytes; -(2^200) = 0xFF followed by 25 zero bytes.
+        let two_200 = "1606938044258990275541962092341162602522202993782792835301376";
+        let mut positive = vec![0x01];
+        positive.extend([0u8; 25]);
+        assert_eq!(big_integer(two_200), Some(positive));
+        let mut negative = vec![0xFF];
+        negative.extend([0u8; 25]);
+        assert_eq!(big_integer(&format!("-{two_200}")), Some(negative));
+        assert_eq!(big_integer("12a"), None);
+        assert_eq!(big_integer("-"), None);
+    }
 }

@@ -282,7 +282,11 @@ fn using_remembers_which_clause_came_first() {
         Statement::Insert(insert) => insert.using.timestamp_first,
         other => panic!("{other:?}"),
     };
-    assert!(first("INSERT INTO t (a) VALUES (1) USING TIMESTAMP ? AND TTL ?"));
-    assert!(!first("INSERT INTO t (a) VALUES (1) USING TTL ? AND TIMESTAMP ?"));
+    assert!(first(
+        "INSERT INTO t (a) VALUES (1) USING TIMESTAMP ? AND TTL ?"
+    ));
+    assert!(!first(
+        "INSERT INTO t (a) VALUES (1) USING TTL ? AND TIMESTAMP ?"
+    ));
     assert!(crate::cql::parse_statement("INSERT INTO t (a) VALUES (1) USING TIMEOUT ?").is_err());
 }
