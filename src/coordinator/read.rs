@@ -9,6 +9,14 @@
 //! the encoded clustering, cells by column name, non-frozen collections joined from their
 //! element cells. A page ends with a [`PagingState`] naming the last row returned, so the
 //! next page resumes from storage position, not by re-reading and skipping.
+//!
+//! The clustering encoding is canonical by value, as Cassandra's comparators are: decimal
+//! 1.5 and 1.50 are one row. Decoding it cannot give back the scale the client wrote, yet
+//! Cassandra returns clustering bytes as written, so a write whose values do not survive
+//! encode-then-decode also stores them in a hidden cell, [`WRITTEN_CLUSTERING`]; a live
+//! row shows those values instead of the decoded ones. The cell is reconciled like any
+//! other (the latest write's form wins) and never makes a row live by itself
+//! (`resolve_row`).
 
 use std::ops::Bound;
 
@@ -26,6 +34,47 @@ use crate::storage::comparable::{self, full_range};
 use crate::storage::partition::{
     resolve_row, LiveCell, LiveRow, PartitionId, PartitionStart, ReadError, TableLayout,
 };
+
+/// The hidden column holding a row's clustering values as the client wrote them, when
+/// they differ from what decoding the encoded clustering gives. A CQL identifier cannot
+/// contain NUL, so no table column can have this name. The value is the list of
+/// components, each a big-endian i32 length and that many bytes (-1 for null), as a
+/// serialized tuple is.
+pub(super) const WRITTEN_CLUSTERING: &str = "\u{0}clustering";
+
+/// The [`WRITTEN_CLUSTERING`] cell value of `values`.
+pub(super) fn encode_written_clustering(values: &[Option<&[u8]>]) -> Bytes {
+    let mut buf = BytesMut::new();
+    for value in values {
+        match value.and_then(|v| i32::try_from(v.len()).ok().map(|len| (v, len))) {
+            Some((v, len)) => {
+                buf.put_i32(len);
+                buf.put_slice(v);
+            }
+            None => buf.put_i32(-1),
+        }
+    }
+    buf.freeze()
+}
+
+/// The components of a [`WRITTEN_CLUSTERING`] value; None unless it is well-formed.
+fn decode_written_clustering(value: &Bytes) -> Option<Vec<Option<Bytes>>> {
+    let mut values = Vec::new();
+    let mut pos = 0;
+    while pos < value.len() {
+        let len = i32::from_be_bytes(value.get(pos..pos + 4)?.try_into().ok()?);
+        pos += 4;
+        match usize::try_from(len) {
+            Ok(len) => {
+                let part = value.get(pos..pos.checked_add(len)?)?;
+                values.push(Some(value.slice_ref(part)));
+                pos += len;
+            }
+            Err(_) => values.push(None),
+        }
+    }
+    Some(values)
+}
 
 /// A user table and the replica holding it, for one read.
 pub(super) struct TableRead<'a> {
@@ -280,12 +329,15 @@ impl TableRead<'_> {
             .collect();
         let decoded = comparable::decode_clustering(&columns, &row.clustering)
             .map_err(|e| Error::Server(format!("stored clustering is malformed: {e}")))?;
-        for (i, value) in self
-            .indexes(ColumnKind::Clustering)
-            .into_iter()
-            .zip(decoded.values)
-        {
-            stored.values[i] = value.map(Bytes::from);
+        let values = written_clustering(&columns, row).unwrap_or_else(|| {
+            decoded
+                .values
+                .into_iter()
+                .map(|v| v.map(Bytes::from))
+                .collect()
+        });
+        for (i, value) in self.indexes(ColumnKind::Clustering).into_iter().zip(values) {
+            stored.values[i] = value;
         }
         Ok(())
     }
@@ -330,7 +382,8 @@ impl TableRead<'_> {
     }
 
     /// The table column a stored column name belongs to, unless it was dropped after
-    /// these cells were written (a re-added column must not show the old data).
+    /// these cells were written (a re-added column must not show the old data). Hidden
+    /// columns such as [`WRITTEN_CLUSTERING`] belong to none.
     fn column_index(&self, name: &[u8], cells: &[LiveCell]) -> Option<usize> {
         let name = std::str::from_utf8(name).ok()?;
         let index = self.table.columns.iter().position(|c| c.name == name)?;
@@ -346,6 +399,31 @@ impl TableRead<'_> {
         }
         Some(index)
     }
+}
+
+/// The clustering values `row` was written with, from its [`WRITTEN_CLUSTERING`] cell:
+/// None without one, or when the values are malformed or do not encode to the row's
+/// clustering (never show another row's key).
+fn written_clustering(
+    columns: &[comparable::Column<'_>],
+    row: &LiveRow,
+) -> Option<Vec<Option<Bytes>>> {
+    let cell = row
+        .cells
+        .iter()
+        .find(|c| c.column == WRITTEN_CLUSTERING.as_bytes() && c.path.is_none())?;
+    let values = decode_written_clustering(cell.cell.value()?)?;
+    if values.len() != columns.len() {
+        return None;
+    }
+    let components: Vec<comparable::Component<'_>> = columns
+        .iter()
+        .zip(&values)
+        .map(|(&(ty, order), v)| (ty, order, v.as_deref()))
+        .collect();
+    let mut encoded = Vec::with_capacity(row.clustering.len());
+    comparable::encode_clustering(&components, &mut encoded).ok()?;
+    (encoded == row.clustering).then_some(values)
 }
 
 fn emit(out: &mut Output, row: StoredRow, count_only: bool) {
@@ -512,5 +590,29 @@ mod tests {
         );
         assert!(split_partition_key(&key, 3).is_none());
         assert!(split_partition_key(&Bytes::from_static(b"\x00\x05a"), 2).is_none());
+    }
+
+    #[test]
+    fn written_clustering_values_round_trip_and_malformed_ones_are_refused() {
+        let value = encode_written_clustering(&[Some(b"ab"), None, Some(b"")]);
+        assert_eq!(
+            &value[..],
+            b"\x00\x00\x00\x02ab\xff\xff\xff\xff\x00\x00\x00\x00"
+        );
+        assert_eq!(
+            decode_written_clustering(&value),
+            Some(vec![
+                Some(Bytes::from_static(b"ab")),
+                None,
+                Some(Bytes::new())
+            ])
+        );
+        for bad in [
+            &b"\x00\x00\x00"[..],
+            b"\x00\x00\x00\x03ab",
+            b"\x7f\xff\xff\xffa",
+        ] {
+            assert_eq!(decode_written_clustering(&Bytes::from_static(bad)), None);
+        }
     }
 }

@@ -225,6 +225,11 @@ pub struct LiveRow {
 /// and not expired; a collection element must also be newer than its collection's
 /// deletion. The row is live if its marker or any cell is (an UPDATE-made row has no
 /// marker and lives through its cells). Returns None for a dead row.
+///
+/// Cells of a column whose name starts with a NUL byte are hidden bookkeeping of the
+/// coordinator (no CQL identifier can contain NUL), such as the written form of a row's
+/// clustering values: they come back with a live row but never make a row live, or a
+/// deleted or expired row would come back through them.
 pub fn resolve_row(row: &RowFragment, partition: &DeletionTime, now_secs: u32) -> Option<LiveRow> {
     let effective = merge_deletion(*partition, row.deletion);
     let marker_live = row
@@ -253,7 +258,8 @@ pub fn resolve_row(row: &RowFragment, partition: &DeletionTime, now_secs: u32) -
             }
         }
     }
-    (marker_live || !cells.is_empty()).then(|| LiveRow {
+    let cell_live = cells.iter().any(|c| c.column.first() != Some(&0));
+    (marker_live || cell_live).then(|| LiveRow {
         clustering: row.clustering.clone(),
         cells,
     })

@@ -255,6 +255,39 @@ fn an_update_made_row_lives_through_its_cells_only() {
 }
 
 #[test]
+fn a_hidden_cell_comes_back_with_a_live_row_but_never_makes_one_live() {
+    let e = engine();
+    let hidden = || cell("\u{0}clustering", live(10, "w"));
+    write(
+        &e,
+        &[update(
+            1,
+            vec![
+                row(1, None, vec![hidden(), cell("a", live(10, "x"))]),
+                row(2, None, vec![hidden()]),
+            ],
+        )],
+    );
+    assert_eq!(
+        live_rows(&e, 1, &all(false), None, 10),
+        vec![(1, kv(&[("a", "x"), ("\u{0}clustering", "w")]))]
+    );
+    // The row limit counts live rows only: row 2 does not use up a LIMIT 1.
+    let (fragment, stats) =
+        read_partition(&e, &layout(), &pid(1), &all(true), None, &limits(1)).expect("read");
+    assert_eq!((stats.live_rows, fragment.rows.len()), (1, 2));
+    // Once the row's last real cell is deleted, the hidden cell does not keep it alive.
+    write(
+        &e,
+        &[update(
+            1,
+            vec![row(1, None, vec![cell("a", Cell::tombstone(11, NOW))])],
+        )],
+    );
+    assert!(live_rows(&e, 1, &all(false), None, 10).is_empty());
+}
+
+#[test]
 fn expired_cells_and_markers_disappear() {
     let e = engine();
     let ttl_cell = Cell::expiring(10, Bytes::from_static(b"x"), 5, NOW - 10);

@@ -10,13 +10,16 @@ use super::literal::next_timeuuid;
 use super::terms::Val;
 use super::walk::{not_supported, KeyRestriction, KeyValues, Kind, Op, Write};
 use super::WriteInput;
+use crate::coordinator::read::{encode_written_clustering, WRITTEN_CLUSTERING};
 use crate::cql::serialized::{split_collection, validate};
 use crate::cql::types::{CqlType, NativeType};
 use crate::error::{Error, Result};
 use crate::ring::{serialize_partition_key, Murmur3Partitioner};
 use crate::schema::{ClusteringOrder, ColumnDef, ColumnKind, TableDef};
 use crate::storage::cell::{Cell, DeletionTime, RowMarker};
-use crate::storage::comparable::{encode_clustering, encode_value, Order};
+use crate::storage::comparable::{
+    decode_clustering, encode_clustering, encode_value, Column, Order,
+};
 use crate::storage::partition::{ColumnWrite, PartitionId, PartitionUpdate, RowUpdate};
 use crate::storage::reconcile::{merge_deletion, merge_liveness};
 
@@ -97,10 +100,19 @@ impl Params<'_> {
     }
 }
 
+/// One row a statement names.
+struct RowKey {
+    /// The encoded clustering key.
+    clustering: Bytes,
+    /// The [`WRITTEN_CLUSTERING`] cell value, when decoding `clustering` would not give
+    /// back the values as written (a decimal's scale: 1.50 and 1.5 are one row).
+    written: Option<Bytes>,
+}
+
 /// Which rows a statement's clustering restrictions select.
 enum Rows {
-    /// Every clustering column given: these encoded clustering keys.
-    Full(Vec<Bytes>),
+    /// Every clustering column given: these rows.
+    Full(Vec<RowKey>),
     /// A prefix of `given` columns (0 = none), or a slice: not a set of whole rows.
     Partial { given: usize, slice: bool },
 }
@@ -145,8 +157,8 @@ enum Target {
     Partition,
     /// Only static columns are written.
     StaticOnly,
-    /// These rows (encoded clustering keys).
-    Rows(Vec<Bytes>),
+    /// These rows.
+    Rows(Vec<RowKey>),
 }
 
 /// Decides the target from the clustering restrictions, with Cassandra's refusals.
@@ -219,11 +231,23 @@ fn shape(write: &Write, p: &Params, rows: Rows) -> Result<PartitionUpdate> {
     if marker.is_some() || deletion.is_some() || !columns.is_empty() {
         update.rows = keys
             .into_iter()
-            .map(|clustering| RowUpdate {
-                clustering,
-                marker,
-                deletion,
-                columns: columns.clone(),
+            .map(|key| {
+                let mut row_columns = columns.clone();
+                // A DELETE writes no values, so it keeps whatever form the row has.
+                if let (Some(written), false) = (key.written, write.kind == Kind::Delete) {
+                    row_columns.push(ColumnWrite::Cell {
+                        column: WRITTEN_CLUSTERING.into(),
+                        path: None,
+                        // Live, never expiring: it shows only while the row lives anyway.
+                        cell: Cell::live(p.timestamp, written),
+                    });
+                }
+                RowUpdate {
+                    clustering: key.clustering,
+                    marker,
+                    deletion,
+                    columns: row_columns,
+                }
             })
             .collect();
     }
@@ -328,22 +352,45 @@ fn rows(write: &Write, p: &Params) -> Result<Rows> {
             (p.resolve(&c.ty), order)
         })
         .collect();
-    let mut keys = Vec::new();
+    let mut keys: Vec<RowKey> = Vec::new();
     for values in product(&per_column) {
-        let components: Vec<_> = types
-            .iter()
-            .zip(&values)
-            .map(|((ty, order), v)| (ty, *order, Some(v.as_ref())))
-            .collect();
-        let mut out = Vec::new();
-        encode_clustering(&components, &mut out)
-            .map_err(|e| Error::invalid(format!("Invalid clustering key: {e}")))?;
-        let key = Bytes::from(out);
-        if !keys.contains(&key) {
+        let key = row_key(&types, &values)?;
+        if !keys.iter().any(|k| k.clustering == key.clustering) {
             keys.push(key);
         }
     }
     Ok(Rows::Full(keys))
+}
+
+/// The row of one combination of clustering values: its encoded key, and the values as
+/// written when decoding the key would not give them back.
+fn row_key(types: &[(CqlType, Order)], values: &[Bytes]) -> Result<RowKey> {
+    let components: Vec<_> = types
+        .iter()
+        .zip(values)
+        .map(|((ty, order), v)| (ty, *order, Some(v.as_ref())))
+        .collect();
+    let mut out = Vec::new();
+    encode_clustering(&components, &mut out)
+        .map_err(|e| Error::invalid(format!("Invalid clustering key: {e}")))?;
+    let columns: Vec<Column<'_>> = types.iter().map(|(ty, order)| (ty, *order)).collect();
+    // Compared generically: any type whose encoding is canonical by value qualifies.
+    let round_trips = decode_clustering(&columns, &out).is_ok_and(|decoded| {
+        decoded.values.len() == values.len()
+            && decoded
+                .values
+                .iter()
+                .zip(values)
+                .all(|(d, v)| d.as_deref() == Some(v.as_ref()))
+    });
+    let written = (!round_trips).then(|| {
+        let parts: Vec<Option<&[u8]>> = values.iter().map(|v| Some(v.as_ref())).collect();
+        encode_written_clustering(&parts)
+    });
+    Ok(RowKey {
+        clustering: Bytes::from(out),
+        written,
+    })
 }
 
 /// The values a key restriction gives its column, each checked.

@@ -32,6 +32,7 @@ fn build_catalog() -> Catalog {
         "CREATE TABLE ks.cp (a int, b text, c1 int, c2 int, v int, PRIMARY KEY ((a, b), c1, c2)) \
          WITH CLUSTERING ORDER BY (c1 DESC, c2 ASC)",
         "CREATE TABLE ks.counts (k int PRIMARY KEY, n counter)",
+        "CREATE TABLE ks.dec (k int, c decimal, v int, PRIMARY KEY (k, c))",
     ] {
         let statement = parse_statement(cql).unwrap_or_else(|e| panic!("{cql}: {e}"));
         cat.apply(&statement, None)
@@ -709,4 +710,50 @@ fn literals_of_every_native_type_convert() {
     };
     assert_eq!(value("du"), duration.to_bytes());
     assert_eq!(value("tu").get(6).map(|b| b & 0xF0), Some(0x10));
+}
+
+/// The hidden cell holding a row's clustering values as written, if the row has one.
+fn written_clustering(row: &RowUpdate) -> Option<Bytes> {
+    row.columns.iter().find_map(|w| match w {
+        ColumnWrite::Cell { column, path, cell } if column == "\u{0}clustering" => {
+            assert_eq!(*path, None);
+            assert_eq!(
+                cell.timestamp, TS,
+                "a plain live cell at the write's timestamp"
+            );
+            assert!(matches!(
+                cell.kind,
+                crate::storage::cell::CellKind::Live { .. }
+            ));
+            cell.value().cloned()
+        }
+        _ => None,
+    })
+}
+
+#[test]
+fn clustering_values_that_do_not_decode_as_written_are_kept_in_a_hidden_cell() {
+    // 1.50 (unscaled 150, scale 2) encodes as 1.5 does: it is kept as written.
+    let scaled = ok("INSERT INTO dec (k, c, v) VALUES (1, 1.50, 2) USING TTL 10");
+    let row = only_row(&scaled);
+    let decimal = [0, 0, 0, 2, 0, 150];
+    let mut expected = (decimal.len() as i32).to_be_bytes().to_vec();
+    expected.extend_from_slice(&decimal);
+    assert_eq!(written_clustering(row), Some(Bytes::from(expected)));
+    assert_eq!(row.columns.len(), 2, "{row:?}");
+    let plain = ok("INSERT INTO dec (k, c, v) VALUES (1, 1.5, 2)");
+    assert_eq!(only_row(&plain).clustering, row.clustering, "the same row");
+    assert_eq!(written_clustering(only_row(&plain)), None);
+    // An UPDATE writes it too; a DELETE, which writes no values, does not.
+    let update = ok("UPDATE dec SET v = 3 WHERE k = 1 AND c = 1.50");
+    assert!(written_clustering(only_row(&update)).is_some());
+    for cql in [
+        "DELETE FROM dec WHERE k = 1 AND c = 1.50",
+        "DELETE v FROM dec WHERE k = 1 AND c = 1.50",
+    ] {
+        assert_eq!(written_clustering(only_row(&ok(cql))), None, "{cql}");
+    }
+    // Ints decode as written: no hidden cell.
+    let int_row = ok("INSERT INTO t (k, c, v) VALUES (1, 2, 'x')");
+    assert_eq!(written_clustering(only_row(&int_row)), None);
 }
