@@ -66,6 +66,11 @@ impl Function {
             }
             ("mintimeuuid", 1, Some(N::Timestamp)) => (Function::MinTimeuuid, N::Timeuuid),
             ("maxtimeuuid", 1, Some(N::Timestamp)) => (Function::MaxTimeuuid, N::Timeuuid),
+            ("min" | "max" | "sum" | "avg", _, _) => {
+                return Err(Error::invalid(format!(
+                    "Aggregate function {name}() is not supported yet by this ringcache build (count(*) is)"
+                )))
+            }
             _ => {
                 let types: Vec<String> = args.iter().map(|t| t.to_string()).collect();
                 return Err(Error::invalid(format!(

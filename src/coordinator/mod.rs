@@ -1,13 +1,16 @@
 //! The coordinator: every statement a client sends is executed here.
 //!
-//! A request arrives parsed (QUERY) or by prepared id (EXECUTE). DDL goes to the schema
-//! catalog, which is persisted before the result is acknowledged and then announced as a
-//! SCHEMA_CHANGE event. SELECTs are answered by one path ([`select`]) whatever the table:
-//! the rows come from a [`source`] — today the node's own system tables and the catalog's
-//! `system_schema` views; the storage engine plugs in as another source — and the same code
-//! applies restrictions, ordering, limits, projections and paging. Prepared statements live
-//! in one bounded, server-wide cache ([`prepared`]) keyed by Cassandra's statement id, so
-//! every connection (and every driver's re-prepare) sees the same id.
+//! A request arrives parsed (QUERY), by prepared id (EXECUTE) or as a BATCH. DDL goes to the
+//! schema catalog, which is persisted before the result is acknowledged and then announced
+//! as a SCHEMA_CHANGE event. SELECT plans and binds one way for every table ([`select`]);
+//! system tables are computed ([`source`]), user tables are read from the partitions'
+//! replica through a read plan ([`restrict`], [`read`], [`table_select`]) with
+//! position-based paging ([`paging`]). INSERT, UPDATE, DELETE and BATCH are bound into
+//! partition updates ([`dml`]), checked against the consistency level ([`consistency`]),
+//! and applied atomically on the replica, with timestamps this node assigns in strictly
+//! increasing order unless the client sends one. Prepared statements live in one bounded,
+//! server-wide cache ([`prepared`]) keyed by Cassandra's statement id, so every connection
+//! (and every driver's re-prepare) sees the same id.
 //!
 //! Locks are never held across an await: the catalog is a `std::sync::RwLock` read for the
 //! microseconds a statement needs, and written only by DDL.
@@ -584,7 +587,7 @@ fn tokens_in_set_order(mut tokens: Vec<String>) -> Vec<String> {
 /// never answered with an empty success.
 fn not_yet(what: &str) -> Error {
     Error::invalid(format!(
-        "{what} is not supported yet by this ringcache build: it serves the schema and system tables, and user-table data arrives with the storage engine"
+        "{what} is not supported yet by this ringcache build"
     ))
 }
 

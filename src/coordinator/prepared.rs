@@ -27,8 +27,8 @@ pub(super) struct Prepared {
     pub statement: Statement,
     /// The keyspace in effect when it was prepared.
     pub keyspace: Option<String>,
-    /// The (keyspace, table) it reads, for invalidation.
-    reads: Option<(String, String)>,
+    /// The (keyspace, table)s it reads or writes, for invalidation.
+    reads: Vec<(String, String)>,
     slots: Vec<Slot>,
     result: PreparedResult,
     /// The plan its executions share.
@@ -65,7 +65,7 @@ impl Prepared {
                 let binds: Vec<ColumnSpec> = slots.iter().map(|s| spec(&s.name, &s.ty)).collect();
                 let result = super::select::result_metadata(select, table, catalog)?;
                 (
-                    Some((ks.to_owned(), table.name.clone())),
+                    vec![(ks.to_owned(), table.name.clone())],
                     slots,
                     binds,
                     result,
@@ -75,13 +75,18 @@ impl Prepared {
                 let (ks, name) = super::dml::target(&statement, keyspace)?;
                 let slots = super::dml::write_slots(&statement, catalog, keyspace)?;
                 let binds = bind_specs(&slots, &ks, &name, catalog);
-                (Some((ks, name)), slots, binds, ResultMetadata::default())
+                (vec![(ks, name)], slots, binds, ResultMetadata::default())
             }
             Statement::Batch(_) => {
                 let slots = super::dml::write_slots(&statement, catalog, keyspace)?;
                 let (ks, name) = batch_table(&statement, keyspace);
                 let binds = bind_specs(&slots, &ks, &name, catalog);
-                (None, slots, binds, ResultMetadata::default())
+                (
+                    batch_tables(&statement, keyspace),
+                    slots,
+                    binds,
+                    ResultMetadata::default(),
+                )
             }
             Statement::Truncate(_) => {
                 return Err(Error::invalid(
@@ -89,14 +94,14 @@ impl Prepared {
                 ))
             }
             Statement::Unsupported { what } => return Err(super::not_yet(what)),
-            _ => (None, Vec::new(), Vec::new(), ResultMetadata::default()),
+            _ => (
+                Vec::new(),
+                Vec::new(),
+                Vec::new(),
+                ResultMetadata::default(),
+            ),
         };
-        let pk_indexes = partition_key_indexes(
-            &slots,
-            reads
-                .as_ref()
-                .map_or(0, |_| count_pk(&statement, catalog, keyspace)),
-        );
+        let pk_indexes = partition_key_indexes(&slots, count_pk(&statement, catalog, keyspace));
         let result = PreparedResult {
             id,
             metadata: PreparedMetadata {
@@ -170,6 +175,18 @@ fn bind_specs(slots: &[Slot], keyspace: &str, table: &str, catalog: &Catalog) ->
             data_type: data_type(&s.ty, keyspace, catalog),
         })
         .collect()
+}
+
+/// Every (keyspace, table) a batch writes.
+fn batch_tables(statement: &Statement, keyspace: Option<&str>) -> Vec<(String, String)> {
+    match statement {
+        Statement::Batch(batch) => batch
+            .statements
+            .iter()
+            .filter_map(|s| super::dml::target(s, keyspace).ok())
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// The keyspace and table a batch's first statement writes (what its bind specs name).
@@ -256,9 +273,7 @@ impl PreparedCache {
     pub(super) fn invalidate_for(&self, change: &SchemaChange) {
         let change = change.clone();
         let _ = self.cache.invalidate_entries_if(move |_, p| {
-            p.reads
-                .as_ref()
-                .is_some_and(|(ks, t)| super::touches(&change, ks, t))
+            p.reads.iter().any(|(ks, t)| super::touches(&change, ks, t))
         });
     }
 }

@@ -133,10 +133,12 @@ impl TableRead<'_> {
             (Some(bytes), false) => Some(PagingState::decode(bytes, self.table.id)?),
             _ => None,
         };
+        // A page is bounded like an unpaged read: a larger page size gets pages of the
+        // bound, each with its paging state (drivers follow has_more_pages, not the size).
         let page_size = params
             .page_size
             .filter(|n| *n > 0 && !query.count_only)
-            .map(|n| n as usize);
+            .map(|n| (n as usize).min(self.max_unpaged_rows.max(1)));
         let budget = match (page_size, query.count_only) {
             (Some(n), _) => n,
             (None, true) => usize::MAX,
@@ -150,6 +152,9 @@ impl TableRead<'_> {
             count: 0,
             paging_state: None,
         };
+        if let Some(state) = &state {
+            self.check_state(state, &query.plan.partitions)?;
+        }
         let mut cursor = Cursor::new(&query.plan.partitions, state.as_ref());
         while let Some(partition) = cursor.next(self)? {
             let (after, already) = match &state {
@@ -262,6 +267,50 @@ impl TableRead<'_> {
                 return Ok(scan);
             }
         }
+    }
+
+    /// A paging state must name a partition this query reads and, if any, a whole
+    /// clustering of this table: a state from another query (or forged with a valid check
+    /// word) is refused instead of resuming outside the query.
+    fn check_state(&self, state: &PagingState, selection: &PartitionSelection) -> Result<()> {
+        let invalid = || {
+            Error::invalid("Invalid value for the paging state: it does not belong to this query")
+        };
+        let selected = match selection {
+            PartitionSelection::Keys(keys) => keys.contains(&state.partition),
+            PartitionSelection::Range { start, end } => {
+                let t = state.partition.token;
+                let after_start = match start {
+                    Bound::Included(s) => t >= *s,
+                    Bound::Excluded(s) => t > *s,
+                    Bound::Unbounded => true,
+                };
+                let before_end = match end {
+                    Bound::Included(e) => t <= *e,
+                    Bound::Excluded(e) => t < *e,
+                    Bound::Unbounded => true,
+                };
+                after_start && before_end
+            }
+        };
+        if !selected {
+            return Err(invalid());
+        }
+        if let Some(clustering) = &state.clustering {
+            let columns: Vec<comparable::Column<'_>> = self
+                .layout
+                .clustering
+                .iter()
+                .map(|(t, o)| (t, *o))
+                .collect();
+            let whole = comparable::decode_clustering(&columns, clustering).is_ok_and(|d| {
+                d.terminator == comparable::Terminator::End && d.len == clustering.len()
+            });
+            if !whole {
+                return Err(invalid());
+            }
+        }
+        Ok(())
     }
 
     fn read_error(&self, e: ReadError) -> Error {

@@ -76,8 +76,7 @@ pub(super) fn layout(table: &TableDef, catalog: &Catalog) -> TableLayout {
 }
 
 /// Checks a SELECT's restrictions and ORDER BY without values, so PREPARE of a user-table
-/// SELECT fails as Cassandra's does (prepared.rs is to call it; until then only tests do).
-#[cfg_attr(not(test), allow(dead_code))]
+/// SELECT fails as Cassandra's does.
 pub(super) fn check_select(select: &Select, table: &TableDef) -> Result<()> {
     analyze(select, table).map(|_| ())
 }

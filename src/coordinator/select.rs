@@ -34,6 +34,7 @@ pub(super) fn execute(
         .or(session_keyspace)
         .ok_or_else(no_keyspace)?;
     let table = source.table(keyspace, &select.table.name)?;
+    refuse_unsupported(select)?;
     let cached = plans.get(keyspace, source.schema_version);
     if cached.is_none() && !source.is_user_table(table) {
         // A cached plan has passed this check against the same schema. User tables' rules
@@ -72,6 +73,21 @@ pub(super) fn execute(
         no_metadata: params.skip_metadata,
         rows,
     })
+}
+
+/// Clauses this build parses but does not execute: refused, never silently ignored.
+fn refuse_unsupported(select: &Select) -> Result<()> {
+    if select.json {
+        return Err(Error::invalid(
+            "SELECT JSON is not supported yet by this ringcache build",
+        ));
+    }
+    if !select.group_by.is_empty() {
+        return Err(Error::invalid(
+            "GROUP BY is not supported yet by this ringcache build",
+        ));
+    }
+    Ok(())
 }
 
 /// Resolves the select clause of `select` against `table`.

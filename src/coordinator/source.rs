@@ -1,7 +1,7 @@
-//! Where the rows of a table come from. The node's own system tables are computed here;
-//! `system_schema` and `system_virtual_schema` are views of the catalog. User tables have no
-//! rows until the storage engine arrives (issue 3) — and until then no statement can write
-//! one, so an empty scan is the truth, not a stand-in.
+//! What a read sees of the node: the catalog, the replica holding user tables, and the
+//! computed system tables. The node's own system tables are computed here;
+//! `system_schema` and `system_virtual_schema` are views of the catalog. User tables are
+//! read from the replica (`read.rs`); [`Source::is_user_table`] tells the two apart.
 //!
 //! A cell is usually a value built for the read. Facts that are fixed for the life of the
 //! node (its name, data centre, tokens, versions) are instead built and serialized once at

@@ -12,8 +12,9 @@
 //! byte-comparable encoding ([`comparable`], [`keys`]) so that RocksDB's byte order is CQL
 //! order and token ranges, partitions and clustering slices are contiguous key ranges.
 //!
-//! Not built yet: the partition read/write layer above the engine (rows, tombstones,
-//! paging), which the node will open its engine for, and compaction-time purging.
+//! Above the engine, [`partition`] turns partition updates into one atomic batch and reads
+//! a partition's slice back as fragments, resolved by Cassandra's read-time rules. Not
+//! built yet: compaction-time purging of expired cells and old tombstones (issue 4).
 
 pub mod cell;
 pub mod comparable;

@@ -50,3 +50,53 @@ def test_tombstones_past_the_thresholds_warn_then_fail_the_read(bounded_node):
         assert [r.c for r in rows] == [1000]
     finally:
         cluster.shutdown()
+
+
+def test_a_paging_state_only_resumes_the_query_it_came_from(node_factory):
+    from cassandra import InvalidRequest
+    from cassandra.query import SimpleStatement
+    node = node_factory("paging")
+    cluster, session = session_for(node)
+    try:
+        session.execute("CREATE KEYSPACE p WITH replication = "
+                        "{'class': 'SimpleStrategy', 'replication_factor': 1}")
+        session.execute("CREATE TABLE p.t (k int, c int, PRIMARY KEY (k, c))")
+        for k in (1, 2):
+            for c in range(3):
+                session.execute("INSERT INTO p.t (k, c) VALUES (%s, %s)", (k, c))
+        first = session.execute(SimpleStatement("SELECT c FROM p.t WHERE k = 1", fetch_size=1))
+        state = first.paging_state
+        assert state is not None
+        with pytest.raises(InvalidRequest, match="paging state"):
+            session.execute(SimpleStatement("SELECT c FROM p.t WHERE k = 2", fetch_size=1),
+                            paging_state=state)
+        # The same state still resumes its own query.
+        rest = session.execute(SimpleStatement("SELECT c FROM p.t WHERE k = 1", fetch_size=10),
+                               paging_state=state)
+        assert [r.c for r in rest.current_rows] == [1, 2]
+    finally:
+        cluster.shutdown()
+
+
+def test_unexecuted_clauses_and_huge_in_lists_are_refused(node_factory):
+    from cassandra import InvalidRequest
+    node = node_factory("refusals")
+    cluster, session = session_for(node)
+    try:
+        session.execute("CREATE KEYSPACE r WITH replication = "
+                        "{'class': 'SimpleStrategy', 'replication_factor': 1}")
+        session.execute("CREATE TABLE r.t (k int, c int, v int, PRIMARY KEY (k, c))")
+        for statement, message in [
+            ("SELECT k, count(*) FROM r.t GROUP BY k", "GROUP BY"),
+            ("SELECT JSON * FROM r.t", "SELECT JSON"),
+            ("SELECT max(v) FROM r.t", "max"),
+        ]:
+            with pytest.raises(InvalidRequest, match=message):
+                session.execute(statement)
+        keys = ", ".join(str(i) for i in range(400))
+        with pytest.raises(InvalidRequest, match="combinations"):
+            session.execute(f"DELETE FROM r.t WHERE k IN ({keys}) AND c IN ({keys})")
+        session.execute("INSERT INTO r.t (k, c, v) VALUES (1, 1, 1)")
+        assert session.execute("SELECT v FROM r.t WHERE k = 1").one().v == 1
+    finally:
+        cluster.shutdown()

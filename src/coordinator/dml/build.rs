@@ -139,6 +139,10 @@ pub(super) fn build(
     };
     let partitions = partitions(write, &p)?;
     let rows = rows(write, &p)?;
+    if let Rows::Full(keys) = &rows {
+        // Each partition gets every row: bound the product, not only each side.
+        check_combinations(partitions.len().saturating_mul(keys.len()))?;
+    }
     let template = shape(write, &p, rows)?;
     Ok(partitions
         .into_iter()
@@ -282,7 +286,8 @@ fn partitions(write: &Write, p: &Params) -> Result<Vec<PartitionId>> {
         per_column.push(key_values(r, p)?);
     }
     let mut ids: Vec<PartitionId> = Vec::new();
-    for components in product(&per_column) {
+    let mut seen = std::collections::HashSet::new();
+    for components in product(&per_column)? {
         let parts: Vec<&[u8]> = components.iter().map(|b| b.as_ref()).collect();
         if let [single] = parts.as_slice() {
             if single.is_empty() {
@@ -301,7 +306,7 @@ fn partitions(write: &Write, p: &Params) -> Result<Vec<PartitionId>> {
             token,
             key: key.into(),
         };
-        if !ids.contains(&id) {
+        if seen.insert(id.clone()) {
             ids.push(id);
         }
     }
@@ -353,9 +358,10 @@ fn rows(write: &Write, p: &Params) -> Result<Rows> {
         })
         .collect();
     let mut keys: Vec<RowKey> = Vec::new();
-    for values in product(&per_column) {
+    let mut seen = std::collections::HashSet::new();
+    for values in product(&per_column)? {
         let key = row_key(&types, &values)?;
-        if !keys.iter().any(|k| k.clustering == key.clustering) {
+        if seen.insert(key.clustering.clone()) {
             keys.push(key);
         }
     }
@@ -427,9 +433,27 @@ fn key_values(r: &KeyRestriction, p: &Params) -> Result<Vec<Bytes>> {
     }
 }
 
+/// Most partitions or rows one statement's IN restrictions may name (the read planner's
+/// bound too): past it the statement is refused rather than allowed to build a huge batch.
+const MAX_COMBINATIONS: usize = 100_000;
+
+fn check_combinations(total: usize) -> Result<()> {
+    if total > MAX_COMBINATIONS {
+        return Err(Error::invalid(format!(
+            "IN restrictions select {total} combinations, more than the {MAX_COMBINATIONS} allowed"
+        )));
+    }
+    Ok(())
+}
+
 /// Every combination of one value per column, in order.
-fn product(per_column: &[Vec<Bytes>]) -> Vec<Vec<Bytes>> {
-    per_column.iter().fold(vec![Vec::new()], |acc, values| {
+fn product(per_column: &[Vec<Bytes>]) -> Result<Vec<Vec<Bytes>>> {
+    let total = per_column
+        .iter()
+        .try_fold(1usize, |n, values| n.checked_mul(values.len()))
+        .unwrap_or(usize::MAX);
+    check_combinations(total)?;
+    Ok(per_column.iter().fold(vec![Vec::new()], |acc, values| {
         acc.iter()
             .flat_map(|prefix| {
                 values.iter().map(move |v| {
@@ -439,7 +463,7 @@ fn product(per_column: &[Vec<Bytes>]) -> Vec<Vec<Bytes>> {
                 })
             })
             .collect()
-    })
+    }))
 }
 
 /// The column writes of `ops`, in order.
