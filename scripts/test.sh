@@ -10,10 +10,12 @@
 #   1. cargo fmt --check
 #   2. cargo clippy --all-targets -- -D warnings
 #   3. cargo build                      (target/debug/ringcache)
-#   4. cargo test                       (all Rust tests but the fuzz run)
+#   4. cargo test                       (all Rust tests but the two below)
 #   5. the protocol fuzz test           (RINGCACHE_FUZZ_EXECS=1000000: 1M inputs,
 #                                        its execution count printed)
-#   6. pytest tests/python              (real DataStax driver and cqlsh against
+#   6. the durability tests             (WAL sync counts; kill -9 under load, with
+#                                        the number of acknowledged writes verified)
+#   7. pytest tests/python              (real DataStax driver and cqlsh against
 #                                        real servers, RINGCACHE_BIN=the binary)
 #
 # Exit status is non-zero if any step failed; the last line is a summary.
@@ -67,15 +69,17 @@ step fmt cargo fmt --all -- --check
 step clippy cargo clippy --all-targets -- -D warnings
 
 if step build cargo build --bins; then
-    # The million-execution fuzz run gets its own step so its count is printed
-    # (libtest captures the output of passing tests).
-    step cargo-test cargo test -- --skip fuzz_decoders_one_million
+    # The million-execution fuzz run and the durability tests get their own steps
+    # so their counts are printed (libtest captures the output of passing tests).
+    step cargo-test cargo test -- --skip fuzz_decoders_one_million --skip durability::
     step fuzz cargo test --lib fuzz_decoders_one_million -- --nocapture
+    step durability cargo test --test integration durability:: -- --nocapture --test-threads 1
     step pytest env RINGCACHE_BIN="$RINGCACHE_ROOT/target/debug/ringcache" \
         "$VENV/bin/python" -m pytest tests/python "$@"
 else
     skip cargo-test "build failed"
     skip fuzz "build failed"
+    skip durability "build failed"
     skip pytest "build failed"
 fi
 
