@@ -19,17 +19,13 @@ use uuid::Uuid;
 
 use crate::config::{Config, DurabilityMode, EngineKind};
 use crate::error::{Error, Result};
-use crate::storage::engine::{Direction, Engine, EngineStats, StorageError, WriteBatch};
-use crate::storage::keys::table_range;
+use crate::storage::engine::{prefix_successor, Engine, EngineStats, StorageError, WriteBatch};
 use crate::storage::memory::MemoryEngine;
 use crate::storage::partition::{
     self, PartitionFragment, PartitionId, PartitionStart, PartitionUpdate, ReadError, ReadLimits,
     ReadStats, Slice, TableLayout,
 };
 use crate::storage::rocks::{Durability, RocksEngine};
-
-/// Purges per batch when truncating, so a huge table never becomes one huge batch.
-const TRUNCATE_CHUNK: usize = 4096;
 
 /// This node's replica of every table.
 pub struct LocalReplica {
@@ -143,21 +139,12 @@ impl LocalReplica {
 
     /// Removes every row of `table` physically (TRUNCATE): its data is gone, not shadowed.
     pub fn truncate(&self, table: Uuid) -> Result<()> {
-        let range = table_range(table);
-        loop {
-            let keys = self
-                .engine
-                .scan(&range, Direction::Forward, TRUNCATE_CHUNK)
-                .map_err(storage_error)?;
-            if keys.is_empty() {
-                return Ok(());
-            }
-            let mut batch = WriteBatch::new();
-            for (key, _) in &keys {
-                batch.purge(key.clone());
-            }
-            self.engine.write(batch).map_err(storage_error)?;
-        }
+        let start = table.as_bytes().to_vec();
+        // A table id of all 0xFF bytes has no successor; nothing sorts after 17 such bytes.
+        let end = prefix_successor(&start).unwrap_or_else(|| vec![0xFF; 17]);
+        let mut batch = WriteBatch::new();
+        batch.purge_range(start, end);
+        self.engine.write(batch).map_err(storage_error)
     }
 
     /// The engine's counters.

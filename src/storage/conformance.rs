@@ -127,6 +127,23 @@ pub fn purge_removes(engine: &dyn Engine) {
 }
 
 /// Concurrent writers to one key end at the maximum, whatever the interleaving.
+pub fn purge_range_removes_exactly_the_range(engine: &dyn Engine) {
+    for key in ["a", "b1", "b2", "c"] {
+        put(engine, key, 1);
+    }
+    let mut batch = WriteBatch::new();
+    // A key merged earlier in the same batch is removed too.
+    batch.merge(&b"b3"[..], v(1));
+    batch.purge_range(&b"b"[..], &b"c"[..]);
+    engine.write(batch).expect("purge range");
+    let all = KeyRange {
+        start: std::ops::Bound::Unbounded,
+        end: std::ops::Bound::Unbounded,
+    };
+    let left = engine.scan(&all, Direction::Forward, 10).expect("scan");
+    assert_eq!(keys(&left), vec!["a", "c"]);
+}
+
 pub fn concurrent_merges_converge(engine: &dyn Engine) {
     std::thread::scope(|scope| {
         for t in 0..4u64 {
@@ -182,6 +199,10 @@ macro_rules! conformance_tests {
             #[test]
             fn purge_removes() {
                 c::purge_removes(&$make());
+            }
+            #[test]
+            fn purge_range_removes_exactly_the_range() {
+                c::purge_range_removes_exactly_the_range(&$make());
             }
             #[test]
             fn concurrent_merges_converge() {

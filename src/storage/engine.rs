@@ -42,6 +42,9 @@ pub enum WriteOp {
     Merge { key: Bytes, value: Bytes },
     /// Physically remove `key` (purging only; CQL deletes are merges of tombstones).
     Purge { key: Bytes },
+    /// Physically remove every key in `[start, end)` (TRUNCATE, dropped tables): one
+    /// operation however many keys, instead of a scan and a removal per key.
+    PurgeRange { start: Bytes, end: Bytes },
 }
 
 /// Operations applied atomically: after a crash either all of them are visible or none.
@@ -71,6 +74,19 @@ impl WriteBatch {
         self
     }
 
+    /// Adds a physical removal of every key in `[start, end)`.
+    pub fn purge_range(
+        &mut self,
+        start: impl Into<Bytes>,
+        end: impl Into<Bytes>,
+    ) -> &mut WriteBatch {
+        self.ops.push(WriteOp::PurgeRange {
+            start: start.into(),
+            end: end.into(),
+        });
+        self
+    }
+
     /// The operations in the order they were added.
     pub fn ops(&self) -> &[WriteOp] {
         &self.ops
@@ -88,6 +104,7 @@ impl WriteBatch {
             .map(|op| match op {
                 WriteOp::Merge { key, value } => key.len() + value.len(),
                 WriteOp::Purge { key } => key.len(),
+                WriteOp::PurgeRange { start, end } => start.len() + end.len(),
             })
             .sum()
     }

@@ -58,6 +58,18 @@ impl Engine for MemoryEngine {
                 WriteOp::Purge { key } => {
                     staged.insert(key.clone(), None);
                 }
+                WriteOp::PurgeRange { start, end } if start < end => {
+                    let range = (Bound::Included(start.clone()), Bound::Excluded(end.clone()));
+                    let doomed: Vec<Bytes> = map
+                        .range::<Bytes, _>(range.clone())
+                        .map(|(k, _)| k.clone())
+                        .chain(staged.range::<Bytes, _>(range).map(|(k, _)| k.clone()))
+                        .collect();
+                    for key in doomed {
+                        staged.insert(key, None);
+                    }
+                }
+                WriteOp::PurgeRange { .. } => {}
             }
         }
         for (key, value) in staged {

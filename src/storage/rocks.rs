@@ -140,6 +140,7 @@ impl Engine for RocksEngine {
             match op {
                 WriteOp::Merge { key, value } => rb.merge(key, value),
                 WriteOp::Purge { key } => rb.delete(key),
+                WriteOp::PurgeRange { start, end } => rb.delete_range(start, end),
             }
         }
         let mut wo = WriteOptions::default();
