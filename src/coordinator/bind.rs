@@ -498,9 +498,8 @@ fn term_bytes(
     match term {
         // Sets and maps compare in their stored form (sorted), whatever order the client
         // serialized them in; a malformed value is left for the key encoder to refuse.
-        Term::BindMarker(_) => Ok(next_value(cursor, column)?.map(|v| {
-            crate::cql::serialized::normalize(ty, &v).unwrap_or(v)
-        })),
+        Term::BindMarker(_) => Ok(next_value(cursor, column)?
+            .map(|v| crate::cql::serialized::normalize(ty, &v).unwrap_or(v))),
         Term::Null => Ok(None),
         // The same conversions as a write's literals: date and timestamp strings, big
         // numbers, user types, `now()`, `minTimeuuid('...')`.
