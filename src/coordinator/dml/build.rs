@@ -313,6 +313,25 @@ fn partitions(write: &Write, p: &Params) -> Result<Vec<PartitionId>> {
     Ok(ids)
 }
 
+/// The partitions `write` names and, when it names whole rows, their encoded clusterings:
+/// what a conditional write's read-before-write looks at (`coordinator/lwt.rs`).
+pub(super) fn named_keys(
+    write: &Write,
+    input: &WriteInput,
+) -> Result<(Vec<PartitionId>, Option<Vec<Bytes>>)> {
+    let p = Params {
+        input,
+        keyspace: &write.table.keyspace,
+        timestamp: input.timestamp,
+        ttl: 0,
+    };
+    let rows = match rows(write, &p)? {
+        Rows::Full(keys) => Some(keys.into_iter().map(|k| k.clustering).collect()),
+        Rows::Partial { .. } => None,
+    };
+    Ok((partitions(write, &p)?, rows))
+}
+
 /// The rows the clustering restrictions select.
 fn rows(write: &Write, p: &Params) -> Result<Rows> {
     let columns = write.table.clustering();
