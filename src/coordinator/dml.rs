@@ -21,13 +21,17 @@ mod terms;
 mod tests;
 mod walk;
 
+use bytes::Bytes;
+
 use crate::cql::ast::{Batch, BatchKind, IfClause, Statement};
+use crate::cql::types::CqlType;
 use crate::error::{Error, Result};
 use crate::schema::{Catalog, TableDef};
-use crate::storage::partition::PartitionUpdate;
+use crate::storage::partition::{PartitionId, PartitionUpdate};
 
 use super::bind::Slot;
-use terms::{Binder, SlotSink};
+use super::lwt;
+use terms::{Binder, SlotSink, Val};
 
 pub(super) use build::merge_updates;
 /// A literal's serialized value as a `ty` (also what SELECT's WHERE and selectors use).
@@ -89,18 +93,38 @@ pub(super) fn write_slots(
     match statement {
         Statement::Batch(batch) => {
             check_batch(batch)?;
+            check_conditional_batch(batch, keyspace)?;
             walk::using_terms(&batch.using, catalog, "", &mut sink)?;
             for statement in &batch.statements {
                 let table = writable_table(statement, catalog, keyspace)?;
-                walk::walk(statement, table, catalog, &mut sink)?;
+                let write = walk::walk(statement, table, catalog, &mut sink)?;
+                condition_slots(statement, &write, catalog, &mut sink)?;
             }
         }
         _ => {
             let table = writable_table(statement, catalog, keyspace)?;
-            walk::walk(statement, table, catalog, &mut sink)?;
+            let write = walk::walk(statement, table, catalog, &mut sink)?;
+            condition_slots(statement, &write, catalog, &mut sink)?;
         }
     }
     Ok(sink.slots)
+}
+
+/// Records the markers of a statement's IF conditions, after its own.
+fn condition_slots(
+    statement: &Statement,
+    write: &walk::Write,
+    catalog: &Catalog,
+    sink: &mut SlotSink,
+) -> Result<()> {
+    let clause = if_clause(statement);
+    if clause.is_some() && write.using.timestamp.is_some() {
+        return Err(conditional_timestamp());
+    }
+    if let Some(IfClause::Conditions(conditions)) = clause {
+        walk::condition_terms(&conditions, write.table, catalog, sink)?;
+    }
+    Ok(())
 }
 
 /// A CQL-text BATCH: its statements bound in order with the batch's USING TIMESTAMP,
@@ -129,6 +153,12 @@ fn bind_one(
     binder: &mut Binder,
     batch_timestamp: Option<i64>,
 ) -> Result<Vec<PartitionUpdate>> {
+    if if_clause(statement).is_some() {
+        // Conditional writes are bound by `bind_conditional`, under their partition's lock.
+        return Err(Error::Server(
+            "a conditional write reached the unconditional write path".into(),
+        ));
+    }
     let table = writable_table(statement, input.catalog, input.keyspace)?;
     let write = walk::walk(statement, table, input.catalog, binder)?;
     build::build(&write, input, batch_timestamp)
@@ -157,26 +187,194 @@ fn writable_table<'c>(
     if table.is_counter() {
         return Err(counters_unsupported());
     }
-    if let Some(clause) = if_clause(statement) {
-        let what = match clause {
-            IfClause::NotExists => "IF NOT EXISTS",
-            IfClause::Exists => "IF EXISTS",
-            IfClause::Conditions(_) => "IF conditions",
-        };
-        return Err(Error::invalid(format!(
-            "Conditional updates ({what}) are not supported yet by this ringcache build: they arrive with lightweight transactions"
-        )));
-    }
     Ok(table)
 }
 
-fn if_clause(statement: &Statement) -> Option<IfClause> {
+/// The IF clause of a write, if it has one.
+pub(super) fn if_clause(statement: &Statement) -> Option<IfClause> {
     match statement {
         Statement::Insert(s) if s.if_not_exists => Some(IfClause::NotExists),
         Statement::Update(s) => s.if_clause.clone(),
         Statement::Delete(s) => s.if_clause.clone(),
         _ => None,
     }
+}
+
+/// A write of a lightweight transaction, bound: its updates, what its read-before-write
+/// looks at, and its condition (`lwt.rs`).
+pub(super) struct Conditional<'c> {
+    pub table: &'c TableDef,
+    /// "updates" or "deletions", as Cassandra's messages name the statement.
+    pub what: &'static str,
+    /// The partitions it names (one, unless IN was used).
+    pub partitions: Vec<PartitionId>,
+    /// The encoded clusterings of the rows it names; None when it writes static columns
+    /// or deletes the partition.
+    pub rows: Option<Vec<Bytes>>,
+    pub updates: Vec<PartitionUpdate>,
+    /// None for an unconditional statement of a conditional batch.
+    pub clause: Option<lwt::Clause>,
+}
+
+/// Binds one statement of a lightweight transaction with its own values (a conditional
+/// statement, or an item of a protocol BATCH that has conditions), IF markers last.
+pub(super) fn bind_conditional<'c>(
+    statement: &Statement,
+    input: &WriteInput<'c>,
+    in_batch: bool,
+) -> Result<Conditional<'c>> {
+    let mut binder = Binder::new(input.values);
+    let bound = conditional_one(statement, input, &mut binder, in_batch)?;
+    binder.finish()?;
+    Ok(bound)
+}
+
+/// Binds a CQL-text BATCH that has conditions: every statement, conditional or not.
+pub(super) fn bind_conditional_batch<'c>(
+    batch: &Batch,
+    input: &WriteInput<'c>,
+) -> Result<Vec<Conditional<'c>>> {
+    check_batch(batch)?;
+    check_conditional_batch(batch, input.keyspace)?;
+    let mut binder = Binder::new(input.values);
+    walk::using_terms(&batch.using, input.catalog, "", &mut binder)?;
+    let bound = batch
+        .statements
+        .iter()
+        .map(|s| conditional_one(s, input, &mut binder, true))
+        .collect::<Result<Vec<_>>>()?;
+    binder.finish()?;
+    Ok(bound)
+}
+
+/// Whether a CQL-text BATCH holds a conditional statement.
+pub(super) fn batch_has_conditions(batch: &Batch) -> bool {
+    batch.statements.iter().any(|s| if_clause(s).is_some())
+}
+
+fn conditional_one<'c>(
+    statement: &Statement,
+    input: &WriteInput<'c>,
+    binder: &mut Binder,
+    in_batch: bool,
+) -> Result<Conditional<'c>> {
+    let table = writable_table(statement, input.catalog, input.keyspace)?;
+    let write = walk::walk(statement, table, input.catalog, binder)?;
+    let clause = if_clause(statement);
+    if write.using.timestamp.is_some() && (in_batch || clause.is_some()) {
+        return Err(if in_batch {
+            conditional_batch_timestamp()
+        } else {
+            conditional_timestamp()
+        });
+    }
+    let clause = match clause {
+        None => None,
+        Some(IfClause::Exists) => Some(lwt::Clause::Exists),
+        Some(IfClause::NotExists) => Some(lwt::Clause::NotExists),
+        Some(IfClause::Conditions(conditions)) => {
+            let terms = walk::condition_terms(&conditions, table, input.catalog, binder)?;
+            let bound = terms
+                .into_iter()
+                .map(|t| bound_condition(t, table))
+                .collect::<Result<_>>()?;
+            Some(lwt::Clause::Columns(bound))
+        }
+    };
+    let (partitions, rows) = build::named_keys(&write, input)?;
+    let updates = build::build(&write, input, None)?;
+    let what = match write.kind {
+        walk::Kind::Delete => "deletions",
+        _ => "updates",
+    };
+    Ok(Conditional {
+        table,
+        what,
+        partitions,
+        rows,
+        updates,
+        clause,
+    })
+}
+
+/// A condition's resolved terms as the evaluation wants them: values checked, `IN ?` split.
+fn bound_condition(terms: walk::ConditionTerms, table: &TableDef) -> Result<lwt::ColumnCondition> {
+    let column = table
+        .columns
+        .iter()
+        .position(|c| c.name == terms.column.name)
+        .ok_or_else(|| Error::Server(format!("column {} vanished", terms.column.name)))?;
+    let unset = || Error::invalid("Invalid 'unset' value in condition");
+    let part = match terms.part {
+        walk::ConditionPart::Whole => lwt::Part::Whole,
+        walk::ConditionPart::Field(index) => lwt::Part::Field(index),
+        walk::ConditionPart::Element(Val::Bytes(key)) => lwt::Part::Element(key),
+        walk::ConditionPart::Element(Val::Unset) => return Err(unset()),
+        walk::ConditionPart::Element(Val::Null) => {
+            let what = match terms.column.ty.unfrozen() {
+                CqlType::List(_) => "list index",
+                _ => "map key",
+            };
+            return Err(Error::invalid(format!("Invalid null value for {what}")));
+        }
+    };
+    let mut values = Vec::with_capacity(terms.values.len());
+    for value in terms.values {
+        values.push(match value {
+            Val::Bytes(b) => Some(b),
+            Val::Null => None,
+            Val::Unset => return Err(unset()),
+        });
+    }
+    if terms.in_list {
+        let list = values
+            .pop()
+            .flatten()
+            .ok_or_else(|| Error::invalid("Invalid null list in IN condition"))?;
+        let any_list = CqlType::List(Box::new(CqlType::Native(
+            crate::cql::types::NativeType::Blob,
+        )));
+        values = crate::cql::serialized::split_collection(&any_list, &list)
+            .map_err(|e| Error::invalid(format!("Invalid list in IN condition: {e}")))?
+            .into_iter()
+            .map(|(_, element)| Some(element))
+            .collect();
+    }
+    Ok(lwt::ColumnCondition {
+        column,
+        part,
+        op: terms.op,
+        values,
+    })
+}
+
+/// Cassandra's refusals for a BATCH with conditions that depend only on its text.
+fn check_conditional_batch(batch: &Batch, keyspace: Option<&str>) -> Result<()> {
+    if !batch_has_conditions(batch) {
+        return Ok(());
+    }
+    if batch.using.timestamp.is_some() || batch.statements.iter().any(has_own_timestamp) {
+        return Err(conditional_batch_timestamp());
+    }
+    let mut tables = batch.statements.iter().map(|s| target(s, keyspace));
+    if let Some(first) = tables.next().transpose()? {
+        for other in tables {
+            if other? != first {
+                return Err(Error::invalid(
+                    "Batch with conditions cannot span multiple tables",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn conditional_timestamp() -> Error {
+    Error::invalid("Cannot provide custom timestamp for conditional updates")
+}
+
+fn conditional_batch_timestamp() -> Error {
+    Error::invalid("Cannot provide custom timestamp for conditional BATCH")
 }
 
 fn check_batch(batch: &Batch) -> Result<()> {

@@ -19,6 +19,7 @@ mod bind;
 mod consistency;
 mod dml;
 mod functions;
+mod lwt;
 mod paging;
 mod plan;
 mod prepared;
@@ -68,10 +69,12 @@ impl Reply {
     }
 }
 
-/// How far a statement got synchronously: a reply, or writes still to apply.
+/// How far a statement got synchronously: a reply, writes still to apply, or a
+/// lightweight transaction still to run under its partition's lock.
 enum Step {
     Done(Reply),
     Write(Vec<crate::storage::partition::PartitionUpdate>),
+    Cas(Box<lwt::CasRequest>),
 }
 
 /// A parsed statement and the plan its last execution made.
@@ -139,6 +142,8 @@ pub struct Coordinator {
     /// The last write timestamp this node assigned (µs), so assigned timestamps strictly
     /// increase even when the clock stalls or steps back.
     last_timestamp: AtomicI64,
+    /// Per-partition locks held by lightweight transactions from read to write.
+    cas_locks: lwt::CasLocks,
 }
 
 impl Coordinator {
@@ -174,6 +179,7 @@ impl Coordinator {
             replica,
             live_nodes: BTreeMap::from([(config.data_center.clone(), 1)]),
             last_timestamp: AtomicI64::new(0),
+            cas_locks: lwt::CasLocks::new(),
         })
     }
 
@@ -198,8 +204,8 @@ impl Coordinator {
                 self.finish(step).await
             }
             Request::Batch(batch) => {
-                let updates = self.batch(&ctx, &batch)?;
-                self.finish(Step::Write(updates)).await
+                let step = self.batch(&ctx, &batch)?;
+                self.finish(step).await
             }
             other => Err(Error::Server(format!("{other:?} is not a statement"))),
         }
@@ -217,7 +223,51 @@ impl Coordinator {
                 }
                 Ok(Reply::Result(ResultBody::Void))
             }
+            Step::Cas(request) => self.cas(&request).await,
         }
+    }
+
+    /// Runs a lightweight transaction: its partition's lock is held from the read of the
+    /// current values to the end of the write (`lwt.rs`).
+    async fn cas(&self, request: &lwt::CasRequest) -> Result<Reply> {
+        let (table, partition) = request.lock_key();
+        let _lock = self.cas_locks.lock(table, partition).await;
+        let outcome = {
+            let catalog = self.read_catalog();
+            lwt::decide(
+                request,
+                &catalog,
+                &self.replica,
+                self.max_unpaged_rows,
+                |newest| self.timestamp_above(newest),
+            )?
+        };
+        match outcome {
+            lwt::Outcome::NotApplied(body) => Ok(Reply::Result(body)),
+            lwt::Outcome::Apply { updates, reply } => {
+                if !updates.is_empty() {
+                    self.replica.write(updates).await?;
+                }
+                Ok(Reply::Result(reply))
+            }
+        }
+    }
+
+    /// Checks a lightweight transaction and plans it (nothing is locked yet).
+    fn cas_step(
+        &self,
+        source: lwt::Source,
+        serial: Option<crate::protocol::Consistency>,
+        commit: crate::protocol::Consistency,
+    ) -> Result<Step> {
+        let catalog = self.read_catalog();
+        let topology = consistency::Topology {
+            live_nodes: &self.live_nodes,
+            local_dc: &self.node.data_center,
+        };
+        let levels = lwt::Levels { serial, commit };
+        let request = lwt::CasRequest::new(source, &catalog, levels, &topology)?;
+        Ok(Step::Cas(Box::new(request)))
     }
 
     fn parse_cached(&self, query: String) -> Result<Arc<Parsed>> {
@@ -315,6 +365,24 @@ impl Coordinator {
                 self.describe(ctx, describe, params, keyspace).map(done)
             }
             Statement::Unsupported { what } => Err(not_yet(what)),
+            Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_)
+                if dml::if_clause(statement).is_some() =>
+            {
+                let source = lwt::Source::Statement {
+                    statement: statement.clone(),
+                    keyspace: keyspace.map(str::to_owned),
+                    values: params.values.values.clone(),
+                };
+                self.cas_step(source, params.serial_consistency, params.consistency)
+            }
+            Statement::Batch(batch) if dml::batch_has_conditions(batch) => {
+                let source = lwt::Source::TextBatch {
+                    batch: batch.clone(),
+                    keyspace: keyspace.map(str::to_owned),
+                    values: params.values.values.clone(),
+                };
+                self.cas_step(source, params.serial_consistency, params.consistency)
+            }
             Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => {
                 let updates = {
                     let catalog = self.read_catalog();
@@ -436,10 +504,16 @@ impl Coordinator {
 
     /// A write timestamp strictly greater than every one this node assigned before.
     fn next_timestamp(&self) -> i64 {
+        self.timestamp_above(i64::MIN)
+    }
+
+    /// A write timestamp strictly greater than `floor` and than every one this node
+    /// assigned before (a transaction's write must beat every timestamp it read).
+    fn timestamp_above(&self, floor: i64) -> i64 {
         let now = functions::now_micros();
         let mut last = self.last_timestamp.load(Ordering::Relaxed);
         loop {
-            let next = now.max(last + 1);
+            let next = now.max(last + 1).max(floor.saturating_add(1));
             match self.last_timestamp.compare_exchange_weak(
                 last,
                 next,
@@ -472,13 +546,19 @@ impl Coordinator {
     }
 
     /// A BATCH message: each statement (text or prepared id) bound with its own values,
-    /// everything applied as one atomic engine write.
-    fn batch(
-        &self,
-        ctx: &RequestContext,
-        batch: &crate::protocol::Batch,
-    ) -> Result<Vec<crate::storage::partition::PartitionUpdate>> {
-        use crate::protocol::BatchQuery;
+    /// everything applied as one atomic engine write — or, with conditions, run as one
+    /// lightweight transaction.
+    fn batch(&self, ctx: &RequestContext, batch: &crate::protocol::Batch) -> Result<Step> {
+        let items = self.batch_statements(ctx, batch)?;
+        if items.iter().any(|(s, _)| dml::if_clause(s).is_some()) {
+            let items = items
+                .into_iter()
+                .zip(&batch.statements)
+                .map(|((s, ks), item)| ((*s).clone(), ks, item.values.values.clone()))
+                .collect();
+            let source = lwt::Source::Items(items);
+            return self.cas_step(source, batch.serial_consistency, batch.consistency);
+        }
         let timestamp = batch.timestamp.unwrap_or_else(|| self.next_timestamp());
         let params = QueryParameters {
             consistency: batch.consistency,
@@ -486,6 +566,25 @@ impl Coordinator {
             ..QueryParameters::default()
         };
         let mut updates = Vec::new();
+        for ((statement, keyspace), item) in items.iter().zip(&batch.statements) {
+            let catalog = self.read_catalog();
+            let keyspace = keyspace.as_deref();
+            let input = self.write_input(&catalog, keyspace, &params, &item.values.values);
+            updates.extend(dml::bind_write(statement, &input)?);
+            self.check_write(&catalog, statement, keyspace, batch.consistency)?;
+        }
+        Ok(Step::Write(dml::merge_updates(updates)))
+    }
+
+    /// The statements of a BATCH message (parsed, or found by prepared id) with the
+    /// keyspace each is bound in; only INSERT, UPDATE and DELETE are allowed.
+    fn batch_statements(
+        &self,
+        ctx: &RequestContext,
+        batch: &crate::protocol::Batch,
+    ) -> Result<Vec<(Arc<Statement>, Option<String>)>> {
+        use crate::protocol::BatchQuery;
+        let mut statements = Vec::with_capacity(batch.statements.len());
         for item in &batch.statements {
             let (statement, keyspace) = match &item.query {
                 BatchQuery::Text(text) => (
@@ -511,13 +610,9 @@ impl Coordinator {
                     "Invalid statement in batch: only UPDATE, INSERT and DELETE statements are allowed.",
                 ));
             }
-            let catalog = self.read_catalog();
-            let keyspace = keyspace.as_deref();
-            let input = self.write_input(&catalog, keyspace, &params, &item.values.values);
-            updates.extend(dml::bind_write(&statement, &input)?);
-            self.check_write(&catalog, &statement, keyspace, batch.consistency)?;
+            statements.push((statement, keyspace));
         }
-        Ok(dml::merge_updates(updates))
+        Ok(statements)
     }
 
     /// TRUNCATE: every row of the table is removed from its replica.

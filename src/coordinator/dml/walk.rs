@@ -492,3 +492,143 @@ pub(super) fn not_supported(what: &str) -> Error {
         "{what} is not supported yet by this ringcache build"
     ))
 }
+
+/// One `IF` condition with its terms resolved (lightweight transactions, `lwt.rs`).
+#[derive(Debug)]
+pub(super) struct ConditionTerms<'t> {
+    /// The column compared.
+    pub column: &'t ColumnDef,
+    /// Which part of the column is compared.
+    pub part: ConditionPart,
+    pub op: Operator,
+    /// The compared values: one, or each of `IN (...)`.
+    pub values: Vec<Val>,
+    /// `IN ?`: `values` holds one serialized list.
+    pub in_list: bool,
+}
+
+/// What a condition compares of its column.
+#[derive(Debug)]
+pub(super) enum ConditionPart {
+    Whole,
+    /// `l[i]` or `m[k]`: the index or key.
+    Element(Val),
+    /// `u.f`: the field's position.
+    Field(usize),
+}
+
+/// Resolves an `IF` clause's conditions. The clause ends every statement's text, so its
+/// markers follow the statement's own, in the order written.
+pub(super) fn condition_terms<'t>(
+    conditions: &[crate::cql::ast::Condition],
+    table: &'t TableDef,
+    catalog: &Catalog,
+    markers: &mut dyn Markers,
+) -> Result<Vec<ConditionTerms<'t>>> {
+    let mut walker = Walker {
+        table,
+        r: Resolver {
+            catalog,
+            keyspace: &table.keyspace,
+            markers,
+        },
+    };
+    conditions.iter().map(|c| walker.condition(c)).collect()
+}
+
+impl<'t> Walker<'t, '_, '_> {
+    fn condition(&mut self, condition: &crate::cql::ast::Condition) -> Result<ConditionTerms<'t>> {
+        let name = match &condition.target {
+            ColumnTarget::Column(c)
+            | ColumnTarget::Element { column: c, .. }
+            | ColumnTarget::Field { column: c, .. } => c,
+        };
+        let def = self.column(name)?;
+        if def.kind.is_primary_key() {
+            return Err(Error::invalid(format!(
+                "PRIMARY KEY column '{name}' cannot have IF conditions"
+            )));
+        }
+        let (part, label, ty) = match &condition.target {
+            ColumnTarget::Column(_) => (ConditionPart::Whole, name.clone(), def.ty.clone()),
+            ColumnTarget::Element { key, .. } => {
+                let (key_label, key_ty, value_ty) = match def.ty.unfrozen() {
+                    CqlType::List(e) => (
+                        format!("idx({name})"),
+                        CqlType::Native(NativeType::Int),
+                        (**e).clone(),
+                    ),
+                    CqlType::Map(k, v) => (format!("key({name})"), (**k).clone(), (**v).clone()),
+                    CqlType::Set(_) => {
+                        return Err(Error::invalid(format!(
+                            "Invalid element access syntax for set column {name}"
+                        )))
+                    }
+                    _ => {
+                        return Err(Error::invalid(format!(
+                            "Invalid element access syntax for non-collection column {name}"
+                        )))
+                    }
+                };
+                let key = self.r.term(key, &key_label, &key_ty, None)?;
+                (
+                    ConditionPart::Element(key),
+                    format!("value({name})"),
+                    value_ty,
+                )
+            }
+            ColumnTarget::Field { field, .. } => {
+                let (index, ty) = self.field(def, field)?;
+                (ConditionPart::Field(index), format!("{name}.{field}"), ty)
+            }
+        };
+        let (values, in_list) = self.condition_values(condition, &label, &ty)?;
+        Ok(ConditionTerms {
+            column: def,
+            part,
+            op: condition.op,
+            values,
+            in_list,
+        })
+    }
+
+    fn condition_values(
+        &mut self,
+        condition: &crate::cql::ast::Condition,
+        label: &str,
+        ty: &CqlType,
+    ) -> Result<(Vec<Val>, bool)> {
+        let op = condition.op;
+        match (op, &condition.value) {
+            (Operator::In, Term::BindMarker(_)) => {
+                let list = CqlType::List(Box::new(ty.clone()));
+                let name = format!("in({label})");
+                Ok((vec![self.r.term(&condition.value, &name, &list, None)?], true))
+            }
+            (Operator::In, Term::Tuple(items) | Term::List(items)) => items
+                .iter()
+                .map(|t| self.r.term(t, label, ty, None))
+                .collect::<Result<_>>()
+                .map(|values| (values, false)),
+            (Operator::Lt | Operator::Le | Operator::Gt | Operator::Ge, _)
+                if matches!(ty.unfrozen(), CqlType::Native(NativeType::Duration)) =>
+            {
+                Err(Error::invalid(
+                    "Slice conditions are not supported on durations",
+                ))
+            }
+            (
+                Operator::Eq
+                | Operator::Ne
+                | Operator::Lt
+                | Operator::Le
+                | Operator::Gt
+                | Operator::Ge,
+                term,
+            ) => Ok((vec![self.r.term(term, label, ty, None)?], false)),
+            (op, _) => Err(Error::invalid(format!(
+                "Unsupported operator {op:?} in an IF condition: only =, !=, <, <=, >, >= and IN are allowed"
+            ))),
+        }
+    }
+}
