@@ -154,9 +154,10 @@ fn bind_one(
     batch_timestamp: Option<i64>,
 ) -> Result<Vec<PartitionUpdate>> {
     if if_clause(statement).is_some() {
-        // Conditional writes are bound by `bind_conditional`, under their partition's lock.
-        return Err(Error::Server(
-            "a conditional write reached the unconditional write path".into(),
+        // Conditional writes are bound by `bind_conditional`, under their partition's lock;
+        // binding one here would drop its condition.
+        return Err(Error::invalid(
+            "Conditional writes run as lightweight transactions, not as plain writes",
         ));
     }
     let table = writable_table(statement, input.catalog, input.keyspace)?;

@@ -6,6 +6,7 @@
 mod cdrs;
 mod data_path;
 mod durability;
+mod lwt;
 mod node;
 mod raw_protocol;
 mod restart;
