@@ -59,6 +59,24 @@ pub struct Config {
     pub tuning: Tuning,
     /// The embedded store: engine, durability, read thresholds.
     pub storage: Storage,
+    /// The chat schema the node serves out of the box.
+    pub chat: Chat,
+}
+
+/// The chat application's schema (`config/chat.cql`, built into the binary).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Chat {
+    /// Create the `chat` keyspace and tables at start if they do not exist (idempotent).
+    pub create_schema: bool,
+}
+
+impl Default for Chat {
+    fn default() -> Self {
+        Chat {
+            create_schema: true,
+        }
+    }
 }
 
 /// The embedded store's settings.
@@ -181,6 +199,7 @@ impl Default for Config {
             limits: Limits::default(),
             tuning: Tuning::default(),
             storage: Storage::default(),
+            chat: Chat::default(),
         }
     }
 }

@@ -662,6 +662,28 @@ impl Coordinator {
             .read()
             .unwrap_or_else(|p| p.into_inner())
     }
+
+    /// Runs a CQL script (statements separated by `;`, comments allowed) as internal QUERY
+    /// requests with no keyspace, in order, stopping at the first failure. Returns how many
+    /// statements ran. Used at start to create the chat schema (`config/chat.cql`).
+    pub async fn execute_script(&self, script: &str) -> Result<usize> {
+        let internal = SocketAddr::from(([127, 0, 0, 1], 0));
+        let ctx = RequestContext {
+            keyspace: None,
+            local_addr: internal,
+            peer: internal,
+        };
+        let statements = crate::chat::split_script(script);
+        for query in &statements {
+            let params = QueryParameters::default();
+            let request = Request::Query {
+                query: query.clone(),
+                params,
+            };
+            self.handle(ctx.clone(), request).await?;
+        }
+        Ok(statements.len())
+    }
 }
 
 /// Ids of every user table.

@@ -82,6 +82,7 @@ impl Server {
                 path: config.data_dir.clone(),
                 message,
             })?;
+        crate::chat::create_schema_at_start(&coordinator, &config).await;
         let cql = bind(
             "CQL",
             SocketAddr::new(config.listen_address, config.cql_port),
