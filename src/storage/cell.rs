@@ -26,6 +26,8 @@
 use bytes::Bytes;
 use thiserror::Error;
 
+use super::comparable::{AFTER, BEFORE};
+
 /// The format version written in the high nibble of every value's header byte.
 pub const FORMAT_VERSION: u8 = 1;
 
@@ -391,6 +393,40 @@ pub struct RangeTombstone {
 }
 
 impl RangeTombstone {
+    /// The tombstone deleting the rows between two encoded bounds, each a clustering prefix
+    /// closed by `comparable::BEFORE` or `AFTER` (a `ClusteringRange`'s start, inclusive, and
+    /// end, exclusive): a start BEFORE *p* includes *p*'s rows, an end AFTER *p* too. None
+    /// when a bound has no such terminator.
+    pub fn from_bounds(start: &[u8], end: &[u8], deletion: DeletionTime) -> Option<RangeTombstone> {
+        let (&start_tag, start_key) = start.split_last()?;
+        let (&end_tag, end_key) = end.split_last()?;
+        let inclusive = |tag: u8, when: u8| match tag {
+            BEFORE | AFTER => Some(tag == when),
+            _ => None,
+        };
+        Some(RangeTombstone {
+            start: ClusteringBound {
+                key: Bytes::copy_from_slice(start_key),
+                inclusive: inclusive(start_tag, BEFORE)?,
+            },
+            end: ClusteringBound {
+                key: Bytes::copy_from_slice(end_key),
+                inclusive: inclusive(end_tag, AFTER)?,
+            },
+            deletion,
+        })
+    }
+
+    /// Whether the range ends before `clustering`, so covers no row at or after it.
+    pub fn ends_before(&self, clustering: &[u8]) -> bool {
+        !before_end(&self.end, clustering)
+    }
+
+    /// Whether the range starts after `clustering`, so covers no row at or before it.
+    pub fn starts_after(&self, clustering: &[u8]) -> bool {
+        !after_start(&self.start, clustering)
+    }
+
     /// Whether the row with encoded clustering `clustering` lies inside the range. Bounds are
     /// prefixes: `(a) <= c` and `c <= (a)` both include every clustering starting with `a`,
     /// as Cassandra's slice bounds do.
@@ -707,6 +743,24 @@ mod tests {
         assert!(exclusive.covers(b"c") && !exclusive.covers(b"d") && !exclusive.covers(b"d\x00"));
         let whole = rt(bound(b"", true), bound(b"", true));
         assert!(whole.covers(b"") && whole.covers(b"\xff\xff"));
+    }
+
+    #[test]
+    fn range_tombstones_from_encoded_bounds_cover_as_byte_order_says() {
+        let d = DeletionTime::new(1, 1);
+        // Rows are `key END`; bounds `key BEFORE|AFTER`.
+        let row = |k: &[u8]| [k, &[0x38]].concat();
+        let closed = RangeTombstone::from_bounds(b"b\x20", b"d\x60", d).expect("rt");
+        assert!(closed.covers(&row(b"b")) && closed.covers(&row(b"d")));
+        assert!(!closed.covers(&row(b"a")) && !closed.covers(&row(b"e")));
+        let open = RangeTombstone::from_bounds(b"b\x60", b"d\x20", d).expect("rt");
+        assert!(!open.covers(&row(b"b")) && open.covers(&row(b"c")) && !open.covers(&row(b"d")));
+        assert!(open.ends_before(&row(b"d")) && !open.ends_before(&row(b"c")));
+        assert!(open.starts_after(&row(b"b")) && !open.starts_after(&row(b"c")));
+        let whole = RangeTombstone::from_bounds(b"\x20", b"\x60", d).expect("rt");
+        assert!(whole.covers(&row(b"")) && whole.covers(&row(b"\xff")));
+        assert!(RangeTombstone::from_bounds(b"b\x38", b"\x60", d).is_none());
+        assert!(RangeTombstone::from_bounds(b"", b"\x60", d).is_none());
     }
 
     proptest! {

@@ -18,15 +18,27 @@
 //! After the kind:
 //!
 //! * `0x10` **partition header**: nothing follows. Holds the partition deletion.
+//! * `0x18` **range index**: a range tombstone's start bound, `0x02`, its end bound (the
+//!   same bytes as its start key below, under another kind). Holds the range's deletion.
+//!   Sorted by start, so the ranges that open before any position are one short scan: what
+//!   a read that starts inside a range (a slice or a page resuming in it) needs, since the
+//!   range's own start key lies before the read.
 //! * `0x20` **static row**: a *column part* follows.
 //! * `0x30` **clustered**: the clustering key in the byte-comparable encoding
 //!   (`comparable.rs`), then by its terminator:
 //!   - `0x38` (END): a **row**; a *column part* follows.
 //!   - `0x20`/`0x60` (BEFORE/AFTER bound): a **range tombstone bound**; one byte follows,
-//!     `0x01` for an end bound or `0x02` for a start bound. Bounds live in the same slot as
-//!     rows so one forward scan meets each bound exactly where it takes effect (a bound of
-//!     prefix *p* sorts before/after every row starting with *p*); at equal positions an end
-//!     sorts before a start, so a scan closes one deletion before opening the next.
+//!     `0x01` for an end bound or `0x02` for a start bound, then the range's *other* bound
+//!     (its end after a start, its start after an end). Both keys hold the range's deletion
+//!     time. Bounds live in the same slot as rows so one scan meets each bound exactly where
+//!     it takes effect (a bound of prefix *p* sorts before/after every row starting with
+//!     *p*): a forward scan opens a range at its start key, which says where it ends; a
+//!     reverse scan opens it at its end key, which says where it starts. Carrying the other
+//!     bound in the key makes every range its own pair of keys, so overlapping and nested
+//!     ranges with different timestamps never merge into one another, and a scan knows at
+//!     every row each open range and its deletion. At equal positions an end sorts before a
+//!     start. A row is covered when `start < clustering < end` as bytes (a BEFORE bound
+//!     sorts before, an AFTER bound after, every key with its prefix).
 //!
 //! The *column part* is either nothing — the **row slot** (row marker) —, `0x00` — the
 //! **row deletion slot** — (both sorting before the row's cells), or a **cell**: `0x01`, the column name's length (u16)
@@ -47,6 +59,8 @@ use super::comparable::{
 
 /// Slot kind of the partition header (partition deletion).
 pub const KIND_HEADER: u8 = 0x10;
+/// Slot kind of the range tombstone index (every range by its start, ahead of the rows).
+pub const KIND_RANGE_INDEX: u8 = 0x18;
 /// Slot kind of the static row.
 pub const KIND_STATIC: u8 = 0x20;
 /// Slot kind of clustered rows and range tombstone bounds.
@@ -157,19 +171,37 @@ impl PartitionKey<'_> {
         Ok(out)
     }
 
-    /// A range tombstone bound: `bound` is an encoded prefix ending in BEFORE or AFTER
-    /// (a [`ClusteringRange`] start or end).
-    pub fn bound_key(&self, bound: &[u8], side: BoundSide) -> Result<Vec<u8>, KeyError> {
-        if !matches!(bound.last(), Some(&BEFORE | &AFTER)) {
-            return Err(corrupt("a bound must end in BEFORE or AFTER"));
-        }
+    /// A range tombstone bound key: the `side` bound of `range` (both bounds ending in
+    /// BEFORE or AFTER), followed by the side byte and the other bound.
+    pub fn bound_key(&self, range: &ClusteringRange, side: BoundSide) -> Result<Vec<u8>, KeyError> {
+        let (bound, other, tag) = match side {
+            BoundSide::Start => (&range.start, &range.end, BOUND_START),
+            BoundSide::End => (&range.end, &range.start, BOUND_END),
+        };
         let mut out = self.with_kind(KIND_CLUSTERED)?;
-        out.extend_from_slice(bound);
-        out.push(match side {
-            BoundSide::Start => BOUND_START,
-            BoundSide::End => BOUND_END,
-        });
+        push_range(&mut out, bound, tag, other)?;
         Ok(out)
+    }
+
+    /// The range index key of `range`: its start, `BOUND_START`, its end.
+    pub fn range_index_key(&self, range: &ClusteringRange) -> Result<Vec<u8>, KeyError> {
+        let mut out = self.with_kind(KIND_RANGE_INDEX)?;
+        push_range(&mut out, &range.start, BOUND_START, &range.end)?;
+        Ok(out)
+    }
+
+    /// The range index entries of ranges whose start key sorts before the clustered-slot
+    /// position `before` (clustering-relative, as in [`ClusteringRange`]).
+    pub fn range_index_before(&self, before: &[u8]) -> Result<KeyRange, KeyError> {
+        let base = self.with_kind(KIND_RANGE_INDEX)?;
+        let end = [base.as_slice(), before].concat();
+        Ok(KeyRange::half_open(&base, &end))
+    }
+
+    /// The first bytes of every clustered-slot key: what [`PartitionKey::clustering_range`]
+    /// puts before a clustering-relative position.
+    pub fn clustered_base(&self) -> Result<Vec<u8>, KeyError> {
+        self.with_kind(KIND_CLUSTERED)
     }
 
     /// Every key of the partition.
@@ -184,6 +216,20 @@ impl PartitionKey<'_> {
         let end = [base.as_slice(), &range.end].concat();
         Ok(KeyRange::half_open(&start, &end))
     }
+}
+
+fn is_bound(bound: &[u8]) -> bool {
+    matches!(bound.last(), Some(&BEFORE | &AFTER))
+}
+
+fn push_range(out: &mut Vec<u8>, bound: &[u8], tag: u8, other: &[u8]) -> Result<(), KeyError> {
+    if !is_bound(bound) || !is_bound(other) {
+        return Err(corrupt("a bound must end in BEFORE or AFTER"));
+    }
+    out.extend_from_slice(bound);
+    out.push(tag);
+    out.extend_from_slice(other);
+    Ok(())
 }
 
 fn push_cell(out: &mut Vec<u8>, cell: Option<CellName<'_>>) -> Result<(), KeyError> {
@@ -257,12 +303,22 @@ pub enum Slot<'a> {
         /// Decode with [`comparable::decode_clustering`].
         clustering: &'a [u8],
     },
-    /// A range tombstone bound: the encoded prefix (ending in BEFORE/AFTER) and its side.
+    /// A range tombstone bound: the encoded prefix (ending in BEFORE/AFTER), its side and
+    /// the range's other bound.
     RangeTombstoneBound {
         /// Decode with [`comparable::decode_clustering`].
         bound: &'a [u8],
         /// Start or end of the deletion.
         side: BoundSide,
+        /// The range's end for a start bound, its start for an end bound.
+        other: &'a [u8],
+    },
+    /// A range index entry: the range's start and end bounds.
+    RangeIndex {
+        /// The start bound (inclusive position, ending in BEFORE/AFTER).
+        start: &'a [u8],
+        /// The end bound (exclusive position, ending in BEFORE/AFTER).
+        end: &'a [u8],
     },
 }
 
@@ -293,6 +349,10 @@ pub fn parse_key<'a>(key: &'a [u8], clustering: &[Column<'_>]) -> Result<ParsedK
     let (&kind, rest) = rest.split_first().ok_or_else(|| corrupt("no slot kind"))?;
     let slot = match kind {
         KIND_HEADER if rest.is_empty() => Slot::PartitionHeader,
+        KIND_RANGE_INDEX => match parse_range(rest, clustering)? {
+            (start, BoundSide::Start, end) => Slot::RangeIndex { start, end },
+            _ => return Err(corrupt("range index entry side")),
+        },
         KIND_STATIC => Slot::Static(parse_cell(rest)?),
         KIND_CLUSTERED => parse_clustered(rest, clustering)?,
         _ => return Err(corrupt(format!("slot kind {kind:#04x}"))),
@@ -307,23 +367,38 @@ pub fn parse_key<'a>(key: &'a [u8], clustering: &[Column<'_>]) -> Result<ParsedK
 
 fn parse_clustered<'a>(rest: &'a [u8], columns: &[Column<'_>]) -> Result<Slot<'a>, KeyError> {
     let decoded = comparable::decode_clustering(columns, rest)?;
+    if decoded.terminator != Terminator::End {
+        let (bound, side, other) = parse_range(rest, columns)?;
+        return Ok(Slot::RangeTombstoneBound { bound, side, other });
+    }
     let (clustering, tail) = rest.split_at(decoded.len);
-    match (decoded.terminator, tail) {
-        (Terminator::End, [ROW_DELETION_TAG]) => Ok(Slot::RowDeletion { clustering }),
-        (Terminator::End, _) => Ok(Slot::Row {
+    match tail {
+        [ROW_DELETION_TAG] => Ok(Slot::RowDeletion { clustering }),
+        _ => Ok(Slot::Row {
             clustering,
             cell: parse_cell(tail)?,
         }),
-        (_, [BOUND_START]) => Ok(Slot::RangeTombstoneBound {
-            bound: clustering,
-            side: BoundSide::Start,
-        }),
-        (_, [BOUND_END]) => Ok(Slot::RangeTombstoneBound {
-            bound: clustering,
-            side: BoundSide::End,
-        }),
-        _ => Err(corrupt("range tombstone bound side")),
     }
+}
+
+/// A bound, its side byte and the other bound, both bounds decoding in full.
+fn parse_range<'a>(
+    rest: &'a [u8],
+    columns: &[Column<'_>],
+) -> Result<(&'a [u8], BoundSide, &'a [u8]), KeyError> {
+    let first = comparable::decode_clustering(columns, rest)?;
+    let (bound, tail) = rest.split_at(first.len);
+    let (side, other) = match tail.split_first() {
+        Some((&BOUND_START, other)) => (BoundSide::Start, other),
+        Some((&BOUND_END, other)) => (BoundSide::End, other),
+        _ => return Err(corrupt("range tombstone bound side")),
+    };
+    let second = comparable::decode_clustering(columns, other)?;
+    let bounds = first.terminator != Terminator::End && second.terminator != Terminator::End;
+    if !bounds || second.len != other.len() {
+        return Err(corrupt("range tombstone bounds"));
+    }
+    Ok((bound, side, other))
 }
 
 fn parse_cell(rest: &[u8]) -> Result<Option<CellName<'_>>, KeyError> {
@@ -411,6 +486,7 @@ mod tests {
         let (p1, p2) = (path(-5), path(7));
         vec![
             p.header_key().expect("k"),
+            p.range_index_key(&ge_two[0]).expect("k"),
             p.static_key(None).expect("k"),
             p.static_key(cell("s")).expect("k"),
             p.row_key(&clustering(1), None).expect("k"),
@@ -432,10 +508,10 @@ mod tests {
             )
             .expect("k"),
             p.row_key(&clustering(1), cell("b")).expect("k"),
-            p.bound_key(&ge_two[0].start, BoundSide::Start).expect("k"),
+            p.bound_key(&ge_two[0], BoundSide::Start).expect("k"),
             p.row_key(&clustering(2), None).expect("k"),
             p.row_key(&clustering(3), cell("a")).expect("k"),
-            p.bound_key(&ge_two[0].end, BoundSide::End).expect("k"),
+            p.bound_key(&ge_two[0], BoundSide::End).expect("k"),
         ]
     }
 
@@ -462,9 +538,12 @@ mod tests {
             .map(|k| parse_key(k, &cols).expect("parse").slot)
             .collect();
         assert_eq!(parsed[0], Slot::PartitionHeader);
-        assert_eq!(parsed[2], Slot::Static(cell("s")));
+        assert!(
+            matches!(parsed[1], Slot::RangeIndex { start, end } if start == [0x40, 0x80, 0, 0, 2, BEFORE] && end == [AFTER])
+        );
+        assert_eq!(parsed[3], Slot::Static(cell("s")));
         assert!(matches!(
-            parsed[5],
+            parsed[6],
             Slot::Row {
                 cell: Some(CellName {
                     column: "a",
@@ -474,15 +553,17 @@ mod tests {
             }
         ));
         assert!(matches!(
-            parsed[8],
+            parsed[9],
             Slot::RangeTombstoneBound {
                 side: BoundSide::Start,
+                other: [AFTER],
                 ..
             }
         ));
         assert!(matches!(
-            parsed[11],
+            parsed[12],
             Slot::RangeTombstoneBound {
+                bound: [AFTER],
                 side: BoundSide::End,
                 ..
             }
@@ -490,7 +571,7 @@ mod tests {
         let Slot::Row {
             clustering: c,
             cell: None,
-        } = parsed[3]
+        } = parsed[4]
         else {
             panic!("row slot")
         };
@@ -568,5 +649,31 @@ mod tests {
         let long = vec![0u8; 70_000];
         assert!(pk(1, &long).prefix().is_err());
         assert!(pk(1, b"k").row_key(&[0x40], None).is_err());
+    }
+
+    #[test]
+    fn malformed_range_keys_are_errors() {
+        let ty = int();
+        let cols = [(&ty, Order::Asc)];
+        let p = pk(1, b"k");
+        let range = comparable::prefix_range(&cols, &[Some(&7i32.to_be_bytes())]).expect("r");
+        let good = p.bound_key(&range, BoundSide::End).expect("k");
+        assert!(parse_key(&good, &cols).is_ok());
+        for cut in 0..good.len() {
+            assert!(parse_key(&good[..cut], &cols).is_err());
+        }
+        let mut trailing = good.clone();
+        trailing.push(0);
+        assert!(parse_key(&trailing, &cols).is_err());
+        let mut index = p.range_index_key(&range).expect("k");
+        assert!(parse_key(&index, &cols).is_ok());
+        index.push(AFTER);
+        assert!(parse_key(&index, &cols).is_err());
+        let row_end = ClusteringRange {
+            start: vec![BEFORE],
+            end: clustering(1),
+        };
+        assert!(p.bound_key(&row_end, BoundSide::Start).is_err());
+        assert!(p.range_index_key(&row_end).is_err());
     }
 }

@@ -26,6 +26,7 @@ use super::engine::{prefix_successor, Direction, Engine, KeyRange, StorageError,
 use super::keys::{parse_key, token_bytes, CellName, PartitionKey, Slot};
 use super::reconcile::merge_deletion;
 use crate::cql::types::CqlType;
+use ranges::OpenRanges;
 
 /// What the key layout needs to know about a table.
 #[derive(Debug, Clone, PartialEq)]
@@ -101,6 +102,11 @@ pub struct PartitionUpdate {
     /// Clustered row writes (for a table without clustering columns, one row whose
     /// clustering is the empty clustering, i.e. just END).
     pub rows: Vec<RowUpdate>,
+    /// Range deletions (DELETE with a clustering slice or prefix): every row whose
+    /// clustering lies in the range (`comparable::bounds`; start inclusive, end exclusive)
+    /// is deleted at the deletion's timestamp. Static rows are never covered. Empty ranges
+    /// are ignored.
+    pub range_deletions: Vec<(ClusteringRange, DeletionTime)>,
 }
 
 /// What one stored column slot holds, as a read returns it.
@@ -130,7 +136,9 @@ pub struct RowFragment {
     pub clustering: Bytes,
     /// The row marker, if one is stored.
     pub marker: Option<RowMarker>,
-    /// The row deletion, [`DeletionTime::LIVE`] if none.
+    /// The deletion in force for the row on this replica, [`DeletionTime::LIVE`] if none:
+    /// the row's own deletion merged with every range tombstone covering it (never the
+    /// partition deletion, which the fragment carries once). Always LIVE for the static row.
     pub deletion: DeletionTime,
     /// Column slots in key order (column name, then element path).
     pub columns: Vec<ColumnFragment>,
@@ -177,7 +185,8 @@ pub struct ReadLimits {
 /// What a read passed, for thresholds and metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ReadStats {
-    /// Tombstones passed: deleted or expired cells, row and collection deletions.
+    /// Tombstones passed: deleted or expired cells, row, collection and range deletions
+    /// (a range counts once per read, however many rows it covers).
     pub tombstones: usize,
     /// Live rows found.
     pub live_rows: usize,
@@ -283,6 +292,9 @@ pub fn write_batch(updates: &[PartitionUpdate]) -> Result<WriteBatch, KeyError> 
         }
         for row in &update.rows {
             add_row(&mut batch, &pk, row)?;
+        }
+        for (range, deletion) in &update.range_deletions {
+            ranges::add_range(&mut batch, &pk, range, deletion)?;
         }
     }
     Ok(batch)
@@ -428,6 +440,8 @@ pub fn read_partition(
     };
     let mut reader = RowReader {
         engine,
+        pk,
+        open: OpenRanges::default(),
         columns: layout.clustering.iter().map(|(t, o)| (t, *o)).collect(),
         limits,
         deletion,
@@ -509,6 +523,9 @@ fn resume(
 /// Groups a partition's entries into row fragments.
 struct RowReader<'a> {
     engine: &'a dyn Engine,
+    pk: PartitionKey<'a>,
+    /// The range tombstones the current scan is inside of (or may still enter).
+    open: OpenRanges,
     columns: Vec<Column<'a>>,
     limits: &'a ReadLimits,
     deletion: DeletionTime,
@@ -549,6 +566,11 @@ impl RowReader<'_> {
             false => Direction::Forward,
             true => Direction::Reverse,
         };
+        let (open, scanned) =
+            OpenRanges::at_scan_start(self.engine, &self.pk, &self.columns, &keys, reversed)?;
+        self.stats.entries += scanned;
+        self.open = open;
+        self.count_range_tombstones(self.open.len())?;
         let mut current: Option<RowFragment> = None;
         loop {
             let chunk = self.chunk;
@@ -556,24 +578,9 @@ impl RowReader<'_> {
             let entries = self.engine.scan(&keys, direction, chunk)?;
             self.stats.entries += entries.len();
             for (key, value) in &entries {
-                let parsed = parse_key(key, &self.columns).map_err(corrupt_key)?;
-                let clustering = match parsed.slot {
-                    Slot::Row { clustering, .. } | Slot::RowDeletion { clustering } => clustering,
-                    // Range tombstones arrive with issue 4; the header and static row are
-                    // read separately.
-                    _ => continue,
-                };
-                if current
-                    .as_ref()
-                    .is_some_and(|r| r.clustering[..] != *clustering)
-                {
-                    let done = current.take().unwrap_or_else(|| empty_row(Bytes::new()));
-                    if self.finish(done, reversed)? {
-                        return Ok(false);
-                    }
+                if self.entry(&mut current, key, value, reversed)? {
+                    return Ok(false);
                 }
-                let row = current.get_or_insert_with(|| empty_row(key.slice_ref(clustering)));
-                add_entry(row, key, parsed.slot, value)?;
             }
             match entries.last() {
                 Some((last, _)) if entries.len() == chunk => match direction {
@@ -589,6 +596,43 @@ impl RowReader<'_> {
         }
     }
 
+    /// Adds one scanned entry to the row being read (finishing the previous row when a new
+    /// one starts) or opens the range tombstone it bounds; true when the live-row limit was
+    /// reached.
+    fn entry(
+        &mut self,
+        current: &mut Option<RowFragment>,
+        key: &Bytes,
+        value: &Bytes,
+        reversed: bool,
+    ) -> Result<bool, ReadError> {
+        let parsed = parse_key(key, &self.columns).map_err(corrupt_key)?;
+        let clustering = match parsed.slot {
+            Slot::Row { clustering, .. } | Slot::RowDeletion { clustering } => clustering,
+            Slot::RangeTombstoneBound { bound, side, other } => {
+                if self.open.meet(bound, side, other, value)? {
+                    self.count_range_tombstones(1)?;
+                }
+                return Ok(false);
+            }
+            // The header, range index and static row are read separately.
+            _ => return Ok(false),
+        };
+        if current
+            .as_ref()
+            .is_some_and(|r| r.clustering[..] != *clustering)
+        {
+            if let Some(done) = current.take() {
+                if self.finish(done, reversed)? {
+                    return Ok(true);
+                }
+            }
+        }
+        let row = current.get_or_insert_with(|| empty_row(key.slice_ref(clustering)));
+        add_entry(row, key, parsed.slot, value)?;
+        Ok(false)
+    }
+
     /// Records a complete row; true when the live-row limit is now reached.
     fn finish(&mut self, mut row: RowFragment, reversed: bool) -> Result<bool, ReadError> {
         if reversed {
@@ -596,6 +640,8 @@ impl RowReader<'_> {
             row.columns.reverse();
         }
         self.count_tombstones(&row)?;
+        // Counted above as the row's own deletion; the ranges were counted when opened.
+        row.deletion = self.open.deletion_at(&row.clustering, row.deletion);
         if resolve_row(&row, &self.deletion, self.limits.now_secs).is_some() {
             self.stats.live_rows += 1;
         }
@@ -614,6 +660,15 @@ impl RowReader<'_> {
             })
             .count();
         self.stats.tombstones += dead + usize::from(!row.deletion.is_live());
+        self.check_tombstones()
+    }
+
+    fn count_range_tombstones(&mut self, ranges: usize) -> Result<(), ReadError> {
+        self.stats.tombstones += ranges;
+        self.check_tombstones()
+    }
+
+    fn check_tombstones(&self) -> Result<(), ReadError> {
         if self.stats.tombstones > self.limits.tombstone_failure {
             return Err(ReadError::TombstoneOverwhelming {
                 tombstones: self.stats.tombstones,
@@ -685,6 +740,9 @@ fn corrupt_value(value: &[u8], e: CodecError) -> ReadError {
         message: e.to_string(),
     })
 }
+
+#[path = "partition_ranges.rs"]
+mod ranges;
 
 #[cfg(test)]
 #[path = "partition_tests.rs"]

@@ -64,6 +64,7 @@ fn update(p: i64, rows: Vec<RowUpdate>) -> PartitionUpdate {
         deletion: None,
         static_columns: Vec::new(),
         rows,
+        range_deletions: Vec::new(),
     }
 }
 

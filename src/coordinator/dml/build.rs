@@ -18,7 +18,8 @@ use crate::ring::{serialize_partition_key, Murmur3Partitioner};
 use crate::schema::{ClusteringOrder, ColumnDef, ColumnKind, TableDef};
 use crate::storage::cell::{Cell, DeletionTime, RowMarker};
 use crate::storage::comparable::{
-    decode_clustering, encode_clustering, encode_value, Column, Order,
+    decode_clustering, encode_clustering, encode_value, intersect_ranges, prefix_range,
+    slice_ranges, ClusteringRange, Column, KeyError, Order, SliceOp,
 };
 use crate::storage::partition::{ColumnWrite, PartitionId, PartitionUpdate, RowUpdate};
 use crate::storage::reconcile::{merge_deletion, merge_liveness};
@@ -113,8 +114,24 @@ struct RowKey {
 enum Rows {
     /// Every clustering column given: these rows.
     Full(Vec<RowKey>),
-    /// A prefix of `given` columns (0 = none), or a slice: not a set of whole rows.
-    Partial { given: usize, slice: bool },
+    /// A prefix of the columns (maybe none), or a slice: not a set of whole rows.
+    Partial(Partial),
+}
+
+/// Clustering restrictions that name a range of rows: values for the first columns, then
+/// maybe slice bounds on the next one.
+struct Partial {
+    /// The values of each column of the prefix, checked.
+    prefix: Vec<Vec<Bytes>>,
+    /// Bounds on the column after the prefix (none, one, or one per side), checked.
+    slice: Vec<(SliceOp, Bytes)>,
+}
+
+impl Partial {
+    /// Whether no clustering column is restricted at all.
+    fn is_empty(&self) -> bool {
+        self.prefix.is_empty() && self.slice.is_empty()
+    }
 }
 
 /// Applies Cassandra's write semantics to `write`: one update per partition it touches.
@@ -144,6 +161,11 @@ pub(super) fn build(
         check_combinations(partitions.len().saturating_mul(keys.len()))?;
     }
     let template = shape(write, &p, rows)?;
+    check_combinations(
+        partitions
+            .len()
+            .saturating_mul(template.range_deletions.len()),
+    )?;
     Ok(partitions
         .into_iter()
         .map(|partition| PartitionUpdate {
@@ -151,7 +173,12 @@ pub(super) fn build(
             partition,
             ..template.clone()
         })
-        .filter(|u| u.deletion.is_some() || !u.static_columns.is_empty() || !u.rows.is_empty())
+        .filter(|u| {
+            u.deletion.is_some()
+                || !u.static_columns.is_empty()
+                || !u.rows.is_empty()
+                || !u.range_deletions.is_empty()
+        })
         .collect())
 }
 
@@ -163,6 +190,8 @@ enum Target {
     StaticOnly,
     /// These rows.
     Rows(Vec<RowKey>),
+    /// DELETE of the rows in clustering ranges.
+    Ranges(Partial),
 }
 
 /// Decides the target from the clustering restrictions, with Cassandra's refusals.
@@ -186,19 +215,17 @@ fn target(write: &Write, rows: Rows) -> Result<Target> {
             )))
         }
         Rows::Full(keys) => Ok(Target::Rows(keys)),
-        Rows::Partial { given: 0, slice: false } if statics_only => Ok(Target::StaticOnly),
-        Rows::Partial { given: 0, slice: false } if whole_delete => Ok(Target::Partition),
-        Rows::Partial { .. } if kind == Kind::Delete && !whole_delete => Err(Error::invalid(
+        Rows::Partial(partial) if partial.is_empty() && statics_only => Ok(Target::StaticOnly),
+        Rows::Partial(partial) if partial.is_empty() && whole_delete => Ok(Target::Partition),
+        Rows::Partial(_) if kind == Kind::Delete && !whole_delete => Err(Error::invalid(
             "Range deletions are not supported for specific columns",
         )),
-        Rows::Partial { .. } if kind == Kind::Delete => Err(Error::invalid(
-            "Range deletions are not supported yet by this ringcache build",
-        )),
-        Rows::Partial { slice: true, .. } => Err(Error::invalid(format!(
+        Rows::Partial(partial) if kind == Kind::Delete => Ok(Target::Ranges(partial)),
+        Rows::Partial(partial) if !partial.slice.is_empty() => Err(Error::invalid(format!(
             "Slice restrictions are not supported on the clustering columns in {} statements",
             kind.name()
         ))),
-        Rows::Partial { .. } => Err(Error::invalid(format!(
+        Rows::Partial(_) => Err(Error::invalid(format!(
             "Some clustering keys are missing: {}",
             names(&write.table.clustering(), write)
         ))),
@@ -219,6 +246,7 @@ fn shape(write: &Write, p: &Params, rows: Rows) -> Result<PartitionUpdate> {
         deletion: None,
         static_columns: writes(&statics, p)?,
         rows: Vec::new(),
+        range_deletions: Vec::new(),
     };
     let keys = match target {
         Target::Partition => {
@@ -226,6 +254,14 @@ fn shape(write: &Write, p: &Params, rows: Rows) -> Result<PartitionUpdate> {
             return Ok(update);
         }
         Target::StaticOnly => return Ok(update),
+        Target::Ranges(partial) => {
+            let deletion = p.deletion(p.timestamp);
+            update.range_deletions = ranges(write, p, &partial)?
+                .into_iter()
+                .map(|range| (range, deletion))
+                .collect();
+            return Ok(update);
+        }
         Target::Rows(keys) => keys,
     };
     let columns = writes(&regulars, p)?;
@@ -327,7 +363,7 @@ pub(super) fn named_keys(
     };
     let rows = match rows(write, &p)? {
         Rows::Full(keys) => Some(keys.into_iter().map(|k| k.clustering).collect()),
-        Rows::Partial { .. } => None,
+        Rows::Partial(_) => None,
     };
     Ok((partitions(write, &p)?, rows))
 }
@@ -336,7 +372,7 @@ pub(super) fn named_keys(
 fn rows(write: &Write, p: &Params) -> Result<Rows> {
     let columns = write.table.clustering();
     let mut per_column = Vec::new();
-    let mut slice = false;
+    let mut slice: Option<Vec<(SliceOp, Bytes)>> = None;
     let mut unrestricted: Option<&ColumnDef> = None;
     for column in &columns {
         let Some(r) = restriction(write, column) else {
@@ -349,33 +385,24 @@ fn rows(write: &Write, p: &Params) -> Result<Rows> {
                 column.name, before.name
             )));
         }
-        match r.values {
-            KeyValues::Slice => slice = true,
-            _ if slice => {
-                return Err(Error::invalid(format!(
-                    "Clustering column \"{}\" cannot be restricted (preceding column is restricted by a non-EQ relation)",
-                    column.name
-                )))
-            }
+        if slice.is_some() {
+            return Err(Error::invalid(format!(
+                "Clustering column \"{}\" cannot be restricted (preceding column is restricted by a non-EQ relation)",
+                column.name
+            )));
+        }
+        match &r.values {
+            KeyValues::Slice(bounds) => slice = Some(slice_bounds(r, bounds, p)?),
             _ => per_column.push(key_values(r, p)?),
         }
     }
-    if slice || per_column.len() < columns.len() {
-        return Ok(Rows::Partial {
-            given: per_column.len(),
-            slice,
-        });
+    if slice.is_some() || per_column.len() < columns.len() {
+        return Ok(Rows::Partial(Partial {
+            prefix: per_column,
+            slice: slice.unwrap_or_default(),
+        }));
     }
-    let types: Vec<(CqlType, Order)> = columns
-        .iter()
-        .map(|c| {
-            let order = match c.order {
-                ClusteringOrder::Desc => Order::Desc,
-                _ => Order::Asc,
-            };
-            (p.resolve(&c.ty), order)
-        })
-        .collect();
+    let types = clustering_types(write, p);
     let mut keys: Vec<RowKey> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for values in product(&per_column)? {
@@ -385,6 +412,65 @@ fn rows(write: &Write, p: &Params) -> Result<Rows> {
         }
     }
     Ok(Rows::Full(keys))
+}
+
+/// The clustering columns' types (user types resolved) and orders.
+fn clustering_types(write: &Write, p: &Params) -> Vec<(CqlType, Order)> {
+    write
+        .table
+        .clustering()
+        .iter()
+        .map(|c| {
+            let order = match c.order {
+                ClusteringOrder::Desc => Order::Desc,
+                _ => Order::Asc,
+            };
+            (p.resolve(&c.ty), order)
+        })
+        .collect()
+}
+
+/// A slice restriction's bounds, each value checked.
+fn slice_bounds(
+    r: &KeyRestriction,
+    bounds: &[(SliceOp, Val)],
+    p: &Params,
+) -> Result<Vec<(SliceOp, Bytes)>> {
+    let def = r.column;
+    let ty = p.resolve(&def.ty);
+    bounds
+        .iter()
+        .map(|(op, value)| match value {
+            Val::Null => Err(Error::invalid(format!(
+                "Invalid null value in condition for column {}",
+                def.name
+            ))),
+            Val::Unset => Err(unset(def)),
+            Val::Bytes(b) => Ok((*op, checked(&ty, b, def)?)),
+        })
+        .collect()
+}
+
+/// The clustering ranges a range deletion covers: for each combination of prefix values,
+/// the prefix's rows narrowed by every slice bound. Empty ranges (`c > 5 AND c < 3`) are
+/// dropped; duplicates from repeated IN values are written once.
+fn ranges(write: &Write, p: &Params, partial: &Partial) -> Result<Vec<ClusteringRange>> {
+    let types = clustering_types(write, p);
+    let columns: Vec<Column<'_>> = types.iter().map(|(ty, order)| (ty, *order)).collect();
+    let invalid = |e: KeyError| Error::invalid(format!("Invalid clustering key: {e}"));
+    let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for prefix in product(&partial.prefix)? {
+        let values: Vec<Option<&[u8]>> = prefix.iter().map(|v| Some(v.as_ref())).collect();
+        let mut pieces = vec![prefix_range(&columns, &values).map_err(invalid)?];
+        for (op, bound) in &partial.slice {
+            let slice =
+                slice_ranges(&columns, &values, *op, &[Some(bound.as_ref())]).map_err(invalid)?;
+            pieces = intersect_ranges(&pieces, &slice);
+        }
+        out.extend(pieces.into_iter().filter(|r| seen.insert(r.clone())));
+    }
+    Ok(out)
 }
 
 /// The row of one combination of clustering values: its encoded key, and the values as
@@ -448,7 +534,7 @@ fn key_values(r: &KeyRestriction, p: &Params) -> Result<Vec<Bytes>> {
             Err(Error::invalid("Invalid null value for IN restriction"))
         }
         KeyValues::InList(Val::Unset) => Err(unset(def)),
-        KeyValues::Slice => Ok(Vec::new()),
+        KeyValues::Slice(_) => Ok(Vec::new()),
     }
 }
 
@@ -714,6 +800,8 @@ pub(crate) fn merge_updates(updates: Vec<PartitionUpdate>) -> Vec<PartitionUpdat
 fn merge_into(into: &mut PartitionUpdate, from: PartitionUpdate) {
     into.deletion = merge_option(into.deletion, from.deletion, merge_deletion);
     into.static_columns.extend(from.static_columns);
+    // Two deletions of one range become two operands of one key, which keeps the newer.
+    into.range_deletions.extend(from.range_deletions);
     for row in from.rows {
         match into
             .rows

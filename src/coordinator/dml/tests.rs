@@ -9,7 +9,10 @@ use crate::error::Error;
 use crate::protocol::Value;
 use crate::ring::Murmur3Partitioner;
 use crate::storage::cell::{Cell, DeletionTime, RowMarker};
-use crate::storage::comparable::{encode_clustering, encode_value, Order};
+use crate::storage::comparable::{
+    encode_clustering, encode_value, intersect_ranges, prefix_range, slice_ranges,
+    ClusteringRange, Column, Order, SliceOp,
+};
 use crate::storage::partition::{ColumnWrite, PartitionUpdate, RowUpdate};
 
 const TS: i64 = 1_000_000;
@@ -323,23 +326,148 @@ fn deletes_of_rows_partitions_and_columns() {
     );
 }
 
+fn int_ty() -> CqlType {
+    native(NativeType::Int)
+}
+
+/// The one partition's range deletions, each checked to be at `ts`.
+fn range_deletions(updates: &[PartitionUpdate], ts: i64) -> Vec<ClusteringRange> {
+    assert_eq!(updates.len(), 1, "{updates:?}");
+    assert!(updates[0].rows.is_empty() && updates[0].deletion.is_none());
+    updates[0]
+        .range_deletions
+        .iter()
+        .map(|(range, deletion)| {
+            assert_eq!(*deletion, DeletionTime::new(ts, NOW));
+            range.clone()
+        })
+        .collect()
+}
+
+fn slice(cols: &[Column<'_>], prefix: &[i32], bounds: &[(SliceOp, i32)]) -> Vec<ClusteringRange> {
+    let prefix: Vec<Bytes> = prefix.iter().map(|v| int(*v)).collect();
+    let values: Vec<Option<&[u8]>> = prefix.iter().map(|v| Some(v.as_ref())).collect();
+    let mut ranges = vec![prefix_range(cols, &values).expect("prefix")];
+    for (op, bound) in bounds {
+        let b = int(*bound);
+        let piece = slice_ranges(cols, &values, *op, &[Some(b.as_ref())]).expect("slice");
+        ranges = intersect_ranges(&ranges, &piece);
+    }
+    ranges
+}
+
 #[test]
-fn range_deletions_are_refused_for_now() {
+fn a_clustering_slice_deletes_one_range() {
+    let ty = int_ty();
+    let cols = [(&ty, Order::Asc)];
+    let updates = ok("DELETE FROM t WHERE k = 1 AND c > 1 AND c <= 5");
+    let expected = slice(&cols, &[], &[(SliceOp::Gt, 1), (SliceOp::Le, 5)]);
+    assert_eq!(range_deletions(&updates, TS), expected);
+    // (1, 5]: after every row of 1, up to after every row of 5.
+    let mut after_one = vec![0x40];
+    after_one.extend_from_slice(&[0x80, 0, 0, 1, 0x60]);
+    assert_eq!(expected[0].start, after_one);
+    let updates = ok("DELETE FROM t USING TIMESTAMP 7 WHERE k = 1 AND c < 3");
     assert_eq!(
-        err("DELETE FROM cp WHERE a = 1 AND b = 'x' AND c1 = 1", &[]),
-        "Range deletions are not supported yet by this ringcache build"
+        range_deletions(&updates, 7),
+        slice(&cols, &[], &[(SliceOp::Lt, 3)])
     );
+}
+
+#[test]
+fn a_clustering_prefix_deletes_its_rows_and_in_gives_one_range_per_value() {
+    let ty = int_ty();
+    let cols = [(&ty, Order::Desc), (&ty, Order::Asc)];
+    let updates = ok("DELETE FROM cp WHERE a = 1 AND b = 'x' AND c1 = 1");
+    assert_eq!(range_deletions(&updates, TS), slice(&cols, &[1], &[]));
+    let updates = ok("DELETE FROM cp WHERE a = 1 AND b = 'x' AND c1 IN (1, 2, 1)");
+    let expected = [slice(&cols, &[1], &[]), slice(&cols, &[2], &[])].concat();
+    assert_eq!(range_deletions(&updates, TS), expected);
+    let updates = ok("DELETE FROM cp WHERE a = 1 AND b = 'x' AND c1 IN (1, 2) AND c2 >= 3");
+    let expected = [
+        slice(&cols, &[1], &[(SliceOp::Ge, 3)]),
+        slice(&cols, &[2], &[(SliceOp::Ge, 3)]),
+    ]
+    .concat();
+    assert_eq!(range_deletions(&updates, TS), expected);
+    // A slice on a DESC column is still one range in storage order.
+    let updates = ok("DELETE FROM cp WHERE a = 1 AND b = 'x' AND c1 > 1 AND c1 < 9");
+    let expected = slice(&cols, &[], &[(SliceOp::Gt, 1), (SliceOp::Lt, 9)]);
+    assert_eq!(expected.len(), 1);
+    assert_eq!(range_deletions(&updates, TS), expected);
+}
+
+#[test]
+fn range_deletions_bind_markers_in_order_and_merge_in_batches() {
+    let values = [Value::Bytes(int(1)), Value::Bytes(int(2)), Value::Bytes(int(8))];
+    let updates = run("DELETE FROM t WHERE k = ? AND c >= ? AND c < ?", &values).expect("bind");
+    let ty = int_ty();
+    let cols = [(&ty, Order::Asc)];
+    let expected = slice(&cols, &[], &[(SliceOp::Ge, 2), (SliceOp::Lt, 8)]);
+    assert_eq!(range_deletions(&updates, TS), expected);
+    let updates = ok("BEGIN BATCH DELETE FROM t WHERE k = 1 AND c > 5; \
+         DELETE FROM t WHERE k = 1 AND c < 2; INSERT INTO t (k, c) VALUES (1, 3); APPLY BATCH");
+    assert_eq!(updates.len(), 1);
+    assert_eq!(updates[0].range_deletions.len(), 2);
+    assert_eq!(updates[0].rows.len(), 1);
+    // An empty slice deletes nothing, so it writes nothing.
+    assert!(ok("DELETE FROM t WHERE k = 1 AND c > 5 AND c < 3").is_empty());
+    let updates = ok("DELETE FROM t WHERE k IN (1, 2) AND c > 5");
+    assert_eq!(updates.len(), 2);
+    assert!(updates.iter().all(|u| u.range_deletions.len() == 1));
+}
+
+#[test]
+fn range_deletions_refuse_what_cassandra_refuses() {
+    let cases = [
+        (
+            "DELETE v FROM t WHERE k = 1 AND c > 1",
+            "Range deletions are not supported for specific columns",
+        ),
+        (
+            "DELETE v FROM t WHERE k = 1",
+            "Range deletions are not supported for specific columns",
+        ),
+        (
+            "UPDATE t SET v = 'x' WHERE k = 1 AND c > 1",
+            "Slice restrictions are not supported on the clustering columns in UPDATE statements",
+        ),
+        (
+            "DELETE FROM t WHERE k = 1 AND c > 1 AND c >= 2",
+            "More than one restriction was found for the start bound on c",
+        ),
+        (
+            "DELETE FROM t WHERE k = 1 AND c < 1 AND c <= 2",
+            "More than one restriction was found for the end bound on c",
+        ),
+        (
+            "DELETE FROM t WHERE k = 1 AND c = 1 AND c > 0",
+            "c cannot be restricted by more than one relation if it includes an Equal",
+        ),
+        (
+            "DELETE FROM cp WHERE a = 1 AND b = 'x' AND c1 > 1 AND c2 = 2",
+            "Clustering column \"c2\" cannot be restricted (preceding column is restricted by a non-EQ relation)",
+        ),
+        (
+            "DELETE FROM cp WHERE a = 1 AND b = 'x' AND c1 > 1 AND c2 > 2",
+            "Clustering column \"c2\" cannot be restricted (preceding column is restricted by a non-EQ relation)",
+        ),
+        (
+            "DELETE FROM cp WHERE a = 1 AND b = 'x' AND c2 > 2",
+            "PRIMARY KEY column \"c2\" cannot be restricted as preceding column \"c1\" is not restricted",
+        ),
+        (
+            "DELETE FROM t WHERE k = 1 AND c > null",
+            "Invalid null value in condition for column c",
+        ),
+    ];
+    for (cql, message) in cases {
+        assert_eq!(err(cql, &[]), message, "{cql}");
+    }
+    let unset = [Value::Bytes(int(1)), Value::Unset];
     assert_eq!(
-        err("DELETE FROM t WHERE k = 1 AND c > 1", &[]),
-        "Range deletions are not supported yet by this ringcache build"
-    );
-    assert_eq!(
-        err("DELETE v FROM t WHERE k = 1", &[]),
-        "Range deletions are not supported for specific columns"
-    );
-    assert_eq!(
-        err("UPDATE t SET v = 'x' WHERE k = 1 AND c > 1", &[]),
-        "Slice restrictions are not supported on the clustering columns in UPDATE statements"
+        err("DELETE FROM t WHERE k = ? AND c > ?", &unset),
+        "Invalid unset value for column c"
     );
 }
 

@@ -9,6 +9,7 @@ use crate::cql::ast::{
 use crate::cql::types::{CqlType, NativeType};
 use crate::error::{Error, Result};
 use crate::schema::{Catalog, ColumnDef, ColumnKind, TableDef};
+use crate::storage::comparable::SliceOp;
 
 /// Which statement a write came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,8 +45,8 @@ pub(super) enum KeyValues {
     In(Vec<Val>),
     /// `c IN ?`: one serialized list.
     InList(Val),
-    /// `c < v` and friends (a range deletion).
-    Slice,
+    /// `c < v` and friends (a range deletion): one or two bounds, at most one per side.
+    Slice(Vec<(SliceOp, Val)>),
 }
 
 /// One restriction on a primary key column.
@@ -401,16 +402,14 @@ impl<'t> Walker<'t, '_, '_> {
                     "Non PRIMARY KEY columns found in where clause: {column}"
                 )));
             }
-            if keys.iter().any(|k| k.column.name == def.name) {
-                return Err(Error::invalid(format!(
-                    "{column} cannot be restricted by more than one relation if it includes an Equal"
-                )));
-            }
             let values = self.relation_values(def, op, value)?;
-            keys.push(KeyRestriction {
-                column: def,
-                values,
-            });
+            match keys.iter_mut().find(|k| k.column.name == def.name) {
+                Some(existing) => add_slice(existing, values)?,
+                None => keys.push(KeyRestriction {
+                    column: def,
+                    values,
+                }),
+            }
         }
         Ok(keys)
     }
@@ -441,8 +440,13 @@ impl<'t> Walker<'t, '_, '_> {
             (Operator::Lt | Operator::Le | Operator::Gt | Operator::Ge, term)
                 if def.kind == ColumnKind::Clustering =>
             {
-                self.r.term(term, name, &def.ty, None)?;
-                Ok(KeyValues::Slice)
+                let op = match op {
+                    Operator::Lt => SliceOp::Lt,
+                    Operator::Le => SliceOp::Le,
+                    Operator::Gt => SliceOp::Gt,
+                    _ => SliceOp::Ge,
+                };
+                Ok(KeyValues::Slice(vec![(op, self.r.term(term, name, &def.ty, None)?)]))
             }
             (Operator::Lt | Operator::Le | Operator::Gt | Operator::Ge, _) => Err(Error::invalid(
                 "Only EQ and IN relation are supported on the partition key (unless you use the token() function)",
@@ -452,6 +456,28 @@ impl<'t> Walker<'t, '_, '_> {
             ))),
         }
     }
+}
+
+/// A second restriction on a column already restricted: only a slice bound on the side the
+/// first slice left open, as Cassandra allows (`c > ? AND c <= ?`).
+fn add_slice(existing: &mut KeyRestriction<'_>, values: KeyValues) -> Result<()> {
+    let name = &existing.column.name;
+    let (KeyValues::Slice(bounds), KeyValues::Slice(more)) = (&mut existing.values, values) else {
+        return Err(Error::invalid(format!(
+            "{name} cannot be restricted by more than one relation if it includes an Equal"
+        )));
+    };
+    let lower = |op: SliceOp| matches!(op, SliceOp::Gt | SliceOp::Ge);
+    for (op, value) in more {
+        if bounds.iter().any(|(o, _)| lower(*o) == lower(op)) {
+            let side = if lower(op) { "start" } else { "end" };
+            return Err(Error::invalid(format!(
+                "More than one restriction was found for the {side} bound on {name}"
+            )));
+        }
+        bounds.push((op, value));
+    }
+    Ok(())
 }
 
 /// The key position of a partition key column (for `pk_index`).
