@@ -24,6 +24,8 @@ struct Cli {
 enum Command {
     /// Run a node: the CQL native protocol server and the Prometheus endpoint.
     Serve(ServeArgs),
+    /// Use the chat schema a node serves: post, read history, follow, drive load.
+    Chat(chat_cli::ChatArgs),
 }
 
 /// Flags override the config file and `RINGCACHE_*` environment variables.
@@ -63,16 +65,22 @@ struct ServeArgs {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    init_tracing();
+    // A chat command is a client: the driver's connection chatter is noise to its user.
+    let default_level = match cli.command {
+        Command::Serve(_) => "info",
+        Command::Chat(_) => "warn",
+    };
+    init_tracing(default_level);
     match cli.command {
         Command::Serve(args) => serve(args),
+        Command::Chat(args) => chat_cli::run(args),
     }
 }
 
-fn init_tracing() {
+fn init_tracing(default_level: &str) {
     let filter = std::env::var("RINGCACHE_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "info".to_owned());
+        .unwrap_or_else(|_| default_level.to_owned());
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
@@ -140,4 +148,236 @@ async fn wait_for_signal() -> Result<()> {
         _ = term.recv() => {},
     }
     Ok(())
+}
+
+/// `ringcache chat`: a person's (and a load generator's) view of the chat schema, through
+/// the library's `ChatClient` against any contact point.
+mod chat_cli {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use anyhow::{bail, Context, Result};
+    use clap::{Args, Subcommand};
+    use ringcache::chat::load::{self, LoadOptions};
+    use ringcache::chat::{ChatClient, Message, User};
+    use uuid::Uuid;
+
+    /// Flags shared by every chat subcommand.
+    #[derive(Args)]
+    pub struct ChatArgs {
+        /// A node of the cluster (host:port).
+        #[arg(
+            long,
+            env = "RINGCACHE_CONTACT",
+            default_value = "127.0.0.1:9042",
+            global = true
+        )]
+        contact: String,
+        #[command(subcommand)]
+        command: ChatCommand,
+    }
+
+    #[derive(Subcommand)]
+    enum ChatCommand {
+        /// Post a message to every thread it names with #tags (and any --thread).
+        Post {
+            /// Who posts (created on first use).
+            #[arg(long)]
+            user: String,
+            /// Also post to this thread (repeatable).
+            #[arg(long)]
+            thread: Vec<String>,
+            /// The message text, e.g. "hello #lobby #family".
+            text: String,
+        },
+        /// A page of a thread's history, newest first.
+        History {
+            /// The thread (hashtag without '#').
+            thread: String,
+            /// Only messages older than this message id (scrolling back).
+            #[arg(long)]
+            before: Option<Uuid>,
+            /// Messages in the page.
+            #[arg(long, default_value_t = 20)]
+            limit: usize,
+        },
+        /// Messages posted after a message id, oldest first (catch-up after a reconnect).
+        CatchUp {
+            /// The thread.
+            thread: String,
+            /// The last message id the client has.
+            #[arg(long)]
+            after: Uuid,
+            /// Most messages returned.
+            #[arg(long, default_value_t = 100)]
+            limit: usize,
+        },
+        /// Follow a thread.
+        Follow {
+            #[arg(long)]
+            user: String,
+            thread: String,
+        },
+        /// Stop following a thread.
+        Unfollow {
+            #[arg(long)]
+            user: String,
+            thread: String,
+        },
+        /// Hide a followed thread (it stays followed).
+        Hide {
+            #[arg(long)]
+            user: String,
+            thread: String,
+        },
+        /// Show a hidden thread again.
+        Show {
+            #[arg(long)]
+            user: String,
+            thread: String,
+        },
+        /// The threads a user follows.
+        Threads {
+            #[arg(long)]
+            user: String,
+        },
+        /// Simulate users posting and reading, report latencies, verify every write.
+        Load(LoadArgs),
+    }
+
+    /// `ringcache chat load` flags.
+    #[derive(Args)]
+    struct LoadArgs {
+        /// Users.
+        #[arg(long, default_value_t = 100)]
+        users: usize,
+        /// Threads.
+        #[arg(long, default_value_t = 50)]
+        threads: usize,
+        /// Threads each user follows.
+        #[arg(long, default_value_t = 5)]
+        follows: usize,
+        /// Zipf exponent of thread popularity (0 = uniform).
+        #[arg(long, default_value_t = 1.0)]
+        zipf: f64,
+        /// Operations per second (0 = unthrottled).
+        #[arg(long, default_value_t = 500.0)]
+        rate: f64,
+        /// Seconds of traffic.
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        /// Stop after this many operations, if sooner.
+        #[arg(long)]
+        ops: Option<u64>,
+        /// Requests in flight.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// Share of operations that read history (the rest post), 0..1.
+        #[arg(long, default_value_t = 0.5)]
+        read_share: f64,
+        /// Messages per history page.
+        #[arg(long, default_value_t = 50)]
+        page: usize,
+        /// Most #tags per post.
+        #[arg(long, default_value_t = 3)]
+        max_tags: usize,
+        /// Random seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    }
+
+    pub fn run(args: ChatArgs) -> Result<()> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async move {
+            let client = ChatClient::connect(&args.contact)
+                .await
+                .with_context(|| format!("chat client for {}", args.contact))?;
+            command(Arc::new(client), args.command).await
+        })
+    }
+
+    async fn command(client: Arc<ChatClient>, command: ChatCommand) -> Result<()> {
+        match command {
+            ChatCommand::Post { user, thread, text } => {
+                let login = client
+                    .get_or_create_user(&User::named(&user, &user))
+                    .await?;
+                let m = client.post(&login.user, &text, &thread).await?;
+                println!("posted {} to {}", m.message_id, m.other_threads.join(", "));
+            }
+            ChatCommand::History {
+                thread,
+                before,
+                limit,
+            } => print_messages(&client.history(&thread, before, limit).await?),
+            ChatCommand::CatchUp {
+                thread,
+                after,
+                limit,
+            } => print_messages(&client.catch_up(&thread, after, limit).await?),
+            ChatCommand::Follow { user, thread } => {
+                client.follow(&user, &thread).await?;
+                println!("{user} follows {thread}");
+            }
+            ChatCommand::Unfollow { user, thread } => {
+                client.unfollow(&user, &thread).await?;
+                println!("{user} no longer follows {thread}");
+            }
+            ChatCommand::Hide { user, thread } => show(&client, &user, &thread, false).await?,
+            ChatCommand::Show { user, thread } => show(&client, &user, &thread, true).await?,
+            ChatCommand::Threads { user } => {
+                for t in client.followed_threads(&user).await? {
+                    let state = if t.enabled { "" } else { " (hidden)" };
+                    println!("{}{state}", t.thread_id);
+                }
+            }
+            ChatCommand::Load(args) => load(client, args).await?,
+        }
+        Ok(())
+    }
+
+    async fn show(client: &ChatClient, user: &str, thread: &str, enabled: bool) -> Result<()> {
+        if !client.set_enabled(user, thread, enabled).await? {
+            bail!("{user} does not follow {thread}");
+        }
+        println!(
+            "{thread} {} for {user}",
+            if enabled { "shown" } else { "hidden" }
+        );
+        Ok(())
+    }
+
+    fn print_messages(messages: &[Message]) {
+        for m in messages {
+            let author = m.author_name.as_deref().unwrap_or(&m.author_id);
+            let when = ringcache::chat::utc_time(m.posted_at_ms());
+            println!("{when}  {}  {author}: {}", m.message_id, m.body);
+        }
+    }
+
+    async fn load(client: Arc<ChatClient>, a: LoadArgs) -> Result<()> {
+        let opts = LoadOptions {
+            users: a.users,
+            threads: a.threads,
+            follows_per_user: a.follows,
+            zipf_exponent: a.zipf,
+            rate: a.rate,
+            duration: Duration::from_secs_f64(a.duration.max(0.0)),
+            max_ops: a.ops,
+            concurrency: a.concurrency,
+            read_share: a.read_share,
+            page_size: a.page,
+            max_tags: a.max_tags,
+            seed: a.seed,
+        };
+        let report = load::run(client, opts, |p| eprint!("\r{p}")).await?;
+        eprintln!();
+        println!("{report}");
+        if !report.verification.passed() {
+            bail!("verification failed");
+        }
+        Ok(())
+    }
 }

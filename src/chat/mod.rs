@@ -24,7 +24,7 @@
 
 mod client;
 mod history;
-//LOAD
+pub mod load;
 mod model;
 mod script;
 pub mod statements;
@@ -36,7 +36,7 @@ use crate::config::Config;
 use crate::coordinator::Coordinator;
 
 pub use client::ChatClient;
-pub use model::{hashtags, FollowedThread, Login, Message, Thread, User};
+pub use model::{hashtags, utc_time, FollowedThread, Login, Message, Thread, User};
 pub use script::split_script;
 
 /// The chat schema (`config/chat.cql`), built into the binary so a node needs no files.

@@ -121,9 +121,39 @@ pub fn hashtags(body: &str) -> Vec<String> {
     tags
 }
 
+/// A Unix time in milliseconds as `YYYY-MM-DD HH:MM:SS.mmm` UTC (for people reading history).
+pub fn utc_time(unix_ms: i64) -> String {
+    let days = unix_ms.div_euclid(86_400_000);
+    let ms = unix_ms.rem_euclid(86_400_000);
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}.{:03}",
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1_000 % 60,
+        ms % 1_000
+    )
+}
+
 #[cfg(test)]
 mod tests {
-    use super::hashtags;
+    use super::{hashtags, utc_time};
+
+    #[test]
+    fn utc_times() {
+        assert_eq!(utc_time(0), "1970-01-01 00:00:00.000");
+        assert_eq!(utc_time(1_700_000_000_123), "2023-11-14 22:13:20.123");
+        assert_eq!(utc_time(951_782_400_000), "2000-02-29 00:00:00.000");
+    }
 
     #[test]
     fn hashtags_are_lower_cased_de_duplicated_and_ordered() {

@@ -29,9 +29,7 @@ impl Zipf {
     /// One rank.
     pub fn sample(&self, rng: &mut impl Rng) -> usize {
         let u: f64 = rng.random();
-        self.cdf
-            .partition_point(|&c| c < u)
-            .min(self.cdf.len() - 1)
+        self.cdf.partition_point(|&c| c < u).min(self.cdf.len() - 1)
     }
 
     /// `k` distinct ranks (fewer if there are fewer items), most popular likeliest.
@@ -73,7 +71,11 @@ mod tests {
             counts[z.sample(&mut rng)] += 1;
         }
         assert!(counts[0] > counts[9] && counts[9] > counts[99]);
-        assert!(counts[0] > 2_000, "rank 1 takes ~19% at s = 1: {}", counts[0]);
+        assert!(
+            counts[0] > 2_000,
+            "rank 1 takes ~19% at s = 1: {}",
+            counts[0]
+        );
         let d = z.sample_distinct(&mut rng, 3);
         assert_eq!(d.len(), 3);
         assert!(d[0] != d[1] && d[1] != d[2] && d[0] != d[2]);
