@@ -563,3 +563,6 @@ fn the_rocksdb_engine_reads_what_the_memory_engine_reads() {
         );
     }
 }
+
+#[path = "partition_range_tests.rs"]
+mod ranges;
