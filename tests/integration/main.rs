@@ -4,6 +4,7 @@
 //! starts its own node through [`node::TestNode`], which stops it when dropped.
 
 mod cdrs;
+mod chat;
 mod data_path;
 mod durability;
 mod lwt;
