@@ -10,8 +10,8 @@ use crate::protocol::Value;
 use crate::ring::Murmur3Partitioner;
 use crate::storage::cell::{Cell, DeletionTime, RowMarker};
 use crate::storage::comparable::{
-    encode_clustering, encode_value, intersect_ranges, prefix_range, slice_ranges,
-    ClusteringRange, Column, Order, SliceOp,
+    encode_clustering, encode_value, intersect_ranges, prefix_range, slice_ranges, ClusteringRange,
+    Column, Order, SliceOp,
 };
 use crate::storage::partition::{ColumnWrite, PartitionUpdate, RowUpdate};
 
@@ -399,7 +399,11 @@ fn a_clustering_prefix_deletes_its_rows_and_in_gives_one_range_per_value() {
 
 #[test]
 fn range_deletions_bind_markers_in_order_and_merge_in_batches() {
-    let values = [Value::Bytes(int(1)), Value::Bytes(int(2)), Value::Bytes(int(8))];
+    let values = [
+        Value::Bytes(int(1)),
+        Value::Bytes(int(2)),
+        Value::Bytes(int(8)),
+    ];
     let updates = run("DELETE FROM t WHERE k = ? AND c >= ? AND c < ?", &values).expect("bind");
     let ty = int_ty();
     let cols = [(&ty, Order::Asc)];
