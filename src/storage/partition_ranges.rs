@@ -17,6 +17,8 @@
 //! its first position. That read costs one seek when no range starts earlier, and grows
 //! with the number of ranges starting earlier in the partition.
 
+use std::ops::Bound;
+
 use bytes::Bytes;
 
 use super::{corrupt_key, corrupt_value, ReadError};
@@ -74,10 +76,8 @@ impl OpenRanges {
             true => &keys.end,
         };
         let position = match first {
-            std::ops::Bound::Included(k) | std::ops::Bound::Excluded(k) => {
-                k.strip_prefix(&base[..])
-            }
-            std::ops::Bound::Unbounded => None,
+            Bound::Included(k) | Bound::Excluded(k) => k.strip_prefix(&base[..]),
+            Bound::Unbounded => None,
         };
         // Nothing starts before the first position of the clustered slot.
         let Some(position) = position.filter(|p| reversed || *p > &[BEFORE][..]) else {
@@ -117,7 +117,7 @@ impl OpenRanges {
             }
             match entries.last() {
                 Some((last, _)) if entries.len() == INDEX_CHUNK => {
-                    keys.start = std::ops::Bound::Excluded(last.clone());
+                    keys.start = Bound::Excluded(last.clone());
                 }
                 _ => return Ok(scanned),
             }
