@@ -50,13 +50,13 @@ pub const KEYSPACE: &str = "chat";
 pub enum ChatError {
     /// No node could be reached at the contact point.
     #[error("cannot connect: {0}")]
-    Connect(#[from] scylla::errors::NewSessionError),
+    Connect(Box<scylla::errors::NewSessionError>),
     /// A statement could not be prepared (is the chat schema there?).
     #[error("cannot prepare a chat statement: {0}")]
-    Prepare(#[from] scylla::errors::PrepareError),
+    Prepare(Box<scylla::errors::PrepareError>),
     /// The node refused or failed a statement.
     #[error("{0}")]
-    Execution(#[from] scylla::errors::ExecutionError),
+    Execution(Box<scylla::errors::ExecutionError>),
     /// The node refused or failed a paged read.
     #[error("{0}")]
     Paged(String),
@@ -86,6 +86,23 @@ result_errors!(
     scylla::errors::DeserializationError,
     scylla::errors::TypeCheckError,
     scylla::errors::NextRowError
+);
+
+/// The driver's errors are large; boxed, a `Result` of ours stays small on the hot path.
+macro_rules! boxed_errors {
+    ($($t:ty => $variant:ident),*) => {$(
+        impl From<$t> for ChatError {
+            fn from(e: $t) -> Self {
+                ChatError::$variant(Box::new(e))
+            }
+        }
+    )*};
+}
+
+boxed_errors!(
+    scylla::errors::NewSessionError => Connect,
+    scylla::errors::PrepareError => Prepare,
+    scylla::errors::ExecutionError => Execution
 );
 
 impl From<scylla::errors::PagerExecutionError> for ChatError {
