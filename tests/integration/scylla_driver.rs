@@ -21,9 +21,9 @@ pub(super) async fn connect(node: &TestNode) -> Session {
 }
 
 const SCHEMA: &[&str] = &[
-    "CREATE KEYSPACE chat WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}",
-    "CREATE TYPE chat.address (street text, zip int)",
-    "CREATE TABLE chat.messages (
+    "CREATE KEYSPACE app WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}",
+    "CREATE TYPE app.address (street text, zip int)",
+    "CREATE TABLE app.messages (
         thread text, bucket int, id timeuuid, author text, body text, edited boolean,
         tags set<text>, reactions map<text, int>, history list<frozen<map<text, text>>>,
         location frozen<tuple<double, double>>, home frozen<address>, topic text STATIC,
@@ -40,7 +40,7 @@ async fn scylla_metadata_shows_created_schema() {
     }
     session.refresh_metadata().await.expect("metadata refresh");
     let state = session.get_cluster_state();
-    let ks = state.get_keyspace("chat").expect("keyspace in metadata");
+    let ks = state.get_keyspace("app").expect("keyspace in metadata");
     assert!(ks.durable_writes);
     let table = ks.tables.get("messages").expect("table in metadata");
     assert_eq!(table.partition_key, ["thread", "bucket"]);
@@ -101,7 +101,7 @@ async fn scylla_prepared_paged_and_use() {
         .await
         .expect("keyspace");
     for i in 0..12 {
-        let ddl = format!("CREATE TABLE chat.t{i:02} (k int PRIMARY KEY, v text)");
+        let ddl = format!("CREATE TABLE app.t{i:02} (k int PRIMARY KEY, v text)");
         session.query_unpaged(ddl, &[]).await.expect("table");
     }
     let prepared = session
@@ -109,7 +109,7 @@ async fn scylla_prepared_paged_and_use() {
         .await
         .expect("prepare");
     let rows = session
-        .execute_unpaged(&prepared, ("chat",))
+        .execute_unpaged(&prepared, ("app",))
         .await
         .expect("execute")
         .into_rows_result()
@@ -124,7 +124,7 @@ async fn scylla_prepared_paged_and_use() {
 
     // Paging: page size 5 over the 12 tables, every row exactly once, in order.
     let mut statement = Statement::new(
-        "SELECT keyspace_name, table_name FROM system_schema.tables WHERE keyspace_name = 'chat'",
+        "SELECT keyspace_name, table_name FROM system_schema.tables WHERE keyspace_name = 'app'",
     );
     statement.set_page_size(5);
     let mut pager = session
@@ -141,10 +141,10 @@ async fn scylla_prepared_paged_and_use() {
     let expected: Vec<String> = (0..12).map(|i| format!("t{i:02}")).collect();
     assert_eq!(seen, expected);
 
-    session.use_keyspace("chat", false).await.expect("USE");
+    session.use_keyspace("app", false).await.expect("USE");
     let rows = session
         .query_unpaged(
-            "SELECT count(*) FROM system_schema.columns WHERE keyspace_name = 'chat'",
+            "SELECT count(*) FROM system_schema.columns WHERE keyspace_name = 'app'",
             &[],
         )
         .await
