@@ -9,6 +9,11 @@ use clap::{Args, Parser, Subcommand};
 use ringcache::config::Config;
 use ringcache::server::Server;
 
+/// Counts live heap bytes for `/metrics` (`ringcache_heap_allocated_bytes`): the cache's
+/// real footprint, not only its weigher's estimate.
+#[global_allocator]
+static ALLOCATOR: ringcache::metrics::alloc::Counting = ringcache::metrics::alloc::Counting;
+
 /// Where `serve` looks for its configuration unless told otherwise.
 const DEFAULT_CONFIG: &str = "config/ringcache.toml";
 
@@ -64,6 +69,7 @@ struct ServeArgs {
 }
 
 fn main() -> Result<()> {
+    ringcache::metrics::alloc::Counting::mark_installed();
     let cli = Cli::parse();
     // A chat command is a client: the driver's connection chatter is noise to its user.
     let default_level = match cli.command {

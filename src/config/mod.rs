@@ -61,6 +61,52 @@ pub struct Config {
     pub storage: Storage,
     /// The chat schema the node serves out of the box.
     pub chat: Chat,
+    /// The replica cache of partition reads (DESIGN §3.6).
+    pub cache: Cache,
+    /// Faults a test injects on purpose; every field's default is "no fault".
+    pub faults: Faults,
+}
+
+/// The replica cache: partition fragments kept in front of the local engine.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Cache {
+    /// Whether tables whose `caching` option was never set are cached. A table's own
+    /// `caching = {'rows_per_partition': ...}` decides for that table ('NONE' turns it off).
+    pub enabled: bool,
+    /// Bytes the cache may hold in all: keys, fragments and per-entry overhead as the
+    /// weigher counts them. 0 turns the cache off for every table.
+    pub capacity_bytes: u64,
+    /// The largest entry cached, in bytes; a bigger read is served but not kept, so one
+    /// huge partition cannot take the whole cache.
+    pub max_entry_bytes: u64,
+    /// Version counters partitions hash onto (a power of two). More stripes mean fewer
+    /// cache misses caused by writes to other partitions sharing a stripe; each costs 8 bytes.
+    pub version_stripes: usize,
+}
+
+impl Default for Cache {
+    fn default() -> Self {
+        Cache {
+            enabled: true,
+            capacity_bytes: 256 * 1024 * 1024,
+            max_entry_bytes: 4 * 1024 * 1024,
+            version_stripes: 1 << 18,
+        }
+    }
+}
+
+/// Deliberate faults for tests that must show a failure can be seen. Never set in
+/// production.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Faults {
+    /// Delays every partition read that reaches storage (not cache hits) by this many
+    /// milliseconds, so cache fills race writes and concurrent reads overlap.
+    pub storage_read_delay_ms: u64,
+    /// Writes do not bump partition versions: the cache serves stale reads. Exists only
+    /// so the coherence test can show that its checker catches staleness.
+    pub skip_cache_version_bumps: bool,
 }
 
 /// The chat application's schema (`config/chat.cql`, built into the binary).
@@ -179,7 +225,7 @@ pub struct Limits {
     pub max_in_flight_requests_per_connection: usize,
     /// Client connections accepted at once; further connections wait in the accept queue.
     pub max_connections: usize,
-    /// Prepared statements kept server-wide (least recently used are evicted).
+    /// Prepared statements kept server-wide (past it, the least often used are evicted).
     pub max_prepared_statements: u64,
     /// Rows an unpaged SELECT may materialise before it fails with Invalid.
     pub max_unpaged_rows: usize,
@@ -200,6 +246,8 @@ impl Default for Config {
             tuning: Tuning::default(),
             storage: Storage::default(),
             chat: Chat::default(),
+            cache: Cache::default(),
+            faults: Faults::default(),
         }
     }
 }
@@ -272,6 +320,16 @@ impl Config {
             return invalid(
                 "storage.tombstone_warn_threshold must be <= tombstone_failure_threshold",
             );
+        }
+        let stripes = self.cache.version_stripes;
+        if !stripes.is_power_of_two() || stripes > 1 << 26 {
+            return invalid("cache.version_stripes must be a power of two, at most 2^26");
+        }
+        if self.cache.capacity_bytes > 0 && self.cache.max_entry_bytes > self.cache.capacity_bytes {
+            return invalid("cache.max_entry_bytes must be <= cache.capacity_bytes");
+        }
+        if self.cache.max_entry_bytes > u64::from(u32::MAX) {
+            return invalid("cache.max_entry_bytes must be below 4 GiB");
         }
         Ok(())
     }

@@ -221,7 +221,7 @@ pub(super) enum Outcome {
 /// Reads the partition, evaluates the conditions and, when they hold, binds the writes
 /// with a timestamp from `timestamp_above` (given the newest timestamp read). Must run
 /// under the partition's lock.
-pub(super) fn decide(
+pub(super) async fn decide(
     request: &CasRequest,
     catalog: &Catalog,
     replica: &LocalReplica,
@@ -234,14 +234,14 @@ pub(super) fn decide(
         .filter(|t| t.id == plan.table)
         .ok_or_else(|| Error::invalid(format!("unconfigured table {}", plan.table_name)))?;
     let reader = Reader::new(table, catalog, replica, max_unpaged_rows);
-    let state = reader.current(plan)?;
+    let state = reader.current(plan).await?;
     if !state.applies(plan, table, &reader.types)? {
         let rows = state.failure_rows(plan, table);
         return Ok(Outcome::NotApplied(result(
             plan, table, catalog, false, rows,
         )));
     }
-    let newest = reader.newest_timestamp(plan)?;
+    let newest = reader.newest_timestamp(plan).await?;
     let bound = request.source.bind(catalog, timestamp_above(newest))?;
     let updates = dml::merge_updates(bound.into_iter().flat_map(|b| b.updates).collect());
     Ok(Outcome::Apply {

@@ -12,8 +12,10 @@
 //! server-wide cache ([`prepared`]) keyed by Cassandra's statement id, so every connection
 //! (and every driver's re-prepare) sees the same id.
 //!
-//! Locks are never held across an await: the catalog is a `std::sync::RwLock` read for the
-//! microseconds a statement needs, and written only by DDL.
+//! Locks are never held across an await: the catalog is an immutable snapshot behind an
+//! `Arc`, taken from a `std::sync::RwLock` for the moment it takes to clone the pointer and
+//! replaced whole by DDL, so a read that awaits its replica keeps the schema it planned
+//! with.
 
 mod bind;
 mod consistency;
@@ -103,6 +105,9 @@ pub struct RequestContext {
     pub local_addr: SocketAddr,
     /// The client's address.
     pub peer: SocketAddr,
+    /// The client set the tracing flag: reads bypass the cache and are served from
+    /// storage (no trace events are recorded yet).
+    pub tracing: bool,
 }
 
 /// Static facts about this node that system tables report.
@@ -118,15 +123,22 @@ pub struct NodeInfo {
     pub generation: i32,
 }
 
+/// The schema a statement runs against: an immutable catalog and its content hash,
+/// computed once per DDL (every `system.local` read reports it, and hashing per read
+/// would dominate).
+#[derive(Clone)]
+struct Schema {
+    catalog: Arc<Catalog>,
+    version: Uuid,
+}
+
 /// Executes statements for every connection of a node.
 pub struct Coordinator {
     node: NodeInfo,
     /// `node`'s fixed facts, serialized once.
     facts: source::NodeFacts,
-    catalog: RwLock<Catalog>,
-    /// The catalog's content hash, recomputed only when DDL changes it: every
-    /// `system.local` read reports it, and hashing the schema per read would dominate.
-    schema_version: RwLock<Uuid>,
+    /// The served schema and its version, replaced together by DDL.
+    schema: RwLock<Schema>,
     /// Parsed QUERY texts, so drivers' repeated control queries skip the parser.
     parsed: moka::sync::Cache<String, Arc<Parsed>>,
     /// Serialises DDL and owns the on-disk schema.
@@ -144,6 +156,8 @@ pub struct Coordinator {
     last_timestamp: AtomicI64,
     /// Per-partition locks held by lightweight transactions from read to write.
     cas_locks: lwt::CasLocks,
+    /// The replica cache's configured capacity in bytes, for `/metrics`.
+    cache_capacity: u64,
 }
 
 impl Coordinator {
@@ -169,8 +183,10 @@ impl Coordinator {
         Ok(Coordinator {
             facts: source::NodeFacts::new(&node),
             node,
-            schema_version: RwLock::new(catalog.schema_version()),
-            catalog: RwLock::new(catalog),
+            schema: RwLock::new(Schema {
+                version: catalog.schema_version(),
+                catalog: Arc::new(catalog),
+            }),
             parsed: moka::sync::Cache::new(PARSED_CACHE_ENTRIES),
             store: Mutex::new(store),
             prepared: PreparedCache::new(config.limits.max_prepared_statements),
@@ -180,6 +196,7 @@ impl Coordinator {
             live_nodes: BTreeMap::from([(config.data_center.clone(), 1)]),
             last_timestamp: AtomicI64::new(0),
             cas_locks: lwt::CasLocks::new(),
+            cache_capacity: config.cache.capacity_bytes,
         })
     }
 
@@ -194,13 +211,14 @@ impl Coordinator {
             Request::Query { query, params } => {
                 let parsed = self.parse_cached(query)?;
                 let keyspace = ctx.keyspace.as_deref();
-                let step =
-                    self.execute(&ctx, &parsed.statement, &params, keyspace, &parsed.plan)?;
+                let step = self
+                    .execute(&ctx, &parsed.statement, &params, keyspace, &parsed.plan)
+                    .await?;
                 self.finish(step).await
             }
             Request::Prepare { query } => self.prepare(&ctx, &query).map(Reply::Result),
             Request::Execute { id, params } => {
-                let step = self.execute_prepared(&ctx, &id, &params)?;
+                let step = self.execute_prepared(&ctx, &id, &params).await?;
                 self.finish(step).await
             }
             Request::Batch(batch) => {
@@ -232,16 +250,15 @@ impl Coordinator {
     async fn cas(&self, request: &lwt::CasRequest) -> Result<Reply> {
         let (table, partition) = request.lock_key();
         let _lock = self.cas_locks.lock(table, partition).await;
-        let outcome = {
-            let catalog = self.read_catalog();
-            lwt::decide(
-                request,
-                &catalog,
-                &self.replica,
-                self.max_unpaged_rows,
-                |newest| self.timestamp_above(newest),
-            )?
-        };
+        let catalog = self.read_catalog();
+        let outcome = lwt::decide(
+            request,
+            &catalog,
+            &self.replica,
+            self.max_unpaged_rows,
+            |newest| self.timestamp_above(newest),
+        )
+        .await?;
         match outcome {
             lwt::Outcome::NotApplied(body) => Ok(Reply::Result(body)),
             lwt::Outcome::Apply { updates, reply } => {
@@ -292,7 +309,7 @@ impl Coordinator {
         Ok(ResultBody::Prepared(self.prepared.insert(prepared)))
     }
 
-    fn execute_prepared(
+    async fn execute_prepared(
         &self,
         ctx: &RequestContext,
         id: &Bytes,
@@ -303,13 +320,15 @@ impl Coordinator {
             .get(id)
             .ok_or_else(|| Error::Unprepared(id.clone()))?;
         let params = prepared.name_values(params)?;
-        let result = self.execute(
-            ctx,
-            &prepared.statement,
-            &params,
-            prepared.keyspace.as_deref(),
-            &prepared.plan,
-        )?;
+        let result = self
+            .execute(
+                ctx,
+                &prepared.statement,
+                &params,
+                prepared.keyspace.as_deref(),
+                &prepared.plan,
+            )
+            .await?;
         Ok(match result {
             Step::Done(reply) => Step::Done(prepared.shape_result(reply, params.skip_metadata)),
             write => write,
@@ -318,7 +337,7 @@ impl Coordinator {
 
     /// Executes a parsed statement with its parameters. `keyspace` is the keyspace the
     /// statement was prepared or sent in; `plans` is where the statement keeps its plan.
-    fn execute(
+    async fn execute(
         &self,
         ctx: &RequestContext,
         statement: &Statement,
@@ -327,12 +346,12 @@ impl Coordinator {
         plans: &plan::PlanSlot,
     ) -> Result<Step> {
         if let Statement::Select(select) = statement {
-            let catalog = self.read_catalog();
+            let Schema { catalog, version } = self.read_schema();
             let source = source::Source {
                 facts: &self.facts,
                 catalog: &catalog,
                 ctx,
-                schema_version: self.schema_version(),
+                schema_version: version,
                 replica: &self.replica,
                 live_nodes: &self.live_nodes,
                 local_dc: &self.node.data_center,
@@ -340,6 +359,7 @@ impl Coordinator {
             };
             let limit = self.max_unpaged_rows;
             return select::execute(select, params, keyspace, &source, limit, plans)
+                .await
                 .map(|rows| Step::Done(Reply::Rows(rows)));
         }
         self.execute_other(ctx, statement, params, keyspace)
@@ -449,7 +469,7 @@ impl Coordinator {
             .store
             .lock()
             .map_err(|_| Error::Server("schema store poisoned".into()))?;
-        let mut next = self.read_catalog().clone();
+        let mut next = Catalog::clone(&self.read_catalog());
         let before = table_ids(&next);
         let Some(change) = next.apply(statement, keyspace)? else {
             // IF [NOT] EXISTS matched: nothing changed.
@@ -458,24 +478,18 @@ impl Coordinator {
         store
             .save(&next)
             .map_err(|e| Error::Server(format!("cannot persist schema: {e}")))?;
-        // The version is swapped while the catalog's write lock is held, so a reader
-        // holding the read lock sees a catalog and version that belong together.
+        // Catalog and version are swapped as one, so a reader never plans with one
+        // catalog and caches the plan under another's version.
         let version = next.schema_version();
-        let mut catalog = self
-            .catalog
-            .write()
-            .map_err(|_| Error::Server("catalog poisoned".into()))?;
-        *catalog = next;
-        *self
-            .schema_version
-            .write()
-            .map_err(|_| Error::Server("schema version poisoned".into()))? = version;
-        drop(catalog);
+        *self.schema.write().unwrap_or_else(|p| p.into_inner()) = Schema {
+            catalog: Arc::new(next),
+            version,
+        };
         drop(store);
         // A dropped table's id is never reused, so its rows are unreachable; reclaim them.
         let after = table_ids(&self.read_catalog());
         for id in before.difference(&after) {
-            if let Err(e) = self.replica.truncate(*id) {
+            if let Err(e) = self.replica.drop_table(*id) {
                 tracing::warn!(table = %id, error = %e, "could not remove a dropped table's data");
             }
         }
@@ -644,10 +658,17 @@ impl Coordinator {
         Ok(ResultBody::Void)
     }
 
-    fn read_catalog(&self) -> std::sync::RwLockReadGuard<'_, Catalog> {
-        // A panic while holding the write lock cannot leave a half-applied catalog (it is
+    fn read_catalog(&self) -> Arc<Catalog> {
+        self.read_schema().catalog
+    }
+
+    fn read_schema(&self) -> Schema {
+        // A panic while holding the write lock cannot leave a half-applied schema (it is
         // replaced whole), so a poisoned lock is still consistent.
-        self.catalog.read().unwrap_or_else(|p| p.into_inner())
+        self.schema
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The storage engine's counters (for `/metrics`).
@@ -655,12 +676,43 @@ impl Coordinator {
         self.replica.stats()
     }
 
+    /// What `/metrics` reports of the replica cache, tables named from the catalog.
+    pub fn cache_report(&self) -> crate::metrics::CacheReport {
+        let cache = self.replica.cache();
+        let catalog = self.read_catalog();
+        let names: std::collections::HashMap<Uuid, (&str, &str)> = catalog
+            .user_keyspaces()
+            .flat_map(|k| k.tables.values())
+            .map(|t| (t.id, (t.keyspace.as_str(), t.name.as_str())))
+            .collect();
+        let tables = cache
+            .stats()
+            .snapshot()
+            .into_iter()
+            .filter_map(|(id, counts)| {
+                let (ks, name) = names.get(&id)?;
+                Some((ks.to_string(), name.to_string(), counts))
+            })
+            .collect();
+        let (bytes, entries) = cache.size();
+        let (evictions, invalidations) = cache.removals();
+        crate::metrics::CacheReport {
+            bytes,
+            entries,
+            capacity: self.cache_capacity,
+            evictions,
+            invalidations,
+            storage_partition_reads: self.replica.partition_reads(),
+            tables,
+        }
+    }
+
     /// The current schema version (`system.local.schema_version`).
     pub fn schema_version(&self) -> Uuid {
-        *self
-            .schema_version
+        self.schema
             .read()
             .unwrap_or_else(|p| p.into_inner())
+            .version
     }
 
     /// Runs a CQL script (statements separated by `;`, comments allowed) as internal QUERY
@@ -672,6 +724,7 @@ impl Coordinator {
             keyspace: None,
             local_addr: internal,
             peer: internal,
+            tracing: false,
         };
         let statements = crate::chat::split_script(script);
         for query in &statements {

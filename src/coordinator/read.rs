@@ -24,6 +24,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::paging::PagingState;
 use super::restrict::{PartitionSelection, ReadPlan};
+use crate::cache::Caching;
 use crate::cql::types::CqlType;
 use crate::error::{Error, Result};
 use crate::protocol::{Consistency, QueryParameters};
@@ -79,6 +80,8 @@ fn decode_written_clustering(value: &Bytes) -> Option<Vec<Option<Bytes>>> {
 /// A user table and the replica holding it, for one read.
 pub(super) struct TableRead<'a> {
     pub replica: &'a LocalReplica,
+    /// Whether this read may be answered from (and kept in) the replica cache.
+    pub caching: Caching,
     pub table: &'a TableDef,
     pub layout: &'a TableLayout,
     /// Column types in table order, user types resolved to their field tuples.
@@ -96,7 +99,7 @@ pub(super) struct Query<'a> {
     /// Count rows instead of returning them (an aggregate): no paging, no row budget.
     pub count_only: bool,
     /// Residual restrictions (ALLOW FILTERING) a row must pass.
-    pub filter: &'a dyn Fn(&StoredRow) -> bool,
+    pub filter: &'a (dyn Fn(&StoredRow) -> bool + Sync),
 }
 
 /// A row as the projection sees it.
@@ -128,7 +131,7 @@ struct PartitionScan {
 
 impl TableRead<'_> {
     /// Runs `query`, resuming from the client's paging state.
-    pub fn run(&self, query: &Query, params: &QueryParameters) -> Result<Output> {
+    pub async fn run(&self, query: &Query<'_>, params: &QueryParameters) -> Result<Output> {
         let state = match (&params.paging_state, query.count_only) {
             (Some(bytes), false) => Some(PagingState::decode(bytes, self.table.id)?),
             _ => None,
@@ -164,7 +167,9 @@ impl TableRead<'_> {
                 _ => (None, 0),
             };
             let room = (budget - out.rows.len().min(budget)).min(remaining.unwrap_or(usize::MAX));
-            let scan = self.scan_partition(query, &partition, after, already, room, &mut out)?;
+            let scan = self
+                .scan_partition(query, &partition, after, already, room, &mut out)
+                .await?;
             if let Some(r) = remaining.as_mut() {
                 *r -= scan.emitted.min(*r);
             }
@@ -197,9 +202,9 @@ impl TableRead<'_> {
     }
 
     /// Emits the live rows of one partition into `out`, at most `room` of them.
-    fn scan_partition(
+    async fn scan_partition(
         &self,
-        query: &Query,
+        query: &Query<'_>,
         partition: &PartitionId,
         mut after: Option<Bytes>,
         already: usize,
@@ -223,16 +228,19 @@ impl TableRead<'_> {
                 self.now_secs,
                 self.table.has_static(),
             );
-            let (fragment, _) = self
+            let served = self
                 .replica
                 .read(
                     self.layout,
+                    self.caching,
                     partition,
                     &query.plan.slice,
                     after.as_deref(),
                     &limits,
                 )
+                .await
                 .map_err(|e| self.read_error(e))?;
+            let fragment = served.fragment();
             let statics = fragment
                 .static_row
                 .as_ref()

@@ -1,5 +1,7 @@
 //! SELECT execution over rows from a [`Source`]: restrictions, ordering, limits,
-//! projection and paging. The same path serves system tables now and user tables later.
+//! projection and paging. System tables are answered here from rows computed in memory;
+//! user tables share the plan cache, binding and projection, and read their rows from the
+//! replica (`table_select.rs`).
 
 use std::sync::Arc;
 
@@ -19,11 +21,11 @@ use crate::schema::{Catalog, ColumnKind, DescribeResult, TableDef};
 
 /// Runs `select` and returns one page of rows. The statement's plan is taken from
 /// `plans` when it was made for this keyspace and schema version, and made otherwise.
-pub(super) fn execute(
+pub(super) async fn execute(
     select: &Select,
     params: &QueryParameters,
     session_keyspace: Option<&str>,
-    source: &Source,
+    source: &Source<'_>,
     max_unpaged_rows: usize,
     plans: &PlanSlot,
 ) -> Result<PlannedRows> {
@@ -51,7 +53,7 @@ pub(super) fn execute(
         }
     };
     if source.is_user_table(table) {
-        return super::table_select::execute(select, params, table, source, &plan, &bound);
+        return super::table_select::execute(select, params, table, source, &plan, &bound).await;
     }
     let mut rows: Vec<Row> = source
         .rows(table)
@@ -630,7 +632,7 @@ fn native(n: NativeType) -> DataType {
 
 /// Paging state format, version 1: `0x01 | offset: u64 BE | check: u32 BE` where `check`
 /// ties the state to the row count it was cut from, so a forged or foreign state is
-/// refused rather than trusted. (The storage engine's states will carry a key position.)
+/// refused rather than trusted. User tables page by storage position instead (`paging.rs`).
 const PAGING_STATE_VERSION: u8 = 1;
 
 /// Output rows: serialized cells, `None` for null.

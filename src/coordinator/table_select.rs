@@ -12,6 +12,7 @@ use super::read::{Query, StoredRow, TableRead};
 use super::restrict;
 use super::select::{call, Expr};
 use super::source::Source;
+use crate::cache::Caching;
 use crate::cql::ast::{Operator, Select, Selector};
 use crate::cql::types::CqlType;
 use crate::error::{Error, Result};
@@ -20,11 +21,11 @@ use crate::schema::{ColumnKind, TableDef};
 use crate::storage::comparable;
 
 /// Runs `select` on the user table `table`.
-pub(super) fn execute(
+pub(super) async fn execute(
     select: &Select,
     params: &QueryParameters,
     table: &TableDef,
-    source: &Source,
+    source: &Source<'_>,
     plan: &SelectPlan,
     bound: &BoundSelect,
 ) -> Result<PlannedRows> {
@@ -75,8 +76,13 @@ pub(super) fn execute(
         count_only,
         filter: &filter,
     };
+    let caching = match source.ctx.tracing {
+        true => Caching::Off,
+        false => source.replica.caching(&table.options),
+    };
     let read = TableRead {
         replica: source.replica,
+        caching,
         table,
         layout: &layout,
         types: &types,
@@ -84,7 +90,7 @@ pub(super) fn execute(
         max_unpaged_rows: source.max_unpaged_rows,
         consistency: params.consistency,
     };
-    let mut out = read.run(&query, params)?;
+    let mut out = read.run(&query, params).await?;
     if post_order {
         out.rows.sort_by(|a, b| a.clustering.cmp(&b.clustering));
         if read_plan.slice.reversed {

@@ -11,6 +11,8 @@
 //! The endpoint is deliberately tiny — a scrape is one short request per interval, so a full
 //! HTTP stack would add dependencies without adding anything a scraper needs.
 
+pub mod alloc;
+mod cache;
 mod http;
 
 use std::sync::OnceLock;
@@ -22,6 +24,7 @@ use prometheus::{
 
 use crate::protocol::Opcode;
 
+pub use cache::{CacheSource, Report as CacheReport};
 pub use http::serve;
 
 /// Request latency buckets in seconds: 25 µs to 2.5 s, roughly ×2.5 per step.
@@ -55,6 +58,10 @@ pub struct Metrics {
     pub storage_reads: IntCounter,
     /// Where the engine's counters are read from at each scrape.
     storage_source: OnceLock<StorageSource>,
+    /// The replica cache's families and the process's memory.
+    cache: cache::CacheMetrics,
+    /// Where the cache report is read from at each scrape.
+    cache_source: OnceLock<CacheSource>,
 }
 
 /// Reads the storage engine's counters.
@@ -131,6 +138,8 @@ impl Metrics {
             )
             .expect("static metric definition"),
             storage_source: OnceLock::new(),
+            cache: cache::CacheMetrics::new(&registry),
+            cache_source: OnceLock::new(),
             registry,
         };
         m.register_all();
@@ -174,8 +183,15 @@ impl Metrics {
         let _ = self.storage_source.set(source);
     }
 
+    /// Reports the cache from `source` at every scrape (set once).
+    pub fn watch_cache(&self, source: CacheSource) {
+        let _ = self.cache_source.set(source);
+    }
+
     /// The text exposition of every family.
     pub fn render(&self) -> String {
+        let report = self.cache_source.get().map(|source| source());
+        self.cache.update(&report.unwrap_or_default());
         if let Some(source) = self.storage_source.get() {
             let stats = source();
             // The engine's counters only grow; the exported counters follow them.

@@ -6,17 +6,22 @@
 //! nodes later adds remote replicas beside it rather than a second code path. The replica
 //! speaks in the storage layer's units: it applies [`PartitionUpdate`]s atomically and
 //! answers reads with fragments (cells with their timestamps, tombstones included), which
-//! the coordinator resolves into rows; the cache (issue 6) will sit here, in front of the
-//! engine, because every write to a partition passes through its replicas.
+//! the coordinator resolves into rows. The cache sits here, in front of the engine
+//! ([`crate::cache`]), because every write to a partition passes through its replicas: a
+//! write bumps its partitions' versions after the engine applied it and before it returns,
+//! and a read takes its partition's stamp before it looks at the cache or the engine.
 //!
 //! Engine calls are synchronous and made on the calling task: RocksDB reads that hit the
 //! memtable or block cache take microseconds, less than a hop to a blocking pool would.
 
 use std::ops::Bound;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use uuid::Uuid;
 
+use crate::cache::{Caching, ReplicaCache, Served, SliceKey};
 use crate::config::{Config, DurabilityMode, EngineKind};
 use crate::error::{Error, Result};
 use crate::storage::engine::{prefix_successor, Engine, EngineStats, StorageError, WriteBatch};
@@ -34,6 +39,13 @@ pub struct LocalReplica {
     tombstone_failure: usize,
     /// Writes wait for a WAL sync (`batch` durability on a persistent engine).
     synced_writes: bool,
+    /// Partition reads kept in front of the engine.
+    cache: ReplicaCache,
+    /// A fault for tests: every partition read that reaches the engine waits this long
+    /// first (`[faults] storage_read_delay_ms`).
+    read_delay: Duration,
+    /// Partition reads that reached the engine (cache misses and uncached reads).
+    partition_reads: AtomicU64,
 }
 
 impl LocalReplica {
@@ -61,37 +73,54 @@ impl LocalReplica {
             engine,
             storage.tombstone_warn_threshold,
             storage.tombstone_failure_threshold,
+            ReplicaCache::new(&config.cache, &config.faults),
         );
         replica.synced_writes =
             storage.engine == EngineKind::Rocksdb && storage.durability == DurabilityMode::Batch;
+        replica.read_delay = Duration::from_millis(config.faults.storage_read_delay_ms);
+        if !replica.read_delay.is_zero() {
+            tracing::warn!(delay = ?replica.read_delay, "fault injected: storage reads are delayed");
+        }
         Ok(replica)
     }
 
-    /// A replica on `engine` with the given tombstone thresholds.
-    pub fn with_engine(engine: Arc<dyn Engine>, warn: usize, failure: usize) -> LocalReplica {
+    /// A replica on `engine` with the given tombstone thresholds and cache.
+    pub fn with_engine(
+        engine: Arc<dyn Engine>,
+        warn: usize,
+        failure: usize,
+        cache: ReplicaCache,
+    ) -> LocalReplica {
         LocalReplica {
             engine,
             tombstone_warn: warn,
             tombstone_failure: failure,
             synced_writes: false,
+            cache,
+            read_delay: Duration::ZERO,
+            partition_reads: AtomicU64::new(0),
         }
     }
 
-    /// Applies `updates` atomically; returns once they are as durable as configured. A
-    /// write that waits for a WAL sync runs on the blocking pool, so the sync never stalls
-    /// the async worker serving other connections; others complete inline (a memtable
-    /// insert and a buffered log append).
+    /// Applies `updates` atomically; returns once they are as durable as configured and
+    /// their partitions' cache versions are bumped. A write that waits for a WAL sync runs
+    /// on the blocking pool, so the sync never stalls the async worker serving other
+    /// connections; others complete inline (a memtable insert and a buffered log append).
     pub async fn write(&self, updates: Vec<PartitionUpdate>) -> Result<()> {
         let batch = partition::write_batch(&updates)
             .map_err(|e| Error::invalid(format!("Invalid key: {e}")))?;
-        if !self.synced_writes {
-            return self.engine.write(batch).map_err(storage_error);
-        }
-        let engine = self.engine.clone();
-        tokio::task::spawn_blocking(move || engine.write(batch))
-            .await
-            .map_err(|e| Error::Server(format!("storage write task failed: {e}")))?
-            .map_err(storage_error)
+        let applied = if self.synced_writes {
+            let engine = self.engine.clone();
+            tokio::task::spawn_blocking(move || engine.write(batch))
+                .await
+                .map_err(|e| Error::Server(format!("storage write task failed: {e}")))?
+        } else {
+            self.engine.write(batch)
+        };
+        // Bumped even when the engine reports a failure: whatever it may have applied must
+        // not hide behind an older cache entry.
+        self.cache.written(&updates);
+        applied.map_err(storage_error)
     }
 
     /// The read limits for `live_rows` rows at `now_secs`, with this replica's tombstone
@@ -105,8 +134,43 @@ impl LocalReplica {
         }
     }
 
-    /// Reads one partition's slice: fragments for the coordinator to resolve.
-    pub fn read(
+    /// The cache policy of a table with `options` (see [`Caching::of`]).
+    pub fn caching(&self, options: &crate::schema::TableOptions) -> Caching {
+        self.cache.caching(options)
+    }
+
+    /// Reads one partition's slice: fragments for the coordinator to resolve, from the
+    /// cache when `caching` admits the read, else from the engine.
+    pub async fn read(
+        &self,
+        layout: &TableLayout,
+        caching: Caching,
+        partition: &PartitionId,
+        slice: &Slice,
+        after: Option<&[u8]>,
+        limits: &ReadLimits,
+    ) -> std::result::Result<Served, ReadError> {
+        // Taken before anything is read: see the cache's essay.
+        let stamp = self.cache.stamp(&layout.id, partition);
+        let key = SliceKey::new(layout.id, partition, slice, after, limits);
+        let fetch = || self.read_storage(layout, partition, slice, after, limits);
+        let (served, _) = self
+            .cache
+            .read(key, stamp, caching, limits, after, fetch)
+            .await?;
+        let stats = served.stats();
+        if stats.tombstones > self.tombstone_warn {
+            tracing::warn!(
+                table = %layout.id,
+                tombstones = stats.tombstones,
+                live_rows = stats.live_rows,
+                "read passed more tombstones than tombstone_warn_threshold"
+            );
+        }
+        Ok(served)
+    }
+
+    async fn read_storage(
         &self,
         layout: &TableLayout,
         partition: &PartitionId,
@@ -114,17 +178,11 @@ impl LocalReplica {
         after: Option<&[u8]>,
         limits: &ReadLimits,
     ) -> std::result::Result<(PartitionFragment, ReadStats), ReadError> {
-        let read =
-            partition::read_partition(&*self.engine, layout, partition, slice, after, limits)?;
-        if read.1.tombstones > self.tombstone_warn {
-            tracing::warn!(
-                table = %layout.id,
-                tombstones = read.1.tombstones,
-                live_rows = read.1.live_rows,
-                "read passed more tombstones than tombstone_warn_threshold"
-            );
+        if !self.read_delay.is_zero() {
+            tokio::time::sleep(self.read_delay).await;
         }
-        Ok(read)
+        self.partition_reads.fetch_add(1, Ordering::Relaxed);
+        partition::read_partition(&*self.engine, layout, partition, slice, after, limits)
     }
 
     /// The next partition of `table` from `start` with a token within `end`.
@@ -144,12 +202,31 @@ impl LocalReplica {
         let end = prefix_successor(&start).unwrap_or_else(|| vec![0xFF; 17]);
         let mut batch = WriteBatch::new();
         batch.purge_range(start, end);
-        self.engine.write(batch).map_err(storage_error)
+        let purged = self.engine.write(batch).map_err(storage_error);
+        self.cache.truncated(table);
+        purged
+    }
+
+    /// Removes a dropped table's data and forgets its cache counters.
+    pub fn drop_table(&self, table: Uuid) -> Result<()> {
+        let purged = self.truncate(table);
+        self.cache.dropped(table);
+        purged
     }
 
     /// The engine's counters.
     pub fn stats(&self) -> EngineStats {
         self.engine.stats()
+    }
+
+    /// Partition reads that reached the engine since start.
+    pub fn partition_reads(&self) -> u64 {
+        self.partition_reads.load(Ordering::Relaxed)
+    }
+
+    /// The cache in front of the engine.
+    pub fn cache(&self) -> &ReplicaCache {
+        &self.cache
     }
 }
 

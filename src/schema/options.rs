@@ -19,6 +19,12 @@ pub struct TableOptions {
     pub bloom_filter_fp_chance: f64,
     /// `caching`: `keys` and `rows_per_partition`.
     pub caching: BTreeMap<String, String>,
+    /// Whether `caching` was ever set on this table (CREATE or ALTER). A table that never
+    /// set it caches as the node's `[cache] enabled` says; one that did follows its
+    /// `rows_per_partition` (Cassandra's default echo, `NONE`, would otherwise turn the
+    /// replica cache off for every table). Not part of the CQL schema: never echoed.
+    #[serde(default)]
+    pub caching_set: bool,
     /// `cdc`: change data capture flag (stored only).
     pub cdc: bool,
     /// `comment`: free text.
@@ -55,6 +61,7 @@ impl Default for TableOptions {
             additional_write_policy: "99p".into(),
             bloom_filter_fp_chance: 0.01,
             caching: string_map(&[("keys", "ALL"), ("rows_per_partition", "NONE")]),
+            caching_set: false,
             cdc: false,
             comment: String::new(),
             compaction: compaction_map(&BTreeMap::new()).unwrap_or_default(),
@@ -123,7 +130,10 @@ impl TableOptions {
                 self.additional_write_policy = speculative(&scalar(name, value)?)?
             }
             "bloom_filter_fp_chance" => self.bloom_filter_fp_chance = double(name, value)?,
-            "caching" => self.caching = caching_map(&map(name, value)?)?,
+            "caching" => {
+                self.caching = caching_map(&map(name, value)?)?;
+                self.caching_set = true;
+            }
             "cdc" => self.cdc = boolean(name, value)?,
             "comment" => self.comment = scalar(name, value)?,
             "compaction" => self.compaction = compaction_map(&map(name, value)?)?,

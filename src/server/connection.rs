@@ -36,6 +36,16 @@ struct Completed {
     outcome: Result<Reply, Error>,
 }
 
+/// What a request brought with it besides its body.
+struct Started {
+    /// When it was decoded.
+    at: Instant,
+    /// Its bytes, charged against the in-flight budget.
+    bytes: usize,
+    /// The client set the tracing flag.
+    traced: bool,
+}
+
 /// Which pushed events a connection registered for.
 #[derive(Default, Clone, Copy)]
 struct EventMask {
@@ -221,7 +231,13 @@ impl Connection {
             }
             request => {
                 // Asynchronous requests are observed when they complete.
-                return self.submit(stream, opcode, started, header.length as usize, request);
+                let traced = header.flags & crate::protocol::frame::flags::TRACING != 0;
+                let started = Started {
+                    at: started,
+                    bytes: header.length as usize,
+                    traced,
+                };
+                return self.submit(stream, opcode, started, request);
             }
         }
         self.observe(opcode, started);
@@ -296,19 +312,18 @@ impl Connection {
 
     /// Starts a QUERY/PREPARE/EXECUTE/BATCH. It is polled with the others on this task, or
     /// spawned, as configured; either way it completes independently of its neighbours.
-    fn submit(
-        &mut self,
-        stream: i16,
-        opcode: Opcode,
-        started: Instant,
-        bytes: usize,
-        request: Request,
-    ) {
+    fn submit(&mut self, stream: i16, opcode: Opcode, started: Started, request: Request) {
+        let Started {
+            at: started,
+            bytes,
+            traced,
+        } = started;
         let shared = self.shared.clone();
         let ctx = RequestContext {
             keyspace: self.keyspace.clone(),
             local_addr: self.local,
             peer: self.peer,
+            tracing: traced,
         };
         self.in_flight_bytes += bytes;
         let work = async move {

@@ -103,6 +103,8 @@ impl Server {
         });
         let watched = shared.clone();
         metrics.watch_storage(Box::new(move || watched.coordinator.storage_stats()));
+        let watched = shared.clone();
+        metrics.watch_cache(Box::new(move || watched.coordinator.cache_report()));
         let tasks = vec![
             tokio::spawn(listener::run(cql, shared, shutdown_rx.clone())),
             tokio::spawn(crate::metrics::serve(http, metrics, wait_for(shutdown_rx))),

@@ -8,6 +8,7 @@ use bytes::Bytes;
 
 use super::plan::{CasPlan, RowCondition};
 use super::{ColumnCondition, Part};
+use crate::cache::Caching;
 use crate::coordinator::read::{Query, StoredRow, TableRead};
 use crate::coordinator::restrict::{self, PartitionSelection, ReadPlan};
 use crate::cql::ast::Operator;
@@ -59,17 +60,21 @@ impl<'a> Reader<'a> {
         }
     }
 
-    pub fn current(&self, plan: &CasPlan) -> Result<Current> {
+    pub async fn current(&self, plan: &CasPlan) -> Result<Current> {
         let rows = match plan.rows.is_empty() {
             true => Vec::new(),
-            false => self.rows(&plan.partition, exact_ranges(plan.rows.keys())?, None)?,
+            false => {
+                let ranges = exact_ranges(plan.rows.keys())?;
+                self.rows(&plan.partition, ranges, None).await?
+            }
         };
         let wants_first = plan.statics.is_some()
             || plan.partition_exists.is_some()
             || (plan.read_statics && rows.is_empty());
         let first = match wants_first {
             true => self
-                .rows(&plan.partition, vec![comparable::full_range()], Some(1))?
+                .rows(&plan.partition, vec![comparable::full_range()], Some(1))
+                .await?
                 .into_iter()
                 .next(),
             false => None,
@@ -77,7 +82,7 @@ impl<'a> Reader<'a> {
         Ok(Current { rows, first })
     }
 
-    fn rows(
+    async fn rows(
         &self,
         partition: &PartitionId,
         ranges: Vec<ClusteringRange>,
@@ -99,8 +104,11 @@ impl<'a> Reader<'a> {
             count_only: false,
             filter: &|_| true,
         };
+        // A transaction reads storage under its partition's lock: the newest data, with no
+        // entry filled on its behalf.
         let read = TableRead {
             replica: self.replica,
+            caching: Caching::Off,
             table: self.table,
             layout: &self.layout,
             types: &self.types,
@@ -108,12 +116,12 @@ impl<'a> Reader<'a> {
             max_unpaged_rows: self.max_unpaged_rows,
             consistency: Consistency::Serial,
         };
-        Ok(read.run(&query, &QueryParameters::default())?.rows)
+        Ok(read.run(&query, &QueryParameters::default()).await?.rows)
     }
 
     /// The newest timestamp stored for what the transaction reads or writes: the
     /// partition deletion, the static row, and the named rows (dead data included).
-    pub fn newest_timestamp(&self, plan: &CasPlan) -> Result<i64> {
+    pub async fn newest_timestamp(&self, plan: &CasPlan) -> Result<i64> {
         let named: BTreeSet<&Bytes> = plan.rows.keys().chain(&plan.written).collect();
         let slice = Slice {
             ranges: exact_ranges(named.into_iter())?,
@@ -122,11 +130,19 @@ impl<'a> Reader<'a> {
         let limits = self
             .replica
             .limits(usize::MAX, self.now_secs, self.table.has_static());
-        let (fragment, _) = self
+        let served = self
             .replica
-            .read(&self.layout, &plan.partition, &slice, None, &limits)
+            .read(
+                &self.layout,
+                Caching::Off,
+                &plan.partition,
+                &slice,
+                None,
+                &limits,
+            )
+            .await
             .map_err(|e| Error::Server(format!("storage failure: {e}")))?;
-        Ok(newest(&fragment))
+        Ok(newest(served.fragment()))
     }
 }
 

@@ -1,0 +1,282 @@
+//! The cache's rules with a counted fetch in place of the engine.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::*;
+use crate::config::{Cache, Faults};
+use crate::storage::cell::{Cell, DeletionTime, RowMarker};
+use crate::storage::comparable::full_range;
+use crate::storage::partition::{CellFragment, ColumnFragment, RowFragment};
+
+const TABLE: Uuid = Uuid::from_u128(0x5eed);
+
+fn partition(token: i64) -> PartitionId {
+    PartitionId {
+        token,
+        key: Bytes::from(format!("thread-{token}")),
+    }
+}
+
+fn slice() -> Slice {
+    Slice {
+        ranges: vec![full_range()],
+        reversed: true,
+    }
+}
+
+fn limits(live_rows: usize, now_secs: u32) -> ReadLimits {
+    ReadLimits {
+        live_rows,
+        now_secs,
+        tombstone_failure: 1000,
+        read_static: false,
+    }
+}
+
+/// A fragment of one row whose `body` cell holds `body`, optionally expiring.
+fn fragment(p: &PartitionId, body: &str, expires: Option<u32>) -> PartitionFragment {
+    let cell = match expires {
+        Some(at) => Cell::expiring(1, body.as_bytes().to_vec(), 10, at - 10),
+        None => Cell::live(1, body.as_bytes().to_vec()),
+    };
+    PartitionFragment {
+        partition: p.clone(),
+        deletion: DeletionTime::LIVE,
+        static_row: None,
+        rows: vec![RowFragment {
+            clustering: Bytes::from_static(b"\x01"),
+            marker: Some(RowMarker::live(1)),
+            deletion: DeletionTime::LIVE,
+            columns: vec![ColumnFragment {
+                column: Bytes::from_static(b"body"),
+                path: None,
+                value: CellFragment::Cell(cell),
+            }],
+        }],
+        exhausted: true,
+    }
+}
+
+fn body(served: &Served) -> String {
+    match &served.fragment().rows[0].columns[0].value {
+        CellFragment::Cell(cell) => {
+            String::from_utf8(cell.value().expect("value").to_vec()).expect("utf8")
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+fn cache(capacity: u64, max_entry: u64) -> ReplicaCache {
+    let config = Cache {
+        enabled: true,
+        capacity_bytes: capacity,
+        max_entry_bytes: max_entry,
+        version_stripes: 1024,
+    };
+    ReplicaCache::new(&config, &Faults::default())
+}
+
+/// Reads `p` through `cache`, fetching `value` (and counting the fetch) on a miss.
+async fn read(
+    cache: &ReplicaCache,
+    p: &PartitionId,
+    limits: &ReadLimits,
+    value: &str,
+    fetches: &AtomicUsize,
+) -> (Served, Outcome) {
+    let key = SliceKey::new(TABLE, p, &slice(), None, limits);
+    let stamp = cache.stamp(&TABLE, p);
+    let fetch = || async {
+        fetches.fetch_add(1, Ordering::SeqCst);
+        Ok((fragment(p, value, None), ReadStats::default()))
+    };
+    cache
+        .read(key, stamp, Caching::All, limits, None, fetch)
+        .await
+        .expect("read")
+}
+
+fn update(p: &PartitionId) -> PartitionUpdate {
+    PartitionUpdate {
+        table: TABLE,
+        partition: p.clone(),
+        deletion: None,
+        static_columns: Vec::new(),
+        rows: Vec::new(),
+        range_deletions: Vec::new(),
+    }
+}
+
+#[tokio::test]
+async fn a_second_read_hits_until_the_partition_is_written() {
+    let cache = cache(1 << 20, 1 << 16);
+    let fetches = AtomicUsize::new(0);
+    let (p, l) = (partition(1), limits(20, 1_000));
+    assert_eq!(read(&cache, &p, &l, "a", &fetches).await.1, Outcome::Miss);
+    let (served, outcome) = read(&cache, &p, &l, "ignored", &fetches).await;
+    assert_eq!((outcome, body(&served)), (Outcome::Hit, "a".to_owned()));
+    cache.written(&[update(&p)]);
+    let (served, outcome) = read(&cache, &p, &l, "b", &fetches).await;
+    assert_eq!((outcome, body(&served)), (Outcome::Miss, "b".to_owned()));
+    assert_eq!(fetches.load(Ordering::SeqCst), 2);
+    let counts = cache.stats().snapshot()[0].1;
+    assert_eq!((counts.hits, counts.misses, counts.stale), (1, 2, 1));
+}
+
+#[tokio::test]
+async fn a_write_elsewhere_leaves_an_entry_current() {
+    let cache = cache(1 << 20, 1 << 16);
+    let fetches = AtomicUsize::new(0);
+    let l = limits(20, 1_000);
+    read(&cache, &partition(1), &l, "a", &fetches).await;
+    cache.written(&[update(&partition(2))]);
+    let outcome = read(&cache, &partition(1), &l, "a", &fetches).await.1;
+    assert_eq!(outcome, Outcome::Hit);
+}
+
+#[tokio::test]
+async fn a_fill_that_began_before_a_write_never_serves_a_read_that_began_after_it() {
+    let cache = cache(1 << 20, 1 << 16);
+    let p = partition(7);
+    let l = limits(20, 1_000);
+    // The slow read takes its stamp, then a write lands and is acknowledged while the
+    // read is still fetching the old value.
+    let slow_stamp = cache.stamp(&TABLE, &p);
+    cache.written(&[update(&p)]);
+    let key = SliceKey::new(TABLE, &p, &slice(), None, &l);
+    let old = || async { Ok((fragment(&p, "old", None), ReadStats::default())) };
+    let (served, _) = cache
+        .read(key.clone(), slow_stamp, Caching::All, &l, None, old)
+        .await
+        .expect("slow read");
+    assert_eq!(body(&served), "old");
+    // A read that began after the acknowledgement must not be answered by that fill.
+    let fetches = AtomicUsize::new(0);
+    let (served, outcome) = read(&cache, &p, &l, "new", &fetches).await;
+    assert_eq!((outcome, body(&served)), (Outcome::Miss, "new".to_owned()));
+}
+
+#[tokio::test]
+async fn concurrent_reads_of_a_cold_slice_share_one_fetch() {
+    let cache = cache(1 << 20, 1 << 16);
+    let p = partition(3);
+    let l = limits(20, 1_000);
+    let fetches = AtomicUsize::new(0);
+    let reads = (0..1000).map(|_| async {
+        let key = SliceKey::new(TABLE, &p, &slice(), None, &l);
+        let stamp = cache.stamp(&TABLE, &p);
+        let fetch = || async {
+            fetches.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Ok((fragment(&p, "once", None), ReadStats::default()))
+        };
+        let (served, outcome) = cache
+            .read(key, stamp, Caching::All, &l, None, fetch)
+            .await
+            .expect("read");
+        (body(&served), outcome)
+    });
+    let results = futures::future::join_all(reads).await;
+    assert_eq!(fetches.load(Ordering::SeqCst), 1);
+    assert!(results.iter().all(|(b, _)| b == "once"));
+    let coalesced = results
+        .iter()
+        .filter(|(_, o)| *o == Outcome::Coalesced)
+        .count();
+    let hits = results.iter().filter(|(_, o)| *o == Outcome::Hit).count();
+    assert_eq!(coalesced + hits, 999);
+}
+
+#[tokio::test]
+async fn an_entry_with_a_ttl_is_good_only_until_its_first_expiry() {
+    let cache = cache(1 << 20, 1 << 16);
+    let p = partition(4);
+    let cache = &cache;
+    let fetch_at = |now: u32| {
+        let l = limits(20, now);
+        let key = SliceKey::new(TABLE, &p, &slice(), None, &l);
+        let stamp = cache.stamp(&TABLE, &p);
+        let p = p.clone();
+        async move {
+            let fetch = || async { Ok((fragment(&p, "ttl", Some(2_000)), ReadStats::default())) };
+            cache
+                .read(key, stamp, Caching::All, &l, None, fetch)
+                .await
+                .expect("read")
+                .1
+        }
+    };
+    assert_eq!(fetch_at(1_990).await, Outcome::Miss);
+    assert_eq!(fetch_at(1_999).await, Outcome::Hit);
+    assert_eq!(fetch_at(2_000).await, Outcome::Miss);
+}
+
+#[tokio::test]
+async fn a_read_larger_than_the_entry_limit_is_served_and_not_kept() {
+    let cache = cache(1 << 20, 64);
+    let fetches = AtomicUsize::new(0);
+    let (p, l) = (partition(5), limits(20, 1_000));
+    let (served, outcome) = read(&cache, &p, &l, "big", &fetches).await;
+    assert_eq!((outcome, body(&served)), (Outcome::Miss, "big".to_owned()));
+    assert_eq!(read(&cache, &p, &l, "big", &fetches).await.1, Outcome::Miss);
+    assert_eq!(fetches.load(Ordering::SeqCst), 2);
+    cache.settle().await;
+    assert_eq!(cache.size(), (0, 0));
+}
+
+#[tokio::test]
+async fn truncate_retires_every_entry_of_the_table() {
+    let cache = cache(1 << 20, 1 << 16);
+    let fetches = AtomicUsize::new(0);
+    let l = limits(20, 1_000);
+    for t in 0..10 {
+        read(&cache, &partition(t), &l, "x", &fetches).await;
+    }
+    cache.truncated(TABLE);
+    for t in 0..10 {
+        assert_eq!(
+            read(&cache, &partition(t), &l, "y", &fetches).await.1,
+            Outcome::Miss
+        );
+    }
+}
+
+#[tokio::test]
+async fn capacity_is_kept_in_bytes() {
+    let capacity = 64 * 1024;
+    let cache = cache(capacity, 8 * 1024);
+    let fetches = AtomicUsize::new(0);
+    let l = limits(20, 1_000);
+    let value = "v".repeat(1000);
+    for t in 0..1000 {
+        read(&cache, &partition(t), &l, &value, &fetches).await;
+    }
+    cache.settle().await;
+    let (bytes, entries) = cache.size();
+    assert!(bytes <= capacity, "{bytes} bytes held");
+    assert!(entries > 0 && entries < 1000, "{entries} entries");
+}
+
+#[test]
+fn the_table_option_decides_over_the_node_default() {
+    let mut options = TableOptions::default();
+    assert_eq!(Caching::of(&options, true), Caching::All);
+    assert_eq!(Caching::of(&options, false), Caching::Off);
+    options.caching_set = true;
+    assert_eq!(Caching::of(&options, true), Caching::Off);
+    options
+        .caching
+        .insert("rows_per_partition".into(), "ALL".into());
+    assert_eq!(Caching::of(&options, false), Caching::All);
+    options
+        .caching
+        .insert("rows_per_partition".into(), "20".into());
+    assert_eq!(Caching::of(&options, false), Caching::Head(20));
+    let head = Caching::Head(20);
+    assert!(head.admits(None, &limits(20, 0)));
+    assert!(!head.admits(None, &limits(21, 0)));
+    assert!(!head.admits(Some(b"\x01"), &limits(5, 0)));
+}
