@@ -15,13 +15,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use ringcache::bench::responder::Responder;
 use ringcache::config::{Config, FlushPolicy, Scheduling, Tuning};
 use ringcache::protocol::codec::encode_request_frame;
-use ringcache::protocol::frame::decode_header;
 use ringcache::protocol::{QueryParameters, Request, HEADER_LEN};
 use ringcache::server::Server;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 /// Connections × requests in flight per connection.
 const SHAPES: &[(usize, usize)] = &[(1, 1), (4, 16)];
@@ -98,10 +98,14 @@ fn main() {
                 let ours = client_rt.block_on(drive(addr, workload, conns, depth, secs));
                 server_rt.block_on(server.shutdown());
                 let bare = *bare_rate.get_or_insert_with(|| {
-                    let responder = server_rt.block_on(BareResponder::start(reply));
+                    // The machine's limit: same runtime, same header decoding, this reply to
+                    // every frame, written once per read like the server's per-turn flush.
+                    let responder = server_rt
+                        .block_on(Responder::canned(reply))
+                        .expect("bare responder");
                     let rate =
                         client_rt.block_on(drive(responder.addr, workload, conns, depth, secs));
-                    responder.stop();
+                    server_rt.block_on(async move { drop(responder) });
                     rate
                 });
                 println!(
@@ -234,56 +238,4 @@ async fn drive(addr: SocketAddr, workload: Workload, conns: usize, depth: usize,
         let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
     }
     rate
-}
-
-/// The machine's limit: same runtime, same header decoding, a canned reply per frame,
-/// written once per read like the real server's per-turn flush.
-struct BareResponder {
-    addr: SocketAddr,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl BareResponder {
-    async fn start(reply: Bytes) -> BareResponder {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((mut s, _)) = listener.accept().await else {
-                    return;
-                };
-                let _ = s.set_nodelay(true);
-                let reply = reply.clone();
-                tokio::spawn(async move {
-                    let mut inbuf = BytesMut::with_capacity(64 * 1024);
-                    let mut out = BytesMut::with_capacity(64 * 1024);
-                    loop {
-                        match s.read_buf(&mut inbuf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(_) => {}
-                        }
-                        while let Ok(Some(h)) = decode_header(&inbuf, 1 << 24) {
-                            let total = HEADER_LEN + h.length as usize;
-                            if inbuf.len() < total {
-                                break;
-                            }
-                            let _ = inbuf.split_to(total);
-                            let start = out.len();
-                            out.extend_from_slice(&reply);
-                            out[start + 2..start + 4].copy_from_slice(&h.stream.to_be_bytes());
-                        }
-                        if s.write_all(&out).await.is_err() {
-                            return;
-                        }
-                        out.clear();
-                    }
-                });
-            }
-        });
-        BareResponder { addr, task }
-    }
-
-    fn stop(self) {
-        self.task.abort();
-    }
 }

@@ -31,6 +31,8 @@ enum Command {
     Serve(ServeArgs),
     /// Use the chat schema a node serves: post, read history, follow, drive load.
     Chat(chat_cli::ChatArgs),
+    /// Measure any CQL endpoint: throughput, latency, and the ratio to a bare responder.
+    Bench(bench_cli::BenchArgs),
 }
 
 /// Flags override the config file and `RINGCACHE_*` environment variables.
@@ -74,12 +76,13 @@ fn main() -> Result<()> {
     // A chat command is a client: the driver's connection chatter is noise to its user.
     let default_level = match cli.command {
         Command::Serve(_) => "info",
-        Command::Chat(_) => "warn",
+        Command::Chat(_) | Command::Bench(_) => "warn",
     };
     init_tracing(default_level);
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::Chat(args) => chat_cli::run(args),
+        Command::Bench(args) => bench_cli::run(args),
     }
 }
 
@@ -385,5 +388,126 @@ mod chat_cli {
             bail!("verification failed");
         }
         Ok(())
+    }
+}
+
+/// `ringcache bench`: flags to [`ringcache::bench::Options`].
+mod bench_cli {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use anyhow::{anyhow, Result};
+    use clap::{Args, ValueEnum};
+    use ringcache::bench::workload::Workload;
+    use ringcache::bench::Options;
+
+    #[derive(Clone, Copy, ValueEnum)]
+    enum WorkloadArg {
+        /// The chat history read: the newest --limit messages of a thread.
+        Latest,
+        /// One user's row.
+        Point,
+        /// A new message in a thread.
+        Write,
+        /// History reads and writes on the same threads (--read-share reads).
+        Mix,
+    }
+
+    /// `ringcache bench` flags.
+    #[derive(Args)]
+    pub struct BenchArgs {
+        /// The endpoint to measure (host:port): ringcache, ScyllaDB or Cassandra.
+        #[arg(long, env = "RINGCACHE_CONTACT", default_value = "127.0.0.1:9042")]
+        contact: String,
+        #[arg(long, value_enum, default_value = "latest")]
+        workload: WorkloadArg,
+        /// Partitions (threads; users for `point`) the keys range over.
+        #[arg(long, default_value_t = 100_000)]
+        partitions: usize,
+        /// Messages per thread written by --populate.
+        #[arg(long, default_value_t = 25)]
+        rows: usize,
+        /// Messages per history read.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Key popularity: `zipf` or `uniform`.
+        #[arg(long, default_value = "zipf", value_parser = ["zipf", "uniform"])]
+        distribution: String,
+        /// Zipf exponent.
+        #[arg(long, default_value_t = 1.0)]
+        zipf_exponent: f64,
+        /// Share of requests that read, for `mix` (0..1).
+        #[arg(long, default_value_t = 0.9)]
+        read_share: f64,
+        /// Requests in flight in the closed loop.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Connections to the endpoint.
+        #[arg(long, default_value_t = 4)]
+        connections: usize,
+        /// Seconds per measured phase.
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        /// Unmeasured seconds before measuring.
+        #[arg(long, default_value_t = 3.0)]
+        warmup: f64,
+        /// Open-loop rate (requests/s); default: --rate-fraction of the closed-loop rate.
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Open-loop rate as a fraction of the closed-loop throughput.
+        #[arg(long, default_value_t = 0.5)]
+        rate_fraction: f64,
+        /// Create the chat schema if missing and write the data first.
+        #[arg(long)]
+        populate: bool,
+        /// Also measure a bare responder in front of the endpoint, and print the ratio.
+        #[arg(long)]
+        baseline: bool,
+        /// Write the results as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Random seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// No progress line.
+        #[arg(long)]
+        quiet: bool,
+    }
+
+    pub fn run(args: BenchArgs) -> Result<()> {
+        let workload = match args.workload {
+            WorkloadArg::Latest => Workload::Latest,
+            WorkloadArg::Point => Workload::Point,
+            WorkloadArg::Write => Workload::Write,
+            WorkloadArg::Mix => Workload::Mix {
+                read_share: args.read_share,
+            },
+        };
+        let options = Options {
+            contact: args.contact,
+            workload,
+            partitions: args.partitions.max(1),
+            rows_per_partition: args.rows,
+            limit: args.limit,
+            zipf: (args.distribution == "zipf").then_some(args.zipf_exponent),
+            concurrency: args.concurrency,
+            connections: args.connections,
+            duration: Duration::from_secs_f64(args.duration.max(0.1)),
+            warmup: Duration::from_secs_f64(args.warmup.max(0.0)),
+            rate: args.rate,
+            rate_fraction: args.rate_fraction,
+            populate: args.populate,
+            baseline: args.baseline,
+            json: args.json,
+            seed: args.seed,
+            progress: !args.quiet,
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        runtime
+            .block_on(ringcache::bench::run(options))
+            .map(|_| ())
+            .map_err(|e| anyhow!(e))
     }
 }

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# The replica cache benchmark recorded in the README (issue 6), reproducible:
+#
+#   bash scripts/bench_cache.sh            # ~10 minutes after the release build
+#   BENCH_SECS=5 PARTITIONS=20000 bash scripts/bench_cache.sh   # a quicker look
+#
+# One release node with the embedded store, data written once, then measured
+# with `ringcache bench` on this same machine (client and server share its
+# cores):
+#   1. cache on:  Zipf latest-20 history reads over PARTITIONS chat partitions,
+#                 closed loop at concurrency 64, then open loop at half that
+#                 throughput; the bare responder in front of the node in the
+#                 same run (--baseline), and the ratio.
+#   2. cache on:  the same reads mixed with writes to the same threads (--workload mix).
+#   3. the node restarted on the same data with the cache off
+#      (RINGCACHE_CACHE__ENABLED=false), and 1 and 2 again.
+#   4. `ringcache chat load` (its own mix: logins, follows, posts, history,
+#      catch-up, every write verified) against the cache-on and cache-off node.
+# Results go to stdout and, as JSON, to $OUT (default target/bench-cache/).
+set -euo pipefail
+
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$RINGCACHE_ROOT"
+
+SECS="${BENCH_SECS:-10}"
+PARTITIONS="${PARTITIONS:-100000}"
+OUT="${OUT:-$RINGCACHE_ROOT/target/bench-cache}"
+BIN="$RINGCACHE_ROOT/target/release/ringcache"
+
+ensure_build_packages
+cargo build --release --bin ringcache
+mkdir -p "$OUT"
+WORK="$(mktemp -d)"
+NODE_PID=""
+
+stop_node() {
+    if [ -n "$NODE_PID" ]; then
+        kill -TERM "$NODE_PID" 2>/dev/null || true
+        wait "$NODE_PID" 2>/dev/null || true
+        NODE_PID=""
+    fi
+}
+trap 'stop_node; rm -rf "$WORK"' EXIT
+
+# start_node [ENV=VALUE...]: a node on ephemeral loopback ports over $WORK/data.
+start_node() {
+    rm -f "$WORK/ready.json"
+    env "$@" RINGCACHE_LOG=warn "$BIN" serve --listen-address 127.0.0.1 \
+        --cql-port 0 --metrics-port 0 --data-dir "$WORK/data" \
+        --ready-file "$WORK/ready.json" >"$WORK/node.log" 2>&1 &
+    NODE_PID=$!
+    for _ in $(seq 1 300); do
+        [ -s "$WORK/ready.json" ] && break
+        sleep 0.1
+    done
+    CQL="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["cql"])' "$WORK/ready.json")"
+    METRICS="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["metrics"])' "$WORK/ready.json")"
+    log "node up: CQL $CQL, metrics $METRICS ($*)"
+}
+
+cache_line() {
+    curl -s "http://$METRICS/metrics" | grep -E '^ringcache_cache_(hits|misses|coalesced|stale)_total\{keyspace="chat",table="messages_by_thread"' || true
+}
+
+bench() {
+    local name="$1"; shift
+    log "bench $name"
+    "$BIN" bench --contact "$CQL" --partitions "$PARTITIONS" --duration "$SECS" \
+        --json "$OUT/$name.json" --quiet "$@"
+    cache_line
+}
+
+chat_load() {
+    local name="$1"
+    log "chat load $name"
+    "$BIN" chat --contact "$CQL" load --users 1000 --threads 2000 --rate 0 \
+        --concurrency 64 --duration "$SECS" --read-share 0.8 2>/dev/null | tee "$OUT/$name.txt"
+}
+
+start_node
+bench populate --populate --duration 1 --warmup 0 >/dev/null
+bench latest-cache-on --baseline
+bench mix-cache-on --workload mix --baseline
+chat_load chat-load-cache-on
+stop_node
+
+start_node RINGCACHE_CACHE__ENABLED=false
+bench latest-cache-off
+bench mix-cache-off --workload mix
+chat_load chat-load-cache-off
+stop_node
+log "JSON results in $OUT"

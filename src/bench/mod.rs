@@ -1,0 +1,351 @@
+//! `ringcache bench`: a load generator for any CQL endpoint, and the instrument that says
+//! what ringcache's numbers mean.
+//!
+//! It drives a target through the `scylla` driver with prepared statements — the chat
+//! schema's history read, a point read, a message write, or a mix of reads and writes on
+//! the same hot threads ([`workload`]) — with keys drawn uniformly or Zipf-skewed. Each
+//! target is measured twice ([`measure`]): closed-loop throughput at a concurrency, then
+//! open-loop latency at a fixed rate (by default half the throughput just measured), so
+//! the percentiles show queueing instead of echoing the throughput.
+//!
+//! With `--baseline`, the same run also measures the bare responder ([`responder`]) in
+//! front of the target: the same client, runtime and frame codec, with every measured
+//! request answered by a recorded reply of the real answer's size and no server work. It
+//! is the most this machine can do for the workload, and ringcache's result is printed as
+//! a fraction of it. Everything runs on one machine, client included: the ratio, not the
+//! absolute rate, is what carries over.
+
+pub mod measure;
+pub mod responder;
+pub mod workload;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use scylla::client::session::Session;
+use scylla::client::session_builder::SessionBuilder;
+use scylla::client::PoolSize;
+use serde::Serialize;
+
+use measure::{Live, Phase};
+use responder::Responder;
+use workload::{Keys, Requests, Workload};
+
+/// What a run does.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The target's CQL address (`host:port`).
+    pub contact: String,
+    pub workload: Workload,
+    /// Partitions (threads, or users for `point`) the keys range over.
+    pub partitions: usize,
+    /// Messages written per thread by `--populate`.
+    pub rows_per_partition: usize,
+    /// The history read's LIMIT.
+    pub limit: usize,
+    /// Zipf exponent of key popularity; None for uniform.
+    pub zipf: Option<f64>,
+    /// Requests in flight in the closed loop.
+    pub concurrency: usize,
+    /// Connections the driver opens to the target.
+    pub connections: usize,
+    /// Length of each measured phase.
+    pub duration: Duration,
+    /// Unmeasured closed-loop time before the measured phases (fills caches, JITs).
+    pub warmup: Duration,
+    /// Open-loop rate in requests per second; None: `rate_fraction` of the closed loop's.
+    pub rate: Option<f64>,
+    pub rate_fraction: f64,
+    /// Write the data first (the chat schema is created if missing).
+    pub populate: bool,
+    /// Also measure the bare responder in front of the target.
+    pub baseline: bool,
+    /// Where to write the results as JSON.
+    pub json: Option<PathBuf>,
+    /// Seed of every random choice.
+    pub seed: u64,
+    /// Print a progress line every second (to stderr).
+    pub progress: bool,
+}
+
+/// One target's results.
+#[derive(Debug, Clone, Serialize)]
+pub struct Measured {
+    /// `host:port`, or `bare responder`.
+    pub target: String,
+    pub closed: Phase,
+    pub open: Phase,
+}
+
+/// A run's results.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub workload: String,
+    pub partitions: usize,
+    pub limit: usize,
+    pub distribution: String,
+    pub concurrency: usize,
+    pub connections: usize,
+    pub seconds: f64,
+    pub target: Measured,
+    pub baseline: Option<Measured>,
+    /// target / baseline closed-loop throughput.
+    pub throughput_ratio: Option<f64>,
+    /// Sizes of the recorded replies the baseline answered with, in bytes.
+    pub baseline_reply_bytes: Vec<usize>,
+}
+
+/// Runs the benchmark and prints its report; Err if the target cannot be used or any
+/// request failed.
+pub async fn run(options: Options) -> Result<Report, String> {
+    let session = connect(&options.contact, options.connections).await?;
+    if options.populate {
+        populate(&session, &options).await?;
+    }
+    let target = measure_target(session, &options, options.contact.clone()).await?;
+    let (baseline, reply_bytes) = match options.baseline {
+        true => {
+            let (measured, sizes) = measure_baseline(&options).await?;
+            (Some(measured), sizes)
+        }
+        false => (None, Vec::new()),
+    };
+    let report = Report {
+        workload: options.workload.name().to_owned(),
+        partitions: options.partitions,
+        limit: options.limit,
+        distribution: match options.zipf {
+            Some(s) => format!("zipf s={s}"),
+            None => "uniform".to_owned(),
+        },
+        concurrency: options.concurrency,
+        connections: options.connections,
+        seconds: options.duration.as_secs_f64(),
+        throughput_ratio: baseline
+            .as_ref()
+            .map(|b| target.closed.throughput / b.closed.throughput.max(f64::EPSILON)),
+        target,
+        baseline,
+        baseline_reply_bytes: reply_bytes,
+    };
+    print_report(&report);
+    if let Some(path) = &options.json {
+        let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+        std::fs::write(path, json).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    let failed = |m: &Measured| m.closed.errors + m.open.errors;
+    let errors = failed(&report.target) + report.baseline.as_ref().map_or(0, failed);
+    if errors > 0 {
+        return Err(format!("{errors} requests failed"));
+    }
+    Ok(report)
+}
+
+async fn connect(contact: &str, connections: usize) -> Result<Arc<Session>, String> {
+    let size = std::num::NonZeroUsize::new(connections.max(1)).expect("at least one");
+    SessionBuilder::new()
+        .known_node(contact)
+        .pool_size(PoolSize::PerHost(size))
+        .build()
+        .await
+        .map(Arc::new)
+        .map_err(|e| format!("cannot connect to {contact}: {e}"))
+}
+
+/// Creates the chat schema if missing and writes the partitions the workload reads.
+async fn populate(session: &Arc<Session>, options: &Options) -> Result<(), String> {
+    for statement in crate::chat::split_script(crate::chat::SCHEMA) {
+        session
+            .query_unpaged(statement, &[])
+            .await
+            .map_err(|e| format!("cannot create the chat schema: {e}"))?;
+    }
+    session
+        .await_schema_agreement()
+        .await
+        .map_err(|e| e.to_string())?;
+    let keys = Keys::new(options.partitions, options.zipf);
+    let requests = Requests::prepare(session, options.workload, keys, options.limit).await?;
+    let total = options.partitions;
+    let started = std::time::Instant::now();
+    let show = options.progress;
+    requests
+        .populate(session, total, options.rows_per_partition, 64, |done| {
+            if show {
+                eprint!("\rpopulating: {done}/{total} partitions");
+            }
+        })
+        .await?;
+    if show {
+        eprintln!(
+            "\rpopulated {total} partitions × {} rows in {:.1} s",
+            options.rows_per_partition,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+/// Warm-up, closed loop, open loop against one session.
+async fn measure_target(
+    session: Arc<Session>,
+    options: &Options,
+    name: String,
+) -> Result<Measured, String> {
+    let keys = Keys::new(options.partitions, options.zipf);
+    let requests = Requests::prepare(&session, options.workload, keys, options.limit).await?;
+    let requests = Arc::new(requests);
+    let seed = options.seed;
+    if !options.warmup.is_zero() {
+        let live = Arc::new(Live::default());
+        let warm = measure::closed_loop(
+            session.clone(),
+            requests.clone(),
+            options.concurrency,
+            options.warmup,
+            seed ^ 0x5741_524d,
+            live,
+        );
+        warm.await;
+    }
+    let closed = with_progress(options, &format!("{name} closed loop"), |live| {
+        measure::closed_loop(
+            session.clone(),
+            requests.clone(),
+            options.concurrency,
+            options.duration,
+            seed,
+            live,
+        )
+    })
+    .await;
+    let rate = options
+        .rate
+        .unwrap_or(closed.throughput * options.rate_fraction);
+    let open = with_progress(options, &format!("{name} open loop"), |live| {
+        measure::open_loop(
+            session.clone(),
+            requests.clone(),
+            rate,
+            options.duration,
+            seed ^ 0x4f50_454e,
+            live,
+        )
+    })
+    .await;
+    Ok(Measured {
+        target: name,
+        closed,
+        open,
+    })
+}
+
+/// The bare responder in front of the target: one request of each kind recorded, then
+/// measured like the target.
+async fn measure_baseline(options: &Options) -> Result<(Measured, Vec<usize>), String> {
+    let upstream = tokio::net::lookup_host(&options.contact)
+        .await
+        .map_err(|e| format!("cannot resolve {}: {e}", options.contact))?
+        .next()
+        .ok_or_else(|| format!("{} resolves to nothing", options.contact))?;
+    let responder = Responder::replaying(upstream)
+        .await
+        .map_err(|e| format!("cannot start the bare responder: {e}"))?;
+    let session = connect(&responder.addr.to_string(), options.connections).await?;
+    record_replies(&session, options).await?;
+    responder.arm();
+    let sizes = responder.recorded();
+    let measured = measure_target(session, options, "bare responder".to_owned()).await?;
+    Ok((measured, sizes))
+}
+
+/// Sends requests through the (unarmed) responder until each statement the workload uses
+/// has a recorded reply.
+async fn record_replies(session: &Session, options: &Options) -> Result<(), String> {
+    let keys = Keys::new(options.partitions, options.zipf);
+    let requests = Requests::prepare(session, options.workload, keys, options.limit).await?;
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(options.seed);
+    let mut kinds = std::collections::BTreeSet::new();
+    for _ in 0..1000 {
+        let op = requests.send(session, &mut rng).await?;
+        kinds.insert(op == workload::Op::Read);
+        let wants = match options.workload {
+            Workload::Mix { .. } => 2,
+            _ => 1,
+        };
+        if kinds.len() >= wants {
+            return Ok(());
+        }
+    }
+    Err("the workload never sent each of its statements".into())
+}
+
+/// Runs `phase` with a progress line every second when asked.
+async fn with_progress<F, Fut>(options: &Options, label: &str, phase: F) -> Phase
+where
+    F: FnOnce(Arc<Live>) -> Fut,
+    Fut: std::future::Future<Output = Phase>,
+{
+    let live = Arc::new(Live::default());
+    let ticker = options.progress.then(|| {
+        let (live, label) = (live.clone(), label.to_owned());
+        tokio::spawn(async move {
+            let mut last = 0;
+            let mut second = 0;
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                second += 1;
+                let ops = live.ops.load(Ordering::Relaxed);
+                let errors = live.errors.load(Ordering::Relaxed);
+                eprint!(
+                    "\r{label}: {second:>3} s  {:>9} ops/s  {errors} errors   ",
+                    ops - last
+                );
+                let _ = std::io::stderr().flush();
+                last = ops;
+            }
+        })
+    });
+    let result = phase(live).await;
+    if let Some(ticker) = ticker {
+        ticker.abort();
+        eprintln!();
+    }
+    result
+}
+
+fn print_report(report: &Report) {
+    println!(
+        "workload {} (LIMIT {}), {} partitions, {}, concurrency {}, {} connections, {} s per phase",
+        report.workload,
+        report.limit,
+        report.partitions,
+        report.distribution,
+        report.concurrency,
+        report.connections,
+        report.seconds
+    );
+    println!(
+        "{:<22} {:>12} {:>12} {:>9} {:>9} {:>9} {:>9} {:>7}",
+        "target", "closed op/s", "open rate", "p50 µs", "p95 µs", "p99 µs", "p99.9 µs", "errors"
+    );
+    for m in std::iter::once(&report.target).chain(&report.baseline) {
+        println!(
+            "{:<22} {:>12.0} {:>12.0} {:>9} {:>9} {:>9} {:>9} {:>7}",
+            m.target,
+            m.closed.throughput,
+            m.open.scheduled_rate.unwrap_or(0.0),
+            m.open.p50_us,
+            m.open.p95_us,
+            m.open.p99_us,
+            m.open.p999_us,
+            m.closed.errors + m.open.errors + m.open.missed,
+        );
+    }
+    if let Some(ratio) = report.throughput_ratio {
+        println!("throughput ratio (target / bare responder): {ratio:.2}");
+    }
+}
