@@ -11,29 +11,11 @@ use futures::StreamExt;
 use scylla::client::session::Session;
 
 use super::data_path::run;
-use super::node::TestNode;
+use super::node::{metric, TestNode};
 use super::scylla_driver::connect;
 
 const SYNCS: &str = "ringcache_storage_wal_syncs_total";
 const BATCHES: &str = "ringcache_storage_write_batches_total";
-
-/// The sum of every sample of `name` in a Prometheus text exposition, or None if absent.
-fn metric(exposition: &str, name: &str) -> Option<f64> {
-    let mut found = None;
-    for line in exposition.lines() {
-        let Some(rest) = line.strip_prefix(name) else {
-            continue;
-        };
-        if !(rest.starts_with(' ') || rest.starts_with('{')) {
-            continue;
-        }
-        let value = rest.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok());
-        if let Some(v) = value {
-            found = Some(found.unwrap_or(0.0) + v);
-        }
-    }
-    found
-}
 
 async fn create_table(session: &Session) {
     run(

@@ -3,6 +3,7 @@
 //! One test binary (STYLE.md §6); each module covers one client or concern and every test
 //! starts its own node through [`node::TestNode`], which stops it when dropped.
 
+mod cache;
 mod cdrs;
 mod chat;
 mod data_path;

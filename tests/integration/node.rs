@@ -142,6 +142,24 @@ impl TestNode {
     }
 }
 
+/// The sum of every sample of `name` in a Prometheus text exposition, or None if absent.
+pub fn metric(exposition: &str, name: &str) -> Option<f64> {
+    let mut found = None;
+    for line in exposition.lines() {
+        let Some(rest) = line.strip_prefix(name) else {
+            continue;
+        };
+        if !(rest.starts_with(' ') || rest.starts_with('{')) {
+            continue;
+        }
+        let value = rest.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok());
+        if let Some(v) = value {
+            found = Some(found.unwrap_or(0.0) + v);
+        }
+    }
+    found
+}
+
 extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, sig: i32) -> i32;

@@ -222,6 +222,90 @@ fn bad_clients_do_not_disturb_a_pipelining_client() {
     }
 }
 
+/// A connection of `node` with keyspace `slow` and table `slow.t` holding rows 0..`rows`.
+fn slow_table(node: &TestNode, rows: i32) -> Client {
+    let mut c = Client::started(node, None);
+    for ddl in [
+        "CREATE KEYSPACE slow WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}",
+        "CREATE TABLE slow.t (k int PRIMARY KEY, v int)",
+    ] {
+        c.send(1, &query(ddl));
+        assert!(matches!(c.recv().1, Response::Result(_)), "{ddl}");
+    }
+    for k in 0..rows {
+        c.send(
+            1,
+            &query(&format!("INSERT INTO slow.t (k, v) VALUES ({k}, {k})")),
+        );
+        assert!(matches!(c.recv().1, Response::Result(ResultBody::Void)));
+    }
+    c
+}
+
+#[test]
+fn replies_come_back_out_of_order_on_their_own_streams() {
+    // Every storage read waits 500 ms; system.local is computed without storage.
+    let node = TestNode::start_with_env(&[("RINGCACHE_FAULTS__STORAGE_READ_DELAY_MS", "500")]);
+    let mut c = slow_table(&node, 1);
+    c.send(10, &query("SELECT v FROM slow.t WHERE k = 0"));
+    c.send(11, &query("SELECT release_version FROM system.local"));
+    c.send(12, &Request::Options);
+    let order: Vec<i16> = (0..3).map(|_| c.recv().0.stream).collect();
+    assert_eq!(
+        order.last(),
+        Some(&10),
+        "the slow read answered first: {order:?}"
+    );
+    let mut fast = order[..2].to_vec();
+    fast.sort();
+    assert_eq!(fast, [11, 12]);
+}
+
+#[test]
+fn a_connection_at_its_in_flight_limit_stops_being_read_and_others_are_served() {
+    const LIMIT: usize = 4;
+    const READS: i16 = 20;
+    let limit = LIMIT.to_string();
+    let node = TestNode::start_with_env(&[
+        ("RINGCACHE_FAULTS__STORAGE_READ_DELAY_MS", "300"),
+        (
+            "RINGCACHE_LIMITS__MAX_IN_FLIGHT_REQUESTS_PER_CONNECTION",
+            &limit,
+        ),
+    ]);
+    let mut busy = slow_table(&node, i32::from(READS));
+    let started = std::time::Instant::now();
+    // Distinct partitions, so no two reads share a storage fetch.
+    for stream in 1..=READS {
+        busy.send(
+            stream,
+            &query(&format!("SELECT v FROM slow.t WHERE k = {}", stream - 1)),
+        );
+    }
+    // Another connection is served while the first one waits on storage.
+    let mut other = Client::started(&node, None);
+    other.send(1, &Request::Options);
+    assert!(matches!(other.recv().1, Response::Supported(_)));
+    let mut answered: Vec<i16> = (0..READS).map(|_| busy.recv().0.stream).collect();
+    let elapsed = started.elapsed();
+    answered.sort();
+    assert_eq!(answered, (1..=READS).collect::<Vec<_>>());
+    // At most LIMIT reads ran at once: 20 reads of 300 ms each took five rounds, not one.
+    let rounds = READS as u32 / LIMIT as u32;
+    assert!(
+        elapsed >= Duration::from_millis(300) * (rounds - 1),
+        "{READS} reads finished in {elapsed:?}: more than {LIMIT} ran at once"
+    );
+    let pauses = super::node::metric(
+        &node.scrape_metrics(),
+        "ringcache_backpressure_pauses_total",
+    );
+    assert!(
+        pauses.is_some_and(|p| p >= 1.0),
+        "no backpressure pause counted"
+    );
+}
+
 #[test]
 fn requests_before_startup_are_refused_but_options_works() {
     let node = TestNode::start();
