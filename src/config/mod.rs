@@ -142,6 +142,10 @@ pub struct Storage {
     /// A read passing more tombstones than this fails (Cassandra's
     /// `tombstone_failure_threshold`).
     pub tombstone_failure_threshold: usize,
+    /// Seconds between purge passes, which remove what no read can see any more (shadowed
+    /// data, expired cells, tombstones older than their table's `gc_grace_seconds`); 0
+    /// never purges.
+    pub purge_interval_secs: u64,
 }
 
 /// The storage engine.
@@ -175,6 +179,7 @@ impl Default for Storage {
             sync_period_ms: 10_000,
             tombstone_warn_threshold: 1_000,
             tombstone_failure_threshold: 100_000,
+            purge_interval_secs: 3600,
         }
     }
 }

@@ -676,6 +676,32 @@ impl Coordinator {
         self.replica.stats()
     }
 
+    /// One purge pass over every user table (`[storage] purge_interval_secs`): removes what
+    /// no read can see any more, keeping each table's tombstones for its
+    /// `gc_grace_seconds`. Blocks for as long as the pass takes: run it off the runtime.
+    pub fn purge_all(&self) -> crate::replica::PurgeStats {
+        let catalog = self.read_catalog();
+        let now = table_select::now_secs();
+        let mut total = crate::replica::PurgeStats::default();
+        for table in catalog.user_keyspaces().flat_map(|k| k.tables.values()) {
+            let layout = restrict::layout(table, &catalog);
+            let grace = u32::try_from(table.options.gc_grace_seconds).unwrap_or(0);
+            match self.replica.purge_table(&layout, grace, now) {
+                Ok(stats) => {
+                    total.partitions += stats.partitions;
+                    total.keys += stats.keys;
+                }
+                Err(error) => tracing::warn!(
+                    keyspace = %table.keyspace,
+                    table = %table.name,
+                    %error,
+                    "purge pass failed"
+                ),
+            }
+        }
+        total
+    }
+
     /// What `/metrics` reports of the replica cache, tables named from the catalog.
     pub fn cache_report(&self) -> crate::metrics::CacheReport {
         let cache = self.replica.cache();
@@ -696,7 +722,10 @@ impl Coordinator {
             .collect();
         let (bytes, entries) = cache.size();
         let (evictions, invalidations) = cache.removals();
+        let (purge_passes, purged_keys) = self.replica.purges();
         crate::metrics::CacheReport {
+            purge_passes,
+            purged_keys,
             bytes,
             entries,
             capacity: self.cache_capacity,

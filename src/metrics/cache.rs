@@ -22,6 +22,9 @@ pub struct Report {
     pub storage_partition_reads: u64,
     /// Per table: keyspace, table, counters.
     pub tables: Vec<(String, String, TableCounts)>,
+    /// Purge passes over a table finished, and the keys they removed.
+    pub purge_passes: u64,
+    pub purged_keys: u64,
 }
 
 /// Reads the node's cache report.
@@ -43,6 +46,8 @@ pub struct CacheMetrics {
     partition_reads: IntCounter,
     heap: IntGauge,
     resident: IntGauge,
+    purge_passes: IntCounter,
+    purged_keys: IntCounter,
 }
 
 fn per_table(name: &str, help: &str) -> IntCounterVec {
@@ -120,8 +125,18 @@ impl CacheMetrics {
                 "ringcache_process_resident_bytes",
                 "The process's resident set size",
             ),
+            purge_passes: counter(
+                "ringcache_storage_purge_passes_total",
+                "Purge passes over a table finished",
+            ),
+            purged_keys: counter(
+                "ringcache_storage_purged_keys_total",
+                "Keys purge passes removed: shadowed data, expired cells, tombstones past gc_grace_seconds",
+            ),
         };
-        let collectors: [Box<dyn prometheus::core::Collector>; 14] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 16] = [
+            Box::new(m.purge_passes.clone()),
+            Box::new(m.purged_keys.clone()),
             Box::new(m.hits.clone()),
             Box::new(m.misses.clone()),
             Box::new(m.coalesced.clone()),
@@ -158,6 +173,8 @@ impl CacheMetrics {
         follow(&self.evictions, report.evictions);
         follow(&self.invalidations, report.invalidations);
         follow(&self.partition_reads, report.storage_partition_reads);
+        follow(&self.purge_passes, report.purge_passes);
+        follow(&self.purged_keys, report.purged_keys);
         let set = |g: &IntGauge, v: u64| g.set(i64::try_from(v).unwrap_or(i64::MAX));
         set(&self.bytes, report.bytes);
         set(&self.entries, report.entries);

@@ -13,6 +13,13 @@
 //!
 //! Engine calls are synchronous and made on the calling task: RocksDB reads that hit the
 //! memtable or block cache take microseconds, less than a hop to a blocking pool would.
+//!
+//! The purge pass ([`LocalReplica::purge_table`]) removes what no read can see any more
+//! (`storage::purge`). Its removals are physical, and a physical removal hides every older
+//! version of a key, so a write landing between the pass's read of a partition and its
+//! removals would be removed too. Writes therefore hold their partitions' stripes of
+//! [`PartitionLocks`] shared, and the pass holds one partition's stripe exclusively while it
+//! reads and removes.
 
 use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,6 +37,7 @@ use crate::storage::partition::{
     self, PartitionFragment, PartitionId, PartitionStart, PartitionUpdate, ReadError, ReadLimits,
     ReadStats, Slice, TableLayout,
 };
+use crate::storage::purge::{self, Horizon};
 use crate::storage::rocks::{Durability, RocksEngine};
 
 /// This node's replica of every table.
@@ -46,6 +54,73 @@ pub struct LocalReplica {
     read_delay: Duration,
     /// Partition reads that reached the engine (cache misses and uncached reads).
     partition_reads: AtomicU64,
+    /// Keeps writes out of a partition while the purge pass works on it.
+    locks: PartitionLocks,
+    /// Purge passes finished, and keys they removed.
+    purge_passes: AtomicU64,
+    purged_keys: AtomicU64,
+}
+
+/// What one purge pass over a table did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PurgeStats {
+    /// Partitions examined.
+    pub partitions: u64,
+    /// Keys removed.
+    pub keys: u64,
+}
+
+/// Striped read-write locks over partitions: writes share them, a purge takes one alone.
+/// Stripes, not a lock per partition, so the set is fixed in size; partitions sharing a
+/// stripe only wait for each other's purge.
+pub struct PartitionLocks {
+    stripes: Box<[tokio::sync::RwLock<()>]>,
+}
+
+impl PartitionLocks {
+    const STRIPES: usize = 1024;
+
+    fn new() -> PartitionLocks {
+        PartitionLocks {
+            stripes: (0..Self::STRIPES)
+                .map(|_| tokio::sync::RwLock::new(()))
+                .collect(),
+        }
+    }
+
+    fn stripe(&self, table: &Uuid, partition: &PartitionId) -> usize {
+        let (hi, lo) = table.as_u64_pair();
+        let mixed = (partition.token as u64) ^ hi ^ lo.rotate_left(29);
+        (mixed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize % Self::STRIPES
+    }
+
+    /// Shared holds on the stripes of every partition `updates` writes, taken in stripe
+    /// order so two writers never wait on each other in a cycle.
+    async fn for_write(
+        &self,
+        updates: &[PartitionUpdate],
+    ) -> Vec<tokio::sync::RwLockReadGuard<'_, ()>> {
+        let mut stripes: Vec<usize> = updates
+            .iter()
+            .map(|u| self.stripe(&u.table, &u.partition))
+            .collect();
+        stripes.sort_unstable();
+        stripes.dedup();
+        let mut guards = Vec::with_capacity(stripes.len());
+        for stripe in stripes {
+            guards.push(self.stripes[stripe].read().await);
+        }
+        guards
+    }
+
+    /// The exclusive hold a purge of `partition` takes; blocks, so call it off the runtime.
+    fn for_purge(
+        &self,
+        table: &Uuid,
+        partition: &PartitionId,
+    ) -> tokio::sync::RwLockWriteGuard<'_, ()> {
+        self.stripes[self.stripe(table, partition)].blocking_write()
+    }
 }
 
 impl LocalReplica {
@@ -99,6 +174,9 @@ impl LocalReplica {
             cache,
             read_delay: Duration::ZERO,
             partition_reads: AtomicU64::new(0),
+            locks: PartitionLocks::new(),
+            purge_passes: AtomicU64::new(0),
+            purged_keys: AtomicU64::new(0),
         }
     }
 
@@ -109,6 +187,7 @@ impl LocalReplica {
     pub async fn write(&self, updates: Vec<PartitionUpdate>) -> Result<()> {
         let batch = partition::write_batch(&updates)
             .map_err(|e| Error::invalid(format!("Invalid key: {e}")))?;
+        let _held = self.locks.for_write(&updates).await;
         let applied = if self.synced_writes {
             let engine = self.engine.clone();
             tokio::task::spawn_blocking(move || engine.write(batch))
@@ -217,6 +296,61 @@ impl LocalReplica {
     /// The engine's counters.
     pub fn stats(&self) -> EngineStats {
         self.engine.stats()
+    }
+
+    /// Removes from every partition of the table `layout` describes what no read can see
+    /// any more at `now_secs`, keeping tombstones younger than `gc_grace_seconds`. Blocks:
+    /// run it on a blocking thread. Each partition's writes wait while it is purged.
+    pub fn purge_table(
+        &self,
+        layout: &TableLayout,
+        gc_grace_seconds: u32,
+        now_secs: u32,
+    ) -> Result<PurgeStats> {
+        let horizon = Horizon {
+            now_secs,
+            gc_grace_seconds,
+        };
+        let mut stats = PurgeStats::default();
+        let mut start = PartitionStart::Token(Bound::Unbounded);
+        while let Some(next) = self
+            .next_partition(layout.id, &start, Bound::Unbounded)
+            .map_err(|e| Error::Server(format!("purge: {e}")))?
+        {
+            stats.partitions += 1;
+            stats.keys += self.purge_partition(layout, &next, horizon)? as u64;
+            start = PartitionStart::After(next);
+        }
+        self.purge_passes.fetch_add(1, Ordering::Relaxed);
+        self.purged_keys.fetch_add(stats.keys, Ordering::Relaxed);
+        Ok(stats)
+    }
+
+    fn purge_partition(
+        &self,
+        layout: &TableLayout,
+        partition: &PartitionId,
+        horizon: Horizon,
+    ) -> Result<usize> {
+        let _held = self.locks.for_purge(&layout.id, partition);
+        let found = purge::purge_partition(&*self.engine, layout, partition, horizon)
+            .map_err(|e| Error::Server(format!("purge: {e}")))?;
+        let removed = found.removed();
+        // Data first: a crash in between has then removed only garbage.
+        for batch in [found.data, found.deletions] {
+            if !batch.is_empty() {
+                self.engine.write(batch).map_err(storage_error)?;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Purge passes finished and keys they removed, since start.
+    pub fn purges(&self) -> (u64, u64) {
+        (
+            self.purge_passes.load(Ordering::Relaxed),
+            self.purged_keys.load(Ordering::Relaxed),
+        )
     }
 
     /// Partition reads that reached the engine since start.

@@ -106,6 +106,7 @@ impl Server {
         let watched = shared.clone();
         metrics.watch_cache(Box::new(move || watched.coordinator.cache_report()));
         let tasks = vec![
+            tokio::spawn(purger(shared.clone(), shutdown_rx.clone())),
             tokio::spawn(listener::run(cql, shared, shutdown_rx.clone())),
             tokio::spawn(crate::metrics::serve(http, metrics, wait_for(shutdown_rx))),
         ];
@@ -141,6 +142,35 @@ fn local_addr(listener: &TcpListener, what: &'static str) -> Result<SocketAddr, 
         addr: SocketAddr::from(([0, 0, 0, 0], 0)),
         source,
     })
+}
+
+/// The purge worker: a pass over every table each `[storage] purge_interval_secs` (none if
+/// 0), on the blocking pool so it never holds up a runtime worker. Shutdown waits for a
+/// pass in progress to finish its current table walk.
+async fn purger(shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
+    let interval = shared.config.storage.purge_interval_secs;
+    if interval == 0 {
+        return;
+    }
+    let stop = wait_for(shutdown);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(interval)) => {}
+        }
+        let node = shared.clone();
+        let started = std::time::Instant::now();
+        match tokio::task::spawn_blocking(move || node.coordinator.purge_all()).await {
+            Ok(stats) => tracing::debug!(
+                partitions = stats.partitions,
+                keys = stats.keys,
+                took = ?started.elapsed(),
+                "purge pass"
+            ),
+            Err(error) => tracing::warn!(%error, "purge pass panicked"),
+        }
+    }
 }
 
 /// Resolves when the shutdown flag becomes true (or its sender is gone).

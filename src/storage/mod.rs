@@ -13,8 +13,9 @@
 //! order and token ranges, partitions and clustering slices are contiguous key ranges.
 //!
 //! Above the engine, [`partition`] turns partition updates into one atomic batch and reads
-//! a partition's slice back as fragments, resolved by Cassandra's read-time rules. Not
-//! built yet: compaction-time purging of expired cells and old tombstones (issue 4).
+//! a partition's slice back as fragments, resolved by Cassandra's read-time rules; [`purge`]
+//! finds what a partition holds that no read can see any more (shadowed data, expired
+//! cells and tombstones past `gc_grace_seconds`), for the replica's purge pass.
 
 pub mod cell;
 pub mod comparable;
@@ -23,6 +24,7 @@ pub mod engine;
 pub mod keys;
 pub mod memory;
 pub mod partition;
+pub mod purge;
 pub mod reconcile;
 pub mod rocks;
 

@@ -402,7 +402,7 @@ fn partition_of(key: &Bytes) -> Result<PartitionId, ReadError> {
     })
 }
 
-fn corrupt_key(e: KeyError) -> ReadError {
+pub(crate) fn corrupt_key(e: KeyError) -> ReadError {
     ReadError::Storage(StorageError::Corrupt {
         key: String::new(),
         message: e.to_string(),
@@ -734,7 +734,7 @@ fn column_fragment(
     })
 }
 
-fn corrupt_value(value: &[u8], e: CodecError) -> ReadError {
+pub(crate) fn corrupt_value(value: &[u8], e: CodecError) -> ReadError {
     ReadError::Storage(StorageError::Corrupt {
         key: format!("value of {} bytes", value.len()),
         message: e.to_string(),

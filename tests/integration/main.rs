@@ -10,6 +10,7 @@ mod data_path;
 mod durability;
 mod lwt;
 mod node;
+mod purge;
 mod raw_protocol;
 mod restart;
 mod scylla_driver;

@@ -1,0 +1,155 @@
+//! Issue 4's purging against a real node: with purge passes every second, tombstones and
+//! expired cells older than a table's `gc_grace_seconds` are removed without anything they
+//! covered coming back, while a table still within grace keeps its tombstones (a late write
+//! older than a deletion stays hidden there, and shows where the tombstone was purged).
+
+use std::time::{Duration, Instant};
+
+use scylla::client::session::Session;
+
+use super::data_path::run;
+use super::node::{metric, TestNode};
+use super::scylla_driver::connect;
+
+const RF1: &str = "{'class': 'SimpleStrategy', 'replication_factor': 1}";
+
+/// Writes, then deletes in every way, in `ks.<table>`.
+async fn write_and_delete(session: &Session, table: &str) {
+    let t = format!("gc.{table}");
+    let mut statements = Vec::new();
+    for p in 0..4 {
+        for c in 0..6 {
+            statements.push(format!(
+                "INSERT INTO {t} (p, c, v, tags) VALUES ({p}, {c}, 'v{p}{c}', {{'a', 'b'}}) USING TIMESTAMP 1000"
+            ));
+        }
+    }
+    statements.extend([
+        // A range of rows, a row, a cell, a whole partition, a collection overwrite.
+        format!("DELETE FROM {t} USING TIMESTAMP 2000 WHERE p = 0 AND c >= 1 AND c < 4"),
+        format!("DELETE FROM {t} USING TIMESTAMP 2000 WHERE p = 1 AND c = 2"),
+        format!("DELETE v FROM {t} USING TIMESTAMP 2000 WHERE p = 1 AND c = 3"),
+        format!("DELETE FROM {t} USING TIMESTAMP 2000 WHERE p = 2"),
+        format!("UPDATE {t} USING TIMESTAMP 2000 SET tags = {{'z'}} WHERE p = 3 AND c = 0"),
+        // Newer than the partition deletion: shows again.
+        format!("INSERT INTO {t} (p, c, v) VALUES (2, 9, 'after') USING TIMESTAMP 3000"),
+        // Expires at once.
+        format!("INSERT INTO {t} (p, c, v) VALUES (3, 7, 'brief') USING TIMESTAMP 1000 AND TTL 1"),
+    ]);
+    let refs: Vec<&str> = statements.iter().map(String::as_str).collect();
+    run(session, &refs).await;
+}
+
+/// Every live row of `gc.<table>` as `p/c=v [tags]`, sorted.
+async fn contents(session: &Session, table: &str) -> Vec<String> {
+    let query = format!("SELECT p, c, v, tags FROM gc.{table}");
+    let result = session.query_unpaged(query, &[]).await.expect("select");
+    type Row = (i32, i32, Option<String>, Option<Vec<String>>);
+    let mut rows: Vec<String> = result
+        .into_rows_result()
+        .expect("rows")
+        .rows::<Row>()
+        .expect("typed")
+        .map(|r| {
+            let (p, c, v, tags) = r.expect("row");
+            format!(
+                "{p}/{c}={} {:?}",
+                v.unwrap_or_default(),
+                tags.unwrap_or_default()
+            )
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// What the writes and deletions leave, computed from them.
+fn expected() -> Vec<String> {
+    let mut rows = Vec::new();
+    for p in 0..4 {
+        for c in 0..6 {
+            let deleted = (p == 0 && (1..4).contains(&c)) || (p == 1 && c == 2) || p == 2;
+            if deleted {
+                continue;
+            }
+            let v = if p == 1 && c == 3 {
+                String::new()
+            } else {
+                format!("v{p}{c}")
+            };
+            let tags = if p == 3 && c == 0 {
+                "[\"z\"]"
+            } else {
+                "[\"a\", \"b\"]"
+            };
+            rows.push(format!("{p}/{c}={v} {tags}"));
+        }
+    }
+    rows.push("2/9=after []".to_owned());
+    rows.sort();
+    rows
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purging_past_gc_grace_brings_nothing_back_and_tombstones_within_grace_stay() {
+    let node = TestNode::start_with_env(&[("RINGCACHE_STORAGE__PURGE_INTERVAL_SECS", "1")]);
+    let session = connect(&node).await;
+    let schema = "(p int, c int, v text, tags set<text>, PRIMARY KEY (p, c))";
+    run(
+        &session,
+        &[
+            &format!("CREATE KEYSPACE gc WITH replication = {RF1}"),
+            &format!("CREATE TABLE gc.short {schema} WITH gc_grace_seconds = 0"),
+            &format!("CREATE TABLE gc.long {schema}"),
+        ],
+    )
+    .await;
+    for table in ["short", "long"] {
+        write_and_delete(&session, table).await;
+    }
+    // Wait for two full passes after the deletions (and the TTL's expiry).
+    let purged_keys = || {
+        metric(
+            &node.scrape_metrics(),
+            "ringcache_storage_purged_keys_total",
+        )
+    };
+    let passes = || {
+        metric(
+            &node.scrape_metrics(),
+            "ringcache_storage_purge_passes_total",
+        )
+    };
+    let start = passes().unwrap_or(0.0);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while passes().unwrap_or(0.0) < start + 2.0 * 8.0 {
+        // Eight user tables: the two here and the chat schema's six.
+        assert!(Instant::now() < deadline, "purge passes did not run");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let removed = purged_keys().expect("purged keys");
+    println!("purge: {removed} keys removed");
+    // Everything deleted in "short": the range's 3 rows, the row, the partition's 6 rows
+    // (marker, value and two elements each) and the cell, the overwritten elements, the
+    // expired row, and every tombstone (grace 0); in "long" the shadowed data only.
+    assert!(removed >= 60.0, "only {removed} keys purged");
+    for table in ["short", "long"] {
+        assert_eq!(contents(&session, table).await, expected(), "{table}");
+    }
+    // A late write older than the deletions: hidden where the tombstones are kept, shown
+    // where they were purged past grace (Cassandra's gc_grace contract).
+    for table in ["short", "long"] {
+        let late =
+            format!("INSERT INTO gc.{table} (p, c, v) VALUES (2, 1, 'late') USING TIMESTAMP 1500");
+        session.query_unpaged(late, &[]).await.expect("late write");
+    }
+    let shows = |rows: &[String]| rows.iter().any(|r| r.starts_with("2/1=late"));
+    assert!(
+        !shows(&contents(&session, "long").await),
+        "a tombstone within grace was purged"
+    );
+    assert!(
+        shows(&contents(&session, "short").await),
+        "the partition tombstone was never purged"
+    );
+}
