@@ -18,6 +18,7 @@ use scylla::client::session::Session;
 use serde::Serialize;
 
 use super::workload::{Op, Requests};
+use crate::chat::load::percentile;
 
 /// Open-loop requests in flight beyond which new ones are counted as missed instead of
 /// sent: a target that falls this far behind is overloaded, and the run says so.
@@ -42,11 +43,11 @@ pub struct Phase {
     /// Open loop: the rate requests were scheduled at (requests per second).
     pub scheduled_rate: Option<f64>,
     /// Latency percentiles in microseconds.
-    pub p50_us: u32,
-    pub p95_us: u32,
-    pub p99_us: u32,
-    pub p999_us: u32,
-    pub max_us: u32,
+    pub p50_us: u64,
+    pub p95_us: u64,
+    pub p99_us: u64,
+    pub p999_us: u64,
+    pub max_us: u64,
 }
 
 /// Live counters a progress line reads.
@@ -111,22 +112,13 @@ impl Gathered {
             p95_us: at(0.95),
             p99_us: at(0.99),
             p999_us: at(0.999),
-            max_us: self.latencies.last().copied().unwrap_or(0),
+            max_us: self.latencies.last().copied().map_or(0, u64::from),
         }
     }
 }
 
 fn micros(d: Duration) -> u32 {
     d.as_micros().min(u128::from(u32::MAX)) as u32
-}
-
-/// The `q` quantile (nearest rank) of sorted `values`; 0 when empty.
-pub fn percentile(values: &[u32], q: f64) -> u32 {
-    if values.is_empty() {
-        return 0;
-    }
-    let rank = (q * values.len() as f64).ceil() as usize;
-    values[rank.clamp(1, values.len()) - 1]
 }
 
 /// `concurrency` workers, each with one request in flight, for `duration`.
@@ -213,19 +205,4 @@ pub async fn open_loop(
     let elapsed = started.elapsed();
     let gathered = std::mem::take(&mut *gathered.lock().unwrap_or_else(|p| p.into_inner()));
     gathered.into_phase(elapsed, Some(rate), missed)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::percentile;
-
-    #[test]
-    fn percentiles_are_nearest_rank() {
-        let values: Vec<u32> = (1..=100).collect();
-        assert_eq!(percentile(&values, 0.50), 50);
-        assert_eq!(percentile(&values, 0.99), 99);
-        assert_eq!(percentile(&values, 0.999), 100);
-        assert_eq!(percentile(&[7], 0.5), 7);
-        assert_eq!(percentile(&[], 0.5), 0);
-    }
 }

@@ -30,7 +30,7 @@ use super::{ChatClient, ChatError, User};
 use stats::Stats;
 use verify::Ledger;
 
-pub use stats::{Pattern, PatternSummary};
+pub use stats::{percentile, Pattern, PatternSummary};
 pub use verify::Verification;
 pub use zipf::Zipf;
 

@@ -110,7 +110,8 @@ impl Stats {
     }
 }
 
-fn percentile(sorted: &[u32], q: f64) -> u64 {
+/// The `q` quantile (nearest rank) of `sorted`; 0 when empty.
+pub fn percentile(sorted: &[u32], q: f64) -> u64 {
     if sorted.is_empty() {
         return 0;
     }
