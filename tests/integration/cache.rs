@@ -402,3 +402,54 @@ async fn a_node_with_caching_off_caches_only_tables_that_ask() {
     assert_eq!(get("ringcache_cache_hits_total", "plain"), 0.0);
     assert_eq!(get("ringcache_cache_hits_total", "hot"), 2.0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_write_path_is_seen_by_the_next_read() {
+    let node = TestNode::start();
+    let session = connect(&node).await;
+    create_rows_table(&session).await;
+    let read = || async {
+        let result = session
+            .query_unpaged("SELECT c, v FROM cache.t WHERE k = 1", &[])
+            .await
+            .expect("read");
+        let rows = result.into_rows_result().expect("rows");
+        let typed = rows.rows::<(i32, Option<String>)>().expect("typed");
+        typed
+            .map(|r| {
+                let (c, v) = r.expect("row");
+                format!("{c}={}", v.unwrap_or_default())
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let steps: [(&str, &str); 7] = [
+        ("INSERT INTO cache.t (k, c, v) VALUES (1, 1, 'a')", "1=a"),
+        ("UPDATE cache.t SET v = 'b' WHERE k = 1 AND c = 1", "1=b"),
+        (
+            "BEGIN BATCH INSERT INTO cache.t (k, c, v) VALUES (1, 2, 'c'); UPDATE cache.t SET v = 'd' WHERE k = 1 AND c = 1; APPLY BATCH",
+            "1=d,2=c",
+        ),
+        ("UPDATE cache.t SET v = 'e' WHERE k = 1 AND c = 2 IF v = 'c'", "1=d,2=e"),
+        ("DELETE FROM cache.t WHERE k = 1 AND c = 1", "2=e"),
+        ("INSERT INTO cache.t (k, c, v) VALUES (1, 3, 'f') IF NOT EXISTS", "2=e,3=f"),
+        ("TRUNCATE cache.t", ""),
+    ];
+    for (write, expected) in steps {
+        // Twice before the write, so the slice is cached and the second read a hit.
+        read().await;
+        read().await;
+        session.query_unpaged(write, &[]).await.expect(write);
+        assert_eq!(read().await, expected, "after {write}");
+    }
+    let hits = table_metric(
+        &node.scrape_metrics(),
+        "ringcache_cache_hits_total",
+        "cache",
+        "t",
+    );
+    assert!(
+        hits >= 7.0,
+        "the reads were not served from the cache: {hits} hits"
+    );
+}
