@@ -49,6 +49,22 @@ pub(super) struct WriteInput<'a> {
     pub timestamp: i64,
     /// "Now" in seconds since the epoch, for TTL expiry and local deletion times.
     pub now_secs: u32,
+    /// Reads a stored list, for the list operations that need it (`l[i] = v`, `DELETE
+    /// l[i]`, `l = l - v`).
+    pub lists: &'a dyn ListReader,
+}
+
+/// The live elements of a non-frozen list as stored, for list operations by index or value.
+pub(super) trait ListReader {
+    /// The elements of `column` in `partition` of `table`, in the row `clustering` (the
+    /// static row when None), in list order: each element's cell path and value.
+    fn elements(
+        &self,
+        table: &crate::schema::TableDef,
+        partition: &crate::storage::partition::PartitionId,
+        clustering: Option<&bytes::Bytes>,
+        column: &str,
+    ) -> Result<Vec<(bytes::Bytes, bytes::Bytes)>>;
 }
 
 /// The (keyspace, table) a DML statement writes.

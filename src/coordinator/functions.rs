@@ -175,6 +175,17 @@ pub(crate) fn timeuuid_bytes(ticks: u64) -> [u8; 16] {
     out
 }
 
+/// Cassandra's list reference time, 2010-01-01 (`Lists.PrecisionTime.REFERENCE_TIME`).
+const LIST_REFERENCE_MS: i64 = 1_262_304_000_000;
+
+/// The time count of the next list prepend's element path: the next time count mirrored
+/// around the reference time, so each is smaller than the one before and than any
+/// append's.
+pub(crate) fn prepend_timeuuid_ticks() -> u64 {
+    let reference = ticks_of_millis(LIST_REFERENCE_MS);
+    (2 * reference).saturating_sub(next_timeuuid_ticks())
+}
+
 /// A strictly increasing time count for the next time-based UUID.
 pub(crate) fn next_timeuuid_ticks() -> u64 {
     static LAST: AtomicU64 = AtomicU64::new(0);

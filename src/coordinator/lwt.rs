@@ -46,6 +46,7 @@ mod state;
 mod tests;
 
 use plan::CasPlan;
+pub(super) use state::exact_ranges;
 use state::Reader;
 
 /// Lock shards: enough that unrelated hot partitions rarely share one.
@@ -138,7 +139,12 @@ impl Source {
         !matches!(self, Source::Statement { .. })
     }
 
-    fn bind<'c>(&'c self, catalog: &'c Catalog, timestamp: i64) -> Result<Vec<Conditional<'c>>> {
+    fn bind<'c>(
+        &'c self,
+        catalog: &'c Catalog,
+        lists: &'c dyn dml::ListReader,
+        timestamp: i64,
+    ) -> Result<Vec<Conditional<'c>>> {
         let now_secs = super::table_select::now_secs();
         let input = |keyspace: &'c Option<String>, values: &'c [Value]| WriteInput {
             catalog,
@@ -146,6 +152,7 @@ impl Source {
             values,
             timestamp,
             now_secs,
+            lists,
         };
         match self {
             Source::Statement {
@@ -189,10 +196,11 @@ impl CasRequest {
     pub fn new(
         source: Source,
         catalog: &Catalog,
+        lists: &dyn dml::ListReader,
         levels: Levels,
         topology: &Topology<'_>,
     ) -> Result<CasRequest> {
-        let bound = source.bind(catalog, 0)?;
+        let bound = source.bind(catalog, lists, 0)?;
         let plan = CasPlan::new(&bound, source.is_batch())?;
         let keyspace = catalog
             .keyspace(&plan.keyspace)
@@ -242,7 +250,14 @@ pub(super) async fn decide(
         )));
     }
     let newest = reader.newest_timestamp(plan).await?;
-    let bound = request.source.bind(catalog, timestamp_above(newest))?;
+    let lists = super::stored_lists::StoredLists {
+        replica,
+        catalog,
+        now_secs: super::table_select::now_secs(),
+    };
+    let bound = request
+        .source
+        .bind(catalog, &lists, timestamp_above(newest))?;
     let updates = dml::merge_updates(bound.into_iter().flat_map(|b| b.updates).collect());
     Ok(Outcome::Apply {
         updates,

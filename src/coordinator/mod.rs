@@ -29,6 +29,7 @@ mod read;
 mod restrict;
 mod select;
 mod source;
+mod stored_lists;
 mod table_select;
 
 use std::collections::BTreeMap;
@@ -283,7 +284,8 @@ impl Coordinator {
             local_dc: &self.node.data_center,
         };
         let levels = lwt::Levels { serial, commit };
-        let request = lwt::CasRequest::new(source, &catalog, levels, &topology)?;
+        let lists = self.stored_lists(&catalog);
+        let request = lwt::CasRequest::new(source, &catalog, &lists, levels, &topology)?;
         Ok(Step::Cas(Box::new(request)))
     }
 
@@ -406,7 +408,9 @@ impl Coordinator {
             Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => {
                 let updates = {
                     let catalog = self.read_catalog();
-                    let input = self.write_input(&catalog, keyspace, params, &params.values.values);
+                    let lists = self.stored_lists(&catalog);
+                    let values = &params.values.values;
+                    let input = self.write_input(&catalog, keyspace, params, values, &lists);
                     let updates = dml::bind_write(statement, &input)?;
                     self.check_write(&catalog, statement, keyspace, params.consistency)?;
                     updates
@@ -416,7 +420,9 @@ impl Coordinator {
             Statement::Batch(batch) => {
                 let updates = {
                     let catalog = self.read_catalog();
-                    let input = self.write_input(&catalog, keyspace, params, &params.values.values);
+                    let lists = self.stored_lists(&catalog);
+                    let values = &params.values.values;
+                    let input = self.write_input(&catalog, keyspace, params, values, &lists);
                     let updates = dml::bind_batch(batch, &input)?;
                     for inner in &batch.statements {
                         self.check_write(&catalog, inner, keyspace, params.consistency)?;
@@ -506,12 +512,23 @@ impl Coordinator {
         keyspace: Option<&'a str>,
         params: &QueryParameters,
         values: &'a [crate::protocol::Value],
+        lists: &'a stored_lists::StoredLists<'a>,
     ) -> dml::WriteInput<'a> {
         dml::WriteInput {
             catalog,
             keyspace,
             values,
             timestamp: params.timestamp.unwrap_or_else(|| self.next_timestamp()),
+            now_secs: lists.now_secs,
+            lists,
+        }
+    }
+
+    /// The stored lists a write reads for list operations by index or value.
+    fn stored_lists<'a>(&'a self, catalog: &'a Catalog) -> stored_lists::StoredLists<'a> {
+        stored_lists::StoredLists {
+            replica: &self.replica,
+            catalog,
             now_secs: table_select::now_secs(),
         }
     }
@@ -583,7 +600,9 @@ impl Coordinator {
         for ((statement, keyspace), item) in items.iter().zip(&batch.statements) {
             let catalog = self.read_catalog();
             let keyspace = keyspace.as_deref();
-            let input = self.write_input(&catalog, keyspace, &params, &item.values.values);
+            let lists = self.stored_lists(&catalog);
+            let values = &item.values.values;
+            let input = self.write_input(&catalog, keyspace, &params, values, &lists);
             updates.extend(dml::bind_write(statement, &input)?);
             self.check_write(&catalog, statement, keyspace, batch.consistency)?;
         }

@@ -249,6 +249,18 @@ impl LocalReplica {
         Ok(served)
     }
 
+    /// Reads one partition's slice from the engine now, bypassing the cache: for a write
+    /// that must see what is stored before it writes (list operations by index or value).
+    pub fn read_stored(
+        &self,
+        layout: &TableLayout,
+        partition: &PartitionId,
+        slice: &Slice,
+        limits: &ReadLimits,
+    ) -> std::result::Result<(PartitionFragment, ReadStats), ReadError> {
+        partition::read_partition(&*self.engine, layout, partition, slice, None, limits)
+    }
+
     async fn read_storage(
         &self,
         layout: &TableLayout,

@@ -24,6 +24,9 @@ use crate::storage::comparable::{
 use crate::storage::partition::{ColumnWrite, PartitionId, PartitionUpdate, RowUpdate};
 use crate::storage::reconcile::{merge_deletion, merge_liveness};
 
+#[path = "lists.rs"]
+mod lists;
+
 /// Cassandra's `Attributes.MAX_TTL`: 20 years in seconds.
 const MAX_TTL: i32 = 630_720_000;
 
@@ -166,20 +169,24 @@ pub(super) fn build(
             .len()
             .saturating_mul(template.range_deletions.len()),
     )?;
-    Ok(partitions
+    let mut updates: Vec<PartitionUpdate> = partitions
         .into_iter()
         .map(|partition| PartitionUpdate {
             table: table.id,
             partition,
             ..template.clone()
         })
-        .filter(|u| {
-            u.deletion.is_some()
-                || !u.static_columns.is_empty()
-                || !u.rows.is_empty()
-                || !u.range_deletions.is_empty()
-        })
-        .collect())
+        .collect();
+    lists::resolve(write, &p, &mut updates)?;
+    updates.retain(|u| {
+        u.deletion.is_some()
+            || !u.static_columns.is_empty()
+            || u.rows
+                .iter()
+                .any(|r| r.marker.is_some() || r.deletion.is_some() || !r.columns.is_empty())
+            || !u.range_deletions.is_empty()
+    });
+    Ok(updates)
 }
 
 /// What a statement does to each partition it touches.
@@ -268,7 +275,8 @@ fn shape(write: &Write, p: &Params, rows: Rows) -> Result<PartitionUpdate> {
     let marker = (write.kind == Kind::Insert).then(|| p.marker());
     let deletion =
         (write.kind == Kind::Delete && write.ops.is_empty()).then(|| p.deletion(p.timestamp));
-    if marker.is_some() || deletion.is_some() || !columns.is_empty() {
+    let reads_lists = regulars.iter().any(|op| lists::reads_list(op));
+    if marker.is_some() || deletion.is_some() || !columns.is_empty() || reads_lists {
         update.rows = keys
             .into_iter()
             .map(|key| {
@@ -611,6 +619,11 @@ fn op_writes(op: &Op, p: &Params, out: &mut Vec<ColumnWrite>) -> Result<()> {
             let b = checked(&ty, b, def)?;
             element_cells(def, &ty, &b, p, out)?;
         }
+        Op::Prepend(_, Val::Bytes(b)) => {
+            let b = checked(&ty, b, def)?;
+            lists::prepend_cells(def, &ty, &b, p, out)?;
+        }
+        Op::Prepend(..) => {}
         Op::Delete(_) if def.ty.is_multicell() => out.push(collection_deletion(p.timestamp)),
         Op::Delete(_) => out.push(whole(p.tombstone())),
         _ => element_op_writes(op, &ty, p, out)?,
@@ -620,6 +633,10 @@ fn op_writes(op: &Op, p: &Params, out: &mut Vec<ColumnWrite>) -> Result<()> {
 
 /// The writes of an operation on single elements: cells or tombstones at element paths.
 fn element_op_writes(op: &Op, ty: &CqlType, p: &Params, out: &mut Vec<ColumnWrite>) -> Result<()> {
+    if lists::reads_list(op) {
+        // Written once the stored list is read (`lists::resolve`).
+        return Ok(());
+    }
     let def = op.column();
     let mut put = |path: Bytes, value: &Val, value_ty: &CqlType| -> Result<()> {
         let cell = match value {
@@ -669,7 +686,7 @@ fn element_op_writes(op: &Op, ty: &CqlType, p: &Params, out: &mut Vec<ColumnWrit
             put(field_path(*index)?, value, field_ty)?;
         }
         Op::DeleteField(_, index) => put(field_path(*index)?, &Val::Null, ty)?,
-        Op::Set(..) | Op::Add(..) | Op::Delete(_) => {}
+        Op::Set(..) | Op::Add(..) | Op::Prepend(..) | Op::Delete(_) => {}
     }
     Ok(())
 }

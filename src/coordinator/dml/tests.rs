@@ -44,7 +44,37 @@ fn build_catalog() -> Catalog {
     cat
 }
 
+/// A stored list for the list operations that read one: `l` holds these elements (paths
+/// 1, 2, 3... as one-byte paths) in every row.
+struct StoredList(Vec<i32>);
+
+impl ListReader for StoredList {
+    fn elements(
+        &self,
+        _table: &crate::schema::TableDef,
+        _partition: &crate::storage::partition::PartitionId,
+        _clustering: Option<&Bytes>,
+        _column: &str,
+    ) -> Result<Vec<(Bytes, Bytes)>> {
+        Ok(self
+            .0
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                (
+                    Bytes::from(vec![i as u8 + 1]),
+                    Bytes::copy_from_slice(&v.to_be_bytes()),
+                )
+            })
+            .collect())
+    }
+}
+
 fn run(cql: &str, values: &[Value]) -> Result<Vec<PartitionUpdate>> {
+    run_with(cql, values, &StoredList(Vec::new()))
+}
+
+fn run_with(cql: &str, values: &[Value], lists: &dyn ListReader) -> Result<Vec<PartitionUpdate>> {
     let catalog = catalog();
     let statement = parse_statement(cql).unwrap_or_else(|e| panic!("{cql}: {e}"));
     let input = WriteInput {
@@ -53,6 +83,7 @@ fn run(cql: &str, values: &[Value]) -> Result<Vec<PartitionUpdate>> {
         values,
         timestamp: TS,
         now_secs: NOW,
+        lists,
     };
     match &statement {
         Statement::Batch(batch) => bind_batch(batch, &input),
@@ -598,14 +629,6 @@ fn element_operations_without_reads_are_written() {
     let delete = ok("DELETE m['q'], a.zip FROM t WHERE k = 1 AND c = 2");
     assert_eq!(only_row(&delete).columns.len(), 2);
     assert_eq!(
-        err("UPDATE t SET l = [1] + l WHERE k = 1 AND c = 2", &[]),
-        "Prepending to a list (l = [..] + l) is not supported yet by this ringcache build"
-    );
-    assert_eq!(
-        err("UPDATE t SET l[0] = 1 WHERE k = 1 AND c = 2", &[]),
-        "SET of a list element by index (l[i]) is not supported yet by this ringcache build"
-    );
-    assert_eq!(
         err("UPDATE t SET v = v + 'a' WHERE k = 1 AND c = 2", &[]),
         "Invalid operation (v = v + ?) for non counter column v"
     );
@@ -812,6 +835,7 @@ fn literals_of_every_native_type_convert() {
         values: &[],
         timestamp: TS,
         now_secs: NOW,
+        lists: &StoredList(Vec::new()),
     };
     let updates = bind_write(&statement, &input).expect("bind");
     let value = |name: &str| {
@@ -888,4 +912,79 @@ fn clustering_values_that_do_not_decode_as_written_are_kept_in_a_hidden_cell() {
     // Ints decode as written: no hidden cell.
     let int_row = ok("INSERT INTO t (k, c, v) VALUES (1, 2, 'x')");
     assert_eq!(written_clustering(only_row(&int_row)), None);
+}
+
+/// The (path, cell) writes of column `l` in the only row of `updates`.
+fn list_writes(updates: &[PartitionUpdate]) -> Vec<(Bytes, Cell)> {
+    only_row(updates)
+        .columns
+        .iter()
+        .filter_map(|w| match w {
+            ColumnWrite::Cell {
+                column,
+                path: Some(path),
+                cell,
+            } if column == "l" => Some((path.clone(), cell.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn int_cell(v: i32) -> Cell {
+    Cell::live(TS, Bytes::copy_from_slice(&v.to_be_bytes()))
+}
+
+#[test]
+fn a_prepend_goes_ahead_of_every_element_in_its_own_order() {
+    let first = list_writes(&ok("UPDATE t SET l = [1, 2, 3] + l WHERE k = 1 AND c = 2"));
+    let later = list_writes(&ok("UPDATE t SET l = [0] + l WHERE k = 1 AND c = 2"));
+    let append = list_writes(&ok("UPDATE t SET l = l + [9] WHERE k = 1 AND c = 2"));
+    let values: Vec<Cell> = first.iter().map(|(_, c)| c.clone()).collect();
+    assert_eq!(values, vec![int_cell(1), int_cell(2), int_cell(3)]);
+    // Paths are comparable timeuuids: list order is path order.
+    assert!(first.windows(2).all(|w| w[0].0 < w[1].0), "{first:?}");
+    assert!(later[0].0 < first[0].0, "a later prepend sorts first");
+    assert!(first[2].0 < append[0].0, "a prepend sorts before an append");
+}
+
+#[test]
+fn index_and_value_operations_use_the_stored_list() {
+    let stored = StoredList(vec![10, 20, 30, 20]);
+    let set = run_with("UPDATE t SET l[1] = 7 WHERE k = 1 AND c = 2", &[], &stored).expect("set");
+    assert_eq!(
+        list_writes(&set),
+        vec![(Bytes::from_static(&[2]), int_cell(7))]
+    );
+    let delete =
+        run_with("DELETE l[3] FROM t WHERE k = 1 AND c = 2", &[], &stored).expect("delete");
+    assert_eq!(
+        list_writes(&delete),
+        vec![(Bytes::from_static(&[4]), Cell::tombstone(TS, NOW))]
+    );
+    let remove = run_with(
+        "UPDATE t SET l = l - [20, 99] WHERE k = 1 AND c = 2",
+        &[],
+        &stored,
+    )
+    .expect("remove");
+    let removed: Vec<Bytes> = list_writes(&remove).into_iter().map(|(p, _)| p).collect();
+    assert_eq!(
+        removed,
+        vec![Bytes::from_static(&[2]), Bytes::from_static(&[4])]
+    );
+    let out_of_bound = run_with("UPDATE t SET l[4] = 1 WHERE k = 1 AND c = 2", &[], &stored);
+    assert!(
+        matches!(&out_of_bound, Err(Error::Invalid(m)) if m == "List index 4 out of bound, list has size 4"),
+        "{out_of_bound:?}"
+    );
+    assert_eq!(
+        err("UPDATE t SET l[0] = 1 WHERE k = 1 AND c = 2", &[]),
+        "Attempted to set an element on a list which is null"
+    );
+    assert_eq!(
+        err("DELETE l[0] FROM t WHERE k = 1 AND c = 2", &[]),
+        "Attempted to delete an element from a list which is null"
+    );
+    // Removing from a list that holds nothing writes nothing.
+    assert!(ok("UPDATE t SET l = l - [1] WHERE k = 1 AND c = 2").is_empty());
 }

@@ -63,15 +63,18 @@ pub(super) enum Op<'t> {
     Set(&'t ColumnDef, Val),
     /// `c = c + v`: set/map union, list append.
     Add(&'t ColumnDef, Val),
-    /// `c = c - v`: set/map element removal (a map takes a set of keys).
+    /// `c = c - v`: set/map element removal (a map takes a set of keys), list removal of
+    /// every element equal to one in `v`.
     Remove(&'t ColumnDef, Val),
-    /// `m[k] = v`.
+    /// `l = v + l`: list prepend.
+    Prepend(&'t ColumnDef, Val),
+    /// `m[k] = v`, `l[i] = v`.
     SetElement(&'t ColumnDef, Val, Val),
     /// `u.f = v` of a non-frozen user type: the field's position and value.
     SetField(&'t ColumnDef, usize, Val),
     /// `DELETE c`.
     Delete(&'t ColumnDef),
-    /// `DELETE m[k]` / `DELETE s[e]`.
+    /// `DELETE m[k]` / `DELETE s[e]` / `DELETE l[i]`.
     DeleteElement(&'t ColumnDef, Val),
     /// `DELETE u.f`.
     DeleteField(&'t ColumnDef, usize),
@@ -83,6 +86,7 @@ impl Op<'_> {
             Op::Set(c, _)
             | Op::Add(c, _)
             | Op::Remove(c, _)
+            | Op::Prepend(c, _)
             | Op::SetElement(c, _, _)
             | Op::SetField(c, _, _)
             | Op::Delete(c)
@@ -276,11 +280,15 @@ impl<'t> Walker<'t, '_, '_> {
                 value,
             } => {
                 let def = self.set_column(column)?;
-                let CqlType::Map(k, v) = &def.ty else {
-                    return Err(element_refused(def, "SET"));
+                let (key_name, key_ty, value_ty) = match &def.ty {
+                    CqlType::Map(k, v) => (format!("key({column})"), (**k).clone(), v),
+                    CqlType::List(e) => (format!("idx({column})"), list_index(), e),
+                    _ => return Err(element_refused(def, "SET")),
                 };
-                let key = self.r.term(key, &format!("key({column})"), k, None)?;
-                let value = self.r.term(value, &format!("value({column})"), v, None)?;
+                let key = self.r.term(key, &key_name, &key_ty, None)?;
+                let value = self
+                    .r
+                    .term(value, &format!("value({column})"), value_ty, None)?;
                 Ok(Op::SetElement(def, key, value))
             }
             Assignment::Set {
@@ -307,23 +315,18 @@ impl<'t> Walker<'t, '_, '_> {
             Assignment::Subtract { column, value } => {
                 let def = self.set_column(column)?;
                 let ty = match &def.ty {
-                    CqlType::Set(_) => def.ty.clone(),
+                    CqlType::Set(_) | CqlType::List(_) => def.ty.clone(),
                     CqlType::Map(k, _) => CqlType::Set(k.clone()),
-                    CqlType::List(_) => {
-                        return Err(not_supported(
-                            "Removing list elements by value (l = l - [..])",
-                        ))
-                    }
                     _ => return Err(invalid_op(def, &format!("{column} = {column} - ?"))),
                 };
                 Ok(Op::Remove(def, self.r.term(value, column, &ty, None)?))
             }
-            Assignment::Prepend { column, .. } => {
+            Assignment::Prepend { column, value } => {
                 let def = self.set_column(column)?;
-                if matches!(def.ty, CqlType::List(_)) {
-                    return Err(not_supported("Prepending to a list (l = [..] + l)"));
+                if !matches!(def.ty, CqlType::List(_)) {
+                    return Err(invalid_op(def, &format!("{column} = ? + {column}")));
                 }
-                Err(invalid_op(def, &format!("{column} = ? + {column}")))
+                Ok(Op::Prepend(def, self.r.term(value, column, &def.ty, None)?))
             }
         }
     }
@@ -344,11 +347,12 @@ impl<'t> Walker<'t, '_, '_> {
             ColumnTarget::Column(_) => Ok(Op::Delete(def)),
             ColumnTarget::Element { key, .. } => {
                 let (name, ty) = match &def.ty {
-                    CqlType::Map(k, _) => (format!("key({column})"), k.as_ref()),
-                    CqlType::Set(e) => (format!("value({column})"), e.as_ref()),
+                    CqlType::Map(k, _) => (format!("key({column})"), (**k).clone()),
+                    CqlType::Set(e) => (format!("value({column})"), (**e).clone()),
+                    CqlType::List(_) => (format!("idx({column})"), list_index()),
                     _ => return Err(element_refused(def, "DELETE")),
                 };
-                Ok(Op::DeleteElement(def, self.r.term(key, &name, ty, None)?))
+                Ok(Op::DeleteElement(def, self.r.term(key, &name, &ty, None)?))
             }
             ColumnTarget::Field { field, .. } => {
                 let (index, _) = self.field(def, field)?;
@@ -499,18 +503,17 @@ fn invalid_op(def: &ColumnDef, op: &str) -> Error {
 }
 
 fn element_refused(def: &ColumnDef, statement: &str) -> Error {
-    match &def.ty {
-        CqlType::List(_) => not_supported(&format!(
-            "{statement} of a list element by index ({}[i])",
-            def.name
-        )),
-        _ => Error::invalid(format!(
-            "Invalid operation ({}[?]) for a column that is not a non-frozen map{}: {}",
-            def.name,
-            if statement == "DELETE" { " or set" } else { "" },
-            def.name
-        )),
-    }
+    Error::invalid(format!(
+        "Invalid operation ({}[?]) for a column that is not a non-frozen map{}: {}",
+        def.name,
+        if statement == "DELETE" { " or set" } else { "" },
+        def.name
+    ))
+}
+
+/// A list index: an `int`, as Cassandra types `idx(l)`.
+fn list_index() -> CqlType {
+    CqlType::Native(NativeType::Int)
 }
 
 pub(super) fn not_supported(what: &str) -> Error {

@@ -170,7 +170,7 @@ pub(super) fn newest(fragment: &PartitionFragment) -> i64 {
 }
 
 /// One range per encoded clustering (sorted), covering exactly that row.
-pub(super) fn exact_ranges<'b>(
+pub(in crate::coordinator) fn exact_ranges<'b>(
     clusterings: impl Iterator<Item = &'b Bytes>,
 ) -> Result<Vec<ClusteringRange>> {
     clusterings

@@ -1,0 +1,55 @@
+//! The stored lists a write reads before it writes (list operations by index or value):
+//! the row's current cells straight from the replica's engine, uncached, resolved at "now".
+
+use bytes::Bytes;
+
+use super::dml::ListReader;
+use super::lwt::exact_ranges;
+use super::restrict;
+use crate::error::{Error, Result};
+use crate::replica::LocalReplica;
+use crate::schema::{Catalog, TableDef};
+use crate::storage::partition::{resolve_row, PartitionId, Slice};
+
+/// Reads lists from `replica` with the table layouts of `catalog`.
+pub(super) struct StoredLists<'a> {
+    pub replica: &'a LocalReplica,
+    pub catalog: &'a Catalog,
+    pub now_secs: u32,
+}
+
+impl ListReader for StoredLists<'_> {
+    fn elements(
+        &self,
+        table: &TableDef,
+        partition: &PartitionId,
+        clustering: Option<&Bytes>,
+        column: &str,
+    ) -> Result<Vec<(Bytes, Bytes)>> {
+        let layout = restrict::layout(table, self.catalog);
+        let slice = Slice {
+            ranges: exact_ranges(clustering.into_iter())?,
+            reversed: false,
+        };
+        let limits = self
+            .replica
+            .limits(usize::MAX, self.now_secs, clustering.is_none());
+        let (fragment, _) = self
+            .replica
+            .read_stored(&layout, partition, &slice, &limits)
+            .map_err(|e| Error::Server(format!("reading a list before writing it: {e}")))?;
+        let row = match clustering {
+            Some(_) => fragment.rows.first(),
+            None => fragment.static_row.as_ref(),
+        };
+        let Some(live) = row.and_then(|r| resolve_row(r, &fragment.deletion, self.now_secs)) else {
+            return Ok(Vec::new());
+        };
+        Ok(live
+            .cells
+            .into_iter()
+            .filter(|c| c.column == column.as_bytes())
+            .filter_map(|c| Some((c.path?, c.cell.value()?.clone())))
+            .collect())
+    }
+}
