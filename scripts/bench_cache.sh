@@ -65,7 +65,7 @@ cache_line() {
 bench() {
     local name="$1"; shift
     log "bench $name"
-    "$BIN" bench --contact "$CQL" --partitions "$PARTITIONS" --duration "$SECS" \
+    "$BIN" bench --contact "$CQL" --partitions "$PARTITIONS" \
         --json "$OUT/$name.json" --quiet "$@"
     cache_line
 }
@@ -79,14 +79,14 @@ chat_load() {
 
 start_node
 bench populate --populate --duration 1 --warmup 0 >/dev/null
-bench latest-cache-on --baseline
-bench mix-cache-on --workload mix --baseline
+bench latest-cache-on --duration "$SECS" --baseline
+bench mix-cache-on --duration "$SECS" --workload mix --baseline
 chat_load chat-load-cache-on
 stop_node
 
 start_node RINGCACHE_CACHE__ENABLED=false
-bench latest-cache-off
-bench mix-cache-off --workload mix
+bench latest-cache-off --duration "$SECS"
+bench mix-cache-off --duration "$SECS" --workload mix
 chat_load chat-load-cache-off
 stop_node
 log "JSON results in $OUT"

@@ -157,6 +157,11 @@ pub async fn closed_loop(
 }
 
 /// Requests scheduled at `rate` per second for `duration`, each timed from when it was due.
+///
+/// The schedule is kept by a thread of its own that sleeps until each request is due and
+/// hands it to the runtime: the runtime's timer ticks in milliseconds, which at tens of
+/// thousands of requests a second would release them in bursts and charge the burst's wait
+/// to the target.
 pub async fn open_loop(
     session: Arc<Session>,
     requests: Arc<Requests>,
@@ -168,39 +173,46 @@ pub async fn open_loop(
     let rate = rate.max(1.0);
     let gathered = Arc::new(Mutex::new(Gathered::default()));
     let outstanding = Arc::new(AtomicU64::new(0));
-    let mut rng = StdRng::seed_from_u64(seed);
-    let started = Instant::now();
     let total = (rate * duration.as_secs_f64()) as u64;
-    let (mut issued, mut missed) = (0u64, 0u64);
-    let mut tasks = Vec::new();
-    while issued < total {
-        // Every request due by now is issued, stamped with when it was due: a late
-        // scheduler shows up as latency, never as a lower rate.
-        let due = ((started.elapsed().as_secs_f64() * rate) as u64).min(total);
-        while issued < due {
-            let due_at = started + Duration::from_secs_f64(issued as f64 / rate);
-            issued += 1;
-            if outstanding.load(Ordering::Relaxed) >= MAX_OUTSTANDING {
-                missed += 1;
-                continue;
+    let runtime = tokio::runtime::Handle::current();
+    let pacer = {
+        let (gathered, outstanding) = (gathered.clone(), outstanding.clone());
+        std::thread::spawn(move || {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let started = Instant::now();
+            let mut missed = 0u64;
+            for issued in 0..total {
+                let due_at = started + Duration::from_secs_f64(issued as f64 / rate);
+                if let Some(wait) = due_at.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+                if outstanding.load(Ordering::Relaxed) >= MAX_OUTSTANDING {
+                    missed += 1;
+                    continue;
+                }
+                outstanding.fetch_add(1, Ordering::Relaxed);
+                let (session, requests, live) = (session.clone(), requests.clone(), live.clone());
+                let (gathered, outstanding) = (gathered.clone(), outstanding.clone());
+                let mut request_rng = StdRng::seed_from_u64(rng.random());
+                runtime.spawn(async move {
+                    let outcome = requests.send(&session, &mut request_rng).await;
+                    let took = due_at.elapsed();
+                    let mut g = gathered.lock().unwrap_or_else(|p| p.into_inner());
+                    g.record(took, outcome, &live);
+                    outstanding.fetch_sub(1, Ordering::Relaxed);
+                });
             }
-            outstanding.fetch_add(1, Ordering::Relaxed);
-            let (session, requests, live) = (session.clone(), requests.clone(), live.clone());
-            let (gathered, outstanding) = (gathered.clone(), outstanding.clone());
-            let mut request_rng = StdRng::seed_from_u64(rng.random());
-            tasks.push(tokio::spawn(async move {
-                let outcome = requests.send(&session, &mut request_rng).await;
-                let took = due_at.elapsed();
-                let mut g = gathered.lock().unwrap_or_else(|p| p.into_inner());
-                g.record(took, outcome, &live);
-                outstanding.fetch_sub(1, Ordering::Relaxed);
-            }));
+            (started, missed)
+        })
+    };
+    let (started, missed) = loop {
+        if pacer.is_finished() {
+            break pacer.join().unwrap_or_else(|_| (Instant::now(), 0));
         }
-        tasks.retain(|t| !t.is_finished());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    while outstanding.load(Ordering::Relaxed) > 0 {
         tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    for task in tasks {
-        let _ = task.await;
     }
     let elapsed = started.elapsed();
     let gathered = std::mem::take(&mut *gathered.lock().unwrap_or_else(|p| p.into_inner()));
