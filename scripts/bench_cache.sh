@@ -3,14 +3,17 @@
 #
 #   bash scripts/bench_cache.sh            # ~10 minutes after the release build
 #   BENCH_SECS=5 PARTITIONS=20000 bash scripts/bench_cache.sh   # a quicker look
+#   CACHE_BYTES=268435456 bash scripts/bench_cache.sh            # the default 256 MiB cache
 #
 # One release node with the embedded store, data written once, then measured
 # with `ringcache bench` on this same machine (client and server share its
 # cores):
-#   1. cache on:  Zipf latest-20 history reads over PARTITIONS chat partitions,
+#   1. cache on (CACHE_BYTES, default 2 GiB: every partition's latest-20 fits; about
+#                 12 KB each as the weigher counts them), every partition read once first
+#                 (--prewarm), then Zipf latest-20 history reads over PARTITIONS chat partitions,
 #                 closed loop at concurrency 64, then open loop at half that
 #                 throughput; the bare responder in front of the node in the
-#                 same run (--baseline), and the ratio.
+#                 same run (--baseline, its open loop at the same rate), and the ratio.
 #   2. cache on:  the same reads mixed with writes to the same threads (--workload mix).
 #   3. the node restarted on the same data with the cache off
 #      (RINGCACHE_CACHE__ENABLED=false), and 1 and 2 again.
@@ -24,6 +27,7 @@ cd "$RINGCACHE_ROOT"
 
 SECS="${BENCH_SECS:-10}"
 PARTITIONS="${PARTITIONS:-100000}"
+CACHE_BYTES="${CACHE_BYTES:-2147483648}"
 OUT="${OUT:-$RINGCACHE_ROOT/target/bench-cache}"
 BIN="$RINGCACHE_ROOT/target/release/ringcache"
 
@@ -59,7 +63,7 @@ start_node() {
 }
 
 cache_line() {
-    curl -s "http://$METRICS/metrics" | grep -E '^ringcache_cache_(hits|misses|coalesced|stale)_total\{keyspace="chat",table="messages_by_thread"' || true
+    curl -s "http://$METRICS/metrics" | grep -E '^ringcache_cache_(hits|misses|coalesced|stale)_total\{keyspace="chat",table="messages_by_thread"|^ringcache_cache_(bytes|entries) |^ringcache_(heap_allocated|process_resident)_bytes' || true
 }
 
 bench() {
@@ -77,15 +81,15 @@ chat_load() {
         --concurrency 64 --duration "$SECS" --read-share 0.8 2>/dev/null | tee "$OUT/$name.txt"
 }
 
-start_node
+start_node RINGCACHE_CACHE__CAPACITY_BYTES="$CACHE_BYTES"
 bench populate --populate --duration 1 --warmup 0 >/dev/null
-bench latest-cache-on --duration "$SECS" --baseline
+bench latest-cache-on --duration "$SECS" --prewarm --baseline
 bench mix-cache-on --duration "$SECS" --workload mix --baseline
 chat_load chat-load-cache-on
 stop_node
 
 start_node RINGCACHE_CACHE__ENABLED=false
-bench latest-cache-off --duration "$SECS"
+bench latest-cache-off --duration "$SECS" --prewarm
 bench mix-cache-off --duration "$SECS" --workload mix
 chat_load chat-load-cache-off
 stop_node

@@ -460,6 +460,9 @@ mod bench_cli {
         /// Create the chat schema if missing and write the data first.
         #[arg(long)]
         populate: bool,
+        /// Read every partition once before measuring (fills a cache).
+        #[arg(long)]
+        prewarm: bool,
         /// Also measure a bare responder in front of the endpoint, and print the ratio.
         #[arg(long)]
         baseline: bool,
@@ -497,6 +500,7 @@ mod bench_cli {
             rate: args.rate,
             rate_fraction: args.rate_fraction,
             populate: args.populate,
+            prewarm: args.prewarm,
             baseline: args.baseline,
             json: args.json,
             seed: args.seed,

@@ -6,13 +6,15 @@
 //! the same hot threads ([`workload`]) — with keys drawn uniformly or Zipf-skewed. Each
 //! target is measured twice ([`measure`]): closed-loop throughput at a concurrency, then
 //! open-loop latency at a fixed rate (by default half the throughput just measured), so
-//! the percentiles show queueing instead of echoing the throughput.
+//! the percentiles show queueing instead of echoing the throughput. `--prewarm` first reads
+//! every partition once, so a cache starts the measured phases holding what fits.
 //!
 //! With `--baseline`, the same run also measures the bare responder ([`responder`]) in
 //! front of the target: the same client, runtime and frame codec, with every measured
 //! request answered by a recorded reply of the real answer's size and no server work. It
 //! is the most this machine can do for the workload, and ringcache's result is printed as
-//! a fraction of it. Everything runs on one machine, client included: the ratio, not the
+//! a fraction of it. Its open loop runs at the target's rate: latencies are compared at the
+//! same offered load (at half its own, far higher, throughput the client itself saturates). Everything runs on one machine, client included: the ratio, not the
 //! absolute rate, is what carries over.
 
 pub mod measure;
@@ -61,6 +63,8 @@ pub struct Options {
     pub rate_fraction: f64,
     /// Write the data first (the chat schema is created if missing).
     pub populate: bool,
+    /// Read every partition once before measuring.
+    pub prewarm: bool,
     /// Also measure the bare responder in front of the target.
     pub baseline: bool,
     /// Where to write the results as JSON.
@@ -105,10 +109,14 @@ pub async fn run(options: Options) -> Result<Report, String> {
     if options.populate {
         populate(&session, &options).await?;
     }
-    let target = measure_target(session, &options, options.contact.clone()).await?;
+    if options.prewarm {
+        prewarm(&session, &options).await?;
+    }
+    let target = measure_target(session, &options, options.contact.clone(), None).await?;
     let (baseline, reply_bytes) = match options.baseline {
         true => {
-            let (measured, sizes) = measure_baseline(&options).await?;
+            let rate = target.open.scheduled_rate;
+            let (measured, sizes) = measure_baseline(&options, rate).await?;
             (Some(measured), sizes)
         }
         false => (None, Vec::new()),
@@ -189,11 +197,31 @@ async fn populate(session: &Arc<Session>, options: &Options) -> Result<(), Strin
     Ok(())
 }
 
-/// Warm-up, closed loop, open loop against one session.
+/// Reads every partition once, `concurrency` at a time.
+async fn prewarm(session: &Arc<Session>, options: &Options) -> Result<(), String> {
+    let keys = Keys::new(options.partitions, options.zipf);
+    let requests = Requests::prepare(session, options.workload, keys, options.limit).await?;
+    let started = std::time::Instant::now();
+    requests
+        .read_each(session, options.partitions, options.concurrency)
+        .await?;
+    if options.progress {
+        eprintln!(
+            "prewarmed {} partitions in {:.1} s",
+            options.partitions,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+/// Warm-up, closed loop, then the open loop at `open_rate` (default: the configured rate,
+/// or the fraction of the closed loop's throughput).
 async fn measure_target(
     session: Arc<Session>,
     options: &Options,
     name: String,
+    open_rate: Option<f64>,
 ) -> Result<Measured, String> {
     let keys = Keys::new(options.partitions, options.zipf);
     let requests = Requests::prepare(&session, options.workload, keys, options.limit).await?;
@@ -224,6 +252,7 @@ async fn measure_target(
     .await;
     let rate = options
         .rate
+        .or(open_rate)
         .unwrap_or(closed.throughput * options.rate_fraction);
     let open = with_progress(options, &format!("{name} open loop"), |live| {
         measure::open_loop(
@@ -245,7 +274,10 @@ async fn measure_target(
 
 /// The bare responder in front of the target: one request of each kind recorded, then
 /// measured like the target.
-async fn measure_baseline(options: &Options) -> Result<(Measured, Vec<usize>), String> {
+async fn measure_baseline(
+    options: &Options,
+    open_rate: Option<f64>,
+) -> Result<(Measured, Vec<usize>), String> {
     let upstream = tokio::net::lookup_host(&options.contact)
         .await
         .map_err(|e| format!("cannot resolve {}: {e}", options.contact))?
@@ -258,7 +290,8 @@ async fn measure_baseline(options: &Options) -> Result<(Measured, Vec<usize>), S
     record_replies(&session, options).await?;
     responder.arm();
     let sizes = responder.recorded();
-    let measured = measure_target(session, options, "bare responder".to_owned()).await?;
+    let measured =
+        measure_target(session, options, "bare responder".to_owned(), open_rate).await?;
     Ok((measured, sizes))
 }
 

@@ -203,6 +203,32 @@ impl Requests {
         Ok(())
     }
 
+    /// Reads partitions `0..partitions` once each, `concurrency` at a time.
+    pub async fn read_each(
+        &self,
+        session: &Arc<Session>,
+        partitions: usize,
+        concurrency: usize,
+    ) -> Result<(), String> {
+        use futures::StreamExt;
+        let users = self.workload.reads_users();
+        let results: Vec<Result<(), String>> = futures::stream::iter(0..partitions)
+            .map(|n| async move {
+                let read = match users {
+                    true => session.execute_unpaged(&self.user, (user_id(n),)).await,
+                    false => {
+                        let values = (thread_id(n), BUCKET, self.limit);
+                        session.execute_unpaged(&self.latest, values).await
+                    }
+                };
+                read.map(|_| ()).map_err(|e| format!("prewarming partition {n}: {e}"))
+            })
+            .buffer_unordered(concurrency.max(1))
+            .collect()
+            .await;
+        results.into_iter().collect()
+    }
+
     async fn user_insert(&self, session: &Session) -> Result<PreparedStatement, String> {
         session
             .prepare("INSERT INTO chat.users (user_id, name, created_at) VALUES (?, 'bench', ?)")
