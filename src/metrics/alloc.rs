@@ -1,7 +1,7 @@
 //! Live heap bytes, counted by the allocator: what the node's Rust code holds right now.
 //!
-//! The `ringcache` binary installs [`Counting`] as its global allocator. It forwards to the
-//! system allocator and keeps a running total of requested bytes, so `/metrics` can report
+//! The `ringcache` binary installs [`Counting`] as its global allocator. It forwards to
+//! mimalloc and keeps a running total of requested bytes, so `/metrics` can report
 //! what the cache and everything else written in Rust really hold — not what a weigher
 //! estimates. RocksDB allocates through its own C++ allocator and is not counted here; the
 //! resident set size ([`resident_bytes`]) covers the whole process.
@@ -11,7 +11,9 @@
 //! one that allocated it makes one counter go down and another up: only the sum is
 //! meaningful.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
+
+use mimalloc::MiMalloc as Inner;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 
@@ -30,7 +32,9 @@ thread_local! {
     static SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
 }
 
-/// The system allocator, counting live bytes.
+/// mimalloc, counting live bytes. (glibc's malloc, with a cache of gigabytes of small
+/// blocks, spent a sixth of a mixed read/write load in its free lists and stalled reads
+/// for over 100 ms at p99; mimalloc brought p99 to a few milliseconds.)
 pub struct Counting;
 
 fn add(delta: isize) {
@@ -47,11 +51,11 @@ fn add(delta: isize) {
     COUNTS[index].0.fetch_add(delta, Ordering::Relaxed);
 }
 
-// SAFETY: every call is forwarded to `System` unchanged; the counting has no effect on the
+// SAFETY: every call is forwarded to mimalloc unchanged; the counting has no effect on the
 // memory handed out.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let ptr = System.alloc(layout);
+        let ptr = Inner.alloc(layout);
         if !ptr.is_null() {
             add(layout.size() as isize);
         }
@@ -59,7 +63,7 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let ptr = System.alloc_zeroed(layout);
+        let ptr = Inner.alloc_zeroed(layout);
         if !ptr.is_null() {
             add(layout.size() as isize);
         }
@@ -67,12 +71,12 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout);
+        Inner.dealloc(ptr, layout);
         add(-(layout.size() as isize));
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let moved = System.realloc(ptr, layout, new_size);
+        let moved = Inner.realloc(ptr, layout, new_size);
         if !moved.is_null() {
             add(new_size as isize - layout.size() as isize);
         }
