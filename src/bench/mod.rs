@@ -290,8 +290,7 @@ async fn measure_baseline(
     record_replies(&session, options).await?;
     responder.arm();
     let sizes = responder.recorded();
-    let measured =
-        measure_target(session, options, "bare responder".to_owned(), open_rate).await?;
+    let measured = measure_target(session, options, "bare responder".to_owned(), open_rate).await?;
     Ok((measured, sizes))
 }
 

@@ -221,7 +221,8 @@ impl Requests {
                         session.execute_unpaged(&self.latest, values).await
                     }
                 };
-                read.map(|_| ()).map_err(|e| format!("prewarming partition {n}: {e}"))
+                read.map(|_| ())
+                    .map_err(|e| format!("prewarming partition {n}: {e}"))
             })
             .buffer_unordered(concurrency.max(1))
             .collect()

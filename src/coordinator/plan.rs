@@ -103,8 +103,50 @@ pub struct PlannedRows {
     pub paging_state: Option<Bytes>,
     /// Omit the specs (skip_metadata was requested).
     pub no_metadata: bool,
-    /// The page's cells, one `Vec` per row.
-    pub rows: Vec<Vec<Option<Bytes>>>,
+    /// The page's rows, already in their wire form.
+    pub rows: EncodedRows,
+}
+
+/// Rows in their wire form, each cell a `[bytes]`: a read writes its values straight into
+/// the reply's layout, without a vector per row and a reference count per cell.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EncodedRows {
+    count: usize,
+    bytes: BytesMut,
+}
+
+impl EncodedRows {
+    /// Rows encoded from their cells.
+    pub fn from_cells(rows: &[Vec<Option<Bytes>>]) -> EncodedRows {
+        let mut out = EncodedRows::default();
+        for row in rows {
+            for cell in row {
+                out.cell(cell.as_deref());
+            }
+            out.end_row();
+        }
+        out
+    }
+
+    /// Appends one cell of the current row (None: null).
+    pub fn cell(&mut self, value: Option<&[u8]>) {
+        wire::put_bytes(&mut self.bytes, value);
+    }
+
+    /// Ends the current row.
+    pub fn end_row(&mut self) {
+        self.count += 1;
+    }
+
+    /// Rows encoded.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether no row was encoded.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
 }
 
 impl PlannedRows {
@@ -120,12 +162,7 @@ impl PlannedRows {
         if self.no_metadata {
             flags |= NO_METADATA;
         }
-        let cells: usize = self
-            .rows
-            .iter()
-            .map(|r| 4 + r.iter().map(cell_len).sum::<usize>())
-            .sum();
-        buf.reserve(16 + self.columns.specs.len() + cells);
+        buf.reserve(16 + self.columns.specs.len() + self.rows.bytes.len());
         wire::put_i32(buf, KIND_ROWS);
         wire::put_i32(buf, flags);
         wire::put_i32(buf, len_i32(self.columns.count));
@@ -135,17 +172,9 @@ impl PlannedRows {
         if !self.no_metadata {
             buf.put_slice(&self.columns.specs);
         }
-        wire::put_i32(buf, len_i32(self.rows.len()));
-        for row in &self.rows {
-            for cell in row {
-                wire::put_bytes(buf, cell.as_deref());
-            }
-        }
+        wire::put_i32(buf, len_i32(self.rows.count));
+        buf.put_slice(&self.rows.bytes);
     }
-}
-
-fn cell_len(cell: &Option<Bytes>) -> usize {
-    4 + cell.as_ref().map_or(0, Bytes::len)
 }
 
 fn len_i32(n: usize) -> i32 {
@@ -176,7 +205,7 @@ mod tests {
             columns: Arc::new(EncodedColumns::new(&metadata)),
             paging_state: paging.clone(),
             no_metadata,
-            rows: rows.clone(),
+            rows: EncodedRows::from_cells(&rows),
         };
         let expected = ResultBody::Rows(Rows {
             metadata: ResultMetadata {

@@ -4,10 +4,12 @@
 //! The read walks partitions in storage order — the named ones, or a token range through
 //! the replica's partition index — and asks the replica for each partition's slice with a
 //! live-row budget: what is left of the page, the LIMIT and the PER PARTITION LIMIT. Rows
-//! come back as fragments and are resolved here (`storage::partition::resolve_row`), then
-//! assembled into column values: partition key parts from the key, clustering values from
-//! the encoded clustering, cells by column name, non-frozen collections joined from their
-//! element cells. A page ends with a [`PagingState`] naming the last row returned, so the
+//! come back as fragments; each row's live cells are visited in place
+//! (`storage::partition::visit_live_cells`, Cassandra's read-time rules) and assembled into
+//! column values: partition key parts from the key, clustering values from the encoded
+//! clustering, cells by column name, non-frozen collections joined from their element
+//! cells. This is the hot path of a cache hit, so nothing is built per cell but the value's
+//! reference. A page ends with a [`PagingState`] naming the last row returned, so the
 //! next page resumes from storage position, not by re-reading and skipping.
 //!
 //! The clustering encoding is canonical by value, as Cassandra's comparators are: decimal
@@ -30,10 +32,12 @@ use crate::error::{Error, Result};
 use crate::protocol::{Consistency, QueryParameters};
 use crate::replica::LocalReplica;
 use crate::schema::{ColumnKind, TableDef};
+use crate::storage::cell::Cell;
 use crate::storage::cell::CellKind;
 use crate::storage::comparable::{self, full_range};
 use crate::storage::partition::{
-    resolve_row, LiveCell, LiveRow, PartitionId, PartitionStart, ReadError, TableLayout,
+    visit_live_cells, ColumnFragment, PartitionFragment, PartitionId, PartitionStart, ReadError,
+    RowFragment, TableLayout,
 };
 
 /// The hidden column holding a row's clustering values as the client wrote them, when
@@ -222,6 +226,9 @@ impl TableRead<'_> {
         }
         let from_start = after.is_none();
         let mut saw_live = false;
+        let shape = Shape::new(self.table, self.layout);
+        let keys = split_partition_key(&partition.key, shape.pk.len())
+            .ok_or_else(|| Error::Server("stored partition key is malformed".into()))?;
         loop {
             let limits = self.replica.limits(
                 want_total - scan.emitted,
@@ -241,21 +248,22 @@ impl TableRead<'_> {
                 .await
                 .map_err(|e| self.read_error(e))?;
             let fragment = served.fragment();
-            let statics = fragment
-                .static_row
-                .as_ref()
-                .and_then(|r| resolve_row(r, &fragment.deletion, self.now_secs));
+            let statics = match &fragment.static_row {
+                Some(row) => self.assemble(&shape, partition, &keys, fragment, row, None)?,
+                None => None,
+            };
             for row in &fragment.rows {
                 after = Some(row.clustering.clone());
-                let Some(live) = resolve_row(row, &fragment.deletion, self.now_secs) else {
+                let assembled =
+                    self.assemble(&shape, partition, &keys, fragment, row, statics.as_ref())?;
+                let Some(stored) = assembled else {
                     continue;
                 };
                 saw_live = true;
-                let stored = self.stored_row(partition, Some(&live), statics.as_ref())?;
                 if (query.filter)(&stored) {
                     emit(out, stored, query.count_only);
                     scan.emitted += 1;
-                    scan.last = Some(live.clustering.clone());
+                    scan.last = Some(row.clustering.clone());
                     if scan.emitted == want_total {
                         return Ok(scan);
                     }
@@ -265,8 +273,7 @@ impl TableRead<'_> {
                 // A partition with live static cells and no live row in an unrestricted
                 // slice still shows as one row, its clustering columns null (Cassandra).
                 let whole = query.plan.slice.ranges == [full_range()];
-                if let (true, false, true, Some(s)) = (from_start, saw_live, whole, &statics) {
-                    let stored = self.stored_row(partition, None, Some(s))?;
+                if let (true, false, true, Some(stored)) = (from_start, saw_live, whole, statics) {
                     if (query.filter)(&stored) {
                         emit(out, stored, query.count_only);
                         scan.emitted += 1;
@@ -344,95 +351,106 @@ impl TableRead<'_> {
         }
     }
 
-    /// Assembles the column values of a row (or, with `row` None, of a static-only row).
-    fn stored_row(
+    /// The row `row` of `fragment` as the projection sees it, None if it is not live. With
+    /// `statics` (the partition's static row, assembled), its values come first; `row` the
+    /// static row itself gives a static-only row. Values are taken from the fragment's live
+    /// cells as they are visited, without building an intermediate live row.
+    fn assemble(
         &self,
+        shape: &Shape<'_>,
         partition: &PartitionId,
-        row: Option<&LiveRow>,
-        statics: Option<&LiveRow>,
-    ) -> Result<StoredRow> {
-        let n = self.table.columns.len();
-        let mut stored = StoredRow {
-            token: partition.token,
-            clustering: row.map(|r| r.clustering.clone()).unwrap_or_default(),
-            values: vec![None; n],
-            meta: vec![None; n],
-        };
-        self.key_values(partition, row, &mut stored)?;
-        for live in statics.into_iter().chain(row) {
-            self.cell_values(&live.cells, &mut stored)?;
+        keys: &[Bytes],
+        fragment: &PartitionFragment,
+        row: &RowFragment,
+        statics: Option<&StoredRow>,
+    ) -> Result<Option<StoredRow>> {
+        let mut cells: Vec<LiveRef<'_>> = Vec::with_capacity(row.columns.len());
+        let live = visit_live_cells(row, &fragment.deletion, self.now_secs, |f, c| {
+            cells.push((f, c))
+        });
+        if !live {
+            return Ok(None);
         }
-        Ok(stored)
+        let mut stored = match statics {
+            Some(statics) => statics.clone(),
+            None => {
+                let n = self.table.columns.len();
+                let mut stored = StoredRow {
+                    token: partition.token,
+                    clustering: Bytes::new(),
+                    values: vec![None; n],
+                    meta: vec![None; n],
+                };
+                for (&i, part) in shape.pk.iter().zip(keys) {
+                    stored.values[i] = Some(part.clone());
+                }
+                stored
+            }
+        };
+        if !row.clustering.is_empty() {
+            stored.clustering = row.clustering.clone();
+            self.clustering_values(shape, &row.clustering, &cells, &mut stored)?;
+        }
+        self.cell_values(shape, &cells, &mut stored)?;
+        Ok(Some(stored))
     }
 
-    fn key_values(
+    /// Clustering column values: as written (the [`WRITTEN_CLUSTERING`] cell) when they
+    /// differ from what decoding gives, else decoded from the encoded clustering.
+    fn clustering_values(
         &self,
-        partition: &PartitionId,
-        row: Option<&LiveRow>,
+        shape: &Shape<'_>,
+        clustering: &Bytes,
+        cells: &[LiveRef<'_>],
         stored: &mut StoredRow,
     ) -> Result<()> {
-        let pk: Vec<usize> = self.indexes(ColumnKind::PartitionKey);
-        let parts = split_partition_key(&partition.key, pk.len())
-            .ok_or_else(|| Error::Server("stored partition key is malformed".into()))?;
-        for (i, part) in pk.into_iter().zip(parts) {
-            stored.values[i] = Some(part);
-        }
-        let Some(row) = row else { return Ok(()) };
-        let columns: Vec<comparable::Column<'_>> = self
-            .layout
-            .clustering
-            .iter()
-            .map(|(t, o)| (t, *o))
-            .collect();
-        let decoded = comparable::decode_clustering(&columns, &row.clustering)
-            .map_err(|e| Error::Server(format!("stored clustering is malformed: {e}")))?;
-        let values = written_clustering(&columns, row).unwrap_or_else(|| {
-            decoded
+        let values = match written_clustering(&shape.clustering, clustering, cells) {
+            Some(values) => values,
+            None => comparable::decode_clustering(&shape.clustering, clustering)
+                .map_err(|e| Error::Server(format!("stored clustering is malformed: {e}")))?
                 .values
                 .into_iter()
                 .map(|v| v.map(Bytes::from))
-                .collect()
-        });
-        for (i, value) in self.indexes(ColumnKind::Clustering).into_iter().zip(values) {
+                .collect(),
+        };
+        for (&i, value) in shape.ck.iter().zip(values) {
             stored.values[i] = value;
         }
         Ok(())
     }
 
-    fn indexes(&self, kind: ColumnKind) -> Vec<usize> {
-        (0..self.table.columns.len())
-            .filter(|i| self.table.columns[*i].kind == kind)
-            .collect()
-    }
-
     /// Fills regular or static values from live cells (sorted by column, then path).
-    fn cell_values(&self, cells: &[LiveCell], stored: &mut StoredRow) -> Result<()> {
+    fn cell_values(
+        &self,
+        shape: &Shape<'_>,
+        cells: &[LiveRef<'_>],
+        stored: &mut StoredRow,
+    ) -> Result<()> {
         let mut start = 0;
         while start < cells.len() {
-            let column = &cells[start].column;
+            let column = &cells[start].0.column;
             let end = start
                 + cells[start..]
                     .iter()
-                    .take_while(|c| c.column == *column)
+                    .take_while(|(f, _)| f.column == *column)
                     .count();
             let run = &cells[start..end];
             start = end;
-            let Some(index) = self.column_index(column, run) else {
+            let Some(index) = self.column_index(shape, column, run) else {
                 continue;
             };
-            let def = &self.table.columns[index];
-            if def.ty.is_multicell() {
+            if self.table.columns[index].ty.is_multicell() {
                 stored.values[index] = Some(join_cells(&self.types[index], run)?);
-            } else if let Some(cell) = run.last() {
-                stored.values[index] = cell.cell.value().cloned();
-                let ttl = match cell.cell.kind {
+            } else if let Some((_, cell)) = run.last() {
+                stored.values[index] = cell.value().cloned();
+                let ttl = match cell.kind {
                     CellKind::Expiring {
                         local_deletion_time,
                         ..
                     } => Some(local_deletion_time.saturating_sub(self.now_secs) as i32),
                     _ => None,
                 };
-                stored.meta[index] = Some((cell.cell.timestamp, ttl));
+                stored.meta[index] = Some((cell.timestamp, ttl));
             }
         }
         Ok(())
@@ -441,13 +459,16 @@ impl TableRead<'_> {
     /// The table column a stored column name belongs to, unless it was dropped after
     /// these cells were written (a re-added column must not show the old data). Hidden
     /// columns such as [`WRITTEN_CLUSTERING`] belong to none.
-    fn column_index(&self, name: &[u8], cells: &[LiveCell]) -> Option<usize> {
-        let name = std::str::from_utf8(name).ok()?;
-        let index = self.table.columns.iter().position(|c| c.name == name)?;
-        if let Some(dropped) = self.table.dropped.get(name) {
+    fn column_index(&self, shape: &Shape<'_>, name: &[u8], cells: &[LiveRef<'_>]) -> Option<usize> {
+        let index = shape.index_of(name)?;
+        if self.table.dropped.is_empty() {
+            return Some(index);
+        }
+        let dropped = self.table.dropped.get(std::str::from_utf8(name).ok()?);
+        if let Some(dropped) = dropped {
             let newest = cells
                 .iter()
-                .map(|c| c.cell.timestamp)
+                .map(|(_, c)| c.timestamp)
                 .max()
                 .unwrap_or(i64::MIN);
             if newest <= dropped.dropped_at_micros {
@@ -458,18 +479,62 @@ impl TableRead<'_> {
     }
 }
 
-/// The clustering values `row` was written with, from its [`WRITTEN_CLUSTERING`] cell:
+/// A live cell as the fragment holds it: its slot and the cell.
+type LiveRef<'r> = (&'r ColumnFragment, &'r Cell);
+
+/// What assembling rows needs of the table, worked out once per partition read.
+struct Shape<'a> {
+    /// The clustering columns' types and orders.
+    clustering: Vec<comparable::Column<'a>>,
+    /// Table indexes of the partition key and clustering columns, in key order.
+    pk: Vec<usize>,
+    ck: Vec<usize>,
+    /// Column names (UTF-8 bytes, as stored in cell keys) and their table index, by name.
+    by_name: Vec<(&'a [u8], usize)>,
+}
+
+impl<'a> Shape<'a> {
+    fn new(table: &'a TableDef, layout: &'a TableLayout) -> Shape<'a> {
+        let indexes = |kind: ColumnKind| -> Vec<usize> {
+            (0..table.columns.len())
+                .filter(|i| table.columns[*i].kind == kind)
+                .collect()
+        };
+        let mut by_name: Vec<(&[u8], usize)> = table
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.name.as_bytes(), i))
+            .collect();
+        by_name.sort_unstable();
+        Shape {
+            clustering: layout.clustering.iter().map(|(t, o)| (t, *o)).collect(),
+            pk: indexes(ColumnKind::PartitionKey),
+            ck: indexes(ColumnKind::Clustering),
+            by_name,
+        }
+    }
+
+    fn index_of(&self, name: &[u8]) -> Option<usize> {
+        self.by_name
+            .binary_search_by(|(n, _)| (*n).cmp(name))
+            .ok()
+            .map(|at| self.by_name[at].1)
+    }
+}
+
+/// The clustering values a row was written with, from its [`WRITTEN_CLUSTERING`] cell:
 /// None without one, or when the values are malformed or do not encode to the row's
 /// clustering (never show another row's key).
 fn written_clustering(
     columns: &[comparable::Column<'_>],
-    row: &LiveRow,
+    clustering: &Bytes,
+    cells: &[LiveRef<'_>],
 ) -> Option<Vec<Option<Bytes>>> {
-    let cell = row
-        .cells
+    let (_, cell) = cells
         .iter()
-        .find(|c| c.column == WRITTEN_CLUSTERING.as_bytes() && c.path.is_none())?;
-    let values = decode_written_clustering(cell.cell.value()?)?;
+        .find(|(f, _)| f.column == WRITTEN_CLUSTERING.as_bytes() && f.path.is_none())?;
+    let values = decode_written_clustering(cell.value()?)?;
     if values.len() != columns.len() {
         return None;
     }
@@ -478,9 +543,9 @@ fn written_clustering(
         .zip(&values)
         .map(|(&(ty, order), v)| (ty, order, v.as_deref()))
         .collect();
-    let mut encoded = Vec::with_capacity(row.clustering.len());
+    let mut encoded = Vec::with_capacity(clustering.len());
     comparable::encode_clustering(&components, &mut encoded).ok()?;
-    (encoded == row.clustering).then_some(values)
+    (encoded == clustering[..]).then_some(values)
 }
 
 fn emit(out: &mut Output, row: StoredRow, count_only: bool) {
@@ -510,7 +575,7 @@ fn split_partition_key(key: &Bytes, components: usize) -> Option<Vec<Bytes>> {
 
 /// Joins a non-frozen collection's (or user type's) element cells into its serialized
 /// value. `ty` is resolved: a user type appears as the tuple of its field types.
-fn join_cells(ty: &CqlType, cells: &[LiveCell]) -> Result<Bytes> {
+fn join_cells(ty: &CqlType, cells: &[LiveRef<'_>]) -> Result<Bytes> {
     let bad = |e: String| Error::Server(format!("stored collection element is malformed: {e}"));
     let key_type = match ty {
         CqlType::List(_) => None,
@@ -519,31 +584,31 @@ fn join_cells(ty: &CqlType, cells: &[LiveCell]) -> Result<Bytes> {
         other => return Err(bad(format!("{other} is not a multi-cell type"))),
     };
     let mut elements = Vec::with_capacity(cells.len());
-    for cell in cells {
-        let key = match (key_type, &cell.path) {
+    for (fragment, cell) in cells {
+        let key = match (key_type, &fragment.path) {
             (Some(kt), Some(path)) => {
                 Bytes::from(comparable::decode_value(kt, path).map_err(|e| bad(e.to_string()))?)
             }
             _ => Bytes::new(),
         };
-        elements.push((key, cell.cell.value().cloned().unwrap_or_default()));
+        elements.push((key, cell.value().cloned().unwrap_or_default()));
     }
     Ok(crate::cql::serialized::join_collection(ty, &elements))
 }
 
 /// A non-frozen user type's fields (cell path = the field's index as a big-endian u16,
 /// in `encode_value(smallint)` form) as the serialized tuple, absent fields null.
-fn join_fields(count: usize, cells: &[LiveCell]) -> Bytes {
+fn join_fields(count: usize, cells: &[LiveRef<'_>]) -> Bytes {
     let mut fields: Vec<Option<&Bytes>> = vec![None; count];
-    for cell in cells {
-        let index = cell
+    for (fragment, cell) in cells {
+        let index = fragment
             .path
             .as_ref()
             .and_then(|p| comparable::decode_value(&smallint(), p).ok())
             .and_then(|b| <[u8; 2]>::try_from(&b[..]).ok())
             .map(|b| i16::from_be_bytes(b) as usize);
         if let Some(slot) = index.and_then(|i| fields.get_mut(i)) {
-            *slot = cell.cell.value();
+            *slot = cell.value();
         }
     }
     let mut buf = BytesMut::new();

@@ -9,7 +9,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::bind::{bind_select, Bound, BoundSelect};
 use super::functions::Function;
-use super::plan::{EncodedColumns, PlanSlot, PlannedRows, SelectPlan};
+use super::plan::{EncodedColumns, EncodedRows, PlanSlot, PlannedRows, SelectPlan};
 use super::source::{Cell, Row, Source};
 use crate::cql::ast::{Operator, Order, Select, Selector};
 use crate::cql::types::{CqlType, NativeType};
@@ -73,7 +73,7 @@ pub(super) async fn execute(
         columns: plan.columns.clone(),
         paging_state,
         no_metadata: params.skip_metadata,
-        rows,
+        rows: EncodedRows::from_cells(&rows),
     })
 }
 

@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use super::bind::{Bound, BoundRelation, BoundSelect};
 use super::consistency::{self, Access, Topology};
-use super::plan::{PlannedRows, SelectPlan};
+use super::plan::{EncodedRows, PlannedRows, SelectPlan};
 use super::read::{Query, StoredRow, TableRead};
 use super::restrict;
 use super::select::{call, Expr};
@@ -98,19 +98,22 @@ pub(super) async fn execute(
         }
         out.rows.truncate(bound.limit.unwrap_or(usize::MAX));
     }
-    let rows = if count_only {
-        let first = out.rows.first();
-        vec![plan
-            .exprs
-            .iter()
-            .map(|e| eval(e, first, out.count))
-            .collect()]
-    } else {
-        out.rows
-            .iter()
-            .map(|r| plan.exprs.iter().map(|e| eval(e, Some(r), 0)).collect())
-            .collect()
+    let mut rows = EncodedRows::default();
+    let mut project = |row: Option<&StoredRow>, count: i64| {
+        for expr in &plan.exprs {
+            match expr {
+                // The common case copies the value straight from the row.
+                Expr::Column(i) => rows.cell(row.and_then(|r| r.values.get(*i)?.as_deref())),
+                other => rows.cell(eval(other, row, count).as_deref()),
+            }
+        }
+        rows.end_row();
     };
+    if count_only {
+        project(out.rows.first(), out.count);
+    } else {
+        out.rows.iter().for_each(|r| project(Some(r), 0));
+    }
     Ok(PlannedRows {
         columns: plan.columns.clone(),
         paging_state: out.paging_state,

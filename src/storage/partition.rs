@@ -240,11 +240,34 @@ pub struct LiveRow {
 /// clustering values: they come back with a live row but never make a row live, or a
 /// deleted or expired row would come back through them.
 pub fn resolve_row(row: &RowFragment, partition: &DeletionTime, now_secs: u32) -> Option<LiveRow> {
+    let mut cells = Vec::new();
+    let live = visit_live_cells(row, partition, now_secs, |fragment, cell| {
+        cells.push(LiveCell {
+            column: fragment.column.clone(),
+            path: fragment.path.clone(),
+            cell: cell.clone(),
+        })
+    });
+    live.then(|| LiveRow {
+        clustering: row.clustering.clone(),
+        cells,
+    })
+}
+
+/// [`resolve_row`] without building the row: calls `live` with each live cell, in key
+/// order, and returns whether the row is live. The read path assembles column values
+/// straight from the fragment this way, without copying or counting references to them.
+pub fn visit_live_cells<'r>(
+    row: &'r RowFragment,
+    partition: &DeletionTime,
+    now_secs: u32,
+    mut live: impl FnMut(&'r ColumnFragment, &'r Cell),
+) -> bool {
     let effective = merge_deletion(*partition, row.deletion);
     let marker_live = row
         .marker
         .is_some_and(|m| m.is_live(now_secs) && !m.shadowed_by(&effective));
-    let mut cells = Vec::new();
+    let mut cell_live = false;
     // A collection's deletion slot sorts just before its elements.
     let mut collection: Option<(&Bytes, DeletionTime)> = None;
     for fragment in &row.columns {
@@ -258,20 +281,13 @@ pub fn resolve_row(row: &RowFragment, partition: &DeletionTime, now_secs: u32) -
                     _ => effective,
                 };
                 if cell.is_live(now_secs) && !cell.shadowed_by(&in_force) {
-                    cells.push(LiveCell {
-                        column: fragment.column.clone(),
-                        path: fragment.path.clone(),
-                        cell: cell.clone(),
-                    });
+                    cell_live |= fragment.column.first() != Some(&0);
+                    live(fragment, cell);
                 }
             }
         }
     }
-    let cell_live = cells.iter().any(|c| c.column.first() != Some(&0));
-    (marker_live || cell_live).then(|| LiveRow {
-        clustering: row.clustering.clone(),
-        cells,
-    })
+    marker_live || cell_live
 }
 
 /// The engine batch that applies `updates` atomically.
