@@ -201,6 +201,16 @@ def node(ringcache_bin, tmp_path_factory):
     assert code == 0, f"server exited with {code} on SIGTERM:\n{server.log_tail()}"
 
 
+@pytest.fixture(scope="module")
+def cluster(node):
+    """A DataStax driver Cluster with default settings, connected to the module's node."""
+    from cassandra.cluster import Cluster
+
+    c = Cluster(contact_points=[node.host], port=node.port)
+    yield c
+    c.shutdown()
+
+
 def pytest_runtest_makereport(item, call):
     """On failure, attach the tail of every live server log to the report."""
     if call.when == "call" and call.excinfo is not None:

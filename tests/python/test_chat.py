@@ -14,7 +14,6 @@ import threading
 import uuid
 
 import pytest
-from cassandra.cluster import Cluster
 from cassandra.concurrent import execute_concurrent_with_args
 from cassandra.query import BatchStatement, BatchType
 from cassandra.util import uuid_from_time
@@ -148,13 +147,6 @@ class Chat:
 
     def catch_up(self, thread, after, limit=100):
         return self._walk(thread, after, limit, back=False)
-
-
-@pytest.fixture(scope="module")
-def cluster(node):
-    c = Cluster(contact_points=[node.host], port=node.port)
-    yield c
-    c.shutdown()
 
 
 @pytest.fixture(scope="module")

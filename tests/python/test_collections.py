@@ -13,16 +13,8 @@ import time
 
 import pytest
 from cassandra import InvalidRequest
-from cassandra.cluster import Cluster
 
 RF1 = "{'class': 'SimpleStrategy', 'replication_factor': 1}"
-
-
-@pytest.fixture(scope="module")
-def cluster(node):
-    c = Cluster(contact_points=[node.host], port=node.port)
-    yield c
-    c.shutdown()
 
 
 @pytest.fixture(scope="module")

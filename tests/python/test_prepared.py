@@ -230,13 +230,6 @@ def raw(node):
 # -- driver fixtures -----------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def cluster(node):
-    c = Cluster(contact_points=[node.host], port=node.port)
-    yield c
-    c.shutdown()
-
-
-@pytest.fixture(scope="module")
 def session(cluster):
     s = cluster.connect()
     s.execute(f"CREATE KEYSPACE prep WITH replication = {RF1}")

@@ -60,14 +60,6 @@ EXPECTED_TYPES = {
 
 
 @pytest.fixture(scope="module")
-def cluster(node):
-    """A driver Cluster with default settings, connected to the shared node."""
-    c = Cluster(contact_points=[node.host], port=node.port)
-    yield c
-    c.shutdown()
-
-
-@pytest.fixture(scope="module")
 def session(cluster):
     return cluster.connect()
 
