@@ -268,9 +268,8 @@ impl ReplicaCache {
         }
     }
 
-    /// Stops counting a dropped table.
+    /// Stops counting a dropped table (its entries went with its truncation).
     pub fn dropped(&self, table: Uuid) {
-        self.truncated(table);
         self.stats.forget(&table);
     }
 

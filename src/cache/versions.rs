@@ -71,11 +71,8 @@ impl Versions {
     }
 
     fn stripe(&self, table: &Uuid, partition: &PartitionId) -> &AtomicU64 {
-        // The token is already a Murmur3 hash of the key; the table id spreads tables that
-        // share partition keys. Colliding tokens share a stripe, which only costs a miss.
-        let (hi, lo) = table.as_u64_pair();
-        let mixed = (partition.token as u64) ^ hi.rotate_left(17) ^ lo;
-        let index = (mixed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 20) as usize;
+        // Colliding tokens share a stripe, which only costs a miss.
+        let index = (partition.spread(table) >> 20) as usize;
         &self.stripes[index & (self.stripes.len() - 1)]
     }
 }

@@ -89,9 +89,7 @@ impl PartitionLocks {
     }
 
     fn stripe(&self, table: &Uuid, partition: &PartitionId) -> usize {
-        let (hi, lo) = table.as_u64_pair();
-        let mixed = (partition.token as u64) ^ hi ^ lo.rotate_left(29);
-        (mixed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize % Self::STRIPES
+        (partition.spread(table) >> 32) as usize % Self::STRIPES
     }
 
     /// Shared holds on the stripes of every partition `updates` writes, taken in stripe
@@ -298,7 +296,7 @@ impl LocalReplica {
         purged
     }
 
-    /// Removes a dropped table's data and forgets its cache counters.
+    /// Removes a dropped table's data and entries, and forgets its cache counters.
     pub fn drop_table(&self, table: Uuid) -> Result<()> {
         let purged = self.truncate(table);
         self.cache.dropped(table);

@@ -47,6 +47,15 @@ pub struct PartitionId {
 }
 
 impl PartitionId {
+    /// A well-spread 64-bit hash of this partition of `table`, for choosing among fixed
+    /// sets of stripes (cache versions, partition locks): the token is already a Murmur3
+    /// hash of the key, and the table id separates tables that share partition keys.
+    pub fn spread(&self, table: &Uuid) -> u64 {
+        let (hi, lo) = table.as_u64_pair();
+        let mixed = (self.token as u64) ^ hi.rotate_left(17) ^ lo;
+        mixed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+
     /// The storage order of partitions: by token, then (for colliding tokens) by key length
     /// and bytes, as the key layout sorts them.
     pub fn storage_cmp(&self, other: &PartitionId) -> Ordering {

@@ -50,8 +50,6 @@ pub struct Purge {
     /// Tombstones past grace: cell-level ones are data, these are the deletions that
     /// shadow other keys (partition, range, row and collection deletions).
     pub deletions: WriteBatch,
-    /// Keys read.
-    pub scanned: usize,
 }
 
 impl Purge {
@@ -117,7 +115,6 @@ pub fn purge_partition(
     let mut keys = pk.range().map_err(corrupt_key)?;
     loop {
         let entries = engine.scan(&keys, Direction::Forward, CHUNK)?;
-        pass.out.scanned += entries.len();
         for (key, value) in &entries {
             pass.entry(key, value)?;
         }
