@@ -300,14 +300,14 @@ async fn record_replies(session: &Session, options: &Options) -> Result<(), Stri
     let keys = Keys::new(options.partitions, options.zipf);
     let requests = Requests::prepare(session, options.workload, keys, options.limit).await?;
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(options.seed);
+    let wants = match options.workload {
+        Workload::Mix { .. } => 2,
+        _ => 1,
+    };
     let mut kinds = std::collections::BTreeSet::new();
     for _ in 0..1000 {
         let op = requests.send(session, &mut rng).await?;
         kinds.insert(op == workload::Op::Read);
-        let wants = match options.workload {
-            Workload::Mix { .. } => 2,
-            _ => 1,
-        };
         if kinds.len() >= wants {
             return Ok(());
         }

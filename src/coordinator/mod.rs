@@ -721,8 +721,9 @@ impl Coordinator {
         total
     }
 
-    /// What `/metrics` reports of the replica cache, tables named from the catalog.
-    pub fn cache_report(&self) -> crate::metrics::CacheReport {
+    /// What `/metrics` reports of the replica (its cache, storage reads and purges), tables
+    /// named from the catalog.
+    pub fn replica_report(&self) -> crate::metrics::ReplicaReport {
         let cache = self.replica.cache();
         let catalog = self.read_catalog();
         let names: std::collections::HashMap<Uuid, (&str, &str)> = catalog
@@ -742,7 +743,7 @@ impl Coordinator {
         let (bytes, entries) = cache.size();
         let (evictions, invalidations) = cache.removals();
         let (purge_passes, purged_keys) = self.replica.purges();
-        crate::metrics::CacheReport {
+        crate::metrics::ReplicaReport {
             purge_passes,
             purged_keys,
             bytes,

@@ -163,6 +163,10 @@ impl TableRead<'_> {
             self.check_state(state, &query.plan.partitions)?;
         }
         let mut cursor = Cursor::new(&query.plan.partitions, state.as_ref());
+        let reading = Reading {
+            query,
+            shape: Shape::new(self.table, self.layout),
+        };
         while let Some(partition) = cursor.next(self)? {
             let (after, already) = match &state {
                 Some(s) if s.partition == partition && s.clustering.is_some() => {
@@ -172,7 +176,7 @@ impl TableRead<'_> {
             };
             let room = (budget - out.rows.len().min(budget)).min(remaining.unwrap_or(usize::MAX));
             let scan = self
-                .scan_partition(query, &partition, after, already, room, &mut out)
+                .scan_partition(&reading, &partition, after, already, room, &mut out)
                 .await?;
             if let Some(r) = remaining.as_mut() {
                 *r -= scan.emitted.min(*r);
@@ -208,13 +212,14 @@ impl TableRead<'_> {
     /// Emits the live rows of one partition into `out`, at most `room` of them.
     async fn scan_partition(
         &self,
-        query: &Query<'_>,
+        reading: &Reading<'_, '_>,
         partition: &PartitionId,
         mut after: Option<Bytes>,
         already: usize,
         room: usize,
         out: &mut Output,
     ) -> Result<PartitionScan> {
+        let (query, shape) = (reading.query, &reading.shape);
         let per_partition = query.per_partition_limit.unwrap_or(usize::MAX);
         let want_total = room.min(per_partition.saturating_sub(already));
         let mut scan = PartitionScan {
@@ -226,7 +231,6 @@ impl TableRead<'_> {
         }
         let from_start = after.is_none();
         let mut saw_live = false;
-        let shape = Shape::new(self.table, self.layout);
         let keys = split_partition_key(&partition.key, shape.pk.len())
             .ok_or_else(|| Error::Server("stored partition key is malformed".into()))?;
         loop {
@@ -249,13 +253,13 @@ impl TableRead<'_> {
                 .map_err(|e| self.read_error(e))?;
             let fragment = served.fragment();
             let statics = match &fragment.static_row {
-                Some(row) => self.assemble(&shape, partition, &keys, fragment, row, None)?,
+                Some(row) => self.assemble(shape, partition, &keys, fragment, row, None)?,
                 None => None,
             };
             for row in &fragment.rows {
                 after = Some(row.clustering.clone());
                 let assembled =
-                    self.assemble(&shape, partition, &keys, fragment, row, statics.as_ref())?;
+                    self.assemble(shape, partition, &keys, fragment, row, statics.as_ref())?;
                 let Some(stored) = assembled else {
                     continue;
                 };
@@ -482,7 +486,14 @@ impl TableRead<'_> {
 /// A live cell as the fragment holds it: its slot and the cell.
 type LiveRef<'r> = (&'r ColumnFragment, &'r Cell);
 
-/// What assembling rows needs of the table, worked out once per partition read.
+/// One query's read: what it asks and the table's row shape, worked out once for all the
+/// partitions it reads.
+struct Reading<'q, 'a> {
+    query: &'q Query<'a>,
+    shape: Shape<'a>,
+}
+
+/// What assembling rows needs of the table, worked out once per query.
 struct Shape<'a> {
     /// The clustering columns' types and orders.
     clustering: Vec<comparable::Column<'a>>,

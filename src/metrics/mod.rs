@@ -12,8 +12,8 @@
 //! HTTP stack would add dependencies without adding anything a scraper needs.
 
 pub mod alloc;
-mod cache;
 mod http;
+mod replica;
 
 use std::sync::OnceLock;
 
@@ -24,8 +24,8 @@ use prometheus::{
 
 use crate::protocol::Opcode;
 
-pub use cache::{CacheSource, Report as CacheReport};
 pub use http::serve;
+pub use replica::{ReplicaSource, Report as ReplicaReport};
 
 /// Request latency buckets in seconds: 25 µs to 2.5 s, roughly ×2.5 per step.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -58,10 +58,10 @@ pub struct Metrics {
     pub storage_reads: IntCounter,
     /// Where the engine's counters are read from at each scrape.
     storage_source: OnceLock<StorageSource>,
-    /// The replica cache's families and the process's memory.
-    cache: cache::CacheMetrics,
-    /// Where the cache report is read from at each scrape.
-    cache_source: OnceLock<CacheSource>,
+    /// The replica's families (cache, partition reads, purges) and the process's memory.
+    replica: replica::ReplicaMetrics,
+    /// Where the replica report is read from at each scrape.
+    replica_source: OnceLock<ReplicaSource>,
 }
 
 /// Reads the storage engine's counters.
@@ -138,8 +138,8 @@ impl Metrics {
             )
             .expect("static metric definition"),
             storage_source: OnceLock::new(),
-            cache: cache::CacheMetrics::new(&registry),
-            cache_source: OnceLock::new(),
+            replica: replica::ReplicaMetrics::new(&registry),
+            replica_source: OnceLock::new(),
             registry,
         };
         m.register_all();
@@ -183,19 +183,18 @@ impl Metrics {
         let _ = self.storage_source.set(source);
     }
 
-    /// Reports the cache from `source` at every scrape (set once).
-    pub fn watch_cache(&self, source: CacheSource) {
-        let _ = self.cache_source.set(source);
+    /// Reports the replica from `source` at every scrape (set once).
+    pub fn watch_replica(&self, source: ReplicaSource) {
+        let _ = self.replica_source.set(source);
     }
 
     /// The text exposition of every family.
     pub fn render(&self) -> String {
-        let report = self.cache_source.get().map(|source| source());
-        self.cache.update(&report.unwrap_or_default());
+        let report = self.replica_source.get().map(|source| source());
+        self.replica.update(&report.unwrap_or_default());
         if let Some(source) = self.storage_source.get() {
             let stats = source();
-            // The engine's counters only grow; the exported counters follow them.
-            let follow = |c: &IntCounter, v: u64| c.inc_by(v.saturating_sub(c.get()));
+            use replica::follow;
             follow(&self.storage_write_batches, stats.batches);
             follow(&self.storage_wal_syncs, stats.wal_syncs);
             follow(&self.storage_reads, stats.reads);

@@ -104,7 +104,7 @@ impl Server {
         let watched = shared.clone();
         metrics.watch_storage(Box::new(move || watched.coordinator.storage_stats()));
         let watched = shared.clone();
-        metrics.watch_cache(Box::new(move || watched.coordinator.cache_report()));
+        metrics.watch_replica(Box::new(move || watched.coordinator.replica_report()));
         let tasks = vec![
             tokio::spawn(purger(shared.clone(), shutdown_rx.clone())),
             tokio::spawn(listener::run(cql, shared, shutdown_rx.clone())),

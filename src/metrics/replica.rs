@@ -1,11 +1,12 @@
-//! The replica cache's families, and the process's memory, refreshed at each scrape from a
-//! [`Report`] the node builds.
+//! The replica's families — its cache, the partition reads and purges that reach its
+//! store — and the process's memory, refreshed at each scrape from a [`Report`] the node
+//! builds.
 
 use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 use crate::cache::TableCounts;
 
-/// What the node reports of its cache at a scrape.
+/// What the node reports of its replica at a scrape.
 #[derive(Debug, Clone, Default)]
 pub struct Report {
     /// Bytes held as the weigher counts them.
@@ -27,11 +28,11 @@ pub struct Report {
     pub purged_keys: u64,
 }
 
-/// Reads the node's cache report.
-pub type CacheSource = Box<dyn Fn() -> Report + Send + Sync>;
+/// Reads the node's replica report.
+pub type ReplicaSource = Box<dyn Fn() -> Report + Send + Sync>;
 
-/// The cache families.
-pub struct CacheMetrics {
+/// The replica's families.
+pub struct ReplicaMetrics {
     hits: IntCounterVec,
     misses: IntCounterVec,
     coalesced: IntCounterVec,
@@ -64,14 +65,14 @@ fn gauge(name: &str, help: &str) -> IntGauge {
 }
 
 /// Moves an exported counter up to `value` (the source's counters only grow).
-fn follow(counter: &IntCounter, value: u64) {
+pub(super) fn follow(counter: &IntCounter, value: u64) {
     counter.inc_by(value.saturating_sub(counter.get()));
 }
 
-impl CacheMetrics {
+impl ReplicaMetrics {
     /// The families, registered in `registry`.
-    pub fn new(registry: &Registry) -> CacheMetrics {
-        let m = CacheMetrics {
+    pub fn new(registry: &Registry) -> ReplicaMetrics {
+        let m = ReplicaMetrics {
             hits: per_table(
                 "ringcache_cache_hits_total",
                 "Reads answered from the cache",
