@@ -1,4 +1,4 @@
-//! Hot-path benchmark of the connection layer (issue 2, DESIGN §3.10).
+//! Hot-path benchmark of the connection layer (issue 2, design §10).
 //!
 //! Drives a real in-process ringcache node with OPTIONS and a `system.local` SELECT, and in
 //! the same run a bare responder built on the same runtime and codec that answers every
@@ -130,7 +130,7 @@ async fn start_node(dir: &std::path::Path, tuning: Tuning) -> Server {
         tuning,
         ..Config::default()
     };
-    Server::start(config).await.expect("start node")
+    Server::start(config, &[]).await.expect("start node")
 }
 
 fn frame(stream: i16, request: &Request) -> Bytes {

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Captures real client->server CQL frames as fuzz seeds.
 
-The protocol fuzz test (src/protocol/fuzz.rs) starts from
+The protocol fuzz test (src/protocol/fuzz/mod.rs) starts from
 tests/fuzz/seeds/*.bin: each file is ONE complete request frame exactly as a
 real driver sent it (9-byte header + body; the body is compressed when the
 header's flag 0x01 is set, with the compression the file name says). Seeds

@@ -9,7 +9,12 @@
 #
 #   1. cargo fmt --check
 #   2. cargo clippy --all-targets -- -D warnings
-#   3. cargo build                      (target/debug/ringcache)
+#   3. cargo build --all-targets        (target/debug/ringcache and the test
+#                                        binaries, with the dev-dependencies'
+#                                        features, so RocksDB's C++ is compiled
+#                                        once: a plain `cargo build` unifies
+#                                        features without them and compiles it
+#                                        a second time)
 #   4. cargo test                       (all Rust tests but the two below)
 #   5. the protocol fuzz test           (RINGCACHE_FUZZ_EXECS=1000000: 1M inputs,
 #                                        its execution count printed)
@@ -68,7 +73,7 @@ step setup bash -c 'source scripts/lib.sh && ensure_build_packages && ensure_ven
 step fmt cargo fmt --all -- --check
 step clippy cargo clippy --all-targets -- -D warnings
 
-if step build cargo build --bins; then
+if step build cargo build --all-targets; then
     # The million-execution fuzz run and the durability tests get their own steps
     # so their counts are printed (libtest captures the output of passing tests).
     step cargo-test cargo test -- --skip fuzz_decoders_one_million --skip durability::

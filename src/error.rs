@@ -1,5 +1,5 @@
 //! The server's one error type. Each variant decides what the client sees: the mapping to
-//! CQL error codes lives in [`Error::to_body`] and nowhere else (DESIGN §3.13).
+//! CQL error codes lives in [`Error::to_body`] and nowhere else (design §13).
 
 use bytes::Bytes;
 use thiserror::Error;
@@ -64,6 +64,26 @@ impl Error {
     /// Shorthand for `Error::Invalid(format!(...))` call sites.
     pub fn invalid(message: impl Into<String>) -> Error {
         Error::Invalid(message.into())
+    }
+
+    /// The refusal of a feature this build parses but does not execute yet, said plainly
+    /// (never answered with an empty success): "`what` is not supported yet by this
+    /// ringcache build", with `why` appended when given. Every such feature is listed in
+    /// the README and docs/architecture.md §1.
+    pub fn not_supported(what: impl std::fmt::Display, why: Option<&str>) -> Error {
+        Error::refused(what, "is", why)
+    }
+
+    /// [`Error::not_supported`] for a plural subject ("Counter tables are …").
+    pub fn not_supported_plural(what: impl std::fmt::Display, why: Option<&str>) -> Error {
+        Error::refused(what, "are", why)
+    }
+
+    fn refused(what: impl std::fmt::Display, verb: &str, why: Option<&str>) -> Error {
+        let why = why.unwrap_or("");
+        Error::Invalid(format!(
+            "{what} {verb} not supported yet by this ringcache build{why}"
+        ))
     }
 
     /// The CQL error code of this failure.

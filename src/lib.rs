@@ -5,11 +5,13 @@
 pub mod bench;
 pub mod cache;
 pub mod chat;
+pub mod clock;
 pub mod config;
 pub mod coordinator;
 pub mod cql;
 pub mod error;
 pub mod metrics;
+pub mod node;
 pub mod protocol;
 pub mod replica;
 pub mod ring;

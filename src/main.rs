@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use ringcache::config::Config;
-use ringcache::server::Server;
+use ringcache::server::{Server, StartupScript};
 
 /// Counts live heap bytes for `/metrics` (`ringcache_heap_allocated_bytes`): the cache's
 /// real footprint, not only its weigher's estimate.
@@ -127,7 +127,8 @@ fn serve(args: ServeArgs) -> Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let server = Server::start(config).await?;
+        let startup = startup_scripts(&config);
+        let server = Server::start(config, &startup).await?;
         if let Some(path) = &args.ready_file {
             write_ready_file(path, &server).context("writing the ready file")?;
         }
@@ -136,6 +137,18 @@ fn serve(args: ServeArgs) -> Result<()> {
         server.shutdown().await;
         Ok(())
     })
+}
+
+/// The schema scripts a node runs at start: the chat schema unless `[chat] create_schema`
+/// is off.
+fn startup_scripts(config: &Config) -> Vec<StartupScript> {
+    if !config.chat.create_schema {
+        return Vec::new();
+    }
+    vec![StartupScript {
+        name: "chat".to_owned(),
+        cql: ringcache::chat::SCHEMA.to_owned(),
+    }]
 }
 
 fn write_ready_file(path: &std::path::Path, server: &Server) -> Result<()> {

@@ -102,9 +102,20 @@ pub struct Report {
     pub baseline_reply_bytes: Vec<usize>,
 }
 
+/// Why a benchmark could not run: the endpoint, the schema or the workload failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BenchError(pub String);
+
+impl From<String> for BenchError {
+    fn from(message: String) -> Self {
+        BenchError(message)
+    }
+}
+
 /// Runs the benchmark and prints its report; Err if the target cannot be used or any
 /// request failed.
-pub async fn run(options: Options) -> Result<Report, String> {
+pub async fn run(options: Options) -> Result<Report, BenchError> {
     let session = connect(&options.contact, options.connections).await?;
     if options.populate {
         populate(&session, &options).await?;
@@ -147,7 +158,7 @@ pub async fn run(options: Options) -> Result<Report, String> {
     let failed = |m: &Measured| m.closed.errors + m.open.errors;
     let errors = failed(&report.target) + report.baseline.as_ref().map_or(0, failed);
     if errors > 0 {
-        return Err(format!("{errors} requests failed"));
+        return Err(BenchError(format!("{errors} requests failed")));
     }
     Ok(report)
 }
@@ -165,7 +176,7 @@ async fn connect(contact: &str, connections: usize) -> Result<Arc<Session>, Stri
 
 /// Creates the chat schema if missing and writes the partitions the workload reads.
 async fn populate(session: &Arc<Session>, options: &Options) -> Result<(), String> {
-    for statement in crate::chat::split_script(crate::chat::SCHEMA) {
+    for statement in crate::cql::split_script(crate::chat::SCHEMA) {
         session
             .query_unpaged(statement, &[])
             .await

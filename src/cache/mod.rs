@@ -1,6 +1,6 @@
 //! The replica cache: partition reads kept in front of the local engine, exactly coherent.
 //!
-//! The cache lives with the data it caches (DESIGN §2, §3.6). Every write to a partition
+//! The cache lives with the data it caches (design §6). Every write to a partition
 //! passes through the partition's replicas, so the replica is the one place that sees
 //! every change and can keep a cache exactly right; a cache at the coordinator would
 //! have to trust invalidation messages that race the writes they announce.

@@ -9,7 +9,7 @@
 //! messages are partitioned by (thread, UTC day) as Discord partitions by (channel, 10 days),
 //! so no partition grows past a day of one thread, and a small per-thread index of non-empty
 //! days lets a reader skip quiet days instead of probing them. `config/chat.cql` says why
-//! each table looks the way it does; the node runs it at start ([`create_schema_at_start`]).
+//! each table looks the way it does; the `ringcache serve` command hands it to the node as a start-up script (`[chat] create_schema`).
 //!
 //! Every access pattern is one prepared statement in [`statements`], used by one method of
 //! [`ChatClient`], which is a client of the node through the `scylla` driver like any other
@@ -26,18 +26,13 @@ mod client;
 mod history;
 pub mod load;
 mod model;
-mod script;
 pub mod statements;
 pub mod timeuuid;
 
 use thiserror::Error;
 
-use crate::config::Config;
-use crate::coordinator::Coordinator;
-
 pub use client::ChatClient;
 pub use model::{hashtags, utc_time, FollowedThread, Login, Message, Thread, User};
-pub use script::split_script;
 
 /// The chat schema (`config/chat.cql`), built into the binary so a node needs no files.
 pub const SCHEMA: &str = include_str!("../../config/chat.cql");
@@ -108,17 +103,5 @@ boxed_errors!(
 impl From<scylla::errors::PagerExecutionError> for ChatError {
     fn from(e: scylla::errors::PagerExecutionError) -> Self {
         ChatError::Paged(e.to_string())
-    }
-}
-
-/// Creates the chat schema through `coordinator` unless `[chat] create_schema` is off. A
-/// failure is logged, not fatal: the node still serves every other keyspace.
-pub async fn create_schema_at_start(coordinator: &Coordinator, config: &Config) {
-    if !config.chat.create_schema {
-        return;
-    }
-    match coordinator.execute_script(SCHEMA).await {
-        Ok(statements) => tracing::info!(statements, "chat schema ready"),
-        Err(error) => tracing::error!(%error, "could not create the chat schema"),
     }
 }

@@ -1,6 +1,6 @@
 //! Node configuration: built-in defaults, then `config/ringcache.toml` (or `--config`), then
 //! `RINGCACHE_*` environment variables, then command-line flags — each layer overriding the
-//! one before, as DESIGN §3.14 orders them.
+//! one before, as design §14 orders them.
 //!
 //! Every field has a default so an empty file (or none at all) gives a working node. Unknown
 //! keys in the file are refused, because a misspelt option silently falling back to its default
@@ -53,7 +53,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Number of Murmur3 tokens (vnodes) this node owns; chosen at first boot and persisted.
     pub num_tokens: usize,
-    /// Resource bounds that protect the node from clients (DESIGN §3.9).
+    /// Resource bounds that protect the node from clients (design §9).
     pub limits: Limits,
     /// How the connection layer schedules work; defaults chosen by `cargo bench --bench hotpath`.
     pub tuning: Tuning,
@@ -61,7 +61,7 @@ pub struct Config {
     pub storage: Storage,
     /// The chat schema the node serves out of the box.
     pub chat: Chat,
-    /// The replica cache of partition reads (DESIGN §3.6).
+    /// The replica cache of partition reads (design §6).
     pub cache: Cache,
     /// Faults a test injects on purpose; every field's default is "no fault".
     pub faults: Faults,

@@ -1,6 +1,6 @@
 //! Consistency levels: how many replicas a statement needs and whether that many are alive.
 //!
-//! The counts are Cassandra's (`ConsistencyLevel.blockFor`, cassandra-internals.md §2.1):
+//! The counts are Cassandra's (`ConsistencyLevel.blockFor`, design §18.2):
 //! QUORUM is ⌊N/2⌋+1 of the replication factors summed over data centres, LOCAL_* count the
 //! coordinator's data centre only, EACH_QUORUM needs a quorum in every data centre. The
 //! replicas a partition has are those the strategy can place on the nodes that exist — on a

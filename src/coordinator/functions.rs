@@ -10,7 +10,6 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
@@ -67,9 +66,10 @@ impl Function {
             ("mintimeuuid", 1, Some(N::Timestamp)) => (Function::MinTimeuuid, N::Timeuuid),
             ("maxtimeuuid", 1, Some(N::Timestamp)) => (Function::MaxTimeuuid, N::Timeuuid),
             ("min" | "max" | "sum" | "avg", _, _) => {
-                return Err(Error::invalid(format!(
-                    "Aggregate function {name}() is not supported yet by this ringcache build (count(*) is)"
-                )))
+                return Err(Error::not_supported(
+                    format_args!("Aggregate function {name}()"),
+                    Some(" (count(*) is)"),
+                ))
             }
             _ => {
                 let types: Vec<String> = args.iter().map(|t| t.to_string()).collect();
@@ -85,7 +85,7 @@ impl Function {
     /// Applies the function; `arg` is the serialized argument (for one-argument functions)
     /// and `arg_type` its type.
     pub fn call(self, arg: Option<&[u8]>, arg_type: Option<&CqlType>) -> Result<Option<Bytes>> {
-        let now_ms = now_micros() / 1000;
+        let now_ms = crate::clock::now_micros() / 1000;
         let out = match self {
             Function::Now => Some(timeuuid_bytes(next_timeuuid_ticks()).to_vec()),
             Function::Uuid => Some(uuid::Uuid::new_v4().as_bytes().to_vec()),
@@ -189,7 +189,7 @@ pub(crate) fn prepend_timeuuid_ticks() -> u64 {
 /// A strictly increasing time count for the next time-based UUID.
 pub(crate) fn next_timeuuid_ticks() -> u64 {
     static LAST: AtomicU64 = AtomicU64::new(0);
-    let now = ticks_of_millis(0) + (now_micros().max(0) as u64) * 10;
+    let now = ticks_of_millis(0) + (crate::clock::now_micros().max(0) as u64) * 10;
     let mut last = LAST.load(Ordering::Relaxed);
     loop {
         let next = now.max(last + 1);
@@ -210,13 +210,6 @@ fn clock_seq_and_node() -> [u8; 8] {
     })
 }
 
-/// Microseconds since the Unix epoch by the system clock.
-pub(crate) fn now_micros() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,7 +228,7 @@ mod tests {
         let tb = ticks_of_timeuuid(&b[..].try_into().expect("16"));
         assert!(tb > ta);
         let ms = millis_of_ticks(ta);
-        assert!((ms - now_micros() / 1000).abs() < 5_000);
+        assert!((ms - crate::clock::now_micros() / 1000).abs() < 5_000);
     }
 
     #[test]

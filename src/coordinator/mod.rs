@@ -44,10 +44,10 @@ use uuid::Uuid;
 use crate::config::Config;
 use crate::cql::ast::{Describe, Statement};
 use crate::error::{Error, Result};
+use crate::node::NodeInfo;
 use crate::protocol::{Event, QueryParameters, Request, ResultBody, SchemaChange};
 use crate::replica::LocalReplica;
 use crate::schema::{Catalog, ClusterInfo, SchemaStore};
-use crate::server::NodeIdentity;
 
 pub use plan::{EncodedColumns, PlannedRows};
 pub use prepared::PreparedCache;
@@ -111,19 +111,6 @@ pub struct RequestContext {
     pub tracing: bool,
 }
 
-/// Static facts about this node that system tables report.
-#[derive(Debug, Clone)]
-pub struct NodeInfo {
-    pub cluster_name: String,
-    pub data_center: String,
-    pub rack: String,
-    pub host_id: Uuid,
-    pub tokens: Vec<String>,
-    pub cql_port: u16,
-    /// Seconds since the epoch at start, reported as `gossip_generation`.
-    pub generation: i32,
-}
-
 /// The schema a statement runs against: an immutable catalog and its content hash,
 /// computed once per DDL (every `system.local` read reports it, and hashing per read
 /// would dominate).
@@ -131,6 +118,15 @@ pub struct NodeInfo {
 struct Schema {
     catalog: Arc<Catalog>,
     version: Uuid,
+}
+
+/// Why a coordinator could not open its node's state.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Schema(#[from] crate::schema::StoreError),
+    #[error(transparent)]
+    Replica(#[from] crate::replica::OpenError),
 }
 
 /// Executes statements for every connection of a node.
@@ -163,24 +159,9 @@ pub struct Coordinator {
 
 impl Coordinator {
     /// Loads the persisted schema from the data directory.
-    pub fn open(
-        config: &Config,
-        identity: NodeIdentity,
-    ) -> std::result::Result<Coordinator, String> {
-        let (store, catalog) = SchemaStore::open(&config.data_dir).map_err(|e| e.to_string())?;
+    pub fn open(config: &Config, node: NodeInfo) -> std::result::Result<Coordinator, OpenError> {
+        let (store, catalog) = SchemaStore::open(&config.data_dir)?;
         let replica = LocalReplica::open(config)?;
-        let generation = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i32);
-        let node = NodeInfo {
-            cluster_name: config.cluster_name.clone(),
-            data_center: config.data_center.clone(),
-            rack: config.rack.clone(),
-            host_id: identity.host_id,
-            tokens: tokens_in_set_order(identity.tokens),
-            cql_port: config.cql_port,
-            generation,
-        };
         Ok(Coordinator {
             facts: source::NodeFacts::new(&node),
             node,
@@ -247,7 +228,7 @@ impl Coordinator {
     }
 
     /// Runs a lightweight transaction: its partition's lock is held from the read of the
-    /// current values to the end of the write (`lwt.rs`).
+    /// current values to the end of the write (`lwt/`).
     async fn cas(&self, request: &lwt::CasRequest) -> Result<Reply> {
         let (table, partition) = request.lock_key();
         let _lock = self.cas_locks.lock(table, partition).await;
@@ -386,7 +367,7 @@ impl Coordinator {
             Statement::Describe(describe) => {
                 self.describe(ctx, describe, params, keyspace).map(done)
             }
-            Statement::Unsupported { what } => Err(not_yet(what)),
+            Statement::Unsupported { what } => Err(Error::not_supported(what, None)),
             Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_)
                 if dml::if_clause(statement).is_some() =>
             {
@@ -529,7 +510,7 @@ impl Coordinator {
         stored_lists::StoredLists {
             replica: &self.replica,
             catalog,
-            now_secs: table_select::now_secs(),
+            now_secs: crate::clock::now_secs(),
         }
     }
 
@@ -541,7 +522,7 @@ impl Coordinator {
     /// A write timestamp strictly greater than `floor` and than every one this node
     /// assigned before (a transaction's write must beat every timestamp it read).
     fn timestamp_above(&self, floor: i64) -> i64 {
-        let now = functions::now_micros();
+        let now = crate::clock::now_micros();
         let mut last = self.last_timestamp.load(Ordering::Relaxed);
         loop {
             let next = now.max(last + 1).max(floor.saturating_add(1));
@@ -700,7 +681,7 @@ impl Coordinator {
     /// `gc_grace_seconds`. Blocks for as long as the pass takes: run it off the runtime.
     pub fn purge_all(&self) -> crate::replica::PurgeStats {
         let catalog = self.read_catalog();
-        let now = table_select::now_secs();
+        let now = crate::clock::now_secs();
         let mut total = crate::replica::PurgeStats::default();
         for table in catalog.user_keyspaces().flat_map(|k| k.tables.values()) {
             let layout = restrict::layout(table, &catalog);
@@ -766,7 +747,7 @@ impl Coordinator {
 
     /// Runs a CQL script (statements separated by `;`, comments allowed) as internal QUERY
     /// requests with no keyspace, in order, stopping at the first failure. Returns how many
-    /// statements ran. Used at start to create the chat schema (`config/chat.cql`).
+    /// statements ran. Used at start for the schema scripts the node is given.
     pub async fn execute_script(&self, script: &str) -> Result<usize> {
         let internal = SocketAddr::from(([127, 0, 0, 1], 0));
         let ctx = RequestContext {
@@ -775,7 +756,7 @@ impl Coordinator {
             peer: internal,
             tracing: false,
         };
-        let statements = crate::chat::split_script(script);
+        let statements = crate::cql::split_script(script);
         for query in &statements {
             let params = QueryParameters::default();
             let request = Request::Query {
@@ -794,20 +775,6 @@ fn table_ids(catalog: &Catalog) -> std::collections::BTreeSet<Uuid> {
         .user_keyspaces()
         .flat_map(|k| k.tables.values().map(|t| t.id))
         .collect()
-}
-
-/// `system.local.tokens` is a `set<text>`, ordered by the strings' bytes, not numerically.
-fn tokens_in_set_order(mut tokens: Vec<String>) -> Vec<String> {
-    tokens.sort();
-    tokens
-}
-
-/// The error for statements this build parses but does not execute yet: said plainly,
-/// never answered with an empty success.
-fn not_yet(what: &str) -> Error {
-    Error::invalid(format!(
-        "{what} is not supported yet by this ringcache build"
-    ))
 }
 
 /// Used by the prepared cache to decide what a schema change invalidates.

@@ -1,4 +1,4 @@
-//! The paging state of storage reads (DESIGN §3.8): where the last page ended, as a key
+//! The paging state of storage reads (design §8): where the last page ended, as a key
 //! position, so a page resumes on any connection, on any node and after a restart — it
 //! depends on nothing the server remembers.
 //!

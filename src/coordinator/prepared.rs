@@ -1,6 +1,6 @@
 //! Prepared statements: one bounded, server-wide cache (moka) keyed by Cassandra's id,
 //! MD5(keyspace + query text), so the id is the same on every connection and after a
-//! re-prepare — drivers compare them (cql-clients.md §9). Entries that read a table are
+//! re-prepare — drivers compare them (design §7). Entries that read a table are
 //! evicted when it is altered or dropped: result metadata a driver caches under
 //! skip_metadata must never go stale silently.
 
@@ -93,7 +93,7 @@ impl Prepared {
                     "TRUNCATE cannot be prepared by this ringcache build; send it as a query",
                 ))
             }
-            Statement::Unsupported { what } => return Err(super::not_yet(what)),
+            Statement::Unsupported { what } => return Err(Error::not_supported(what, None)),
             _ => (
                 Vec::new(),
                 Vec::new(),

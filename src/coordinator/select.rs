@@ -40,7 +40,7 @@ pub(super) async fn execute(
     let cached = plans.get(keyspace, source.schema_version);
     if cached.is_none() && !source.is_user_table(table) {
         // A cached plan has passed this check against the same schema. User tables' rules
-        // are the read planner's (`restrict.rs`), with Cassandra's more specific messages.
+        // are the read planner's (`restrict/`), with Cassandra's more specific messages.
         check_restrictions(select, table)?;
     }
     let bound = bind_select(select, table, source.catalog, &params.values.values)?;
@@ -80,14 +80,10 @@ pub(super) async fn execute(
 /// Clauses this build parses but does not execute: refused, never silently ignored.
 fn refuse_unsupported(select: &Select) -> Result<()> {
     if select.json {
-        return Err(Error::invalid(
-            "SELECT JSON is not supported yet by this ringcache build",
-        ));
+        return Err(Error::not_supported("SELECT JSON", None));
     }
     if !select.group_by.is_empty() {
-        return Err(Error::invalid(
-            "GROUP BY is not supported yet by this ringcache build",
-        ));
+        return Err(Error::not_supported("GROUP BY", None));
     }
     Ok(())
 }

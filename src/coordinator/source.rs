@@ -14,9 +14,10 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::{NodeInfo, RequestContext, CQL_VERSION, RELEASE_VERSION};
+use super::{RequestContext, CQL_VERSION, RELEASE_VERSION};
 use crate::cql::value::CqlValue;
 use crate::error::{Error, Result};
+use crate::node::NodeInfo;
 use crate::schema::{Catalog, TableDef};
 
 /// The internode port reported to drivers (Cassandra's default; no internode traffic yet).

@@ -1,5 +1,5 @@
 //! SELECT on a user table: the statement's restrictions become a read plan
-//! (`restrict.rs`), the plan runs against the replica (`read.rs`), and the select clause is
+//! (`restrict/`), the plan runs against the replica (`read.rs`), and the select clause is
 //! evaluated over the rows that come back. System tables take the in-memory path of
 //! `select.rs`; both share the plan cache, the projection and the result encoding.
 
@@ -86,7 +86,7 @@ pub(super) async fn execute(
         table,
         layout: &layout,
         types: &types,
-        now_secs: now_secs(),
+        now_secs: crate::clock::now_secs(),
         max_unpaged_rows: source.max_unpaged_rows,
         consistency: params.consistency,
     };
@@ -134,11 +134,6 @@ fn check_post_order_paging(params: &QueryParameters, limit: Option<usize>) -> Re
     }
 }
 
-/// Seconds since the epoch, for TTL expiry.
-pub(super) fn now_secs() -> u32 {
-    (super::functions::now_micros() / 1_000_000).clamp(0, i64::from(u32::MAX)) as u32
-}
-
 fn eval(expr: &Expr, row: Option<&StoredRow>, count: i64) -> Option<Bytes> {
     let meta = |i: usize| row.and_then(|r| r.meta.get(i).copied().flatten());
     match expr {
@@ -184,9 +179,7 @@ fn check_selector(selector: &Selector, table: &TableDef) -> Result<()> {
         return Ok(());
     };
     match (name.as_str(), args.as_slice()) {
-        ("tojson", _) => Err(Error::invalid(
-            "toJson() on user tables is not supported yet by this ringcache build",
-        )),
+        ("tojson", _) => Err(Error::not_supported("toJson() on user tables", None)),
         ("writetime" | "ttl", [Selector::Column(column)]) => {
             let Some(def) = table.column(column) else {
                 return Ok(());

@@ -11,10 +11,12 @@
 pub mod ast;
 pub mod lexer;
 pub mod parser;
+pub mod script;
 pub mod serialized;
 pub mod types;
 pub mod value;
 
 pub use ast::Statement;
 pub use parser::{parse_statement, ParseError};
+pub use script::split_script;
 pub use types::{is_reserved_keyword, maybe_quote, CqlType, NativeType, TypeParseError};

@@ -16,22 +16,38 @@
 //! declared (the missing trailing fields read as null), so one rule serves both.
 
 use bytes::{BufMut, Bytes, BytesMut};
+use thiserror::Error;
 
 use super::types::{CqlType, NativeType};
+
+/// A serialized value that is not a value of its type: Cassandra's validator message.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{0}")]
+pub struct InvalidValue(pub String);
+
+impl From<String> for InvalidValue {
+    fn from(message: String) -> Self {
+        InvalidValue(message)
+    }
+}
 
 /// The largest `time` value: the last nanosecond of a day.
 pub const MAX_TIME_NANOS: i64 = 86_399_999_999_999;
 
 /// Checks that `bytes` is a valid serialized value of `ty` (user types resolved to tuples).
 /// The error is Cassandra's validator message.
-pub fn validate(ty: &CqlType, bytes: &[u8]) -> Result<(), String> {
+pub fn validate(ty: &CqlType, bytes: &[u8]) -> Result<(), InvalidValue> {
+    check(ty, bytes).map_err(InvalidValue)
+}
+
+fn check(ty: &CqlType, bytes: &[u8]) -> Result<(), String> {
     match ty.unfrozen() {
         CqlType::Native(native) => validate_native(*native, bytes),
-        CqlType::List(elem) => validate_collection("list", bytes, |r| validate(elem, r.element()?)),
-        CqlType::Set(elem) => validate_collection("set", bytes, |r| validate(elem, r.element()?)),
+        CqlType::List(elem) => validate_collection("list", bytes, |r| check(elem, r.element()?)),
+        CqlType::Set(elem) => validate_collection("set", bytes, |r| check(elem, r.element()?)),
         CqlType::Map(key, value) => validate_collection("map", bytes, |r| {
-            validate(key, r.element()?)?;
-            validate(value, r.element()?)
+            check(key, r.element()?)?;
+            check(value, r.element()?)
         }),
         CqlType::Tuple(fields) => validate_tuple(fields, bytes),
         // Unresolved user types and custom types have no validator we can apply.
@@ -235,7 +251,7 @@ fn validate_tuple(fields: &[CqlType], bytes: &[u8]) -> Result<(), String> {
             return Err(format!("Not enough bytes to read size of {i}th component"));
         }
         match reader.value() {
-            Ok(Some(field)) => validate(ty, field)?,
+            Ok(Some(field)) => check(ty, field)?,
             Ok(None) => {}
             Err(()) => return Err(format!("Not enough bytes to read {i}th component")),
         }
@@ -250,7 +266,11 @@ fn validate_tuple(fields: &[CqlType], bytes: &[u8]) -> Result<(), String> {
 /// The elements of a non-frozen list, set or map value as `(key, value)` pairs: a set's
 /// elements as `(element, empty)`, a map's entries as `(key, value)`, a list's elements as
 /// `(empty, element)`. The value should have passed [`validate`]; anything else errs.
-pub fn split_collection(ty: &CqlType, bytes: &[u8]) -> Result<Vec<(Bytes, Bytes)>, String> {
+pub fn split_collection(ty: &CqlType, bytes: &[u8]) -> Result<Vec<(Bytes, Bytes)>, InvalidValue> {
+    split(ty, bytes).map_err(InvalidValue)
+}
+
+fn split(ty: &CqlType, bytes: &[u8]) -> Result<Vec<(Bytes, Bytes)>, String> {
     let (kind, entry_len) = match ty.unfrozen() {
         CqlType::List(_) => ("list", 1),
         CqlType::Set(_) => ("set", 1),
@@ -293,30 +313,34 @@ pub fn split_collection(ty: &CqlType, bytes: &[u8]) -> Result<Vec<(Bytes, Bytes)
 /// key with the last of equal keys kept, at any depth — Cassandra rebuilds frozen sets
 /// and maps in its comparator's order when it receives them, so a driver's hash-ordered
 /// map reads back sorted and equal values compare equal.
-pub fn normalize(ty: &CqlType, bytes: &Bytes) -> Result<Bytes, String> {
+pub fn normalize(ty: &CqlType, bytes: &Bytes) -> Result<Bytes, InvalidValue> {
+    normalized(ty, bytes).map_err(InvalidValue)
+}
+
+fn normalized(ty: &CqlType, bytes: &Bytes) -> Result<Bytes, String> {
     if bytes.is_empty() || !has_unordered(ty) {
         return Ok(bytes.clone());
     }
     match ty.unfrozen() {
         CqlType::List(e) => {
-            let mut items = split_collection(ty, bytes)?;
+            let mut items = split(ty, bytes)?;
             for item in &mut items {
-                item.1 = normalize(e, &item.1)?;
+                item.1 = normalized(e, &item.1)?;
             }
             Ok(join_collection(ty, &items))
         }
         CqlType::Set(e) => {
-            let keys = split_collection(ty, bytes)?
+            let keys = split(ty, bytes)?
                 .into_iter()
-                .map(|(k, _)| normalize(e, &k))
+                .map(|(k, _)| normalized(e, &k))
                 .collect::<Result<Vec<_>, _>>()?;
             let entries = keys.into_iter().map(|k| (k, Bytes::new())).collect();
             Ok(join_collection(ty, &sorted_by_key(e, entries)?))
         }
         CqlType::Map(k, v) => {
             let mut entries = Vec::new();
-            for (key, value) in split_collection(ty, bytes)? {
-                entries.push((normalize(k, &key)?, normalize(v, &value)?));
+            for (key, value) in split(ty, bytes)? {
+                entries.push((normalized(k, &key)?, normalized(v, &value)?));
             }
             Ok(join_collection(ty, &sorted_by_key(k, entries)?))
         }
@@ -374,7 +398,7 @@ fn normalize_fields(fields: &[CqlType], bytes: &Bytes) -> Result<Bytes, String> 
         match field {
             None => buf.put_i32(-1),
             Some(field) => {
-                let field = normalize(ty, &Bytes::copy_from_slice(field))?;
+                let field = normalized(ty, &Bytes::copy_from_slice(field))?;
                 buf.put_i32(field.len() as i32);
                 buf.put_slice(&field);
             }
@@ -432,7 +456,7 @@ mod tests {
     }
 
     fn err(ty: &CqlType, bytes: &[u8]) -> String {
-        validate(ty, bytes).expect_err("should be refused")
+        validate(ty, bytes).expect_err("should be refused").0
     }
 
     #[test]
@@ -676,7 +700,7 @@ mod tests {
             let bytes = CqlValue::List(vec![value]).to_bytes();
             let cut = cut.min(bytes.len());
             prop_assert!(validate(&list, &bytes[..bytes.len() - cut]).is_err() || cut == bytes.len());
-            prop_assert!(split_collection(&list, &bytes[..bytes.len() - cut]).is_err() || cut == bytes.len());
+            prop_assert!(split(&list, &bytes[..bytes.len() - cut]).is_err() || cut == bytes.len());
         }
 
         #[test]
@@ -690,7 +714,7 @@ mod tests {
             ];
             for ty in &types {
                 let _ = validate(ty, &bytes);
-                let _ = split_collection(ty, &bytes);
+                let _ = split(ty, &bytes);
             }
         }
 
@@ -712,7 +736,7 @@ mod tests {
             for (ty, x) in cases {
                 let joined = join_collection(&ty, &x);
                 prop_assert!(validate(&ty, &joined).is_ok());
-                prop_assert_eq!(split_collection(&ty, &joined).expect("split"), x);
+                prop_assert_eq!(split(&ty, &joined).expect("split"), x);
             }
         }
     }

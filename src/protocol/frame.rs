@@ -2,7 +2,7 @@
 //!
 //! [`decode_header`] is the first of the two read phases: it decides from nine bytes
 //! whether a frame is acceptable at all, before its body is buffered. Version problems
-//! are answered the way every driver's downgrade logic expects (cql-clients.md §2.3).
+//! are answered the way every driver's downgrade logic expects (design §18.5).
 
 use bytes::{BufMut, BytesMut};
 use thiserror::Error;

@@ -1,7 +1,7 @@
 //! The local replica: this node's share of the data, behind the calls a coordinator makes.
 //!
 //! Every statement reaches storage through the coordinator, which works out the replicas of
-//! each partition from the ring and calls them (DESIGN §3.5). On one node every partition's
+//! each partition from the ring and calls them (design §5). On one node every partition's
 //! only replica is this one, called directly — no serialization, no extra task — so adding
 //! nodes later adds remote replicas beside it rather than a second code path. The replica
 //! speaks in the storage layer's units: it applies [`PartitionUpdate`]s atomically and
@@ -39,6 +39,16 @@ use crate::storage::partition::{
 };
 use crate::storage::purge::{self, Horizon};
 use crate::storage::rocks::{Durability, RocksEngine};
+
+/// Why the replica's store could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cannot open the RocksDB store in {path}: {source}")]
+    Store {
+        path: std::path::PathBuf,
+        source: StorageError,
+    },
+}
 
 /// This node's replica of every table.
 pub struct LocalReplica {
@@ -123,7 +133,7 @@ impl PartitionLocks {
 
 impl LocalReplica {
     /// Opens the engine the configuration names (RocksDB in `<data_dir>/data` by default).
-    pub fn open(config: &Config) -> std::result::Result<LocalReplica, String> {
+    pub fn open(config: &Config) -> std::result::Result<LocalReplica, OpenError> {
         let storage = &config.storage;
         let engine: Arc<dyn Engine> = match storage.engine {
             EngineKind::Memory => Arc::new(MemoryEngine::new(crate::storage::cql_merge)),
@@ -136,9 +146,7 @@ impl LocalReplica {
                 };
                 let path = config.data_dir.join("data");
                 let engine = RocksEngine::open(&path, crate::storage::cql_merge, durability)
-                    .map_err(|e| {
-                        format!("cannot open the RocksDB store in {}: {e}", path.display())
-                    })?;
+                    .map_err(|source| OpenError::Store { path, source })?;
                 Arc::new(engine)
             }
         };

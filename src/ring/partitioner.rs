@@ -103,7 +103,7 @@ mod tests {
             .unwrap_or_default()
     }
 
-    /// scylla-rust-driver `test_murmur3_partitioner` (cassandra-internals.md §1.1).
+    /// scylla-rust-driver `test_murmur3_partitioner` (design §18.1).
     #[test]
     fn driver_vectors() {
         assert_eq!(token(b"test"), -6017608668500074083);
@@ -112,7 +112,7 @@ mod tests {
         assert_eq!(token("kremówki".as_bytes()), 4354931215268080151);
     }
 
-    /// Vectors derived with the Python port `murmur3_cassandra.py` (cassandra-internals.md §1.1).
+    /// Vectors derived with an independent port of Cassandra's hash (design §18.1).
     #[test]
     fn typed_value_vectors() {
         assert_eq!(token(&1i32.to_be_bytes()), -4069959284402364209);

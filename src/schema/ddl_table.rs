@@ -1,7 +1,6 @@
 //! CREATE / ALTER / DROP TABLE, with Cassandra 4's validation rules and messages.
 
 use std::collections::{BTreeMap, HashSet};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use uuid::Uuid;
 
@@ -467,7 +466,7 @@ fn drop_column(
         DroppedColumn {
             ty: column.ty,
             kind: column.kind,
-            dropped_at_micros: now_micros(),
+            dropped_at_micros: crate::clock::now_micros(),
         },
     );
     Ok(())
@@ -515,11 +514,4 @@ fn alter_options(
     }
     table.options = applied.options;
     Ok(())
-}
-
-fn now_micros() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
 }

@@ -9,14 +9,13 @@
 //! `tuning.request_scheduling = "spawn"`, as tokio tasks), so many can be in flight on one
 //! connection and finish out of order with their own stream ids. Replies are encoded into one
 //! buffer and written once per loop turn, because on a 2-core machine a syscall and a
-//! cross-core wake-up cost more than the work of a small request (DESIGN §3.10).
+//! cross-core wake-up cost more than the work of a small request (design §10).
 //!
-//! Every bound of DESIGN §3.9 that concerns sockets lives here: maximum frame size, in-flight
+//! Every bound of design §9 that concerns sockets lives here: maximum frame size, in-flight
 //! bytes and requests per connection (past them the connection simply stops reading), and the
 //! number of connections.
 
 mod connection;
-mod identity;
 mod listener;
 
 use std::net::SocketAddr;
@@ -31,8 +30,19 @@ use tokio::task::JoinHandle;
 use crate::config::Config;
 use crate::coordinator::Coordinator;
 use crate::metrics::Metrics;
+use crate::node::{NodeIdentity, NodeInfo};
 
-pub use identity::NodeIdentity;
+/// A CQL script the node runs once it has opened its schema and before it serves clients:
+/// the schema an application wants present (the binary passes the chat schema unless
+/// `[chat] create_schema = false`). Its statements should be idempotent (`IF NOT EXISTS`),
+/// since they run at every start.
+#[derive(Debug, Clone)]
+pub struct StartupScript {
+    /// What the log calls it.
+    pub name: String,
+    /// The statements, separated by `;`, comments allowed.
+    pub cql: String,
+}
 
 /// Why a node could not start.
 #[derive(Debug, Error)]
@@ -67,22 +77,22 @@ pub struct Server {
 }
 
 impl Server {
-    /// Opens the data directory, binds both listeners and starts serving.
-    pub async fn start(config: Config) -> Result<Server, StartError> {
+    /// Opens the data directory, runs the start-up scripts, binds both listeners and starts
+    /// serving.
+    pub async fn start(config: Config, startup: &[StartupScript]) -> Result<Server, StartError> {
         config.validate()?;
         let metrics = Arc::new(Metrics::new());
-        let identity = NodeIdentity::load_or_create(&config.data_dir, config.num_tokens).map_err(
-            |message| StartError::DataDir {
-                path: config.data_dir.clone(),
-                message,
-            },
-        )?;
-        let coordinator =
-            Coordinator::open(&config, identity).map_err(|message| StartError::DataDir {
-                path: config.data_dir.clone(),
-                message,
-            })?;
-        crate::chat::create_schema_at_start(&coordinator, &config).await;
+        let data_dir = |message: String| StartError::DataDir {
+            path: config.data_dir.clone(),
+            message,
+        };
+        let identity = NodeIdentity::load_or_create(&config.data_dir, config.num_tokens)
+            .map_err(|e| data_dir(e.to_string()))?;
+        let node = NodeInfo::new(&config, identity);
+        let coordinator = Coordinator::open(&config, node).map_err(|e| data_dir(e.to_string()))?;
+        for script in startup {
+            run_startup_script(&coordinator, script).await;
+        }
         let cql = bind(
             "CQL",
             SocketAddr::new(config.listen_address, config.cql_port),
@@ -127,6 +137,19 @@ impl Server {
             let _ = task.await;
         }
         tracing::info!("ringcache node stopped");
+    }
+}
+
+/// Runs one start-up script. A failure is logged, not fatal: the node still serves every
+/// other keyspace.
+async fn run_startup_script(coordinator: &Coordinator, script: &StartupScript) {
+    match coordinator.execute_script(&script.cql).await {
+        Ok(statements) => {
+            tracing::info!(script = %script.name, statements, "start-up schema ready")
+        }
+        Err(error) => {
+            tracing::error!(script = %script.name, %error, "start-up schema script failed")
+        }
     }
 }
 

@@ -1,5 +1,5 @@
 //! The unit of data the engine stores: cells, row markers and deletion times, each with the
-//! microsecond write timestamp that last-write-wins needs (DESIGN §3.3), and their versioned
+//! microsecond write timestamp that last-write-wins needs (design §3), and their versioned
 //! binary encoding as RocksDB values.
 //!
 //! # Value encoding, byte by byte (format version 1)
@@ -153,7 +153,7 @@ impl Cell {
     }
 
     /// Whether `deletion` (a partition, range or row tombstone) covers this cell: data with a
-    /// timestamp at or below the tombstone's is deleted (cassandra-internals.md §3.5).
+    /// timestamp at or below the tombstone's is deleted (design §18.4).
     pub fn shadowed_by(&self, deletion: &DeletionTime) -> bool {
         deletion.deletes(self.timestamp)
     }

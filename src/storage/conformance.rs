@@ -8,18 +8,18 @@
 
 use bytes::Bytes;
 
-use super::engine::{Direction, Engine, KeyRange, WriteBatch};
+use super::engine::{Direction, Engine, KeyRange, MergeRefused, WriteBatch};
 
 /// Test merge: the largest 8-byte big-endian value wins; anything else is corrupt.
 pub fn max_merge(
     _key: &[u8],
     existing: Option<&[u8]>,
     operands: &[&[u8]],
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, MergeRefused> {
     let parse = |v: &[u8]| {
         <[u8; 8]>::try_from(v)
             .map(u64::from_be_bytes)
-            .map_err(|_| format!("bad operand of {} bytes", v.len()))
+            .map_err(|_| MergeRefused(format!("bad operand of {} bytes", v.len())))
     };
     let mut best = existing.map(parse).transpose()?;
     for op in operands {
@@ -27,7 +27,7 @@ pub fn max_merge(
         best = Some(best.map_or(v, |b| b.max(v)));
     }
     best.map(|b| b.to_be_bytes().to_vec())
-        .ok_or_else(|| "nothing to merge".to_owned())
+        .ok_or_else(|| MergeRefused("nothing to merge".to_owned()))
 }
 
 fn v(n: u64) -> Bytes {

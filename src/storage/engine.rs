@@ -4,7 +4,7 @@
 //! combines it with what is stored using the reconciliation function it was opened with
 //! (Cassandra's last-write-wins rules, `storage::reconcile`), so a write that arrives late
 //! with an older timestamp — `USING TIMESTAMP`, a hint, a repair stream — can never
-//! overwrite newer data, whatever order the engine sees writes in (DESIGN §3.3). CQL
+//! overwrite newer data, whatever order the engine sees writes in (design §3). CQL
 //! tombstones are merge operands too; a physical delete exists only for purging data that
 //! compaction has proven dead.
 //!
@@ -22,7 +22,13 @@ use thiserror::Error;
 /// store. Must be associative — `f(f(x, [a]), [b]) == f(x, [a, b])` — because engines may
 /// merge operands in several steps (RocksDB partial merges, compactions).
 pub type MergeFn =
-    fn(key: &[u8], existing: Option<&[u8]>, operands: &[&[u8]]) -> Result<Vec<u8>, String>;
+    fn(key: &[u8], existing: Option<&[u8]>, operands: &[&[u8]]) -> Result<Vec<u8>, MergeRefused>;
+
+/// A merge function's refusal of a stored value or operand it cannot decode: corruption,
+/// or a malformed write caught before it is applied.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{0}")]
+pub struct MergeRefused(pub String);
 
 /// Why a storage operation failed.
 #[derive(Debug, Clone, Error, PartialEq, Eq)]

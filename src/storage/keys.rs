@@ -1,4 +1,4 @@
-//! The RocksDB key layout (DESIGN §3.4): every key of a table sorts in Cassandra's order, so
+//! The RocksDB key layout (design §4): every key of a table sorts in Cassandra's order, so
 //! a token range, a partition, a clustering slice and a page are each a contiguous key range.
 //!
 //! # Layout, byte by byte (all integers big-endian)
@@ -25,7 +25,7 @@
 //!   range's own start key lies before the read.
 //! * `0x20` **static row**: a *column part* follows.
 //! * `0x30` **clustered**: the clustering key in the byte-comparable encoding
-//!   (`comparable.rs`), then by its terminator:
+//!   (`comparable/`), then by its terminator:
 //!   - `0x38` (END): a **row**; a *column part* follows.
 //!   - `0x20`/`0x60` (BEFORE/AFTER bound): a **range tombstone bound**; one byte follows,
 //!     `0x01` for an end bound or `0x02` for a start bound, then the range's *other* bound

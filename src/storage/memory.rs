@@ -52,7 +52,7 @@ impl Engine for MemoryEngine {
                         None => map.get(key).cloned(),
                     };
                     let merged = (self.merge)(key, current.as_deref(), &[value])
-                        .map_err(|m| MemoryEngine::corrupt(key, m))?;
+                        .map_err(|m| MemoryEngine::corrupt(key, m.0))?;
                     staged.insert(key.clone(), Some(Bytes::from(merged)));
                 }
                 WriteOp::Purge { key } => {

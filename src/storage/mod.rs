@@ -7,8 +7,8 @@
 //! its microsecond write timestamp and TTL — and the merge it applies is Cassandra's
 //! last-write-wins reconciliation ([`reconcile`]), so the result of any set of writes is
 //! the same whatever order they reach the engine in, and a late write with an older
-//! timestamp never replaces newer data (DESIGN §3.3). Keys follow Cassandra's order
-//! (DESIGN §3.4): table id, token, partition key, then a clustering key in a
+//! timestamp never replaces newer data (design §3). Keys follow Cassandra's order
+//! (design §4): table id, token, partition key, then a clustering key in a
 //! byte-comparable encoding ([`comparable`], [`keys`]) so that RocksDB's byte order is CQL
 //! order and token ranges, partitions and clustering slices are contiguous key ranges.
 //!
@@ -34,8 +34,9 @@ pub fn cql_merge(
     _key: &[u8],
     existing: Option<&[u8]>,
     operands: &[&[u8]],
-) -> Result<Vec<u8>, String> {
-    reconcile::merge_values(existing, operands.iter().copied()).map_err(|e| e.to_string())
+) -> Result<Vec<u8>, engine::MergeRefused> {
+    reconcile::merge_values(existing, operands.iter().copied())
+        .map_err(|e| engine::MergeRefused(e.to_string()))
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
-//! Last-write-wins with Cassandra 4.x's exact tie-breaks (cassandra-internals.md §3), and the
+//! Last-write-wins with Cassandra 4.x's exact tie-breaks (design §18.3), and the
 //! RocksDB merge that applies it inside the engine.
 //!
 //! A RocksDB `Put` wins by sequence number, so a write arriving late with an older timestamp
-//! (USING TIMESTAMP, hints, repair) would overwrite newer data (DESIGN §3.3). The engine instead
+//! (USING TIMESTAMP, hints, repair) would overwrite newer data (design §3). The engine instead
 //! writes every cell, marker and deletion as a merge operand; [`merge_values`] decodes the
 //! stored value and the operands, keeps the winner by the rules below, and re-encodes it.
 //! Because the winner is chosen by a total order over the values, the merge is commutative
@@ -173,7 +173,7 @@ pub fn surviving<'a>(cell: &'a Cell, effective: &DeletionTime) -> Option<&'a Cel
 /// Whether a tombstone deleted at `local_deletion_time` may be purged at `now_secs` as far as
 /// time goes: `local_deletion_time + gc_grace_seconds < now_secs` (Cassandra's
 /// `localDeletionTime < gcBefore`). The compaction must also know that no data it covers
-/// survives elsewhere (the overlap rule, cassandra-internals.md §3.5); that is not decided here.
+/// survives elsewhere (the overlap rule, design §18.4); that is not decided here.
 pub fn purgeable(local_deletion_time: u32, now_secs: u32, gc_grace_seconds: u32) -> bool {
     u64::from(local_deletion_time) + u64::from(gc_grace_seconds) < u64::from(now_secs)
 }
@@ -290,7 +290,7 @@ mod tests {
         assert_eq!(reconcile(loser, winner), winner);
     }
 
-    // One test per tie-break rule of cassandra-internals.md §3.1 (Cells.resolveRegular).
+    // One test per tie-break rule of design §18.3 (Cells.resolveRegular).
 
     #[test]
     fn rule_1_higher_timestamp_wins() {

@@ -94,9 +94,9 @@ impl RocksEngine {
     fn validate(&self, batch: &WriteBatch) -> Result<(), StorageError> {
         for op in batch.ops() {
             if let WriteOp::Merge { key, value } = op {
-                (self.merge)(key, None, &[value]).map_err(|message| StorageError::Corrupt {
+                (self.merge)(key, None, &[value]).map_err(|refused| StorageError::Corrupt {
                     key: hex(key),
-                    message,
+                    message: refused.0,
                 })?;
             }
         }

@@ -1,6 +1,6 @@
 //! Integration tests: real ringcache processes on loopback, driven by real clients.
 //!
-//! One test binary (STYLE.md §6); each module covers one client or concern and every test
+//! One test binary (docs/design.md §1); each module covers one client or concern and every test
 //! starts its own node through [`node::TestNode`], which stops it when dropped.
 
 mod cache;

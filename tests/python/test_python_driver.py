@@ -5,7 +5,7 @@ Default settings matter: the driver starts at protocol 0x42 (DSE_V2) and must
 walk down to v4 on its own, picks lz4 compression when the lz4 module is
 installed (snappy when only that one is), and runs its full control-connection
 sequence (system.local, peers, peers_v2, all system_schema tables, virtual
-schema) before `connect()` returns. See shared/reference/cql-clients.md §1-§5.
+schema) before `connect()` returns. See docs/design.md §18.5.
 """
 
 import json

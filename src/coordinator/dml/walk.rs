@@ -195,7 +195,7 @@ impl<'t> Walker<'t, '_, '_> {
 
     fn insert(&mut self, insert: &Insert) -> Result<Write<'t>> {
         let InsertValues::Values { columns, values } = &insert.values else {
-            return Err(not_supported("INSERT JSON"));
+            return Err(Error::not_supported("INSERT JSON", None));
         };
         if columns.is_empty() {
             return Err(Error::invalid("No columns provided to INSERT"));
@@ -397,7 +397,10 @@ impl<'t> Walker<'t, '_, '_> {
                     )))
                 }
                 Relation::MultiColumn { .. } => {
-                    return Err(not_supported("Multi-column relations in UPDATE and DELETE"))
+                    return Err(Error::not_supported_plural(
+                        "Multi-column relations in UPDATE and DELETE",
+                        None,
+                    ))
                 }
             };
             let def = self.column(column)?;
@@ -514,12 +517,6 @@ fn element_refused(def: &ColumnDef, statement: &str) -> Error {
 /// A list index: an `int`, as Cassandra types `idx(l)`.
 fn list_index() -> CqlType {
     CqlType::Native(NativeType::Int)
-}
-
-pub(super) fn not_supported(what: &str) -> Error {
-    Error::invalid(format!(
-        "{what} is not supported yet by this ringcache build"
-    ))
 }
 
 /// One `IF` condition with its terms resolved (lightweight transactions, `lwt.rs`).

@@ -55,7 +55,7 @@ impl<'a> Reader<'a> {
                 .iter()
                 .map(|c| catalog.resolve_user_types(&table.keyspace, &c.ty))
                 .collect(),
-            now_secs: crate::coordinator::table_select::now_secs(),
+            now_secs: crate::clock::now_secs(),
             max_unpaged_rows,
         }
     }

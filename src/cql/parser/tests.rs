@@ -55,7 +55,8 @@ fn native(n: NativeType) -> CqlType {
     CqlType::Native(n)
 }
 
-/// Every query string quoted in cql-clients.md §3, §5 and §8.
+/// Every query string the drivers and cqlsh send on connect, for schema metadata and for
+/// DESCRIBE (design §18.5), as they send it.
 const DRIVER_QUERIES: &[&str] = &[
     "SELECT * FROM system.peers",
     "SELECT host_id, peer, data_center, rack, rpc_address, native_transport_address, release_version, schema_version FROM system.peers",

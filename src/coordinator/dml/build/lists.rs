@@ -33,7 +33,7 @@ pub(super) fn prepend_cells(
     p: &Params,
     out: &mut Vec<ColumnWrite>,
 ) -> Result<()> {
-    let elements = split_collection(ty, value).map_err(|e| invalid_value(def, &e))?;
+    let elements = split_collection(ty, value).map_err(|e| invalid_value(def, &e.0))?;
     let timeuuid = CqlType::Native(NativeType::Timeuuid);
     // Mirrored paths decrease as they are taken: the last element takes the first.
     let mut cells = Vec::with_capacity(elements.len());
@@ -137,7 +137,7 @@ fn element_writes(op: &Op, elements: &[(Bytes, Bytes)], p: &Params) -> Result<Ve
         Op::Remove(_, Val::Bytes(values)) => {
             let ty = p.resolve(&def.ty);
             let values = checked(&ty, values, def)?;
-            let removed = split_collection(&ty, &values).map_err(|e| invalid_value(def, &e))?;
+            let removed = split_collection(&ty, &values).map_err(|e| invalid_value(def, &e.0))?;
             elements
                 .iter()
                 .filter(|(_, value)| removed.iter().any(|(_, r)| r == value))

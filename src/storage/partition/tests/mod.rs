@@ -564,5 +564,4 @@ fn the_rocksdb_engine_reads_what_the_memory_engine_reads() {
     }
 }
 
-#[path = "partition_range_tests.rs"]
 mod ranges;

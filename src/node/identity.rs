@@ -5,12 +5,30 @@
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+use thiserror::Error;
 use uuid::Uuid;
 
 use crate::ring::{random_tokens, Token};
 
 const FILE: &str = "node.json";
 const FORMAT: u32 = 1;
+
+/// Why the identity could not be read or created.
+#[derive(Debug, Error)]
+pub enum IdentityError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} is corrupt: {message}")]
+    Corrupt { path: String, message: String },
+}
 
 /// Persistent identity of a node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,24 +43,32 @@ pub struct NodeIdentity {
 
 impl NodeIdentity {
     /// Reads the identity, or creates the data directory and a fresh identity on first boot.
-    pub fn load_or_create(data_dir: &Path, num_tokens: usize) -> Result<NodeIdentity, String> {
+    pub fn load_or_create(
+        data_dir: &Path,
+        num_tokens: usize,
+    ) -> Result<NodeIdentity, IdentityError> {
         let path = data_dir.join(FILE);
+        let shown = path.display().to_string();
+        let corrupt = |message: String| IdentityError::Corrupt {
+            path: shown.clone(),
+            message,
+        };
         match std::fs::read(&path) {
             Ok(bytes) => {
-                let id: NodeIdentity = serde_json::from_slice(&bytes)
-                    .map_err(|e| format!("{} is corrupt: {e}", path.display()))?;
+                let id: NodeIdentity =
+                    serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
                 if id.format != FORMAT {
-                    return Err(format!(
-                        "{} has unknown format {}",
-                        path.display(),
-                        id.format
-                    ));
+                    return Err(corrupt(format!("unknown format {}", id.format)));
                 }
                 id.parsed_tokens()?;
                 Ok(id)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::create_dir_all(data_dir).map_err(|e| e.to_string())?;
+                let write = |source| IdentityError::Write {
+                    path: shown.clone(),
+                    source,
+                };
+                std::fs::create_dir_all(data_dir).map_err(write)?;
                 let mut tokens = random_tokens(num_tokens, &mut rand::rng());
                 tokens.sort();
                 let id = NodeIdentity {
@@ -50,22 +76,27 @@ impl NodeIdentity {
                     host_id: Uuid::new_v4(),
                     tokens: tokens.iter().map(Token::to_string).collect(),
                 };
-                let json = serde_json::to_vec_pretty(&id).map_err(|e| e.to_string())?;
-                durable_write(&path, &json).map_err(|e| e.to_string())?;
+                let json = serde_json::to_vec_pretty(&id).expect("an identity serializes");
+                durable_write(&path, &json).map_err(write)?;
                 tracing::info!(host_id = %id.host_id, num_tokens, "first boot: chose identity");
                 Ok(id)
             }
-            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+            Err(source) => Err(IdentityError::Read {
+                path: shown,
+                source,
+            }),
         }
     }
 
     /// The tokens as ring values.
-    pub fn parsed_tokens(&self) -> Result<Vec<Token>, String> {
+    pub fn parsed_tokens(&self) -> Result<Vec<Token>, IdentityError> {
         self.tokens
             .iter()
             .map(|t| {
-                t.parse::<Token>()
-                    .map_err(|_| format!("bad token {t:?} in {FILE}"))
+                t.parse::<Token>().map_err(|_| IdentityError::Corrupt {
+                    path: FILE.to_owned(),
+                    message: format!("bad token {t:?}"),
+                })
             })
             .collect()
     }

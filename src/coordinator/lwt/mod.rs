@@ -145,7 +145,7 @@ impl Source {
         lists: &'c dyn dml::ListReader,
         timestamp: i64,
     ) -> Result<Vec<Conditional<'c>>> {
-        let now_secs = super::table_select::now_secs();
+        let now_secs = crate::clock::now_secs();
         let input = |keyspace: &'c Option<String>, values: &'c [Value]| WriteInput {
             catalog,
             keyspace: keyspace.as_deref(),
@@ -253,7 +253,7 @@ pub(super) async fn decide(
     let lists = super::stored_lists::StoredLists {
         replica,
         catalog,
-        now_secs: super::table_select::now_secs(),
+        now_secs: crate::clock::now_secs(),
     };
     let bound = request
         .source

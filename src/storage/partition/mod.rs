@@ -8,8 +8,8 @@
 //! A read returns *fragments*: what the replica stores for the rows it passed — markers,
 //! row deletions, cells with their timestamps and TTLs, tombstones included — plus the
 //! partition deletion, so a coordinator can later merge the answers of several replicas
-//! before deciding what is live (DESIGN §3.5) and a cache can keep them with the
-//! timestamps `writetime()`, `ttl()` and digests need (DESIGN §3.6). What is live is decided
+//! before deciding what is live (design §5) and a cache can keep them with the
+//! timestamps `writetime()`, `ttl()` and digests need (design §6). What is live is decided
 //! by [`resolve_row`], the one place Cassandra's read-time rules live. The row limit of a
 //! read counts live rows, as a Cassandra replica does, so a page of tombstones does not end
 //! a read early; tombstones passed are counted for the tombstone thresholds.
@@ -766,9 +766,7 @@ pub(crate) fn corrupt_value(value: &[u8], e: CodecError) -> ReadError {
     })
 }
 
-#[path = "partition_ranges.rs"]
 mod ranges;
 
 #[cfg(test)]
-#[path = "partition_tests.rs"]
 mod tests;

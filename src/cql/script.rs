@@ -91,7 +91,7 @@ mod tests {
 
     #[test]
     fn the_shipped_schema_is_seven_idempotent_statements() {
-        let statements = split_script(super::super::SCHEMA);
+        let statements = split_script(crate::chat::SCHEMA);
         assert_eq!(statements.len(), 7, "{statements:#?}");
         assert!(statements.iter().all(|s| s.contains("IF NOT EXISTS")));
     }

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::literal::next_timeuuid;
 use super::terms::Val;
-use super::walk::{not_supported, KeyRestriction, KeyValues, Kind, Op, Write};
+use super::walk::{KeyRestriction, KeyValues, Kind, Op, Write};
 use super::WriteInput;
 use crate::coordinator::read::{encode_written_clustering, WRITTEN_CLUSTERING};
 use crate::cql::serialized::{split_collection, validate};
@@ -24,7 +24,6 @@ use crate::storage::comparable::{
 use crate::storage::partition::{ColumnWrite, PartitionId, PartitionUpdate, RowUpdate};
 use crate::storage::reconcile::{merge_deletion, merge_liveness};
 
-#[path = "lists.rs"]
 mod lists;
 
 /// Cassandra's `Attributes.MAX_TTL`: 20 years in seconds.
@@ -358,7 +357,7 @@ fn partitions(write: &Write, p: &Params) -> Result<Vec<PartitionId>> {
 }
 
 /// The partitions `write` names and, when it names whole rows, their encoded clusterings:
-/// what a conditional write's read-before-write looks at (`coordinator/lwt.rs`).
+/// what a conditional write's read-before-write looks at (`coordinator/lwt/`).
 pub(super) fn named_keys(
     write: &Write,
     input: &WriteInput,
@@ -532,7 +531,8 @@ fn key_values(r: &KeyRestriction, p: &Params) -> Result<Vec<Bytes>> {
         KeyValues::InList(Val::Bytes(list)) => {
             let list_ty = CqlType::List(Box::new(ty.clone()));
             checked(&list_ty, list, def)?;
-            let elements = split_collection(&list_ty, list).map_err(|e| invalid_value(def, &e))?;
+            let elements =
+                split_collection(&list_ty, list).map_err(|e| invalid_value(def, &e.0))?;
             elements
                 .into_iter()
                 .map(|(_, v)| one(&Val::Bytes(v)))
@@ -656,14 +656,14 @@ fn element_op_writes(op: &Op, ty: &CqlType, p: &Params, out: &mut Vec<ColumnWrit
         CqlType::Set(e) => (Some(e.as_ref()), None),
         _ => (None, None),
     };
-    let list_refused = || not_supported("Addressing list elements by index or value");
+    let list_refused = || Error::not_supported("Addressing list elements by index or value", None);
     match op {
         Op::Remove(_, Val::Unset | Val::Null) => {}
         Op::Remove(_, Val::Bytes(b)) => {
             let key_ty = key_ty.ok_or_else(list_refused)?;
             let set = CqlType::Set(Box::new(key_ty.clone()));
             let b = checked(&set, b, def)?;
-            for (element, _) in split_collection(&set, &b).map_err(|e| invalid_value(def, &e))? {
+            for (element, _) in split_collection(&set, &b).map_err(|e| invalid_value(def, &e.0))? {
                 put(path(key_ty, &element, def)?, &Val::Null, key_ty)?;
             }
         }
@@ -709,12 +709,12 @@ fn element_cells(
     let timeuuid = CqlType::Native(NativeType::Timeuuid);
     match ty {
         CqlType::List(_) => {
-            for (_, value) in split_collection(ty, bytes).map_err(|e| invalid_value(def, &e))? {
+            for (_, value) in split_collection(ty, bytes).map_err(|e| invalid_value(def, &e.0))? {
                 push(path(&timeuuid, &next_timeuuid(), def)?, value);
             }
         }
         CqlType::Set(e) | CqlType::Map(e, _) => {
-            for (key, value) in split_collection(ty, bytes).map_err(|e| invalid_value(def, &e))? {
+            for (key, value) in split_collection(ty, bytes).map_err(|e| invalid_value(def, &e.0))? {
                 push(path(e, &key, def)?, value);
             }
         }
@@ -783,8 +783,8 @@ fn element_key(key: &Val, ty: &CqlType, def: &ColumnDef) -> Result<Bytes> {
 /// `bytes` validated as a `ty` and in the form Cassandra stores (sets and maps sorted,
 /// `serialized::normalize`).
 fn checked(ty: &CqlType, bytes: &Bytes, def: &ColumnDef) -> Result<Bytes> {
-    validate(ty, bytes).map_err(|e| invalid_value(def, &e))?;
-    crate::cql::serialized::normalize(ty, bytes).map_err(|e| invalid_value(def, &e))
+    validate(ty, bytes).map_err(|e| invalid_value(def, &e.0))?;
+    crate::cql::serialized::normalize(ty, bytes).map_err(|e| invalid_value(def, &e.0))
 }
 
 fn invalid_value(def: &ColumnDef, reason: &str) -> Error {

@@ -218,7 +218,7 @@ pub(super) fn if_clause(statement: &Statement) -> Option<IfClause> {
 }
 
 /// A write of a lightweight transaction, bound: its updates, what its read-before-write
-/// looks at, and its condition (`lwt.rs`).
+/// looks at, and its condition (`lwt/`).
 pub(super) struct Conditional<'c> {
     pub table: &'c TableDef,
     /// "updates" or "deletions", as Cassandra's messages name the statement.
@@ -433,7 +433,8 @@ fn has_own_timestamp(statement: &Statement) -> bool {
 }
 
 fn counters_unsupported() -> Error {
-    Error::invalid(
-        "Counter tables are not supported yet by this ringcache build: they need a real design (Cassandra's counters are not last-write-wins)",
+    Error::not_supported_plural(
+        "Counter tables",
+        Some(": they need a real design (Cassandra's counters are not last-write-wins)"),
     )
 }

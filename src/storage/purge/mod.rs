@@ -296,5 +296,4 @@ fn decode_deletion(value: &Bytes) -> Result<DeletionTime, ReadError> {
 }
 
 #[cfg(test)]
-#[path = "purge_tests.rs"]
 mod tests;

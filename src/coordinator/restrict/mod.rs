@@ -183,5 +183,4 @@ pub(super) fn term_text(term: &Term) -> String {
 }
 
 #[cfg(test)]
-#[path = "restrict_tests.rs"]
 mod tests;

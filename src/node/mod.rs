@@ -1,0 +1,53 @@
+//! What a node is: its persistent identity and the facts it reports about itself.
+//!
+//! A node chooses its `host_id` and tokens at first boot and keeps them in
+//! `<data_dir>/node.json` ([`NodeIdentity`]), so drivers see the same node, and the ring the
+//! same ownership, after every restart. [`NodeInfo`] gathers those with the configured
+//! names (cluster, data centre, rack) and ports: the facts `system.local` reports and the
+//! cluster advertises. Everything above this module (the coordinator, the server, the
+//! cluster layer) reads these facts from here; nothing here depends on them.
+
+mod identity;
+
+use uuid::Uuid;
+
+pub use identity::{IdentityError, NodeIdentity};
+
+/// Static facts about this node that system tables report.
+#[derive(Debug, Clone)]
+pub struct NodeInfo {
+    /// `cluster_name` from the configuration.
+    pub cluster_name: String,
+    /// The data centre and rack this node reports (`system.local`, placement).
+    pub data_center: String,
+    pub rack: String,
+    /// The identity chosen at first boot.
+    pub host_id: Uuid,
+    /// The node's tokens as `system.local.tokens` lists them: decimal strings in the byte
+    /// order of a `set<text>`, not numerically.
+    pub tokens: Vec<String>,
+    /// The CQL port clients connect to.
+    pub cql_port: u16,
+    /// Seconds since the epoch at start, reported as `gossip_generation`.
+    pub generation: i32,
+}
+
+impl NodeInfo {
+    /// The facts of a node with `identity`, configured by `config`, started now.
+    pub fn new(config: &crate::config::Config, identity: NodeIdentity) -> NodeInfo {
+        let generation = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i32);
+        let mut tokens = identity.tokens;
+        tokens.sort();
+        NodeInfo {
+            cluster_name: config.cluster_name.clone(),
+            data_center: config.data_center.clone(),
+            rack: config.rack.clone(),
+            host_id: identity.host_id,
+            tokens,
+            cql_port: config.cql_port,
+            generation,
+        }
+    }
+}
