@@ -126,6 +126,7 @@ async fn start_node(dir: &std::path::Path, tuning: Tuning) -> Server {
     let config = Config {
         cql_port: 0,
         metrics_port: 0,
+        internode_port: 0,
         data_dir: dir.to_path_buf(),
         tuning,
         ..Config::default()

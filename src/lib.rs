@@ -6,6 +6,7 @@ pub mod bench;
 pub mod cache;
 pub mod chat;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod coordinator;
 pub mod cql;

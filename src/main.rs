@@ -64,7 +64,14 @@ struct ServeArgs {
     /// Number of vnode tokens chosen at first boot.
     #[arg(long)]
     num_tokens: Option<usize>,
-    /// Once listening, write `{"cql": "ip:port", "metrics": "ip:port"}` to this file
+    /// Seed nodes to join through, comma-separated `host` or `host:port`.
+    #[arg(long, value_delimiter = ',')]
+    seeds: Option<Vec<String>>,
+    /// Port nodes talk to each other on.
+    #[arg(long)]
+    internode_port: Option<u16>,
+    /// Once listening, write `{"cql": "ip:port", "metrics": "ip:port", "internode":
+    /// "ip:port"}` to this file
     /// (atomically), so scripts and tests can find ephemeral ports.
     #[arg(long)]
     ready_file: Option<PathBuf>,
@@ -117,6 +124,12 @@ fn load_config(args: &ServeArgs) -> Result<Config> {
     if let Some(v) = args.num_tokens {
         config.num_tokens = v;
     }
+    if let Some(v) = &args.seeds {
+        config.seeds = ringcache::config::Seeds(v.clone());
+    }
+    if let Some(v) = args.internode_port {
+        config.internode_port = v;
+    }
     config.validate()?;
     Ok(config)
 }
@@ -155,6 +168,7 @@ fn write_ready_file(path: &std::path::Path, server: &Server) -> Result<()> {
     let json = serde_json::json!({
         "cql": server.cql_addr.to_string(),
         "metrics": server.metrics_addr.to_string(),
+        "internode": server.internode_addr.to_string(),
     });
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, json.to_string())?;

@@ -65,7 +65,7 @@ pub use stats::{CacheStats, TableCounts};
 pub use versions::{Stamp, Versions};
 
 /// Whether and what a table caches, from its `caching` option.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Caching {
     /// Nothing (`'rows_per_partition': 'NONE'`, or the cache is off).
     Off,

@@ -53,6 +53,31 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Number of Murmur3 tokens (vnodes) this node owns; chosen at first boot and persisted.
     pub num_tokens: usize,
+    /// Nodes to contact first when this node starts, `host` or `host:port` (the internode
+    /// port when none is given). A node with no seeds, or only itself, founds a new cluster;
+    /// any other node joins the cluster its seeds belong to. In the environment, a
+    /// comma-separated list.
+    pub seeds: Seeds,
+    /// The port nodes talk to each other on (gossip, replica requests, the metadata log),
+    /// on `listen_address`.
+    pub internode_port: u16,
+    /// Shared secret every node of the cluster knows: both ends of an internode connection
+    /// prove knowledge of it (an HMAC challenge; it never crosses the wire). Empty is allowed
+    /// but logged as a warning: then any process that knows the cluster name can join.
+    pub cluster_secret: String,
+    /// Phi-accrual failure detector threshold: a peer is marked down once the probability
+    /// of its heartbeat being merely late falls below 10^-phi (Cassandra's default 8).
+    pub phi_convict_threshold: f64,
+    /// How long a coordinator waits for replicas to acknowledge a write (ms).
+    pub write_request_timeout_ms: u64,
+    /// How long a coordinator waits for replicas to answer a partition read (ms).
+    pub read_request_timeout_ms: u64,
+    /// How long a coordinator waits for one step of a token-range scan (ms).
+    pub range_request_timeout_ms: u64,
+    /// How long a coordinator waits for every replica to truncate a table (ms).
+    pub truncate_request_timeout_ms: u64,
+    /// Internode transport and gossip settings.
+    pub internode: Internode,
     /// Resource bounds that protect the node from clients (design §9).
     pub limits: Limits,
     /// How the connection layer schedules work; defaults chosen by `cargo bench --bench hotpath`.
@@ -65,6 +90,60 @@ pub struct Config {
     pub cache: Cache,
     /// Faults a test injects on purpose; every field's default is "no fault".
     pub faults: Faults,
+}
+
+/// Seed nodes: a list in the file, a comma-separated string in the environment.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Seeds(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for Seeds {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Seeds, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            List(Vec<String>),
+            Text(String),
+        }
+        let list = match Form::deserialize(d)? {
+            Form::List(list) => list,
+            Form::Text(text) => text.split(',').map(str::to_owned).collect(),
+        };
+        Ok(Seeds(
+            list.into_iter()
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect(),
+        ))
+    }
+}
+
+/// How nodes talk to each other.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Internode {
+    /// How often a node gossips (ms): it bumps its heartbeat and exchanges state with up to
+    /// three peers. The failure detector learns the heartbeats' rhythm from this.
+    pub gossip_interval_ms: u64,
+    /// Largest internode message accepted, in bytes; a larger one closes the connection.
+    pub max_message_bytes: usize,
+    /// Messages queued for one peer's connection before senders wait (backpressure).
+    pub queue_depth: usize,
+    /// Requests from one peer connection handled at once; past it the connection is not read.
+    pub max_in_flight_per_connection: usize,
+    /// How long a connection attempt and its handshake may take (ms).
+    pub connect_timeout_ms: u64,
+}
+
+impl Default for Internode {
+    fn default() -> Self {
+        Internode {
+            gossip_interval_ms: 500,
+            max_message_bytes: 64 << 20,
+            queue_depth: 4096,
+            max_in_flight_per_connection: 1024,
+            connect_timeout_ms: 2000,
+        }
+    }
 }
 
 /// The replica cache: partition fragments kept in front of the local engine.
@@ -107,6 +186,9 @@ pub struct Faults {
     /// Writes do not bump partition versions: the cache serves stale reads. Exists only
     /// so the coherence test can show that its checker catches staleness.
     pub skip_cache_version_bumps: bool,
+    /// Accept link faults (cut, heal) between this node and chosen peers through
+    /// `POST /faults/...` on the metrics port: the seam cluster tests cut links with.
+    pub link_control: bool,
 }
 
 /// The chat application's schema (`config/chat.cql`, built into the binary).
@@ -247,6 +329,15 @@ impl Default for Config {
             metrics_port: 9180,
             data_dir: PathBuf::from("data"),
             num_tokens: 16,
+            seeds: Seeds::default(),
+            internode_port: 7000,
+            cluster_secret: String::new(),
+            phi_convict_threshold: 8.0,
+            write_request_timeout_ms: 2000,
+            read_request_timeout_ms: 5000,
+            range_request_timeout_ms: 10_000,
+            truncate_request_timeout_ms: 60_000,
+            internode: Internode::default(),
             limits: Limits::default(),
             tuning: Tuning::default(),
             storage: Storage::default(),
@@ -326,6 +417,35 @@ impl Config {
                 "storage.tombstone_warn_threshold must be <= tombstone_failure_threshold",
             );
         }
+        if !(1.0..=32.0).contains(&self.phi_convict_threshold) {
+            return invalid("phi_convict_threshold must be between 1 and 32");
+        }
+        let timeouts = [
+            self.write_request_timeout_ms,
+            self.read_request_timeout_ms,
+            self.range_request_timeout_ms,
+            self.truncate_request_timeout_ms,
+        ];
+        if timeouts.iter().any(|t| *t < 10) {
+            return invalid("request timeouts must be at least 10 ms");
+        }
+        let net = &self.internode;
+        if net.gossip_interval_ms < 10 || net.connect_timeout_ms == 0 {
+            return invalid("internode.gossip_interval_ms must be >= 10, connect_timeout_ms > 0");
+        }
+        if net.max_message_bytes < 64 * 1024 || net.queue_depth == 0 {
+            return invalid("internode.max_message_bytes must be >= 64 KiB, queue_depth > 0");
+        }
+        if net.max_in_flight_per_connection == 0 {
+            return invalid("internode.max_in_flight_per_connection must be > 0");
+        }
+        for seed in &self.seeds.0 {
+            if crate::config::parse_seed(seed, self.internode_port).is_none() {
+                return Err(ConfigError::Invalid(format!(
+                    "seed {seed:?} is not host or host:port"
+                )));
+            }
+        }
         let stripes = self.cache.version_stripes;
         if !stripes.is_power_of_two() || stripes > 1 << 26 {
             return invalid("cache.version_stripes must be a power of two, at most 2^26");
@@ -338,6 +458,25 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// A seed as a socket address: `host`, `host:port`, `[v6]:port`; `host` resolved by the
+/// system's resolver, with `default_port` when none is given. None if it does not parse or
+/// resolve.
+pub fn parse_seed(seed: &str, default_port: u16) -> Option<std::net::SocketAddr> {
+    use std::net::ToSocketAddrs;
+    if let Ok(addr) = seed.parse::<std::net::SocketAddr>() {
+        return Some(addr);
+    }
+    if let Ok(ip) = seed.parse::<IpAddr>() {
+        return Some(std::net::SocketAddr::new(ip, default_port));
+    }
+    let with_port = if seed.contains(':') {
+        seed.to_owned()
+    } else {
+        format!("{seed}:{default_port}")
+    };
+    with_port.to_socket_addrs().ok()?.next()
 }
 
 /// Merges `RINGCACHE_*` variables into the parsed file. Values are parsed as TOML scalars
@@ -427,6 +566,21 @@ mod tests {
         assert_eq!(c.cql_port, 2000);
         assert_eq!(c.limits.max_connections, 7);
         assert_eq!(c.cluster_name, "prod");
+    }
+
+    #[test]
+    fn seeds_are_a_list_in_the_file_and_a_comma_list_in_the_environment() {
+        let c = load_with("seeds = ['127.0.0.1', '127.0.0.2:7001']\n", &[]).unwrap();
+        assert_eq!(c.seeds.0, ["127.0.0.1", "127.0.0.2:7001"]);
+        let c = load_with("", &[("RINGCACHE_SEEDS", "127.0.0.1, 127.0.0.3")]).unwrap();
+        assert_eq!(c.seeds.0, ["127.0.0.1", "127.0.0.3"]);
+        c.validate().unwrap();
+        let port = |s: &str| parse_seed(s, 7000).map(|a| a.to_string());
+        assert_eq!(port("127.0.0.3").as_deref(), Some("127.0.0.3:7000"));
+        assert_eq!(port("127.0.0.3:7100").as_deref(), Some("127.0.0.3:7100"));
+        assert_eq!(port("localhost:7100").as_deref(), Some("127.0.0.1:7100"));
+        let bad = load_with("seeds = ['no such host name.invalid']\n", &[]).unwrap();
+        assert!(bad.validate().is_err());
     }
 
     #[test]

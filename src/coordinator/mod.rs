@@ -88,9 +88,7 @@ struct Parsed {
 
 /// The CQL language version this node implements (Cassandra 4.1's).
 pub const CQL_VERSION: &str = "3.4.6";
-/// The Cassandra release whose behaviour clients should expect (≥ 4 so cqlsh uses
-/// server-side DESCRIBE and drivers read the v4 schema tables).
-pub const RELEASE_VERSION: &str = "4.1.5";
+pub use crate::node::RELEASE_VERSION;
 
 /// Distinct QUERY texts whose parse is cached.
 const PARSED_CACHE_ENTRIES: u64 = 4096;
@@ -125,8 +123,14 @@ struct Schema {
 pub enum OpenError {
     #[error(transparent)]
     Schema(#[from] crate::schema::StoreError),
-    #[error(transparent)]
-    Replica(#[from] crate::replica::OpenError),
+}
+
+/// The coordinator's handles on the cluster: who is there and up (membership), and how to
+/// reach them (transport).
+#[derive(Clone)]
+pub struct ClusterLinks {
+    pub membership: Arc<crate::cluster::membership::Membership>,
+    pub transport: crate::cluster::transport::Transport,
 }
 
 /// Executes statements for every connection of a node.
@@ -143,11 +147,12 @@ pub struct Coordinator {
     prepared: PreparedCache,
     events: broadcast::Sender<Event>,
     max_unpaged_rows: usize,
-    /// This node's replica of every user table (RF = 1 on one node: the only one).
-    replica: LocalReplica,
-    /// Live nodes per data centre, for consistency checks: this node alone until the
-    /// cluster layer exists.
-    live_nodes: BTreeMap<String, usize>,
+    /// This node's replica of every user table.
+    replica: Arc<LocalReplica>,
+    /// The cluster this node belongs to.
+    cluster: ClusterLinks,
+    /// Where the applied schema version is published (gossip advertises it).
+    schema_watch: tokio::sync::watch::Sender<Uuid>,
     /// The last write timestamp this node assigned (µs), so assigned timestamps strictly
     /// increase even when the clock stalls or steps back.
     last_timestamp: AtomicI64,
@@ -159,9 +164,16 @@ pub struct Coordinator {
 
 impl Coordinator {
     /// Loads the persisted schema from the data directory.
-    pub fn open(config: &Config, node: NodeInfo) -> std::result::Result<Coordinator, OpenError> {
+    pub fn open(
+        config: &Config,
+        node: NodeInfo,
+        replica: Arc<LocalReplica>,
+        cluster: ClusterLinks,
+        events: broadcast::Sender<Event>,
+        schema_watch: tokio::sync::watch::Sender<Uuid>,
+    ) -> std::result::Result<Coordinator, OpenError> {
         let (store, catalog) = SchemaStore::open(&config.data_dir)?;
-        let replica = LocalReplica::open(config)?;
+        schema_watch.send_replace(catalog.schema_version());
         Ok(Coordinator {
             facts: source::NodeFacts::new(&node),
             node,
@@ -172,10 +184,11 @@ impl Coordinator {
             parsed: moka::sync::Cache::new(PARSED_CACHE_ENTRIES),
             store: Mutex::new(store),
             prepared: PreparedCache::new(config.limits.max_prepared_statements),
-            events: broadcast::channel(256).0,
+            events,
             max_unpaged_rows: config.limits.max_unpaged_rows,
             replica,
-            live_nodes: BTreeMap::from([(config.data_center.clone(), 1)]),
+            cluster,
+            schema_watch,
             last_timestamp: AtomicI64::new(0),
             cas_locks: lwt::CasLocks::new(),
             cache_capacity: config.cache.capacity_bytes,
@@ -260,8 +273,9 @@ impl Coordinator {
         commit: crate::protocol::Consistency,
     ) -> Result<Step> {
         let catalog = self.read_catalog();
+        let live_nodes = self.live_nodes();
         let topology = consistency::Topology {
-            live_nodes: &self.live_nodes,
+            live_nodes: &live_nodes,
             local_dc: &self.node.data_center,
         };
         let levels = lwt::Levels { serial, commit };
@@ -330,13 +344,16 @@ impl Coordinator {
     ) -> Result<Step> {
         if let Statement::Select(select) = statement {
             let Schema { catalog, version } = self.read_schema();
+            let view = self.cluster.membership.view();
+            let live_nodes = live_nodes(&view);
             let source = source::Source {
                 facts: &self.facts,
                 catalog: &catalog,
                 ctx,
                 schema_version: version,
                 replica: &self.replica,
-                live_nodes: &self.live_nodes,
+                cluster: &view,
+                live_nodes: &live_nodes,
                 local_dc: &self.node.data_center,
                 max_unpaged_rows: self.max_unpaged_rows,
             };
@@ -472,6 +489,7 @@ impl Coordinator {
             catalog: Arc::new(next),
             version,
         };
+        self.schema_watch.send_replace(version);
         drop(store);
         // A dropped table's id is never reused, so its rows are unreachable; reclaim them.
         let after = table_ids(&self.read_catalog());
@@ -550,8 +568,9 @@ impl Coordinator {
         let def = catalog
             .keyspace(&ks)
             .ok_or_else(|| Error::invalid(format!("Keyspace {ks} does not exist")))?;
+        let live_nodes = self.live_nodes();
         let topology = consistency::Topology {
-            live_nodes: &self.live_nodes,
+            live_nodes: &live_nodes,
             local_dc: &self.node.data_center,
         };
         consistency::check(consistency, consistency::Access::Write, def, &topology)
@@ -656,6 +675,11 @@ impl Coordinator {
         };
         self.replica.truncate(id)?;
         Ok(ResultBody::Void)
+    }
+
+    /// Live nodes per data centre that own token ranges.
+    fn live_nodes(&self) -> BTreeMap<String, usize> {
+        live_nodes(&self.cluster.membership.view())
     }
 
     fn read_catalog(&self) -> Arc<Catalog> {
@@ -767,6 +791,19 @@ impl Coordinator {
         }
         Ok(statements.len())
     }
+}
+
+/// Live nodes per data centre in `view` that own token ranges.
+fn live_nodes(view: &crate::cluster::membership::View) -> BTreeMap<String, usize> {
+    let mut live = BTreeMap::new();
+    for node in view
+        .nodes
+        .values()
+        .filter(|n| n.alive && n.status.owns_ranges())
+    {
+        *live.entry(node.data_center.clone()).or_insert(0) += 1;
+    }
+    live
 }
 
 /// Ids of every user table.

@@ -20,9 +20,6 @@ use crate::error::{Error, Result};
 use crate::node::NodeInfo;
 use crate::schema::{Catalog, TableDef};
 
-/// The internode port reported to drivers (Cassandra's default; no internode traffic yet).
-const STORAGE_PORT: i32 = 7000;
-
 /// A row: one value per column of the table, in the table's column order.
 pub(super) type Row = Vec<Option<Cell>>;
 
@@ -84,8 +81,6 @@ impl NodeFacts {
         let cells = vec![
             ("key", text("local")),
             ("bootstrapped", text("COMPLETED")),
-            ("broadcast_port", Cell::shared(CqlValue::Int(STORAGE_PORT))),
-            ("listen_port", Cell::shared(CqlValue::Int(STORAGE_PORT))),
             ("cluster_name", text(&node.cluster_name)),
             ("cql_version", text(CQL_VERSION)),
             ("data_center", text(&node.data_center)),
@@ -125,6 +120,8 @@ pub(super) struct Source<'a> {
     pub schema_version: uuid::Uuid,
     /// This node's replica of user tables.
     pub replica: &'a crate::replica::LocalReplica,
+    /// The cluster as this node sees it (`system.peers`).
+    pub cluster: &'a crate::cluster::membership::View,
     /// Live nodes per data centre, for consistency checks.
     pub live_nodes: &'a std::collections::BTreeMap<String, usize>,
     /// This node's data centre.
@@ -157,6 +154,7 @@ impl Source<'_> {
     pub fn rows(&self, table: &TableDef) -> Vec<Row> {
         match (table.keyspace.as_str(), table.name.as_str()) {
             ("system", "local") => vec![self.local_row(table)],
+            ("system", "peers" | "peers_v2") => self.peer_rows(table),
             (ks, name) => self
                 .catalog
                 .schema_table_rows(ks, name)
@@ -177,16 +175,64 @@ impl Source<'_> {
             .collect()
     }
 
+    /// One row per other node this node knows (left nodes excluded), each column from what
+    /// the node advertises; `peers_v2` adds the ports.
+    fn peer_rows(&self, table: &TableDef) -> Vec<Row> {
+        use crate::cluster::membership::NodeStatus;
+        self.cluster
+            .peers()
+            .filter(|n| n.status != NodeStatus::Left)
+            .map(|node| {
+                table
+                    .columns
+                    .iter()
+                    .map(|c| peer_value(node, &c.name))
+                    .collect()
+            })
+            .collect()
+    }
+
     fn local_value(&self, column: &str) -> Option<Cell> {
         let address: IpAddr = self.ctx.local_addr.ip();
         let owned = |v: CqlValue| Some(Cell::Owned(v));
+        let listen = self.cluster.local().internode;
         match column {
-            "broadcast_address" | "listen_address" | "rpc_address" => {
-                owned(CqlValue::Inet(address))
-            }
+            "broadcast_address" | "listen_address" => owned(CqlValue::Inet(listen.ip())),
+            "broadcast_port" | "listen_port" => owned(CqlValue::Int(i32::from(listen.port()))),
+            "rpc_address" => owned(CqlValue::Inet(address)),
             "rpc_port" => owned(CqlValue::Int(i32::from(self.ctx.local_addr.port()))),
             "schema_version" => owned(CqlValue::Uuid(self.schema_version)),
             fixed => self.facts.get(fixed),
         }
+    }
+}
+
+/// The value of `column` in a peer's `system.peers` / `system.peers_v2` row.
+fn peer_value(node: &crate::cluster::membership::NodeView, column: &str) -> Option<Cell> {
+    let owned = |v: CqlValue| Some(Cell::Owned(v));
+    let text = |s: &str| owned(CqlValue::Text(s.to_owned()));
+    match column {
+        "peer" => owned(CqlValue::Inet(node.internode.ip())),
+        "peer_port" => owned(CqlValue::Int(i32::from(node.internode.port()))),
+        "data_center" => text(&node.data_center),
+        "rack" => text(&node.rack),
+        "host_id" => owned(CqlValue::Uuid(node.host_id)),
+        "release_version" => node.release_version.as_deref().and_then(text),
+        "schema_version" => node.schema_version.map(CqlValue::Uuid).and_then(owned),
+        "rpc_address" | "native_address" => {
+            node.cql.map(|a| CqlValue::Inet(a.ip())).and_then(owned)
+        }
+        "native_port" => node
+            .cql
+            .map(|a| CqlValue::Int(i32::from(a.port())))
+            .and_then(owned),
+        "tokens" => {
+            let mut tokens: Vec<String> = node.tokens.iter().map(|t| t.to_string()).collect();
+            tokens.sort();
+            owned(CqlValue::Set(
+                tokens.into_iter().map(CqlValue::Text).collect(),
+            ))
+        }
+        _ => None,
     }
 }

@@ -298,6 +298,21 @@ impl fmt::Display for CqlType {
     }
 }
 
+/// Serialized as the CQL text of the type (`map<int, frozen<list<text>>>`), which
+/// [`CqlType::parse`] reads back.
+impl serde::Serialize for CqlType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for CqlType {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<CqlType, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        CqlType::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 impl FromStr for CqlType {
     type Err = TypeParseError;
 

@@ -1,4 +1,6 @@
-//! The `/metrics` HTTP endpoint.
+//! The node's HTTP endpoint: `GET /metrics` for Prometheus, `GET /status` for
+//! `ringcache status` (JSON), and — only when `[faults] link_control` is on — `POST
+//! /faults/...`, the seam through which cluster tests cut and heal internode links.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -8,11 +10,22 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::Metrics;
+use crate::cluster::transport::{LinkFault, LinkFaults};
 
-/// Serves `GET /metrics` until `shutdown` resolves. Other paths get 404.
+/// What the endpoint serves besides metrics.
+#[derive(Clone, Default)]
+pub struct Admin {
+    /// The link fault seam, when tests may drive it.
+    pub faults: Option<Arc<LinkFaults>>,
+    /// This node's view of the cluster, as JSON, for `ringcache status`.
+    pub status: Option<Arc<dyn Fn() -> String + Send + Sync>>,
+}
+
+/// Serves the endpoint until `shutdown` resolves. Other paths get 404.
 pub async fn serve(
     listener: TcpListener,
     metrics: Arc<Metrics>,
+    admin: Admin,
     shutdown: impl Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
@@ -22,8 +35,9 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     let metrics = metrics.clone();
+                    let admin = admin.clone();
                     tokio::spawn(async move {
-                        let _ = tokio::time::timeout(Duration::from_secs(10), answer(stream, &metrics)).await;
+                        let _ = tokio::time::timeout(Duration::from_secs(10), answer(stream, &metrics, &admin)).await;
                     });
                 }
                 Err(e) => {
@@ -35,7 +49,7 @@ pub async fn serve(
     }
 }
 
-async fn answer(mut stream: TcpStream, metrics: &Metrics) -> std::io::Result<()> {
+async fn answer(mut stream: TcpStream, metrics: &Metrics, admin: &Admin) -> std::io::Result<()> {
     let mut request = Vec::with_capacity(512);
     let mut chunk = [0u8; 512];
     while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 8192 {
@@ -46,17 +60,10 @@ async fn answer(mut stream: TcpStream, metrics: &Metrics) -> std::io::Result<()>
         request.extend_from_slice(&chunk[..n]);
     }
     let first_line = request.split(|b| *b == b'\n').next().unwrap_or_default();
-    let is_metrics =
-        first_line.starts_with(b"GET /metrics ") || first_line.starts_with(b"GET /metrics?");
-    let (status, content_type, body) = if is_metrics {
-        ("200 OK", "text/plain; version=0.0.4", metrics.render())
-    } else {
-        (
-            "404 Not Found",
-            "text/plain",
-            "not found: try /metrics\n".to_owned(),
-        )
-    };
+    let first_line = String::from_utf8_lossy(first_line);
+    let mut words = first_line.split_whitespace();
+    let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+    let (status, content_type, body) = route(method, path, metrics, admin);
     let head = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
@@ -64,4 +71,58 @@ async fn answer(mut stream: TcpStream, metrics: &Metrics) -> std::io::Result<()>
     stream.write_all(head.as_bytes()).await?;
     stream.write_all(body.as_bytes()).await?;
     stream.shutdown().await
+}
+
+/// The answer to `method path`: status line, content type, body.
+fn route(
+    method: &str,
+    path: &str,
+    metrics: &Metrics,
+    admin: &Admin,
+) -> (&'static str, &'static str, String) {
+    let not_found = (
+        "404 Not Found",
+        "text/plain",
+        "not found: try /metrics or /status\n".to_owned(),
+    );
+    let path = path.split('?').next().unwrap_or("");
+    match (method, path) {
+        ("GET", "/metrics") => ("200 OK", "text/plain; version=0.0.4", metrics.render()),
+        ("GET", "/status") => match &admin.status {
+            Some(status) => ("200 OK", "application/json", status()),
+            None => not_found,
+        },
+        ("POST", fault) if fault.starts_with("/faults/") => match &admin.faults {
+            Some(faults) => match apply_fault(faults, &fault["/faults/".len()..]) {
+                Ok(done) => ("200 OK", "text/plain", done),
+                Err(bad) => ("400 Bad Request", "text/plain", bad),
+            },
+            None => (
+                "403 Forbidden",
+                "text/plain",
+                "link faults are off ([faults] link_control)\n".to_owned(),
+            ),
+        },
+        _ => not_found,
+    }
+}
+
+/// `cut/<ip>`, `delay/<ip>/<ms>`, `heal/<ip>`, `heal`.
+fn apply_fault(faults: &LinkFaults, command: &str) -> Result<String, String> {
+    let parts: Vec<&str> = command.split('/').collect();
+    let ip = |s: &str| {
+        s.parse::<std::net::IpAddr>()
+            .map_err(|e| format!("bad address {s:?}: {e}\n"))
+    };
+    match parts.as_slice() {
+        ["cut", peer] => faults.set(ip(peer)?, LinkFault::Cut),
+        ["delay", peer, ms] => {
+            let ms: u64 = ms.parse().map_err(|e| format!("bad delay {ms:?}: {e}\n"))?;
+            faults.set(ip(peer)?, LinkFault::Delay(Duration::from_millis(ms)));
+        }
+        ["heal", peer] => faults.heal(Some(ip(peer)?)),
+        ["heal"] => faults.heal(None),
+        _ => return Err(format!("unknown fault command {command:?}\n")),
+    }
+    Ok("ok\n".to_owned())
 }

@@ -24,7 +24,7 @@ use prometheus::{
 
 use crate::protocol::Opcode;
 
-pub use http::serve;
+pub use http::{serve, Admin};
 pub use replica::{ReplicaSource, Report as ReplicaReport};
 
 /// Request latency buckets in seconds: 25 µs to 2.5 s, roughly ×2.5 per step.

@@ -102,6 +102,37 @@ impl NodeIdentity {
     }
 }
 
+/// The gossip generation of a life starting now: the clock in seconds, but always above the
+/// last life's (kept in `<data_dir>/generation`), so peers can tell a restart even when the
+/// clock went back. Persisted before it is used.
+pub fn next_generation(data_dir: &Path) -> Result<i32, IdentityError> {
+    let path = data_dir.join("generation");
+    let shown = path.display().to_string();
+    let previous = match std::fs::read_to_string(&path) {
+        Ok(text) => text
+            .trim()
+            .parse::<i32>()
+            .map_err(|e| IdentityError::Corrupt {
+                path: shown.clone(),
+                message: e.to_string(),
+            })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(source) => {
+            return Err(IdentityError::Read {
+                path: shown,
+                source,
+            })
+        }
+    };
+    let now = i32::try_from(crate::clock::now_secs()).unwrap_or(i32::MAX);
+    let next = now.max(previous.saturating_add(1));
+    durable_write(&path, next.to_string().as_bytes()).map_err(|source| IdentityError::Write {
+        path: shown,
+        source,
+    })?;
+    Ok(next)
+}
+
 /// Writes `bytes` to `path` so that a crash at any instant leaves either the old file or the
 /// new one: write a temporary file, fsync it, rename it over `path`, fsync the directory.
 fn durable_write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

@@ -11,7 +11,11 @@ mod identity;
 
 use uuid::Uuid;
 
-pub use identity::{IdentityError, NodeIdentity};
+pub use identity::{next_generation, IdentityError, NodeIdentity};
+
+/// The Cassandra release whose behaviour clients should expect (≥ 4 so cqlsh uses
+/// server-side DESCRIBE and drivers read the v4 schema tables).
+pub const RELEASE_VERSION: &str = "4.1.5";
 
 /// Static facts about this node that system tables report.
 #[derive(Debug, Clone)]
@@ -28,16 +32,19 @@ pub struct NodeInfo {
     pub tokens: Vec<String>,
     /// The CQL port clients connect to.
     pub cql_port: u16,
-    /// Seconds since the epoch at start, reported as `gossip_generation`.
+    /// This life's gossip generation: seconds since the epoch at start, and always above
+    /// the previous life's (persisted), reported as `gossip_generation`.
     pub generation: i32,
 }
 
 impl NodeInfo {
-    /// The facts of a node with `identity`, configured by `config`, started now.
-    pub fn new(config: &crate::config::Config, identity: NodeIdentity) -> NodeInfo {
-        let generation = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i32);
+    /// The facts of a node with `identity`, configured by `config`, in its life
+    /// `generation` ([`next_generation`]).
+    pub fn new(
+        config: &crate::config::Config,
+        identity: NodeIdentity,
+        generation: i32,
+    ) -> NodeInfo {
         let mut tokens = identity.tokens;
         tokens.sort();
         NodeInfo {

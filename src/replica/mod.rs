@@ -316,6 +316,11 @@ impl LocalReplica {
         self.engine.stats()
     }
 
+    /// Bytes the engine holds (this node's load).
+    pub fn size_bytes(&self) -> u64 {
+        self.engine.size_bytes()
+    }
+
     /// Removes from every partition of the table `layout` describes what no read can see
     /// any more at `now_secs`, keeping tombstones younger than `gc_grace_seconds`. Blocks:
     /// run it on a blocking thread. Each partition's writes wait while it is purged.

@@ -24,13 +24,16 @@ use std::sync::Arc;
 
 use thiserror::Error;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
+use crate::cluster::gossip::LocalFacts;
+use crate::cluster::Cluster;
 use crate::config::Config;
-use crate::coordinator::Coordinator;
+use crate::coordinator::{ClusterLinks, Coordinator};
 use crate::metrics::Metrics;
 use crate::node::{NodeIdentity, NodeInfo};
+use crate::replica::LocalReplica;
 
 /// A CQL script the node runs once it has opened its schema and before it serves clients:
 /// the schema an application wants present (the binary passes the chat schema unless
@@ -57,6 +60,24 @@ pub enum StartError {
     DataDir { path: PathBuf, message: String },
     #[error("{0}")]
     Config(#[from] crate::config::ConfigError),
+    #[error("{0}")]
+    Cluster(String),
+}
+
+/// What gossip advertises of this node that changes while it runs.
+struct GossipFacts {
+    schema: watch::Receiver<uuid::Uuid>,
+    replica: Arc<LocalReplica>,
+}
+
+impl LocalFacts for GossipFacts {
+    fn schema_version(&self) -> uuid::Uuid {
+        *self.schema.borrow()
+    }
+
+    fn load(&self) -> u64 {
+        self.replica.size_bytes()
+    }
 }
 
 /// State shared by every connection of a node.
@@ -72,13 +93,15 @@ pub struct Server {
     pub cql_addr: SocketAddr,
     /// Address of the Prometheus endpoint.
     pub metrics_addr: SocketAddr,
+    /// Address of the internode listener.
+    pub internode_addr: SocketAddr,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl Server {
-    /// Opens the data directory, runs the start-up scripts, binds both listeners and starts
-    /// serving.
+    /// Opens the data directory, binds the listeners, joins the cluster, runs the start-up
+    /// scripts and starts serving.
     pub async fn start(config: Config, startup: &[StartupScript]) -> Result<Server, StartError> {
         config.validate()?;
         let metrics = Arc::new(Metrics::new());
@@ -88,11 +111,10 @@ impl Server {
         };
         let identity = NodeIdentity::load_or_create(&config.data_dir, config.num_tokens)
             .map_err(|e| data_dir(e.to_string()))?;
-        let node = NodeInfo::new(&config, identity);
-        let coordinator = Coordinator::open(&config, node).map_err(|e| data_dir(e.to_string()))?;
-        for script in startup {
-            run_startup_script(&coordinator, script).await;
-        }
+        let generation =
+            crate::node::next_generation(&config.data_dir).map_err(|e| data_dir(e.to_string()))?;
+        let node = NodeInfo::new(&config, identity, generation);
+        let replica = Arc::new(LocalReplica::open(&config).map_err(|e| data_dir(e.to_string()))?);
         let cql = bind(
             "CQL",
             SocketAddr::new(config.listen_address, config.cql_port),
@@ -106,6 +128,33 @@ impl Server {
         let cql_addr = local_addr(&cql, "CQL")?;
         let metrics_addr = local_addr(&http, "metrics")?;
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let events = broadcast::channel(256).0;
+        let (schema_tx, schema_rx) = watch::channel(uuid::Uuid::nil());
+        let facts = Arc::new(GossipFacts {
+            schema: schema_rx,
+            replica: replica.clone(),
+        });
+        let cluster = Cluster::start(
+            &config,
+            &node,
+            cql_addr,
+            replica.clone(),
+            facts,
+            events.clone(),
+            shutdown_rx.clone(),
+        )
+        .await
+        .map_err(|e| StartError::Cluster(e.to_string()))?;
+        let internode_addr = cluster.transport.local().listen;
+        let links = ClusterLinks {
+            membership: cluster.membership.clone(),
+            transport: cluster.transport.clone(),
+        };
+        let coordinator = Coordinator::open(&config, node, replica, links, events, schema_tx)
+            .map_err(|e| data_dir(e.to_string()))?;
+        for script in startup {
+            run_startup_script(&coordinator, script).await;
+        }
         let shared = Arc::new(Shared {
             config,
             coordinator,
@@ -115,15 +164,30 @@ impl Server {
         metrics.watch_storage(Box::new(move || watched.coordinator.storage_stats()));
         let watched = shared.clone();
         metrics.watch_replica(Box::new(move || watched.coordinator.replica_report()));
+        let admin = crate::metrics::Admin {
+            faults: shared
+                .config
+                .faults
+                .link_control
+                .then(|| cluster.transport.faults().clone()),
+            status: None,
+        };
         let tasks = vec![
             tokio::spawn(purger(shared.clone(), shutdown_rx.clone())),
             tokio::spawn(listener::run(cql, shared, shutdown_rx.clone())),
-            tokio::spawn(crate::metrics::serve(http, metrics, wait_for(shutdown_rx))),
+            tokio::spawn(crate::metrics::serve(
+                http,
+                metrics,
+                admin,
+                wait_for(shutdown_rx),
+            )),
+            tokio::spawn(cluster.stopped()),
         ];
         tracing::info!(%cql_addr, %metrics_addr, "ringcache node listening");
         Ok(Server {
             cql_addr,
             metrics_addr,
+            internode_addr,
             shutdown,
             tasks,
         })

@@ -70,7 +70,7 @@ pub enum CodecError {
 }
 
 /// One column value (or one collection element) of one row, as of one write.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Cell {
     /// Write timestamp in microseconds since the Unix epoch (client's USING TIMESTAMP or the
     /// coordinator's clock); the first thing reconciliation compares.
@@ -80,7 +80,7 @@ pub struct Cell {
 }
 
 /// The three shapes of a regular (non-counter) cell, as in Cassandra's `Cell`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum CellKind {
     /// A value with no TTL.
     Live {
@@ -226,7 +226,7 @@ impl Cell {
 
 /// A row's primary-key liveness (Cassandra's `LivenessInfo`): written by INSERT, not by
 /// UPDATE, so a row inserted and then stripped of every column still exists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct RowMarker {
     /// Write timestamp in microseconds since the Unix epoch.
     pub timestamp: i64,
@@ -235,7 +235,7 @@ pub struct RowMarker {
 }
 
 /// The TTL of an expiring row marker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Expiry {
     /// The TTL as written, in seconds (never 0).
     pub ttl: u32,
@@ -306,7 +306,7 @@ impl RowMarker {
 }
 
 /// A deletion of a partition, a clustering range or a row (Cassandra's `DeletionTime`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct DeletionTime {
     /// Data written at or before this timestamp (µs since the epoch) is deleted.
     pub marked_for_delete_at: i64,

@@ -212,4 +212,10 @@ pub trait Engine: Send + Sync + 'static {
 
     /// Counters for tests and metrics.
     fn stats(&self) -> EngineStats;
+
+    /// Bytes the store holds (on disk and in memory tables), as `ringcache status` and
+    /// gossip report a node's load; an estimate, cheap to ask.
+    fn size_bytes(&self) -> u64 {
+        0
+    }
 }

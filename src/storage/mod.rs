@@ -20,6 +20,7 @@
 pub mod cell;
 pub mod comparable;
 pub mod conformance;
+pub mod digest;
 pub mod engine;
 pub mod keys;
 pub mod memory;

@@ -213,6 +213,11 @@ impl Engine for RocksEngine {
             reads: self.counters.reads.load(Ordering::Relaxed),
         }
     }
+
+    fn size_bytes(&self) -> u64 {
+        let property = |name: &str| self.db.property_int_value(name).ok().flatten().unwrap_or(0);
+        property("rocksdb.live-sst-files-size") + property("rocksdb.cur-size-all-mem-tables")
+    }
 }
 
 impl Drop for RocksEngine {

@@ -48,6 +48,8 @@ impl TestNode {
             "0",
             "--metrics-port",
             "0",
+            "--internode-port",
+            "0",
         ])
         .arg("--data-dir")
         .arg(data_dir.join("data"))

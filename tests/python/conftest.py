@@ -76,6 +76,7 @@ class RingcacheNode:
                "--listen-address", "127.0.0.1",
                "--cql-port", "0",
                "--metrics-port", "0",
+               "--internode-port", "0",
                "--ready-file", str(self.ready_file)]
         env = dict(os.environ)
         env.setdefault("RUST_LOG", "info")

@@ -10,7 +10,7 @@ use super::{encode_component, Column, KeyError, Order, AFTER, BEFORE};
 
 /// A contiguous range of encoded clustering keys: `start` inclusive, `end` exclusive. Both
 /// are clustering-relative (the row prefix of `keys.rs` goes in front).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct ClusteringRange {
     /// First byte string in the range.
     pub start: Vec<u8>,

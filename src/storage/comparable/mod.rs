@@ -75,7 +75,7 @@ pub const BEFORE: u8 = 0x20;
 pub const AFTER: u8 = 0x60;
 
 /// The clustering order of one component.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Order {
     /// Ascending (the default).
     Asc,

@@ -29,7 +29,7 @@ use crate::cql::types::CqlType;
 use ranges::OpenRanges;
 
 /// What the key layout needs to know about a table.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TableLayout {
     /// The table id (the first 16 bytes of every key).
     pub id: Uuid,
@@ -38,7 +38,7 @@ pub struct TableLayout {
 }
 
 /// A partition's identity: its token and serialized key.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct PartitionId {
     /// The Murmur3 token of `key`.
     pub token: i64,
@@ -67,7 +67,7 @@ impl PartitionId {
 }
 
 /// A write to one column of a row (or of the static row).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ColumnWrite {
     /// A cell: a value, an expiring value or a tombstone. `path` is the encoded element key
     /// of a non-frozen collection element (`comparable::encode_value`), None otherwise.
@@ -85,7 +85,7 @@ pub enum ColumnWrite {
 }
 
 /// The writes to one clustered row.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RowUpdate {
     /// The encoded clustering key (`comparable::encode_clustering`, ending in END).
     pub clustering: Bytes,
@@ -98,7 +98,7 @@ pub struct RowUpdate {
 }
 
 /// The writes to one partition.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PartitionUpdate {
     /// The table's id.
     pub table: Uuid,
@@ -119,7 +119,7 @@ pub struct PartitionUpdate {
 }
 
 /// What one stored column slot holds, as a read returns it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum CellFragment {
     /// A cell (possibly a tombstone or an expired value).
     Cell(Cell),
@@ -128,7 +128,7 @@ pub enum CellFragment {
 }
 
 /// One stored column slot of a row.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ColumnFragment {
     /// The column name (UTF-8 bytes, as in the key).
     pub column: Bytes,
@@ -139,7 +139,7 @@ pub struct ColumnFragment {
 }
 
 /// What a replica stores for one row (or the static row).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RowFragment {
     /// The encoded clustering key (ends in END); empty for the static row.
     pub clustering: Bytes,
@@ -154,7 +154,7 @@ pub struct RowFragment {
 }
 
 /// What a replica returns for one partition.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PartitionFragment {
     /// Which partition.
     pub partition: PartitionId,
@@ -169,7 +169,7 @@ pub struct PartitionFragment {
 }
 
 /// Which rows of a partition a read wants.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Slice {
     /// Sorted, disjoint clustering ranges (`comparable::bounds`); `[full_range()]` for all.
     pub ranges: Vec<ClusteringRange>,
@@ -178,7 +178,7 @@ pub struct Slice {
 }
 
 /// Read bounds a caller sets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ReadLimits {
     /// Stop after this many live rows.
     pub live_rows: usize,
@@ -192,7 +192,7 @@ pub struct ReadLimits {
 }
 
 /// What a read passed, for thresholds and metrics.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ReadStats {
     /// Tombstones passed: deleted or expired cells, row, collection and range deletions
     /// (a range counts once per read, however many rows it covers).
@@ -356,7 +356,7 @@ fn column_write(write: &ColumnWrite) -> (CellName<'_>, Vec<u8>) {
 }
 
 /// Where a partition scan starts.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum PartitionStart {
     /// At (`Included`) or after (`Excluded`) a token, or from the ring's start.
     Token(Bound<i64>),

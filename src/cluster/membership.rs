@@ -1,0 +1,301 @@
+//! The cluster as this node sees it: every node, its place on the ring, whether it is up.
+//!
+//! Gossip feeds it (what each node advertises) and the failure detector decides liveness;
+//! the coordinator reads it on every request, as an immutable [`View`] behind an `Arc`
+//! replaced whole on each change, so a request plans against one consistent picture and no
+//! lock is held while it runs. Changes that drivers care about become protocol events:
+//! `NEW_NODE` when a node first shows up serving, `REMOVED_NODE` when it leaves, `UP` and
+//! `DOWN` as liveness flips — each carrying the node's CQL address, as drivers expect.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+use super::gossip::{AppKey, EndpointState};
+use crate::protocol::Event;
+use crate::ring::{Token, TokenRing};
+
+/// Where a node is in its life in the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeStatus {
+    /// Serving its token ranges.
+    Normal,
+    /// Announced, not yet serving (bootstrap).
+    Joining,
+    /// Handing its ranges over before it leaves.
+    Leaving,
+    /// Gone from the cluster.
+    Left,
+    /// Stopped on purpose; comes back with a new generation.
+    Shutdown,
+    /// Nothing advertised yet.
+    Unknown,
+}
+
+impl NodeStatus {
+    /// Reads a gossiped status value.
+    pub fn parse(value: Option<&str>) -> NodeStatus {
+        match value {
+            Some("NORMAL") => NodeStatus::Normal,
+            Some("JOINING") => NodeStatus::Joining,
+            Some("LEAVING") => NodeStatus::Leaving,
+            Some("LEFT") => NodeStatus::Left,
+            Some("shutdown") => NodeStatus::Shutdown,
+            _ => NodeStatus::Unknown,
+        }
+    }
+
+    /// The gossiped form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeStatus::Normal => "NORMAL",
+            NodeStatus::Joining => "JOINING",
+            NodeStatus::Leaving => "LEAVING",
+            NodeStatus::Left => "LEFT",
+            NodeStatus::Shutdown => "shutdown",
+            NodeStatus::Unknown => "UNKNOWN",
+        }
+    }
+
+    /// Whether the node's tokens are on the ring (it owns ranges).
+    pub fn owns_ranges(self) -> bool {
+        matches!(self, NodeStatus::Normal | NodeStatus::Leaving)
+    }
+}
+
+/// One node as advertised.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeView {
+    pub host_id: Uuid,
+    pub internode: SocketAddr,
+    pub cql: Option<SocketAddr>,
+    pub data_center: String,
+    pub rack: String,
+    pub tokens: Vec<Token>,
+    pub status: NodeStatus,
+    pub schema_version: Option<Uuid>,
+    pub release_version: Option<String>,
+    /// Bytes stored, as last advertised.
+    pub load: u64,
+    pub generation: i64,
+    /// Whether the failure detector considers it up (always true for this node).
+    pub alive: bool,
+}
+
+impl NodeView {
+    /// The view a gossiped state gives, or None while it lacks the internode address.
+    pub fn from_state(host_id: Uuid, state: &EndpointState, alive: bool) -> Option<NodeView> {
+        let internode = state.get(AppKey::InternodeAddress)?.parse().ok()?;
+        let tokens = state
+            .get(AppKey::Tokens)
+            .map(|t| {
+                t.split_whitespace()
+                    .filter_map(|x| x.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        Some(NodeView {
+            host_id,
+            internode,
+            cql: state.get(AppKey::CqlAddress).and_then(|a| a.parse().ok()),
+            data_center: state.get(AppKey::DataCenter).unwrap_or_default().to_owned(),
+            rack: state.get(AppKey::Rack).unwrap_or_default().to_owned(),
+            tokens,
+            status: NodeStatus::parse(state.get(AppKey::Status)),
+            schema_version: state
+                .get(AppKey::SchemaVersion)
+                .and_then(|v| v.parse().ok()),
+            release_version: state.get(AppKey::ReleaseVersion).map(str::to_owned),
+            load: state
+                .get(AppKey::Load)
+                .and_then(|l| l.parse().ok())
+                .unwrap_or(0),
+            generation: state.generation,
+            alive,
+        })
+    }
+}
+
+/// One consistent picture of the cluster.
+#[derive(Debug, Clone)]
+pub struct View {
+    /// This node's id.
+    pub local: Uuid,
+    /// Every node known, this one included.
+    pub nodes: BTreeMap<Uuid, NodeView>,
+    /// The tokens of every node that owns ranges.
+    pub ring: TokenRing<Uuid>,
+    /// Bumped on every change of the ring (tokens or statuses), for placement caches.
+    pub ring_version: u64,
+}
+
+impl View {
+    /// The node `host_id`, if known.
+    pub fn node(&self, host_id: &Uuid) -> Option<&NodeView> {
+        self.nodes.get(host_id)
+    }
+
+    /// This node.
+    pub fn local(&self) -> &NodeView {
+        &self.nodes[&self.local]
+    }
+
+    /// Whether `host_id` is up.
+    pub fn is_alive(&self, host_id: &Uuid) -> bool {
+        self.nodes.get(host_id).is_some_and(|n| n.alive)
+    }
+
+    /// Every node other than this one.
+    pub fn peers(&self) -> impl Iterator<Item = &NodeView> {
+        self.nodes.values().filter(|n| n.host_id != self.local)
+    }
+
+    fn rebuild_ring(&mut self) {
+        let ring = TokenRing::new(
+            self.nodes
+                .values()
+                .filter(|n| n.status.owns_ranges())
+                .flat_map(|n| n.tokens.iter().map(|t| (*t, n.host_id))),
+        );
+        if ring != self.ring {
+            self.ring = ring;
+            self.ring_version += 1;
+        }
+    }
+}
+
+/// The live membership, shared by gossip (writer) and the coordinator (reader).
+pub struct Membership {
+    view: RwLock<Arc<View>>,
+    events: broadcast::Sender<Event>,
+}
+
+impl Membership {
+    /// Membership holding only this node, which is up.
+    pub fn new(local: NodeView, events: broadcast::Sender<Event>) -> Membership {
+        let mut view = View {
+            local: local.host_id,
+            nodes: BTreeMap::from([(local.host_id, local)]),
+            ring: TokenRing::default(),
+            ring_version: 0,
+        };
+        view.rebuild_ring();
+        Membership {
+            view: RwLock::new(Arc::new(view)),
+            events,
+        }
+    }
+
+    /// The current picture.
+    pub fn view(&self) -> Arc<View> {
+        self.view.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Takes a node's advertised state (from gossip). Returns whether anything changed.
+    pub fn update(&self, node: NodeView) -> bool {
+        self.change(|view| {
+            let before = view.nodes.get(&node.host_id).cloned();
+            if before.as_ref() == Some(&node) {
+                return Vec::new();
+            }
+            let events = transition_events(before.as_ref(), &node);
+            view.nodes.insert(node.host_id, node);
+            events
+        })
+    }
+
+    /// Marks `host_id` up or down (the failure detector's verdict).
+    pub fn set_alive(&self, host_id: Uuid, alive: bool) -> bool {
+        self.change(|view| {
+            let Some(node) = view.nodes.get_mut(&host_id) else {
+                return Vec::new();
+            };
+            if node.alive == alive || host_id == view.local {
+                return Vec::new();
+            }
+            node.alive = alive;
+            tracing::info!(%host_id, address = %node.internode, alive, "peer is {}", if alive { "up" } else { "down" });
+            let before = NodeView {
+                alive: !alive,
+                ..node.clone()
+            };
+            transition_events(Some(&before), node)
+        })
+    }
+
+    /// Updates one of this node's own facts.
+    pub fn update_local(&self, edit: impl FnOnce(&mut NodeView)) {
+        self.change(|view| {
+            let local = view.local;
+            if let Some(node) = view.nodes.get_mut(&local) {
+                edit(node);
+            }
+            Vec::new()
+        });
+    }
+
+    /// Forgets a node that left.
+    pub fn remove(&self, host_id: &Uuid) {
+        self.change(|view| {
+            let Some(node) = view.nodes.remove(host_id) else {
+                return Vec::new();
+            };
+            node.cql
+                .map(|address| Event::TopologyChange {
+                    change: "REMOVED_NODE".into(),
+                    address,
+                })
+                .into_iter()
+                .collect()
+        });
+    }
+
+    fn change(&self, edit: impl FnOnce(&mut View) -> Vec<Event>) -> bool {
+        let mut guard = self.view.write().unwrap_or_else(|p| p.into_inner());
+        let mut next = View::clone(&guard);
+        let events = edit(&mut next);
+        next.rebuild_ring();
+        let changed = !events.is_empty() || next.nodes != guard.nodes;
+        *guard = Arc::new(next);
+        drop(guard);
+        for event in events {
+            let _ = self.events.send(event);
+        }
+        changed
+    }
+}
+
+/// The driver events a node's change from `before` to `after` makes.
+fn transition_events(before: Option<&NodeView>, after: &NodeView) -> Vec<Event> {
+    let Some(address) = after.cql else {
+        return Vec::new();
+    };
+    let mut events = Vec::new();
+    let was_serving = before.is_some_and(|b| b.status.owns_ranges());
+    let serving = after.status.owns_ranges();
+    if serving && !was_serving {
+        events.push(Event::TopologyChange {
+            change: "NEW_NODE".into(),
+            address,
+        });
+    }
+    if after.status == NodeStatus::Left && before.is_some_and(|b| b.status != NodeStatus::Left) {
+        events.push(Event::TopologyChange {
+            change: "REMOVED_NODE".into(),
+            address,
+        });
+    }
+    if let Some(before) = before {
+        if before.alive != after.alive {
+            let status = if after.alive { "UP" } else { "DOWN" };
+            events.push(Event::StatusChange {
+                status: status.into(),
+                address,
+            });
+        }
+    }
+    events
+}

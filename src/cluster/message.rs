@@ -1,0 +1,129 @@
+//! Every message nodes send each other, as serde types.
+//!
+//! A message travels in a frame (`transport/frame.rs`: a big-endian `u32` length, then the
+//! body) whose body is an [`Envelope`] encoded with postcard: compact, and safe on untrusted
+//! input — every length is checked against the bytes present, and a decode either yields a
+//! whole value or an error that closes that one connection. The version agreed at the
+//! handshake ([`PROTOCOL_VERSION`]) names this set of types; a change to any of them that an
+//! older node could not decode bumps it.
+//!
+//! Requests carry an id chosen by the sender; the answer carries the same id, so one
+//! connection can have many requests in flight and answers can come back in any order.
+//! Gossip messages are one-way and travel on their own connection, so a heartbeat never
+//! queues behind a large read.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::gossip::{Digest, EndpointDelta};
+use crate::storage::partition::{
+    PartitionFragment, PartitionId, PartitionStart, PartitionUpdate, ReadLimits, ReadStats, Slice,
+    TableLayout,
+};
+
+/// The version of this message set, agreed at the handshake.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// One frame's body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Envelope {
+    /// A request expecting exactly one [`Envelope::Response`] with the same id.
+    Request { id: u64, request: Request },
+    /// The answer to the request `id`.
+    Response {
+        id: u64,
+        response: Result<Response, RemoteError>,
+    },
+    /// A gossip round's message (one-way, on the gossip connection).
+    Gossip(Gossip),
+}
+
+/// Gossip exchange, Cassandra's three-step shape: the initiator sends the digests of every
+/// endpoint it knows (SYN); the receiver answers with the states the initiator lacks and
+/// the digests of those it lacks itself (ACK); the initiator sends those (ACK2).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Gossip {
+    Syn {
+        /// The sender's cluster, checked again at every exchange.
+        cluster_name: String,
+        digests: Vec<Digest>,
+    },
+    Ack {
+        /// States newer than the initiator's digests showed.
+        deltas: Vec<EndpointDelta>,
+        /// Endpoints the receiver wants newer state of (its own version in each).
+        requests: Vec<Digest>,
+    },
+    Ack2 {
+        deltas: Vec<EndpointDelta>,
+    },
+    /// A node announcing that it is shutting down, so peers mark it down at once.
+    Shutdown {
+        host_id: Uuid,
+        generation: i64,
+    },
+}
+
+/// What one node asks of another.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Request {
+    /// Liveness probe; answered with [`Response::Ack`].
+    Echo,
+    /// Apply these partition updates on the replica (atomically per message).
+    Write { updates: Vec<PartitionUpdate> },
+    /// Read one partition's slice from the replica: the fragment, or only its digest.
+    Read {
+        command: ReadCommand,
+        digest_only: bool,
+    },
+    /// The partitions of a table after `start`, with tokens within `end`, in storage order.
+    Scan {
+        table: Uuid,
+        start: PartitionStart,
+        /// Inclusive upper token bound; None for the end of the ring.
+        end: Option<i64>,
+        limit: u32,
+    },
+    /// Remove every row of a table (TRUNCATE).
+    Truncate { table: Uuid },
+}
+
+/// A replica read, as the coordinator plans it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReadCommand {
+    /// The table's key layout (id, clustering types and orders): carried so a replica whose
+    /// schema lags can still read.
+    pub layout: TableLayout,
+    /// Whether and how the replica may serve and fill its cache (the table's policy, or Off
+    /// for a traced request).
+    pub caching: crate::cache::Caching,
+    pub partition: PartitionId,
+    pub slice: Slice,
+    /// Continue after this encoded clustering key (paging, short-read protection).
+    pub after: Option<bytes::Bytes>,
+    pub limits: ReadLimits,
+}
+
+/// A successful answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Response {
+    Ack,
+    Data {
+        fragment: PartitionFragment,
+        stats: ReadStats,
+    },
+    Digest([u8; 16]),
+    Partitions(Vec<PartitionId>),
+}
+
+/// Why a remote node could not do what was asked: the coordinator counts it as that
+/// replica's failure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum RemoteError {
+    /// The read passed more tombstones than the replica's failure threshold.
+    #[error("Scanned over {0} tombstones during query; query aborted")]
+    TombstoneOverwhelming(u64),
+    /// The replica failed for another reason (storage, an unknown table, ...).
+    #[error("{0}")]
+    Failed(String),
+}

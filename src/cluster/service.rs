@@ -1,0 +1,135 @@
+//! What a node does for its peers: the replica side of every internode request.
+//!
+//! Each request is answered through the same [`LocalReplica`] calls the coordinator makes
+//! in-process — a write is `LocalReplica::write` (so it bumps the cache versions before it
+//! is acknowledged, design §6), a read is `LocalReplica::read` (served from the cache when
+//! the coordinator's policy admits it) — so a remote replica behaves exactly as a local one.
+//! A digest read computes the digest of the very fragment a data read would return.
+
+use std::ops::Bound;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+
+use super::gossip::Gossiper;
+use super::message::{Gossip, ReadCommand, RemoteError, Request, Response};
+use super::transport::{Inbound, Peer};
+use crate::replica::LocalReplica;
+use crate::storage::partition::{PartitionStart, ReadError};
+
+/// Answers peers' requests with this node's replica, and hands gossip to the gossiper.
+pub struct ReplicaService {
+    replica: Arc<LocalReplica>,
+    gossiper: Arc<Gossiper>,
+}
+
+impl ReplicaService {
+    pub fn new(replica: Arc<LocalReplica>, gossiper: Arc<Gossiper>) -> ReplicaService {
+        ReplicaService { replica, gossiper }
+    }
+}
+
+impl Inbound for ReplicaService {
+    fn request(
+        &self,
+        _from: Peer,
+        request: Request,
+    ) -> BoxFuture<'static, Result<Response, RemoteError>> {
+        let replica = self.replica.clone();
+        Box::pin(async move { answer(&replica, request).await })
+    }
+
+    fn gossip(&self, from: Peer, message: Gossip) {
+        self.gossiper.receive(from, message);
+    }
+
+    fn admit(&self, peer: &Peer) -> Result<(), String> {
+        self.gossiper.admit(peer)
+    }
+}
+
+/// Runs one request against `replica`.
+pub async fn answer(replica: &LocalReplica, request: Request) -> Result<Response, RemoteError> {
+    match request {
+        Request::Echo => Ok(Response::Ack),
+        Request::Write { updates } => replica
+            .write(updates)
+            .await
+            .map(|()| Response::Ack)
+            .map_err(|e| RemoteError::Failed(e.to_string())),
+        Request::Read {
+            command,
+            digest_only,
+        } => read(replica, &command, digest_only).await,
+        Request::Scan {
+            table,
+            start,
+            end,
+            limit,
+        } => scan(replica, table, start, end, limit),
+        Request::Truncate { table } => replica
+            .truncate(table)
+            .map(|()| Response::Ack)
+            .map_err(|e| RemoteError::Failed(e.to_string())),
+    }
+}
+
+async fn read(
+    replica: &LocalReplica,
+    command: &ReadCommand,
+    digest_only: bool,
+) -> Result<Response, RemoteError> {
+    let served = replica
+        .read(
+            &command.layout,
+            command.caching,
+            &command.partition,
+            &command.slice,
+            command.after.as_deref(),
+            &command.limits,
+        )
+        .await
+        .map_err(read_error)?;
+    let fragment = served.fragment();
+    Ok(if digest_only {
+        Response::Digest(crate::storage::digest::fragment_digest(fragment))
+    } else {
+        Response::Data {
+            fragment: fragment.clone(),
+            stats: served.stats(),
+        }
+    })
+}
+
+fn scan(
+    replica: &LocalReplica,
+    table: uuid::Uuid,
+    mut start: PartitionStart,
+    end: Option<i64>,
+    limit: u32,
+) -> Result<Response, RemoteError> {
+    let end = end.map_or(Bound::Unbounded, Bound::Included);
+    let mut found = Vec::new();
+    while found.len() < limit as usize {
+        match replica
+            .next_partition(table, &start, end)
+            .map_err(read_error)?
+        {
+            Some(next) => {
+                start = PartitionStart::After(next.clone());
+                found.push(next);
+            }
+            None => break,
+        }
+    }
+    Ok(Response::Partitions(found))
+}
+
+fn read_error(error: ReadError) -> RemoteError {
+    match error {
+        ReadError::TombstoneOverwhelming { tombstones } => {
+            RemoteError::TombstoneOverwhelming(tombstones as u64)
+        }
+        other => RemoteError::Failed(other.to_string()),
+    }
+}
