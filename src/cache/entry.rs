@@ -109,14 +109,20 @@ fn compact(fragment: &PartitionFragment) -> (PartitionFragment, usize) {
     let heap = text
         + (rows.len() + usize::from(static_row.is_some())) * size_of::<RowFragment>()
         + columns * size_of::<ColumnFragment>();
+    let ranges = &fragment.range_deletions;
+    let range_bytes: usize = ranges
+        .iter()
+        .map(|r| size_of_val(r) + r.start.key.len() + r.end.key.len())
+        .sum();
     let compacted = PartitionFragment {
         partition,
         deletion: fragment.deletion,
         static_row,
         rows,
         exhausted: fragment.exhausted,
+        range_deletions: ranges.clone(),
     };
-    (compacted, heap)
+    (compacted, heap + range_bytes)
 }
 
 fn row_bytes(row: &RowFragment) -> usize {
@@ -208,6 +214,7 @@ mod tests {
             static_row: None,
             rows,
             exhausted: true,
+            range_deletions: Vec::new(),
         }
     }
 

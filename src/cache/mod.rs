@@ -150,6 +150,9 @@ impl SliceKey {
 }
 
 /// A read's answer: an entry of the cache, or a fragment read for this read alone.
+// Returned by value and consumed at once; boxing the fragment would cost an allocation per
+// uncached read.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Served {
     /// From the cache (a hit, a coalesced read, or this read's own fill).

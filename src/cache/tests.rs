@@ -57,6 +57,7 @@ fn fragment(p: &PartitionId, body: &str, expires: Option<u32>) -> PartitionFragm
             }],
         }],
         exhausted: true,
+        range_deletions: Vec::new(),
     }
 }
 

@@ -30,11 +30,13 @@
 
 mod murmur3;
 mod partitioner;
+pub mod placement;
 mod token;
 mod token_ring;
 
 pub use murmur3::{murmur3_x64_128, murmur3_x64_128_h1};
 pub use partitioner::{serialize_partition_key, KeyTooLong, Murmur3Partitioner};
+pub use placement::{Location, Placement, Strategy};
 pub use token::Token;
 pub use token_ring::{random_tokens, TokenRing};
 

@@ -371,7 +371,7 @@ impl DeletionTime {
 }
 
 /// One end of a range tombstone over clustering keys.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct ClusteringBound {
     /// A clustering prefix in the byte-comparable encoding (`storage::comparable`). The
     /// encoding is assumed self-delimiting per component, so a clustering extends a prefix
@@ -382,7 +382,7 @@ pub struct ClusteringBound {
 }
 
 /// A deletion of every row whose clustering lies between two bounds (DELETE with a slice).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct RangeTombstone {
     /// Lower bound; an empty inclusive key means "from the partition's first row".
     pub start: ClusteringBound,

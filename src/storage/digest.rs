@@ -29,6 +29,14 @@ pub fn fragment_digest(fragment: &PartitionFragment) -> [u8; 16] {
     for row in &fragment.rows {
         row_bytes(&mut hash, row);
     }
+    hash.update((fragment.range_deletions.len() as u64).to_be_bytes());
+    for range in &fragment.range_deletions {
+        for bound in [&range.start, &range.end] {
+            piece(&mut hash, &bound.key);
+            hash.update([u8::from(bound.inclusive)]);
+        }
+        piece(&mut hash, &range.deletion.encode());
+    }
     hash.update([u8::from(fragment.exhausted)]);
     hash.finalize().into()
 }
@@ -95,6 +103,7 @@ mod tests {
                 }],
             }],
             exhausted: true,
+            range_deletions: Vec::new(),
         }
     }
 

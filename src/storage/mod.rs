@@ -24,6 +24,7 @@ pub mod digest;
 pub mod engine;
 pub mod keys;
 pub mod memory;
+pub mod merge;
 pub mod partition;
 pub mod purge;
 pub mod reconcile;

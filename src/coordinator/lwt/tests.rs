@@ -237,6 +237,7 @@ fn the_newest_timestamp_counts_tombstones_markers_and_deletions() {
         static_row: None,
         rows: vec![row(b"\x38", 10)],
         exhausted: true,
+        range_deletions: Vec::new(),
     };
     assert_eq!(newest(&fragment), 15);
     fragment.deletion = DeletionTime::new(100, 0);

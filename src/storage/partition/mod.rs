@@ -164,6 +164,12 @@ pub struct PartitionFragment {
     pub static_row: Option<RowFragment>,
     /// Rows in read order (reversed for reversed reads), dead ones included.
     pub rows: Vec<RowFragment>,
+    /// The range deletions the read met: every range tombstone overlapping the part of the
+    /// partition it scanned, already applied to `rows`' deletions. A coordinator merging
+    /// several replicas' answers applies each one's ranges to the others' rows, so a row one
+    /// replica deleted by range — and therefore does not return at all — cannot come back
+    /// from a replica that missed the deletion.
+    pub range_deletions: Vec<crate::storage::cell::RangeTombstone>,
     /// Whether the read reached the end of the requested slices (no live row follows).
     pub exhausted: bool,
 }
@@ -472,6 +478,7 @@ pub fn read_partition(
         deletion,
         stats: ReadStats::default(),
         rows: Vec::new(),
+        met: Vec::new(),
         chunk: limits
             .live_rows
             .saturating_mul(ENTRIES_PER_ROW)
@@ -502,6 +509,7 @@ pub fn read_partition(
         static_row,
         rows: reader.rows,
         exhausted,
+        range_deletions: reader.met,
     };
     Ok((fragment, reader.stats))
 }
@@ -556,11 +564,22 @@ struct RowReader<'a> {
     deletion: DeletionTime,
     stats: ReadStats,
     rows: Vec<RowFragment>,
+    /// Every range tombstone the scans met, once each.
+    met: Vec<crate::storage::cell::RangeTombstone>,
     /// Entries to fetch with the next engine scan.
     chunk: usize,
 }
 
 impl RowReader<'_> {
+    /// Records the open ranges in the fragment's list of ranges met (each once).
+    fn note_open_ranges(&mut self) {
+        for range in self.open.ranges() {
+            if !self.met.contains(range) {
+                self.met.push(range.clone());
+            }
+        }
+    }
+
     fn read_static(&mut self, pk: &PartitionKey<'_>) -> Result<Option<RowFragment>, ReadError> {
         let prefix = pk.static_key(None).map_err(corrupt_key)?;
         let mut keys = KeyRange::prefix(&prefix);
@@ -595,6 +614,7 @@ impl RowReader<'_> {
             OpenRanges::at_scan_start(self.engine, &self.pk, &self.columns, &keys, reversed)?;
         self.stats.entries += scanned;
         self.open = open;
+        self.note_open_ranges();
         self.count_range_tombstones(self.open.len())?;
         let mut current: Option<RowFragment> = None;
         loop {
@@ -637,6 +657,7 @@ impl RowReader<'_> {
             Slot::RangeTombstoneBound { bound, side, other } => {
                 if self.open.meet(bound, side, other, value)? {
                     self.count_range_tombstones(1)?;
+                    self.note_open_ranges();
                 }
                 return Ok(false);
             }

@@ -129,6 +129,11 @@ impl OpenRanges {
         self.open.len()
     }
 
+    /// The ranges held.
+    pub(super) fn ranges(&self) -> &[RangeTombstone] {
+        &self.open
+    }
+
     /// A bound key the scan met: opens its range when the scan enters the range there (a
     /// start key going forward, an end key in reverse). True when a range was opened.
     pub(super) fn meet(

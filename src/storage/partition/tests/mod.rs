@@ -564,4 +564,5 @@ fn the_rocksdb_engine_reads_what_the_memory_engine_reads() {
     }
 }
 
+mod merged;
 mod ranges;
