@@ -49,6 +49,37 @@ pub enum Error {
         failures: i32,
         reason: String,
     },
+    /// Replicas failed the write so that the level can no longer be met.
+    #[error("Operation failed - received {received} responses and {failures} failures: {reason}")]
+    WriteFailure {
+        consistency: Consistency,
+        received: i32,
+        block_for: i32,
+        failures: i32,
+        write_type: &'static str,
+        reason: String,
+    },
+    /// Too few replicas acknowledged a write within `write_request_timeout_ms`.
+    #[error("Operation timed out - received only {received} responses.")]
+    WriteTimeout {
+        consistency: Consistency,
+        received: i32,
+        block_for: i32,
+        /// SIMPLE, BATCH, UNLOGGED_BATCH, BATCH_LOG, CAS.
+        write_type: &'static str,
+    },
+    /// Too few replicas answered a read within `read_request_timeout_ms`.
+    #[error("Operation timed out - received only {received} responses.")]
+    ReadTimeout {
+        consistency: Consistency,
+        received: i32,
+        block_for: i32,
+        /// Whether the replica asked for the data answered.
+        data_present: bool,
+    },
+    /// TRUNCATE could not reach or complete on every replica.
+    #[error("Error during truncate: {0}")]
+    Truncate(String),
     /// The node refuses work to protect itself.
     #[error("{0}")]
     Overloaded(String),
@@ -98,6 +129,10 @@ impl Error {
             Error::Unprepared(_) => ErrorCode::Unprepared,
             Error::Unavailable { .. } => ErrorCode::Unavailable,
             Error::ReadFailure { .. } => ErrorCode::ReadFailure,
+            Error::WriteFailure { .. } => ErrorCode::WriteFailure,
+            Error::Truncate(_) => ErrorCode::TruncateError,
+            Error::WriteTimeout { .. } => ErrorCode::WriteTimeout,
+            Error::ReadTimeout { .. } => ErrorCode::ReadTimeout,
             Error::Overloaded(_) => ErrorCode::Overloaded,
             Error::Server(_) => ErrorCode::ServerError,
         }
@@ -138,6 +173,42 @@ impl Error {
                 block_for: *block_for,
                 num_failures: *failures,
                 data_present: false,
+            },
+            Error::WriteTimeout {
+                consistency,
+                received,
+                block_for,
+                write_type,
+            } => ErrorExtra::WriteTimeout {
+                consistency: *consistency,
+                received: *received,
+                block_for: *block_for,
+                write_type: (*write_type).to_owned(),
+            },
+            Error::ReadTimeout {
+                consistency,
+                received,
+                block_for,
+                data_present,
+            } => ErrorExtra::ReadTimeout {
+                consistency: *consistency,
+                received: *received,
+                block_for: *block_for,
+                data_present: *data_present,
+            },
+            Error::WriteFailure {
+                consistency,
+                received,
+                block_for,
+                failures,
+                write_type,
+                ..
+            } => ErrorExtra::WriteFailure {
+                consistency: *consistency,
+                received: *received,
+                block_for: *block_for,
+                num_failures: *failures,
+                write_type: (*write_type).to_owned(),
             },
             _ => ErrorExtra::None,
         };

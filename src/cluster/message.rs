@@ -76,12 +76,12 @@ pub enum Request {
         command: ReadCommand,
         digest_only: bool,
     },
-    /// The partitions of a table after `start`, with tokens within `end`, in storage order.
+    /// Up to `limit` partitions of a table from `start`, with tokens within `end`, in
+    /// storage order (partitions holding only tombstones included).
     Scan {
         table: Uuid,
         start: PartitionStart,
-        /// Inclusive upper token bound; None for the end of the ring.
-        end: Option<i64>,
+        end: std::ops::Bound<i64>,
         limit: u32,
     },
     /// Remove every row of a table (TRUNCATE).

@@ -105,10 +105,9 @@ fn scan(
     replica: &LocalReplica,
     table: uuid::Uuid,
     mut start: PartitionStart,
-    end: Option<i64>,
+    end: Bound<i64>,
     limit: u32,
 ) -> Result<Response, RemoteError> {
-    let end = end.map_or(Bound::Unbounded, Bound::Included);
     let mut found = Vec::new();
     while found.len() < limit as usize {
         match replica

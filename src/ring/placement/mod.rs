@@ -201,6 +201,23 @@ impl Placement {
         &self.replicas[if i == self.tokens.len() { 0 } else { i }]
     }
 
+    /// The token space in increasing order, cut at every ring token: `(start exclusive,
+    /// end inclusive, replicas)`, None for the ring's minimum (start) and maximum (end). The
+    /// wrapping range appears twice, as the first and the last piece.
+    pub fn segments(&self) -> Vec<(Option<Token>, Option<Token>, &[Uuid])> {
+        let Some(first) = self.replicas.first() else {
+            return Vec::new();
+        };
+        let mut out = Vec::with_capacity(self.tokens.len() + 1);
+        let mut start = None;
+        for (token, replicas) in self.tokens.iter().zip(&self.replicas) {
+            out.push((start, Some(*token), &replicas[..]));
+            start = Some(*token);
+        }
+        out.push((start, None, &first[..]));
+        out
+    }
+
     /// Every range as `(start exclusive, end inclusive, replicas)`, in ring order; the first
     /// wraps around from the last token.
     pub fn ranges(&self) -> impl Iterator<Item = (Token, Token, &[Uuid])> {

@@ -1,0 +1,228 @@
+//! The replica seam and the fan-out: how a coordinator reaches a partition's replicas and
+//! how many answers it waits for (design §17). Everything that talks to more than one
+//! replica is in this folder, in plain sight:
+//!
+//! - [`quorum`]: what a consistency level needs of a partition's replicas, counted by data
+//!   centre (Cassandra's `blockFor`, LOCAL_* and EACH_QUORUM rules).
+//! - `write.rs`: a write goes to every live replica of each partition it touches — this
+//!   node's in-process, the others over internode — and is acknowledged once every
+//!   partition has the acknowledgements its level needs; `Unavailable` before anything is
+//!   sent when too few are alive, `WriteTimeout` at `write_request_timeout_ms`. Replicas
+//!   still working when the level is met finish in the background.
+//! - `read.rs`: a partition read asks the closest replica for data and the others the level
+//!   needs for digests; equal digests answer with the data, a mismatch asks them all for data
+//!   and merges the answers by last-write-wins (`storage::merge`). `ReadTimeout` at
+//!   `read_request_timeout_ms`.
+//! - `scan.rs`: token-range scans walk the ring range by range, asking each range's
+//!   replicas for the partitions they hold; TRUNCATE goes to every node.
+//!
+//! A replica is addressed as [`Replica`]: this node (called directly: no serialization, no
+//! task, the same [`LocalReplica`] calls a peer's request would make) or a peer's internode
+//! address. A one-node cluster is the degenerate case of the same code: every partition's
+//! one replica is local, and the write and read paths take their in-process shortcut.
+
+mod quorum;
+mod read;
+mod scan;
+mod write;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rand::seq::SliceRandom;
+use uuid::Uuid;
+
+use super::ClusterLinks;
+use crate::cluster::membership::View;
+use crate::cluster::message::{Request, Response};
+use crate::cluster::transport::CallError;
+use crate::config::Config;
+use crate::replica::LocalReplica;
+use crate::ring::{Location, Placement, Strategy, Token};
+use crate::schema::KeyspaceDef;
+pub use quorum::{Need, Tally};
+pub use read::ReadTarget;
+pub use write::WriteType;
+
+/// How long the coordinator waits for replicas.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub write: Duration,
+    pub read: Duration,
+    pub range: Duration,
+    pub truncate: Duration,
+}
+
+impl Timeouts {
+    fn from_config(config: &Config) -> Timeouts {
+        let ms = Duration::from_millis;
+        Timeouts {
+            write: ms(config.write_request_timeout_ms),
+            read: ms(config.read_request_timeout_ms),
+            range: ms(config.range_request_timeout_ms),
+            truncate: ms(config.truncate_request_timeout_ms),
+        }
+    }
+}
+
+/// One replica of a partition, as a request sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Replica {
+    pub host_id: Uuid,
+    /// The peer's internode address; None for this node.
+    pub address: Option<SocketAddr>,
+    pub dc: String,
+    pub alive: bool,
+}
+
+impl Replica {
+    /// Whether this is the coordinating node itself.
+    pub fn is_local(&self) -> bool {
+        self.address.is_none()
+    }
+}
+
+/// The coordinator's access to every replica: this node's, and its peers' through the
+/// cluster.
+pub struct Replication {
+    local: Arc<LocalReplica>,
+    cluster: ClusterLinks,
+    local_dc: String,
+    timeouts: Timeouts,
+    placements: Mutex<Placements>,
+}
+
+/// Placements of the current ring, by strategy; dropped when the ring changes.
+#[derive(Default)]
+struct Placements {
+    ring_version: u64,
+    by_strategy: HashMap<Strategy, Arc<Placement>>,
+}
+
+impl Replication {
+    pub fn new(config: &Config, local: Arc<LocalReplica>, cluster: ClusterLinks) -> Replication {
+        Replication {
+            local,
+            cluster,
+            local_dc: config.data_center.clone(),
+            timeouts: Timeouts::from_config(config),
+            placements: Mutex::new(Placements::default()),
+        }
+    }
+
+    /// This node's replica.
+    pub fn local(&self) -> &LocalReplica {
+        &self.local
+    }
+
+    /// This node's data centre.
+    pub fn local_dc(&self) -> &str {
+        &self.local_dc
+    }
+
+    /// The membership picture requests plan against.
+    pub fn view(&self) -> Arc<View> {
+        self.cluster.membership.view()
+    }
+
+    /// The replicas of `token` in `keyspace`, primary first; system keyspaces (and any
+    /// LocalStrategy) have this node alone.
+    pub fn replicas(&self, view: &View, keyspace: &KeyspaceDef, token: i64) -> Vec<Replica> {
+        let strategy = strategy(keyspace);
+        if strategy == Strategy::Local {
+            return vec![self.replica(view, view.local)];
+        }
+        let placement = self.placement(view, &strategy);
+        placement
+            .replicas(Token(token))
+            .iter()
+            .map(|host| self.replica(view, *host))
+            .collect()
+    }
+
+    /// What `consistency` needs of a partition of `keyspace`.
+    pub fn need(&self, keyspace: &KeyspaceDef, consistency: crate::protocol::Consistency) -> Need {
+        let strategy = strategy(keyspace);
+        let simple = matches!(strategy, Strategy::Simple { .. } | Strategy::Local);
+        Need::of(consistency, &strategy.factors(&self.local_dc), &self.local_dc, simple)
+    }
+
+    fn replica(&self, view: &View, host_id: Uuid) -> Replica {
+        let node = view.node(&host_id);
+        Replica {
+            host_id,
+            address: (host_id != view.local).then(|| node.map(|n| n.internode)).flatten(),
+            dc: node.map(|n| n.data_center.clone()).unwrap_or_default(),
+            alive: host_id == view.local || node.is_some_and(|n| n.alive),
+        }
+    }
+
+    fn placement(&self, view: &View, strategy: &Strategy) -> Arc<Placement> {
+        let mut cache = self.placements.lock().expect("placements");
+        if cache.ring_version != view.ring_version {
+            *cache = Placements {
+                ring_version: view.ring_version,
+                by_strategy: HashMap::new(),
+            };
+        }
+        cache
+            .by_strategy
+            .entry(strategy.clone())
+            .or_insert_with(|| Arc::new(Placement::new(&view.ring, &locations(view), strategy)))
+            .clone()
+    }
+
+    /// Sends `request` to `replica` (in-process for this node) and waits until `deadline`.
+    async fn call(&self, replica: &Replica, request: Request, deadline: Instant) -> Result<Response, CallError> {
+        call(&self.local, &self.cluster, replica, request, deadline).await
+    }
+
+    /// The live replicas in the order reads prefer them: this node, then its data centre,
+    /// then the others (shuffled within each group, to spread load).
+    fn by_proximity(&self, mut replicas: Vec<Replica>) -> Vec<Replica> {
+        replicas.retain(|r| r.alive);
+        replicas.shuffle(&mut rand::rng());
+        replicas.sort_by_key(|r| (!r.is_local(), r.dc != self.local_dc));
+        replicas
+    }
+}
+
+/// Sends `request` to `replica`: directly to this node's replica, or over internode.
+async fn call(
+    local: &LocalReplica,
+    cluster: &ClusterLinks,
+    replica: &Replica,
+    request: Request,
+    deadline: Instant,
+) -> Result<Response, CallError> {
+    match replica.address {
+        None => crate::cluster::service::answer(local, request)
+            .await
+            .map_err(CallError::Remote),
+        Some(address) => cluster.transport.request(address, request, deadline).await,
+    }
+}
+
+/// The strategy a keyspace replicates by.
+pub fn strategy(keyspace: &KeyspaceDef) -> Strategy {
+    if keyspace.is_system() {
+        return Strategy::Local;
+    }
+    Strategy::from_replication(&keyspace.replication)
+}
+
+/// Every ring node's location.
+fn locations(view: &View) -> HashMap<Uuid, Location> {
+    view.nodes
+        .values()
+        .map(|n| {
+            let location = Location {
+                data_center: n.data_center.clone(),
+                rack: n.rack.clone(),
+            };
+            (n.host_id, location)
+        })
+        .collect()
+}

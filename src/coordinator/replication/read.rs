@@ -1,0 +1,224 @@
+//! The read fan-out for one partition's slice (design §18.2).
+//!
+//! The live replicas that count for the level are taken closest first (this node, its data
+//! centre, the rest) until the level's need is met — `Unavailable` if it cannot be. The
+//! first is asked for the data, the others only for the digest of what they hold (MD5 of
+//! the fragment's canonical bytes, `storage::digest`). If every digest equals the data's,
+//! the data is the answer. Otherwise every contacted replica is asked for its data and the
+//! answers are merged by last-write-wins (`storage::merge`), range deletions and short-read
+//! protection included; the merged fragment is the answer. Nothing waits past
+//! `read_request_timeout_ms`: an unanswered replica makes a `ReadTimeout` that says how many
+//! answered and whether the data did.
+//!
+//! When this node alone is contacted (a level of one with a local replica, or a single
+//! node), the read is this node's replica read, cache included, with no copy of the
+//! fragment: the hot path of a token-aware driver at ONE.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::{Replica, Replication, Tally};
+use crate::cache::{Caching, Served};
+use crate::cluster::message::{ReadCommand, RemoteError, Request, Response};
+use crate::cluster::transport::CallError;
+use crate::error::Error;
+use crate::protocol::Consistency;
+use crate::schema::KeyspaceDef;
+use crate::storage::digest::fragment_digest;
+use crate::storage::merge::merge_fragments;
+use crate::storage::partition::{PartitionId, ReadError, ReadLimits, Slice, TableLayout};
+
+/// One partition read, as the coordinator plans it.
+pub struct ReadTarget<'a> {
+    pub keyspace: &'a KeyspaceDef,
+    pub layout: &'a TableLayout,
+    pub caching: Caching,
+    pub partition: &'a PartitionId,
+    pub slice: &'a Slice,
+    /// Continue after this encoded clustering key.
+    pub after: Option<&'a [u8]>,
+    pub limits: &'a ReadLimits,
+}
+
+/// Why a read failed: a replica's own refusal (tombstones, storage), which the caller words
+/// with the table's name, or a coordination error ready for the client.
+#[derive(Debug)]
+pub enum ReadFailed {
+    Replica(ReadError),
+    Coordination(Error),
+}
+
+impl From<Error> for ReadFailed {
+    fn from(e: Error) -> Self {
+        ReadFailed::Coordination(e)
+    }
+}
+
+/// One contacted replica's answer.
+enum Answer {
+    Data(Served),
+    Digest([u8; 16]),
+}
+
+impl Replication {
+    /// Reads `target` at `consistency`.
+    pub async fn read(&self, target: &ReadTarget<'_>, consistency: Consistency) -> Result<Served, ReadFailed> {
+        let view = self.view();
+        let replicas = self.replicas(&view, target.keyspace, target.partition.token);
+        let need = self.need(target.keyspace, consistency);
+        let candidates: Vec<Replica> = self
+            .by_proximity(replicas)
+            .into_iter()
+            .filter(|r| need.counts(&r.dc))
+            .collect();
+        let mut contacted = Vec::new();
+        let mut chosen = Tally::default();
+        for replica in candidates {
+            if chosen.meets(&need) {
+                break;
+            }
+            chosen.add(&replica.dc);
+            contacted.push(replica);
+        }
+        if let Some((required, alive)) = chosen.shortfall(&need) {
+            return Err(Error::Unavailable {
+                consistency,
+                required: required as i32,
+                alive: alive as i32,
+            }
+            .into());
+        }
+        if let [only] = contacted.as_slice() {
+            if only.is_local() {
+                return self.read_local(target).await.map_err(ReadFailed::Replica);
+            }
+        }
+        let deadline = Instant::now() + self.timeouts.read;
+        let block_for = need.block_for();
+        let asks = contacted
+            .iter()
+            .enumerate()
+            .map(|(i, r)| self.ask(r, target, i > 0, deadline));
+        let answers = futures::future::join_all(asks).await;
+        let timeout = |received: usize, data_present: bool| Error::ReadTimeout {
+            consistency,
+            received: received.min(block_for.saturating_sub(1)) as i32,
+            block_for: block_for as i32,
+            data_present,
+        };
+        let received = answers.iter().filter(|a| a.is_ok()).count();
+        let data_present = answers.first().is_some_and(|a| a.is_ok());
+        let mut answers = answers.into_iter().map(|a| a.map_err(|e| lost(e, &timeout, received, data_present)));
+        let Some(Answer::Data(data)) = answers.next().transpose()? else {
+            return Err(timeout(received, false).into());
+        };
+        let digest = fragment_digest(data.fragment());
+        let mut agree = true;
+        for answer in answers {
+            agree &= matches!(answer?, Answer::Digest(d) if d == digest);
+        }
+        if agree {
+            return Ok(data);
+        }
+        self.reconcile(target, &contacted[1..], data, deadline, &timeout).await
+    }
+
+    /// Digests disagreed: every contacted replica's data, merged.
+    async fn reconcile(
+        &self,
+        target: &ReadTarget<'_>,
+        others: &[Replica],
+        data: Served,
+        deadline: Instant,
+        timeout: &impl Fn(usize, bool) -> Error,
+    ) -> Result<Served, ReadFailed> {
+        let stats = data.stats();
+        let asks = others.iter().map(|r| self.ask(r, target, false, deadline));
+        let answers = futures::future::join_all(asks).await;
+        let received = 1 + answers.iter().filter(|a| a.is_ok()).count();
+        let mut fragments = vec![data.fragment().clone()];
+        for answer in answers {
+            match answer.map_err(|e| lost(e, timeout, received, true))? {
+                Answer::Data(served) => fragments.push(served.fragment().clone()),
+                Answer::Digest(_) => unreachable!("asked for data"),
+            }
+        }
+        let merged = merge_fragments(fragments, target.slice.reversed);
+        Ok(Served::Fresh(merged, stats))
+    }
+
+    async fn ask(
+        &self,
+        replica: &Replica,
+        target: &ReadTarget<'_>,
+        digest_only: bool,
+        deadline: Instant,
+    ) -> Result<Answer, CallError> {
+        if replica.is_local() {
+            let served = self.read_local(target).await.map_err(|e| CallError::Remote(remote(e)))?;
+            return Ok(match digest_only {
+                true => Answer::Digest(fragment_digest(served.fragment())),
+                false => Answer::Data(served),
+            });
+        }
+        let command = ReadCommand {
+            layout: target.layout.clone(),
+            caching: target.caching,
+            partition: target.partition.clone(),
+            slice: target.slice.clone(),
+            after: target.after.map(Bytes::copy_from_slice),
+            limits: *target.limits,
+        };
+        let request = Request::Read {
+            command,
+            digest_only,
+        };
+        match self.call(replica, request, deadline).await? {
+            Response::Digest(d) => Ok(Answer::Digest(d)),
+            Response::Data { fragment, stats } => Ok(Answer::Data(Served::Fresh(fragment, stats))),
+            other => Err(CallError::Remote(RemoteError::Failed(format!("unexpected answer {other:?}")))),
+        }
+    }
+
+    async fn read_local(&self, target: &ReadTarget<'_>) -> Result<Served, ReadError> {
+        self.local
+            .read(
+                target.layout,
+                target.caching,
+                target.partition,
+                target.slice,
+                target.after,
+                target.limits,
+            )
+            .await
+    }
+}
+
+/// A replica's failure as the read reports it: its refusal as it is, anything else (no
+/// answer in time, a lost connection) as the level not met.
+fn lost(
+    error: CallError,
+    timeout: &impl Fn(usize, bool) -> Error,
+    received: usize,
+    data_present: bool,
+) -> ReadFailed {
+    match error {
+        CallError::Remote(RemoteError::TombstoneOverwhelming(n)) => {
+            ReadFailed::Replica(ReadError::TombstoneOverwhelming { tombstones: n as usize })
+        }
+        CallError::Remote(RemoteError::Failed(message)) => ReadFailed::Replica(ReadError::Storage(
+            crate::storage::engine::StorageError::Io(message),
+        )),
+        _ => ReadFailed::Coordination(timeout(received, data_present)),
+    }
+}
+
+fn remote(error: ReadError) -> RemoteError {
+    match error {
+        ReadError::TombstoneOverwhelming { tombstones } => {
+            RemoteError::TombstoneOverwhelming(tombstones as u64)
+        }
+        other => RemoteError::Failed(other.to_string()),
+    }
+}
