@@ -148,6 +148,9 @@ pub struct Coordinator {
     /// Live nodes per data centre, for consistency checks: this node alone until the
     /// cluster layer exists.
     live_nodes: BTreeMap<String, usize>,
+    /// The data centres keyspace replication may name (and `replication_factor` expands
+    /// into): this node's until the cluster layer adds its peers'.
+    data_centers: crate::schema::DataCenters,
     /// The last write timestamp this node assigned (µs), so assigned timestamps strictly
     /// increase even when the clock stalls or steps back.
     last_timestamp: AtomicI64,
@@ -176,6 +179,7 @@ impl Coordinator {
             max_unpaged_rows: config.limits.max_unpaged_rows,
             replica,
             live_nodes: BTreeMap::from([(config.data_center.clone(), 1)]),
+            data_centers: crate::schema::DataCenters::new([config.data_center.clone()]),
             last_timestamp: AtomicI64::new(0),
             cas_locks: lwt::CasLocks::new(),
             cache_capacity: config.cache.capacity_bytes,
@@ -458,7 +462,7 @@ impl Coordinator {
             .map_err(|_| Error::Server("schema store poisoned".into()))?;
         let mut next = Catalog::clone(&self.read_catalog());
         let before = table_ids(&next);
-        let Some(change) = next.apply(statement, keyspace)? else {
+        let Some(change) = next.apply_with(statement, keyspace, &self.data_centers)? else {
             // IF [NOT] EXISTS matched: nothing changed.
             return Ok(ResultBody::Void);
         };

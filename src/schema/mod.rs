@@ -30,6 +30,7 @@ mod ddl_table;
 mod describe;
 mod error;
 mod options;
+mod replication;
 mod rows;
 mod store;
 pub mod system;
@@ -42,6 +43,7 @@ pub use catalog::{
 pub use describe::{keyspace_cql, table_cql, type_cql, ClusterInfo, DescribeResult};
 pub use error::SchemaError;
 pub use options::{java_double, TableOptions};
+pub use replication::DataCenters;
 pub use rows::Row;
 pub use store::{SchemaStore, StoreError, FORMAT_VERSION};
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::error::{config, invalid, syntax, SchemaError};
+use super::error::{config, syntax, SchemaError};
 use crate::cql::ast::OptionValue;
 
 /// Cassandra 4.1 table parameters, stored as Cassandra stores them (class names
@@ -473,101 +473,9 @@ pub fn java_double(v: f64) -> String {
     format!("{mantissa}E{exp}")
 }
 
-/// Known replication strategies, by short name.
-const STRATEGIES: &[&str] = &[
-    "SimpleStrategy",
-    "NetworkTopologyStrategy",
-    "LocalStrategy",
-    "EverywhereStrategy",
-];
-const LOCATOR_PACKAGE: &str = "org.apache.cassandra.locator.";
-
-/// Validates a `replication = {...}` map and returns it as stored: `class` expanded to
-/// the full class name, the other options kept as given.
-pub(crate) fn replication_map(
-    keyspace: &str,
-    given: &[(String, String)],
-) -> Result<BTreeMap<String, String>, SchemaError> {
-    let mut options: BTreeMap<String, String> = given.iter().cloned().collect();
-    let class = options
-        .remove("class")
-        .ok_or_else(|| config("Missing replication strategy class"))?;
-    let full = if class.contains('.') {
-        class.clone()
-    } else {
-        format!("{LOCATOR_PACKAGE}{class}")
-    };
-    let short = full.strip_prefix(LOCATOR_PACKAGE).unwrap_or("");
-    if !STRATEGIES.contains(&short) {
-        return Err(config(format!(
-            "Unable to find replication strategy class '{full}'"
-        )));
-    }
-    if short == "LocalStrategy" || short == "EverywhereStrategy" {
-        return Err(config(format!(
-            "Unable to use given strategy class: {short} is reserved for internal use."
-        )));
-    }
-    if short == "SimpleStrategy" {
-        simple_strategy_options(keyspace, &options)?;
-    }
-    for (dc, rf) in &options {
-        validate_rf(rf).map_err(|e| match e {
-            SchemaError::ConfigError(m) if short != "SimpleStrategy" => {
-                config(format!("{m} (for datacenter {dc})"))
-            }
-            other => other,
-        })?;
-    }
-    options.insert("class".into(), full);
-    Ok(options)
-}
-
-fn simple_strategy_options(
-    keyspace: &str,
-    options: &BTreeMap<String, String>,
-) -> Result<(), SchemaError> {
-    if !options.contains_key("replication_factor") {
-        return Err(config(
-            "SimpleStrategy requires a replication_factor strategy option.",
-        ));
-    }
-    if let Some(other) = options.keys().find(|k| *k != "replication_factor") {
-        return Err(config(format!(
-            "Unrecognized strategy option {{{other}}} passed to SimpleStrategy for keyspace {keyspace}"
-        )));
-    }
-    Ok(())
-}
-
-fn validate_rf(rf: &str) -> Result<(), SchemaError> {
-    // Transient replication ("3/1") is accepted syntactically by Cassandra; the full
-    // count is what matters here.
-    let full = rf.split('/').next().unwrap_or(rf).trim();
-    match full.parse::<i64>() {
-        Ok(n) if n >= 0 => Ok(()),
-        Ok(n) => Err(config(format!(
-            "Replication factor must be non-negative; found {n}"
-        ))),
-        Err(_) => Err(config(format!(
-            "Replication factor must be numeric; found {rf}"
-        ))),
-    }
-}
-
 /// Parses `durable_writes` for CREATE/ALTER KEYSPACE.
 pub(crate) fn durable_writes(value: &OptionValue) -> Result<bool, SchemaError> {
     boolean("durable_writes", value)
-}
-
-/// The replication map of `replication = {...}`, or an error for other value shapes.
-pub(crate) fn replication_pairs(value: &OptionValue) -> Result<Vec<(String, String)>, SchemaError> {
-    match value {
-        OptionValue::Map(pairs) => Ok(pairs.clone()),
-        _ => Err(invalid(
-            "Invalid value for property 'replication'. It should be a map.".to_string(),
-        )),
-    }
 }
 
 #[cfg(test)]
@@ -629,43 +537,5 @@ mod tests {
             TableOptions::default().with_properties(&bad).err(),
             Some(SchemaError::ConfigError(_))
         ));
-    }
-
-    #[test]
-    fn replication_rules() {
-        let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
-            v.iter()
-                .map(|(a, b)| (a.to_string(), b.to_string()))
-                .collect()
-        };
-        let ok = replication_map(
-            "ks",
-            &pairs(&[("class", "SimpleStrategy"), ("replication_factor", "1")]),
-        );
-        assert_eq!(
-            ok.ok().and_then(|m| m.get("class").cloned()),
-            Some("org.apache.cassandra.locator.SimpleStrategy".into())
-        );
-        assert!(matches!(
-            replication_map("ks", &pairs(&[("class", "SimpleStrategy")])),
-            Err(SchemaError::ConfigError(_))
-        ));
-        assert_eq!(
-            replication_map("ks", &pairs(&[("class", "Foo")])).err(),
-            Some(SchemaError::ConfigError(
-                "Unable to find replication strategy class 'org.apache.cassandra.locator.Foo'"
-                    .into()
-            ))
-        );
-        assert!(replication_map(
-            "ks",
-            &pairs(&[("class", "NetworkTopologyStrategy"), ("dc1", "3")])
-        )
-        .is_ok());
-        assert!(replication_map(
-            "ks",
-            &pairs(&[("class", "NetworkTopologyStrategy"), ("dc1", "x")])
-        )
-        .is_err());
     }
 }
