@@ -10,6 +10,7 @@ use super::catalog::{Catalog, KeyspaceDef, KeyspaceKind, UserTypeDef};
 use super::error::{config, invalid, syntax, SchemaError};
 use super::options::durable_writes;
 use super::replication::{replication_map, replication_pairs, DataCenters};
+use super::scylla::{keyspace_consistency, Tablets};
 use super::typecheck::{prepare_type, references_udt};
 use crate::cql::ast::{
     AlterKeyspace, AlterType, AlterTypeOp, CreateKeyspace, CreateType, OptionValue, QualifiedName,
@@ -162,6 +163,7 @@ impl Catalog {
             durable_writes: props.durable_writes.unwrap_or(true),
             tables: BTreeMap::new(),
             types: BTreeMap::new(),
+            tablets: props.tablets,
             kind: KeyspaceKind::User,
         };
         self.keyspaces.insert(s.name.clone(), ks);
@@ -186,6 +188,9 @@ impl Catalog {
         }
         if let Some(durable) = props.durable_writes {
             ks.durable_writes = durable;
+        }
+        if let Some(tablets) = props.tablets {
+            ks.tablets = Some(tablets);
         }
         Ok(Some(keyspace_change(ChangeType::Updated, &s.name)))
     }
@@ -371,21 +376,26 @@ fn prepare_field(
     Ok(prepared)
 }
 
-/// The recognised properties of CREATE/ALTER KEYSPACE.
+/// The recognised properties of CREATE/ALTER KEYSPACE: Cassandra's, and ScyllaDB's
+/// `tablets` and `consistency` (`scylla.rs`).
 struct KeyspaceProps {
     replication: Option<Vec<(String, String)>>,
     durable_writes: Option<bool>,
+    tablets: Option<Tablets>,
 }
 
 fn keyspace_props(options: &[(String, OptionValue)]) -> Result<KeyspaceProps, SchemaError> {
     let mut props = KeyspaceProps {
         replication: None,
         durable_writes: None,
+        tablets: None,
     };
     for (name, value) in options {
         match name.to_ascii_lowercase().as_str() {
             "replication" => props.replication = Some(replication_pairs(value)?),
             "durable_writes" => props.durable_writes = Some(durable_writes(value)?),
+            "tablets" => props.tablets = Some(Tablets::parse(value)?),
+            "consistency" => keyspace_consistency(value)?,
             other => return Err(syntax(format!("Unknown property '{other}'"))),
         }
     }

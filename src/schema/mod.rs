@@ -32,6 +32,7 @@ mod error;
 mod options;
 mod replication;
 mod rows;
+mod scylla;
 mod store;
 pub mod system;
 mod typecheck;
@@ -45,6 +46,7 @@ pub use error::SchemaError;
 pub use options::{java_double, TableOptions};
 pub use replication::DataCenters;
 pub use rows::Row;
+pub use scylla::{ScyllaTableOptions, Tablets};
 pub use store::{SchemaStore, StoreError, FORMAT_VERSION};
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::error::{config, syntax, SchemaError};
+use super::scylla::{ScyllaTableOptions, TABLE_OPTIONS as SCYLLA_OPTIONS};
 use crate::cql::ast::OptionValue;
 
 /// Cassandra 4.1 table parameters, stored as Cassandra stores them (class names
@@ -53,6 +54,9 @@ pub struct TableOptions {
     pub read_repair: String,
     /// `speculative_retry`, e.g. `99p`.
     pub speculative_retry: String,
+    /// ScyllaDB's table options (`scylla.rs`): stored and echoed, no effect here.
+    #[serde(default, skip_serializing_if = "ScyllaTableOptions::is_empty")]
+    pub scylla: ScyllaTableOptions,
 }
 
 impl Default for TableOptions {
@@ -79,6 +83,7 @@ impl Default for TableOptions {
             min_index_interval: 128,
             read_repair: "BLOCKING".into(),
             speculative_retry: "99p".into(),
+            scylla: ScyllaTableOptions::default(),
         }
     }
 }
@@ -134,7 +139,11 @@ impl TableOptions {
                 self.caching = caching_map(&map(name, value)?)?;
                 self.caching_set = true;
             }
-            "cdc" => self.cdc = boolean(name, value)?,
+            // Cassandra's flag, or ScyllaDB's map of CDC options.
+            "cdc" => match value {
+                OptionValue::Map(_) => self.scylla.set(name, value)?,
+                _ => self.cdc = boolean(name, value)?,
+            },
             "comment" => self.comment = scalar(name, value)?,
             "compaction" => self.compaction = compaction_map(&map(name, value)?)?,
             "compression" => self.compression = compression_map(&map(name, value)?)?,
@@ -148,6 +157,7 @@ impl TableOptions {
             "min_index_interval" => self.min_index_interval = int(name, value)?,
             "read_repair" => self.read_repair = read_repair(&scalar(name, value)?)?,
             "speculative_retry" => self.speculative_retry = speculative(&scalar(name, value)?)?,
+            _ if SCYLLA_OPTIONS.contains(&name) => self.scylla.set(name, value)?,
             _ => return Err(syntax(format!("Unknown property '{name}'"))),
         }
         Ok(())
@@ -256,6 +266,15 @@ fn caching_map(given: &BTreeMap<String, String>) -> Result<BTreeMap<String, Stri
     let mut out = string_map(&[("keys", "ALL"), ("rows_per_partition", "NONE")]);
     for (k, v) in given {
         match k.as_str() {
+            // ScyllaDB's switch (`scylla.rs`): on caches rows as ScyllaDB's default does
+            // (every row, unless `rows_per_partition` says otherwise); off caches nothing.
+            "enabled" => {
+                let on = boolean(k, &OptionValue::String(v.clone()))?;
+                out.insert(k.clone(), on.to_string());
+                if on && !given.contains_key("rows_per_partition") {
+                    out.insert("rows_per_partition".into(), "ALL".into());
+                }
+            }
             "keys" => {
                 let upper = v.to_ascii_uppercase();
                 if upper != "ALL" && upper != "NONE" {
@@ -295,6 +314,8 @@ const COMPACTION_CLASSES: &[&str] = &[
     "LeveledCompactionStrategy",
     "TimeWindowCompactionStrategy",
     "UnifiedCompactionStrategy",
+    // ScyllaDB's; accepted so its schema scripts run (stored, no effect like the others).
+    "IncrementalCompactionStrategy",
 ];
 
 /// Expands the compaction class and adds the default thresholds, as CompactionParams.
@@ -335,12 +356,17 @@ fn compression_map(
     given: &BTreeMap<String, String>,
 ) -> Result<BTreeMap<String, String>, SchemaError> {
     let mut out = given.clone();
-    if out.get("enabled").map(|v| v.eq_ignore_ascii_case("false")) == Some(true) {
+    // An empty map is no compression (CompressionParams.fromMap), ScyllaDB's way to write it.
+    let disabled = out.get("enabled").map(|v| v.eq_ignore_ascii_case("false")) == Some(true);
+    if disabled || out.is_empty() {
         return Ok(string_map(&[("enabled", "false")]));
     }
     out.remove("enabled");
+    // `sstable_compression` is the older name of `class`, which ScyllaDB still uses.
+    let legacy = out.remove("sstable_compression");
     let class = out
         .remove("class")
+        .or(legacy)
         .unwrap_or_else(|| "LZ4Compressor".into());
     let short = class.strip_prefix(COMPRESSION_PACKAGE).unwrap_or(&class);
     if !COMPRESSION_CLASSES.contains(&short) {

@@ -698,3 +698,64 @@ fn dropped_columns_record_the_drop_time() {
         .get("y")
         .is_some_and(|d| d.dropped_at_micros >= before));
 }
+
+/// ScyllaDB options that ask for what this build cannot do are refused with the message
+/// every unbuilt feature gets, instead of being stored and ignored; the others are
+/// accepted on CREATE and ALTER and leave a schema without them hashing as before.
+#[test]
+fn scylla_options_are_stored_or_refused() {
+    let mut cat = setup(&[KS, "CREATE TABLE ks.t (k int PRIMARY KEY)"]);
+    let version = cat.schema_version();
+    let e = err(
+        &mut cat,
+        "ALTER TABLE ks.t WITH cdc = {'enabled': true}",
+        None,
+    );
+    assert_eq!(e.code(), 0x2200);
+    assert_eq!(
+        e.to_string(),
+        "CDC (cdc = {'enabled': true}) is not supported yet by this ringcache build: it needs a CDC log table"
+    );
+    let e = err(
+        &mut cat,
+        "CREATE KEYSPACE k2 WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1} AND consistency = 'global'",
+        None,
+    );
+    assert_eq!(
+        e.to_string(),
+        "Keyspace consistency 'global' is not supported yet by this ringcache build: only 'eventual' consistency is provided"
+    );
+    assert_eq!(cat.schema_version(), version, "refusals change nothing");
+    run(
+        &mut cat,
+        "ALTER TABLE ks.t WITH tombstone_gc = {'mode': 'immediate'} AND cdc = {'enabled': 'false'}",
+        None,
+    )
+    .expect("alter");
+    let scylla = &cat.table("ks", "t").expect("t").options.scylla;
+    assert_eq!(
+        scylla
+            .tombstone_gc
+            .as_ref()
+            .and_then(|m| m.get("mode"))
+            .map(String::as_str),
+        Some("immediate")
+    );
+    assert!(scylla.cdc.is_some());
+    run(
+        &mut cat,
+        "ALTER KEYSPACE ks WITH tablets = {'enabled': false}",
+        None,
+    )
+    .expect("alter keyspace");
+    assert_eq!(
+        cat.keyspace("ks").and_then(|k| k.tablets),
+        Some(Tablets::Disabled)
+    );
+    let e = err(
+        &mut cat,
+        "ALTER TABLE ks.t WITH tombstone_gc = 'repair'",
+        None,
+    );
+    assert_eq!(e.code(), 0x2000);
+}

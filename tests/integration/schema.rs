@@ -175,3 +175,57 @@ async fn drop_using_timestamp_keeps_later_writes_for_a_re_added_column() {
         text[0]
     );
 }
+
+/// A ScyllaDB user's schema script runs as written: keyspace `tablets`, table `cdc`,
+/// `tombstone_gc`, `paxos_grace_seconds`, ScyllaDB's compaction class and compression
+/// spelling; the table works and DESCRIBE echoes the options. ScyllaDB's
+/// `caching = {'enabled': false}` is the one that acts here: its reads bypass the cache.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scylla_schema_script_runs() {
+    let node = TestNode::start();
+    let session = connect(&node).await;
+    run(
+        &session,
+        "CREATE KEYSPACE app WITH replication = {'class': 'NetworkTopologyStrategy', 'replication_factor': 1} AND tablets = {'enabled': false}",
+    )
+    .await;
+    run(
+        &session,
+        "CREATE TABLE app.t (k int, c int, x int, PRIMARY KEY (k, c)) WITH cdc = {'enabled': false} \
+         AND tombstone_gc = {'mode': 'repair', 'propagation_delay_in_seconds': 120} \
+         AND paxos_grace_seconds = 864000 AND compaction = {'class': 'IncrementalCompactionStrategy'} \
+         AND compression = {'sstable_compression': 'LZ4Compressor'} AND caching = {'enabled': false}",
+    )
+    .await;
+    run(&session, "INSERT INTO app.t (k, c, x) VALUES (1, 1, 1)").await;
+    let select = "SELECT c, x FROM app.t WHERE k = 1";
+    let bypassed =
+        || metric(&node.scrape_metrics(), "ringcache_cache_bypassed_total").unwrap_or(0.0);
+    let before = bypassed();
+    assert_eq!(rows(&session, select).await, [(1, Some(1))]);
+    assert!(
+        bypassed() > before,
+        "caching = {{'enabled': false}} bypasses the cache"
+    );
+    let result = session
+        .query_unpaged("DESCRIBE KEYSPACE app", &[])
+        .await
+        .expect("describe");
+    let text: Vec<String> = result
+        .into_rows_result()
+        .expect("rows")
+        .rows::<(String, String, String, String)>()
+        .expect("typed")
+        .map(|r| r.expect("decode").3)
+        .collect();
+    assert!(
+        text[0].ends_with("AND durable_writes = true AND tablets = {'enabled': false};"),
+        "{}",
+        text[0]
+    );
+    assert!(
+        text[1].ends_with("    AND paxos_grace_seconds = 864000\n    AND tombstone_gc = {'mode': 'repair', 'propagation_delay_in_seconds': '120'};"),
+        "{}",
+        text[1]
+    );
+}

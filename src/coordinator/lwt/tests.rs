@@ -164,6 +164,7 @@ fn keyspace(replication: &[(&str, &str)]) -> KeyspaceDef {
         durable_writes: true,
         tables: BTreeMap::new(),
         types: BTreeMap::new(),
+        tablets: None,
         kind: KeyspaceKind::User,
     }
 }
