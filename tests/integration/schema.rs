@@ -229,3 +229,33 @@ async fn a_scylla_schema_script_runs() {
         text[1]
     );
 }
+
+/// A list dropped and added again is empty to the writes that read it first (`l[i] = v`),
+/// as to SELECT: the old elements are not indexed into.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_re_added_list_starts_empty_for_index_writes() {
+    let node = TestNode::start();
+    let session = connect(&node).await;
+    run(
+        &session,
+        "CREATE KEYSPACE app WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}",
+    )
+    .await;
+    run(
+        &session,
+        "CREATE TABLE app.t (k int PRIMARY KEY, l list<int>)",
+    )
+    .await;
+    run(&session, "INSERT INTO app.t (k, l) VALUES (1, [1, 2, 3])").await;
+    run(&session, "ALTER TABLE app.t DROP l").await;
+    run(&session, "ALTER TABLE app.t ADD l list<int>").await;
+    let err = session
+        .query_unpaged("UPDATE app.t SET l[0] = 9 WHERE k = 1", &[])
+        .await
+        .expect_err("the re-added list is empty");
+    assert!(
+        err.to_string()
+            .contains("Attempted to set an element on a list which is null"),
+        "{err}"
+    );
+}
