@@ -21,6 +21,9 @@
 //! [`PartitionLocks`] shared, and the pass holds one partition's stripe exclusively while it
 //! reads and removes.
 
+#[cfg(test)]
+mod tests;
+
 use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
