@@ -1,5 +1,6 @@
-//! Starts and stops real `ringcache serve` processes for tests, and counts a node's syncs
-//! from outside by running it under strace.
+//! Starts and stops real `ringcache serve` processes for tests, and the test's side of the
+//! events they wait for: `/metrics` samples, the node's read gate (`[faults]
+//! storage_read_gate`), the kernel's accept queue and, under strace, the node's syncs.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -233,6 +234,94 @@ pub fn completed_syncs(trace: &Path) -> usize {
     text.lines()
         .filter(|line| line.contains("sync") && line.trim_end().ends_with("= 0"))
         .count()
+}
+
+/// How long a test waits for an event before it gives up: long enough for a loaded
+/// machine, so a timeout means the event did not come.
+pub const EVENT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How often an event is checked. Each check of a metric is a new connection to the node,
+/// and on loopback each leaves a TIME_WAIT socket behind, so checks are not too frequent.
+const EVENT_POLL: Duration = Duration::from_millis(20);
+
+/// Waits until `event` holds, checking every [`EVENT_POLL`]; panics naming `what` after
+/// [`EVENT_TIMEOUT`].
+pub fn wait_until(what: &str, mut event: impl FnMut() -> bool) {
+    let deadline = Instant::now() + EVENT_TIMEOUT;
+    while !event() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(EVENT_POLL);
+    }
+}
+
+/// [`wait_until`] for async tests: sleeps on the runtime between checks.
+pub async fn eventually(what: &str, mut event: impl FnMut() -> bool) {
+    let deadline = Instant::now() + EVENT_TIMEOUT;
+    while !event() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(EVENT_POLL).await;
+    }
+}
+
+/// The test's side of `[faults] storage_read_gate`: a file saying how many partition reads
+/// that reach the node's storage may pass. Starts closed (none may).
+pub struct ReadGate {
+    dir: tempfile::TempDir,
+}
+
+impl ReadGate {
+    pub fn closed() -> ReadGate {
+        let gate = ReadGate {
+            dir: tempfile::tempdir().expect("temp dir"),
+        };
+        gate.release(0);
+        gate
+    }
+
+    /// The environment override that makes a node wait on this gate.
+    pub fn env(&self) -> (&'static str, String) {
+        let path = self.dir.path().join("released");
+        (
+            "RINGCACHE_FAULTS__STORAGE_READ_GATE",
+            path.display().to_string(),
+        )
+    }
+
+    /// Lets the first `reads` reads pass (a total, not an increment). Written aside and
+    /// renamed into place, so the node never reads half a number.
+    pub fn release(&self, reads: u64) {
+        let aside = self.dir.path().join("released.tmp");
+        std::fs::write(&aside, reads.to_string()).expect("write gate");
+        std::fs::rename(&aside, self.dir.path().join("released")).expect("rename gate");
+    }
+}
+
+/// Partition reads the node sent to storage, a read held at the gate included.
+pub fn partition_reads(exposition: &str) -> f64 {
+    metric(exposition, "ringcache_storage_partition_reads_total").expect("partition reads metric")
+}
+
+/// Connections waiting in the kernel's accept queue of the IPv4 listener on `addr`
+/// (`/proc/net/tcp` reports it as the receive queue of a socket in LISTEN state), or None
+/// when no such listener exists.
+pub fn accept_queue(addr: SocketAddr) -> Option<u32> {
+    let SocketAddr::V4(v4) = addr else {
+        panic!("{addr} is not IPv4")
+    };
+    // The address is printed as the in-memory (network order) u32 in hex, the port as a
+    // number.
+    let local = format!(
+        "{:08X}:{:04X}",
+        u32::from_ne_bytes(v4.ip().octets()),
+        v4.port()
+    );
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+    table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let listening = fields.get(1) == Some(&local.as_str()) && fields.get(3) == Some(&"0A");
+        let rx = fields.get(4)?.split(':').nth(1)?;
+        listening.then(|| u32::from_str_radix(rx, 16).expect("hex queue length"))
+    })
 }
 
 extern "C" {
