@@ -107,6 +107,11 @@ pub struct Faults {
     /// Writes do not bump partition versions: the cache serves stale reads. Exists only
     /// so the coherence test can show that its checker catches staleness.
     pub skip_cache_version_bumps: bool,
+    /// Holds partition reads that reach storage until a test releases them: the reads are
+    /// numbered from 0 as they arrive, and read n waits until this file holds a number
+    /// greater than n (a missing or unreadable file counts as 0). A test holds a read open
+    /// for exactly as long as it needs, instead of guessing a delay long enough.
+    pub storage_read_gate: Option<PathBuf>,
 }
 
 /// The chat application's schema (`config/chat.cql`, built into the binary).
