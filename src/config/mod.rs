@@ -239,6 +239,12 @@ pub struct Limits {
     pub max_prepared_statements: u64,
     /// Rows an unpaged SELECT may materialise before it fails with Invalid.
     pub max_unpaged_rows: usize,
+    /// KiB of data a batch over several partitions may write before a warning is logged
+    /// (Cassandra's `batch_size_warn_threshold_in_kb`, 5).
+    pub batch_size_warn_threshold_in_kb: usize,
+    /// KiB of data a batch over several partitions may write before it is refused with
+    /// "Batch too large" (Cassandra's `batch_size_fail_threshold_in_kb`, 50).
+    pub batch_size_fail_threshold_in_kb: usize,
 }
 
 impl Default for Config {
@@ -271,6 +277,8 @@ impl Default for Limits {
             max_connections: 4096,
             max_prepared_statements: 10_000,
             max_unpaged_rows: 100_000,
+            batch_size_warn_threshold_in_kb: 5,
+            batch_size_fail_threshold_in_kb: 50,
         }
     }
 }
@@ -321,6 +329,12 @@ impl Config {
         {
             return invalid(
                 "limits.max_connections and max_in_flight_requests_per_connection must be > 0",
+            );
+        }
+        if self.limits.batch_size_warn_threshold_in_kb > self.limits.batch_size_fail_threshold_in_kb
+        {
+            return invalid(
+                "limits.batch_size_warn_threshold_in_kb must be <= batch_size_fail_threshold_in_kb",
             );
         }
         if self.storage.sync_period_ms == 0 {

@@ -143,6 +143,8 @@ pub struct Coordinator {
     prepared: PreparedCache,
     events: broadcast::Sender<Event>,
     max_unpaged_rows: usize,
+    /// Cassandra's batch size thresholds (`dml::check_batch_size`).
+    batch_limits: dml::BatchLimits,
     /// This node's replica of every user table (RF = 1 on one node: the only one).
     replica: LocalReplica,
     /// Live nodes per data centre, for consistency checks: this node alone until the
@@ -177,6 +179,10 @@ impl Coordinator {
             prepared: PreparedCache::new(config.limits.max_prepared_statements),
             events: broadcast::channel(256).0,
             max_unpaged_rows: config.limits.max_unpaged_rows,
+            batch_limits: dml::BatchLimits::from_kib(
+                config.limits.batch_size_warn_threshold_in_kb,
+                config.limits.batch_size_fail_threshold_in_kb,
+            ),
             replica,
             live_nodes: BTreeMap::from([(config.data_center.clone(), 1)]),
             data_centers: crate::schema::DataCenters::new([config.data_center.clone()]),
@@ -412,6 +418,8 @@ impl Coordinator {
                     for inner in &batch.statements {
                         self.check_write(&catalog, inner, keyspace, params.consistency)?;
                     }
+                    let tables = batch_tables(batch.statements.iter(), keyspace);
+                    dml::check_batch_size(&updates, self.batch_limits, &tables)?;
                     updates
                 };
                 Ok(Step::Write(updates))
@@ -591,7 +599,15 @@ impl Coordinator {
             updates.extend(dml::bind_write(statement, &input)?);
             self.check_write(&catalog, statement, keyspace, batch.consistency)?;
         }
-        Ok(Step::Write(dml::merge_updates(updates)))
+        let updates = dml::merge_updates(updates);
+        let tables = items
+            .iter()
+            .filter_map(|(s, ks)| dml::target(s, ks.as_deref()).ok())
+            .map(|(ks, t)| format!("{ks}.{t}"))
+            .collect::<std::collections::BTreeSet<_>>();
+        let tables = tables.into_iter().collect::<Vec<_>>().join(", ");
+        dml::check_batch_size(&updates, self.batch_limits, &tables)?;
+        Ok(Step::Write(updates))
     }
 
     /// The statements of a BATCH message (parsed, or found by prepared id) with the
@@ -794,3 +810,15 @@ pub(crate) fn touches(change: &SchemaChange, keyspace: &str, table: &str) -> boo
 
 /// Shared handle type used by the server.
 pub type SharedCoordinator = Arc<Coordinator>;
+
+/// The tables a CQL-text batch writes, for the batch size log.
+fn batch_tables<'s>(
+    statements: impl Iterator<Item = &'s Statement>,
+    keyspace: Option<&str>,
+) -> String {
+    let tables: std::collections::BTreeSet<String> = statements
+        .filter_map(|s| dml::target(s, keyspace).ok())
+        .map(|(ks, t)| format!("{ks}.{t}"))
+        .collect();
+    tables.into_iter().collect::<Vec<_>>().join(", ")
+}
