@@ -3,8 +3,9 @@
 # a re-run costs a few seconds. Sourced, not executed.
 #
 # What may be installed:
-#   - Debian packages: clang + libclang-dev (bindgen, for RocksDB), and
-#     python3 + python3-venv when `python3 -m venv` cannot work.
+#   - Debian packages: clang + libclang-dev (bindgen, for RocksDB), strace
+#     (the durability tests count the node's fsync/fdatasync calls with it),
+#     and python3 + python3-venv when `python3 -m venv` cannot work.
 #     `apt-get update` runs at most once per script run, and only when
 #     something is actually missing.
 #   - .venv/ (gitignored): the pinned Python clients of
@@ -44,7 +45,8 @@ dpkg_has() {
 }
 
 # The C toolchain pieces the Rust build needs beyond gcc: bindgen (used by
-# the RocksDB crate) loads libclang at build time.
+# the RocksDB crate) loads libclang at build time. And strace, which the
+# durability tests run the node under to see its syncs reach the kernel.
 ensure_build_packages() {
     command -v cargo >/dev/null 2>&1 || {
         log "cargo not found: install the Rust toolchain (rustup) first"
@@ -54,6 +56,7 @@ ensure_build_packages() {
     command -v cc >/dev/null 2>&1 || missing+=(gcc)
     command -v clang >/dev/null 2>&1 || missing+=(clang)
     dpkg_has libclang-dev || missing+=(libclang-dev)
+    command -v strace >/dev/null 2>&1 || missing+=(strace)
     if [ "${#missing[@]}" -gt 0 ]; then apt_install "${missing[@]}"; fi
 }
 

@@ -18,7 +18,8 @@
 #   4. cargo test                       (all Rust tests but the two below)
 #   5. the protocol fuzz test           (RINGCACHE_FUZZ_EXECS=1000000: 1M inputs,
 #                                        its execution count printed)
-#   6. the durability tests             (WAL sync counts; kill -9 under load, with
+#   6. the durability tests             (fsync/fdatasync calls counted by strace;
+#                                        kill -9 under load, with
 #                                        the number of acknowledged writes verified)
 #   7. pytest tests/python              (real DataStax driver and cqlsh against
 #                                        real servers, RINGCACHE_BIN=the binary)

@@ -238,6 +238,7 @@ impl From<crate::schema::SchemaError> for Error {
             S::ConfigError(m) => Error::Config(m),
             S::Unauthorized(m) => Error::Unauthorized(m),
             S::Syntax(m) => Error::Syntax(m),
+            S::NotSupported { what, why } => Error::not_supported(what, why.as_deref()),
             S::AlreadyExists { keyspace, table } => {
                 let message = S::AlreadyExists {
                     keyspace: keyspace.clone(),

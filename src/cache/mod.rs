@@ -83,6 +83,9 @@ impl Caching {
         if !options.caching_set {
             return if default { Caching::All } else { Caching::Off };
         }
+        if options.caching.get("enabled").map(String::as_str) == Some("false") {
+            return Caching::Off;
+        }
         match options
             .caching
             .get("rows_per_partition")

@@ -276,6 +276,9 @@ fn the_table_option_decides_over_the_node_default() {
         .caching
         .insert("rows_per_partition".into(), "20".into());
     assert_eq!(Caching::of(&options, false), Caching::Head(20));
+    // ScyllaDB's switch turns it off whatever rows_per_partition says.
+    options.caching.insert("enabled".into(), "false".into());
+    assert_eq!(Caching::of(&options, true), Caching::Off);
     let head = Caching::Head(20);
     assert!(head.admits(None, &limits(20, 0)));
     assert!(!head.admits(None, &limits(21, 0)));

@@ -186,6 +186,11 @@ pub struct Faults {
     /// Writes do not bump partition versions: the cache serves stale reads. Exists only
     /// so the coherence test can show that its checker catches staleness.
     pub skip_cache_version_bumps: bool,
+    /// Holds partition reads that reach storage until a test releases them: the reads are
+    /// numbered from 0 as they arrive, and read n waits until this file holds a number
+    /// greater than n (a missing or unreadable file counts as 0). A test holds a read open
+    /// for exactly as long as it needs, instead of guessing a delay long enough.
+    pub storage_read_gate: Option<PathBuf>,
     /// Accept link faults (cut, heal) between this node and chosen peers through
     /// `POST /faults/...` on the metrics port: the seam cluster tests cut links with.
     pub link_control: bool,
@@ -316,6 +321,12 @@ pub struct Limits {
     pub max_prepared_statements: u64,
     /// Rows an unpaged SELECT may materialise before it fails with Invalid.
     pub max_unpaged_rows: usize,
+    /// KiB of data a batch over several partitions may write before a warning is logged
+    /// (Cassandra's `batch_size_warn_threshold_in_kb`, 5).
+    pub batch_size_warn_threshold_in_kb: usize,
+    /// KiB of data a batch over several partitions may write before it is refused with
+    /// "Batch too large" (Cassandra's `batch_size_fail_threshold_in_kb`, 50).
+    pub batch_size_fail_threshold_in_kb: usize,
 }
 
 impl Default for Config {
@@ -357,6 +368,8 @@ impl Default for Limits {
             max_connections: 4096,
             max_prepared_statements: 10_000,
             max_unpaged_rows: 100_000,
+            batch_size_warn_threshold_in_kb: 5,
+            batch_size_fail_threshold_in_kb: 50,
         }
     }
 }
@@ -407,6 +420,12 @@ impl Config {
         {
             return invalid(
                 "limits.max_connections and max_in_flight_requests_per_connection must be > 0",
+            );
+        }
+        if self.limits.batch_size_warn_threshold_in_kb > self.limits.batch_size_fail_threshold_in_kb
+        {
+            return invalid(
+                "limits.batch_size_warn_threshold_in_kb must be <= batch_size_fail_threshold_in_kb",
             );
         }
         if self.storage.sync_period_ms == 0 {

@@ -135,6 +135,7 @@ mod tests {
             durable_writes: true,
             tables: BTreeMap::new(),
             types: BTreeMap::new(),
+            tablets: None,
             kind: KeyspaceKind::User,
         }
     }

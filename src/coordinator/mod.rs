@@ -147,6 +147,8 @@ pub struct Coordinator {
     prepared: PreparedCache,
     events: broadcast::Sender<Event>,
     max_unpaged_rows: usize,
+    /// Cassandra's batch size thresholds (`dml::check_batch_size`).
+    batch_limits: dml::BatchLimits,
     /// This node's replica of every user table.
     replica: Arc<LocalReplica>,
     /// The cluster this node belongs to.
@@ -186,6 +188,10 @@ impl Coordinator {
             prepared: PreparedCache::new(config.limits.max_prepared_statements),
             events,
             max_unpaged_rows: config.limits.max_unpaged_rows,
+            batch_limits: dml::BatchLimits::from_kib(
+                config.limits.batch_size_warn_threshold_in_kb,
+                config.limits.batch_size_fail_threshold_in_kb,
+            ),
             replica,
             cluster,
             schema_watch,
@@ -425,6 +431,8 @@ impl Coordinator {
                     for inner in &batch.statements {
                         self.check_write(&catalog, inner, keyspace, params.consistency)?;
                     }
+                    let tables = batch_tables(batch.statements.iter(), keyspace);
+                    dml::check_batch_size(&updates, self.batch_limits, &tables)?;
                     updates
                 };
                 Ok(Step::Write(updates))
@@ -475,7 +483,7 @@ impl Coordinator {
             .map_err(|_| Error::Server("schema store poisoned".into()))?;
         let mut next = Catalog::clone(&self.read_catalog());
         let before = table_ids(&next);
-        let Some(change) = next.apply(statement, keyspace)? else {
+        let Some(change) = next.apply_with(statement, keyspace, &self.data_centers())? else {
             // IF [NOT] EXISTS matched: nothing changed.
             return Ok(ResultBody::Void);
         };
@@ -606,7 +614,15 @@ impl Coordinator {
             updates.extend(dml::bind_write(statement, &input)?);
             self.check_write(&catalog, statement, keyspace, batch.consistency)?;
         }
-        Ok(Step::Write(dml::merge_updates(updates)))
+        let updates = dml::merge_updates(updates);
+        let tables = items
+            .iter()
+            .filter_map(|(s, ks)| dml::target(s, ks.as_deref()).ok())
+            .map(|(ks, t)| format!("{ks}.{t}"))
+            .collect::<std::collections::BTreeSet<_>>();
+        let tables = tables.into_iter().collect::<Vec<_>>().join(", ");
+        dml::check_batch_size(&updates, self.batch_limits, &tables)?;
+        Ok(Step::Write(updates))
     }
 
     /// The statements of a BATCH message (parsed, or found by prepared id) with the
@@ -675,6 +691,13 @@ impl Coordinator {
         };
         self.replica.truncate(id)?;
         Ok(ResultBody::Void)
+    }
+
+    /// The data centres keyspace replication may name (and `replication_factor` expands
+    /// into): every data centre of a node this node knows.
+    fn data_centers(&self) -> crate::schema::DataCenters {
+        let view = self.cluster.membership.view();
+        crate::schema::DataCenters::new(view.nodes.values().map(|n| n.data_center.clone()))
     }
 
     /// Live nodes per data centre that own token ranges.
@@ -827,3 +850,15 @@ pub(crate) fn touches(change: &SchemaChange, keyspace: &str, table: &str) -> boo
 
 /// Shared handle type used by the server.
 pub type SharedCoordinator = Arc<Coordinator>;
+
+/// The tables a CQL-text batch writes, for the batch size log.
+fn batch_tables<'s>(
+    statements: impl Iterator<Item = &'s Statement>,
+    keyspace: Option<&str>,
+) -> String {
+    let tables: std::collections::BTreeSet<String> = statements
+        .filter_map(|s| dml::target(s, keyspace).ok())
+        .map(|(ks, t)| format!("{ks}.{t}"))
+        .collect();
+    tables.into_iter().collect::<Vec<_>>().join(", ")
+}

@@ -36,8 +36,8 @@ use crate::storage::cell::Cell;
 use crate::storage::cell::CellKind;
 use crate::storage::comparable::{self, full_range};
 use crate::storage::partition::{
-    visit_live_cells, ColumnFragment, PartitionFragment, PartitionId, PartitionStart, ReadError,
-    RowFragment, TableLayout,
+    visit_live_cells, visit_live_cells_where, ColumnFragment, PartitionFragment, PartitionId,
+    PartitionStart, ReadError, RowFragment, TableLayout,
 };
 
 /// The hidden column holding a row's clustering values as the client wrote them, when
@@ -369,9 +369,13 @@ impl TableRead<'_> {
         statics: Option<&StoredRow>,
     ) -> Result<Option<StoredRow>> {
         let mut cells: Vec<LiveRef<'_>> = Vec::with_capacity(row.columns.len());
-        let live = visit_live_cells(row, &fragment.deletion, self.now_secs, |f, c| {
-            cells.push((f, c))
-        });
+        let push = |f, c| cells.push((f, c));
+        let live = if shape.dropped.is_empty() {
+            visit_live_cells(row, &fragment.deletion, self.now_secs, push)
+        } else {
+            let keep = |f: &ColumnFragment, c: &Cell| shape.shows(&f.column, c.timestamp);
+            visit_live_cells_where(row, &fragment.deletion, self.now_secs, keep, push)
+        };
         if !live {
             return Ok(None);
         }
@@ -440,7 +444,7 @@ impl TableRead<'_> {
                     .count();
             let run = &cells[start..end];
             start = end;
-            let Some(index) = self.column_index(shape, column, run) else {
+            let Some(index) = shape.index_of(column) else {
                 continue;
             };
             if self.table.columns[index].ty.is_multicell() {
@@ -458,28 +462,6 @@ impl TableRead<'_> {
             }
         }
         Ok(())
-    }
-
-    /// The table column a stored column name belongs to, unless it was dropped after
-    /// these cells were written (a re-added column must not show the old data). Hidden
-    /// columns such as [`WRITTEN_CLUSTERING`] belong to none.
-    fn column_index(&self, shape: &Shape<'_>, name: &[u8], cells: &[LiveRef<'_>]) -> Option<usize> {
-        let index = shape.index_of(name)?;
-        if self.table.dropped.is_empty() {
-            return Some(index);
-        }
-        let dropped = self.table.dropped.get(std::str::from_utf8(name).ok()?);
-        if let Some(dropped) = dropped {
-            let newest = cells
-                .iter()
-                .map(|(_, c)| c.timestamp)
-                .max()
-                .unwrap_or(i64::MIN);
-            if newest <= dropped.dropped_at_micros {
-                return None;
-            }
-        }
-        Some(index)
     }
 }
 
@@ -502,6 +484,10 @@ struct Shape<'a> {
     ck: Vec<usize>,
     /// Column names (UTF-8 bytes, as stored in cell keys) and their table index, by name.
     by_name: Vec<(&'a [u8], usize)>,
+    /// Dropped columns by name: when they were dropped (µs) and whether a column of that
+    /// name exists again. Empty for a table that never dropped one (the common case,
+    /// which then skips the check).
+    dropped: Vec<(&'a [u8], i64, bool)>,
 }
 
 impl<'a> Shape<'a> {
@@ -518,11 +504,36 @@ impl<'a> Shape<'a> {
             .map(|(i, c)| (c.name.as_bytes(), i))
             .collect();
         by_name.sort_unstable();
+        // BTreeMap order is the byte order of the names, which `shows` searches by.
+        let dropped = table
+            .dropped
+            .iter()
+            .map(|(name, d)| {
+                let exists = table.column(name).is_some();
+                (name.as_bytes(), d.dropped_at_micros, exists)
+            })
+            .collect();
         Shape {
             clustering: layout.clustering.iter().map(|(t, o)| (t, *o)).collect(),
             pk: indexes(ColumnKind::PartitionKey),
             ck: indexes(ColumnKind::Clustering),
             by_name,
+            dropped,
+        }
+    }
+
+    /// Whether a cell of column `name` written at `timestamp` is part of the table as it
+    /// is now. Cassandra's rule for `dropped_columns`: a cell of a dropped column written at
+    /// or before the drop is gone; after the column is added again, newer cells show. A
+    /// column dropped and not added again shows nothing (no CQL column to show it in).
+    /// Hidden bookkeeping columns (NUL-prefixed) are never dropped.
+    fn shows(&self, name: &[u8], timestamp: i64) -> bool {
+        match self.dropped.binary_search_by(|(n, _, _)| (*n).cmp(name)) {
+            Ok(at) => {
+                let (_, dropped_at, exists) = self.dropped[at];
+                exists && timestamp > dropped_at
+            }
+            Err(_) => true,
         }
     }
 

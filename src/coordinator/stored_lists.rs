@@ -45,10 +45,13 @@ impl ListReader for StoredLists<'_> {
         let Some(live) = row.and_then(|r| resolve_row(r, &fragment.deletion, self.now_secs)) else {
             return Ok(Vec::new());
         };
+        // A column dropped and added again shows only what was written after the drop.
+        let dropped_at = table.dropped.get(column).map(|d| d.dropped_at_micros);
         Ok(live
             .cells
             .into_iter()
             .filter(|c| c.column == column.as_bytes())
+            .filter(|c| dropped_at.is_none_or(|at| c.cell.timestamp > at))
             .filter_map(|c| Some((c.path?, c.cell.value()?.clone())))
             .collect())
     }

@@ -260,9 +260,12 @@ pub enum AlterTableOp {
         columns: Vec<ColumnDefinition>,
         if_not_exists: bool,
     },
+    /// `DROP c [USING TIMESTAMP t]`: `timestamp` is when the drop happened, in
+    /// microseconds (cells written at or before it are gone); None means now.
     Drop {
         columns: Vec<String>,
         if_exists: bool,
+        timestamp: Option<i64>,
     },
     Rename(Vec<(String, String)>),
     With(Vec<(String, OptionValue)>),

@@ -160,7 +160,15 @@ impl<'a> Lexer<'a> {
             '0' if rest[1..].starts_with(['x', 'X']) => Ok(scan_blob(rest)),
             c if c.is_ascii_digit() => Ok(scan_number(rest, 0)),
             '-' if rest[1..].starts_with(|c: char| c.is_ascii_digit()) => Ok(scan_number(rest, 1)),
-            c if c.is_ascii_alphabetic() => Ok(scan_word(rest)),
+            // A negative ISO 8601 duration: the sign belongs to it, as to a number.
+            '-' if iso_duration_len(&rest[1..]).is_some() => {
+                let len = 1 + iso_duration_len(&rest[1..]).unwrap_or(0);
+                Ok((TokenKind::Duration(rest[..len].to_string()), len))
+            }
+            c if c.is_ascii_alphabetic() => match iso_alternative_len(rest) {
+                Some(len) => Ok((TokenKind::Duration(rest[..len].to_string()), len)),
+                None => Ok(scan_word(rest)),
+            },
             '?' => Ok((TokenKind::Punct("?"), 1)),
             _ => match PUNCTS.iter().find(|p| rest.starts_with(**p)) {
                 Some(p) => Ok((TokenKind::Punct(p), p.len())),
@@ -303,6 +311,32 @@ fn scan_word(rest: &str) -> (TokenKind, usize) {
     (kind, len)
 }
 
+/// The length of an ISO 8601 duration at the start of `s`, in either form.
+fn iso_duration_len(s: &str) -> Option<usize> {
+    if let Some(len) = iso_alternative_len(s) {
+        return Some(len);
+    }
+    let len = count_while(s, is_word_byte);
+    is_iso_duration(&s[..len].to_ascii_lowercase()).then_some(len)
+}
+
+/// The length of ISO 8601's alternative duration format `Pyyyy-mm-ddThh:mm:ss` at the
+/// start of `s` (Cassandra's Lexer.g takes it as one DURATION token).
+fn iso_alternative_len(s: &str) -> Option<usize> {
+    let shape = b"P0000-00-00T00:00:00";
+    let b = s.as_bytes().get(..shape.len())?;
+    let fits = b.iter().zip(shape).all(|(c, want)| match want {
+        b'0' => c.is_ascii_digit(),
+        b'P' | b'T' => c.eq_ignore_ascii_case(want),
+        other => c == other,
+    });
+    let ends = s
+        .as_bytes()
+        .get(shape.len())
+        .is_none_or(|b| !is_word_byte(*b));
+    (fits && ends).then_some(shape.len())
+}
+
 /// `p(nY)(nM)(nD)(t(nH)(nM)(nS))` or `pnW`, lower-cased.
 fn is_iso_duration(word: &str) -> bool {
     let Some(body) = word.strip_prefix('p') else {
@@ -422,6 +456,22 @@ mod tests {
             assert_eq!(kinds(d), vec![Duration(d.into())], "{d}");
         }
         assert_eq!(kinds("-1h"), vec![Duration("-1h".into())]);
+        for d in [
+            "P0001-02-03T04:05:06",
+            "-P0001-02-03T04:05:06",
+            "-P1Y2M",
+            "-PT1H",
+        ] {
+            assert_eq!(kinds(d), vec![Duration(d.into())], "{d}");
+        }
+        assert_eq!(
+            kinds("(P0001-02-03T04:05:06)"),
+            vec![
+                Punct("("),
+                Duration("P0001-02-03T04:05:06".into()),
+                Punct(")")
+            ]
+        );
         assert_eq!(kinds("1e5"), vec![Float("1e5".into())]);
         assert_eq!(kinds("p1x"), vec![ident("p1x")]);
         assert_eq!(kinds("1hx"), vec![Integer("1".into()), ident("hx")]);

@@ -13,6 +13,7 @@ pub mod lexer;
 pub mod parser;
 pub mod script;
 pub mod serialized;
+pub mod temporal;
 pub mod types;
 pub mod value;
 

@@ -152,21 +152,160 @@ pub fn put_vint(buf: &mut BytesMut, value: i64) {
     buf.put_slice(&out[..bytes_needed]);
 }
 
+/// Why a literal is no value of its type, in Cassandra's words. `receiver` names what the
+/// literal was meant for (a column, `value(l)`, `u.f`); the caller that knows it fills it
+/// in with [`LiteralError::for_receiver`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LiteralError {
+    /// A constant of a kind the type does not take (`'a'` for an int).
+    #[error(
+        "Invalid {kind} constant ({text}) for {} of type {ty}",
+        quoted(receiver)
+    )]
+    Constant {
+        kind: &'static str,
+        text: String,
+        receiver: String,
+        ty: String,
+    },
+    /// A collection, tuple or user type literal the type does not take.
+    #[error("Invalid {kind} literal for {} of type {ty}", plain(receiver))]
+    Literal {
+        kind: &'static str,
+        receiver: String,
+        ty: String,
+    },
+    /// A tuple literal with more components than its type.
+    #[error("Invalid tuple literal for {}: too many elements. Type {ty} expects {expected} but got {got}", plain(receiver))]
+    TupleArity {
+        receiver: String,
+        ty: String,
+        expected: usize,
+        got: usize,
+    },
+    /// A constant of the right kind whose text is no value of the type (Cassandra's
+    /// serializer message, such as "Unable to make int from '99999999999'").
+    #[error("{0}")]
+    Value(String),
+    #[error("null is not supported inside collections")]
+    NullInCollection,
+    /// A user type literal naming a field its type lacks.
+    #[error("Unknown field '{field}' in value of user defined type {ty}")]
+    UnknownField { field: String, ty: String },
+    #[error("Unknown user type {0}")]
+    UnknownType(String),
+    /// A function call that cannot be evaluated or assigned.
+    #[error("{0}")]
+    Function(String),
+}
+
+impl LiteralError {
+    /// The error with its receiver named, unless a nested literal already named its own.
+    pub fn for_receiver(mut self, name: &str) -> LiteralError {
+        match &mut self {
+            LiteralError::Constant { receiver, .. }
+            | LiteralError::Literal { receiver, .. }
+            | LiteralError::TupleArity { receiver, .. }
+                if receiver.is_empty() =>
+            {
+                *receiver = name.to_owned();
+            }
+            _ => {}
+        }
+        self
+    }
+
+    /// The error with the receiver's type shown as `ty` (the declared type, such as
+    /// `frozen<addr>`, rather than the one a nested conversion saw), unless named already.
+    pub fn of_type(mut self, declared: &CqlType) -> LiteralError {
+        match &mut self {
+            LiteralError::Constant { receiver, ty, .. }
+            | LiteralError::Literal { receiver, ty, .. }
+                if receiver.is_empty() =>
+            {
+                *ty = declared.to_string();
+            }
+            _ => {}
+        }
+        self
+    }
+
+    /// The refusal of `term` as a value of `ty`, by the kind of literal it is.
+    pub fn mismatch(term: &Term, ty: &CqlType) -> LiteralError {
+        let ty = ty.to_string();
+        let receiver = String::new();
+        let constant = |kind: &'static str, text: String| LiteralError::Constant {
+            kind,
+            text,
+            receiver: String::new(),
+            ty: ty.clone(),
+        };
+        let literal = |kind: &'static str| LiteralError::Literal {
+            kind,
+            receiver: String::new(),
+            ty: ty.clone(),
+        };
+        match term {
+            Term::String(s) => constant("STRING", s.clone()),
+            Term::Integer(s) => constant("INTEGER", s.clone()),
+            Term::Float(s) => constant("FLOAT", s.clone()),
+            Term::Boolean(b) => constant("BOOLEAN", b.to_string()),
+            Term::Uuid(s) => constant("UUID", s.clone()),
+            Term::Blob(s) => constant("HEX", format!("0x{s}")),
+            Term::Duration(s) => constant("DURATION", s.clone()),
+            Term::List(_) => literal("list"),
+            Term::Set(_) => literal("set"),
+            Term::Map(_) => literal("map"),
+            Term::Tuple(_) => literal("tuple"),
+            Term::UserType(_) => literal("user type"),
+            Term::Null | Term::BindMarker(_) | Term::FunctionCall { .. } | Term::Cast { .. } => {
+                LiteralError::Literal {
+                    kind: "term",
+                    receiver,
+                    ty,
+                }
+            }
+        }
+    }
+}
+
+/// `"name"`, as Cassandra quotes the receiver of a constant (nothing when unnamed).
+fn quoted(receiver: &str) -> String {
+    match receiver.is_empty() {
+        true => "a value".to_owned(),
+        false => format!("\"{receiver}\""),
+    }
+}
+
+fn plain(receiver: &str) -> String {
+    match receiver.is_empty() {
+        true => "a value".to_owned(),
+        false => receiver.to_owned(),
+    }
+}
+
+/// A literal's failure as the text a `Result<_, String>` caller passes on.
+impl From<LiteralError> for String {
+    fn from(e: LiteralError) -> String {
+        e.to_string()
+    }
+}
+
 impl CqlValue {
     /// Converts a literal term to a value of type `ty`. Bind markers and function calls are
     /// resolved by the caller; this handles constants and collection literals.
-    pub fn from_literal(term: &Term, ty: &CqlType) -> Result<CqlValue, String> {
+    pub fn from_literal(term: &Term, ty: &CqlType) -> Result<CqlValue, LiteralError> {
         match ty {
             CqlType::Frozen(inner) => CqlValue::from_literal(term, inner),
             CqlType::Native(native) => native_from_literal(term, *native),
             CqlType::List(elem) | CqlType::Set(elem) => {
                 let items = match term {
                     Term::List(items) | Term::Set(items) | Term::Tuple(items) => items,
-                    other => return Err(mismatch(other, ty)),
+                    other => return Err(LiteralError::mismatch(other, ty)),
                 };
                 let values = items
                     .iter()
-                    .map(|t| CqlValue::from_literal(t, elem))
+                    .map(|t| element_from_literal(t, elem))
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(if matches!(ty, CqlType::List(_)) {
                     CqlValue::List(values)
@@ -177,13 +316,11 @@ impl CqlValue {
             CqlType::Map(k, v) => match term {
                 Term::Map(entries) => entries
                     .iter()
-                    .map(|(a, b)| {
-                        Ok((CqlValue::from_literal(a, k)?, CqlValue::from_literal(b, v)?))
-                    })
-                    .collect::<Result<Vec<_>, String>>()
+                    .map(|(a, b)| Ok((element_from_literal(a, k)?, element_from_literal(b, v)?)))
+                    .collect::<Result<Vec<_>, LiteralError>>()
                     .map(CqlValue::Map),
                 Term::Set(items) if items.is_empty() => Ok(CqlValue::Map(Vec::new())),
-                other => Err(mismatch(other, ty)),
+                other => Err(LiteralError::mismatch(other, ty)),
             },
             CqlType::Tuple(types) => match term {
                 Term::Tuple(items) if items.len() <= types.len() => items
@@ -192,11 +329,15 @@ impl CqlValue {
                     .map(|(t, ty)| nullable_from_literal(t, ty))
                     .collect::<Result<Vec<_>, _>>()
                     .map(CqlValue::Tuple),
-                other => Err(mismatch(other, ty)),
+                Term::Tuple(items) => Err(LiteralError::TupleArity {
+                    receiver: String::new(),
+                    ty: ty.to_string(),
+                    expected: types.len(),
+                    got: items.len(),
+                }),
+                other => Err(LiteralError::mismatch(other, ty)),
             },
-            CqlType::UserType { .. } | CqlType::Custom(_) => Err(format!(
-                "Literal values of type {ty} are not supported here"
-            )),
+            CqlType::UserType { .. } | CqlType::Custom(_) => Err(LiteralError::mismatch(term, ty)),
         }
     }
 
@@ -262,10 +403,18 @@ impl CqlValue {
     }
 }
 
-fn nullable_from_literal(term: &Term, ty: &CqlType) -> Result<Option<CqlValue>, String> {
+fn nullable_from_literal(term: &Term, ty: &CqlType) -> Result<Option<CqlValue>, LiteralError> {
     match term {
         Term::Null => Ok(None),
         t => CqlValue::from_literal(t, ty).map(Some),
+    }
+}
+
+/// A collection element, which may not be null.
+fn element_from_literal(term: &Term, ty: &CqlType) -> Result<CqlValue, LiteralError> {
+    match term {
+        Term::Null => Err(LiteralError::NullInCollection),
+        t => CqlValue::from_literal(t, ty),
     }
 }
 
@@ -275,39 +424,59 @@ fn sorted_set(mut values: Vec<CqlValue>) -> CqlValue {
     CqlValue::Set(values)
 }
 
-fn native_from_literal(term: &Term, ty: NativeType) -> Result<CqlValue, String> {
+fn native_from_literal(term: &Term, ty: NativeType) -> Result<CqlValue, LiteralError> {
     use NativeType as N;
-    let bad = || mismatch(term, &CqlType::Native(ty));
-    let int = |s: &str| s.parse::<i64>().map_err(|_| bad());
+    let bad = || LiteralError::mismatch(term, &CqlType::Native(ty));
+    // The right kind of constant whose text is no value: Cassandra's serializer message.
+    let unparsable = |what: &str, text: &str| {
+        LiteralError::Value(format!("Unable to make {what} from '{text}'"))
+    };
+    let int = |s: &str, what: &str| s.parse::<i64>().map_err(|_| unparsable(what, s));
     Ok(match (term, ty) {
         (Term::String(s), N::Text) => CqlValue::Text(s.clone()),
-        (Term::String(s), N::Ascii) if s.is_ascii() => CqlValue::Ascii(s.clone()),
-        (Term::Integer(s), N::Int) => CqlValue::Int(i32::try_from(int(s)?).map_err(|_| bad())?),
-        (Term::Integer(s), N::Bigint | N::Counter) => CqlValue::Bigint(int(s)?),
+        (Term::String(s), N::Ascii) => match s.bytes().find(|b| !b.is_ascii()) {
+            None => CqlValue::Ascii(s.clone()),
+            Some(b) => {
+                return Err(LiteralError::Value(format!(
+                    "Invalid byte for ascii: {}",
+                    b as i8
+                )))
+            }
+        },
+        (Term::Integer(s), N::Int) => {
+            CqlValue::Int(i32::try_from(int(s, "int")?).map_err(|_| unparsable("int", s))?)
+        }
+        (Term::Integer(s), N::Bigint | N::Counter) => CqlValue::Bigint(int(s, "long")?),
         (Term::Integer(s), N::Smallint) => {
-            CqlValue::Smallint(i16::try_from(int(s)?).map_err(|_| bad())?)
+            CqlValue::Smallint(i16::try_from(int(s, "short")?).map_err(|_| unparsable("short", s))?)
         }
         (Term::Integer(s), N::Tinyint) => {
-            CqlValue::Tinyint(i8::try_from(int(s)?).map_err(|_| bad())?)
+            CqlValue::Tinyint(i8::try_from(int(s, "byte")?).map_err(|_| unparsable("byte", s))?)
         }
-        (Term::Integer(s), N::Timestamp) => CqlValue::Timestamp(int(s)?),
+        (Term::Integer(s), N::Timestamp) => CqlValue::Timestamp(s.parse().map_err(|_| {
+            LiteralError::Value(format!("Unable to make long (for date) from: '{s}'"))
+        })?),
         (Term::Integer(s) | Term::Float(s), N::Double) => {
-            CqlValue::Double(s.parse().map_err(|_| bad())?)
+            CqlValue::Double(s.parse().map_err(|_| unparsable("double", s))?)
         }
         (Term::Integer(s) | Term::Float(s), N::Float) => {
-            CqlValue::Float(s.parse().map_err(|_| bad())?)
+            CqlValue::Float(s.parse().map_err(|_| unparsable("float", s))?)
         }
         (Term::Boolean(b), N::Boolean) => CqlValue::Boolean(*b),
-        (Term::Uuid(s), N::Uuid) => CqlValue::Uuid(s.parse().map_err(|_| bad())?),
-        (Term::Uuid(s), N::Timeuuid) => CqlValue::Timeuuid(s.parse().map_err(|_| bad())?),
-        (Term::String(s), N::Inet) => CqlValue::Inet(s.parse().map_err(|_| bad())?),
-        (Term::Blob(h), N::Blob) => CqlValue::Blob(Bytes::from(unhex(h).ok_or_else(bad)?)),
+        (Term::Uuid(s), N::Uuid) => CqlValue::Uuid(s.parse().map_err(|_| unparsable("UUID", s))?),
+        (Term::Uuid(s), N::Timeuuid) => {
+            CqlValue::Timeuuid(s.parse().map_err(|_| unparsable("UUID", s))?)
+        }
+        (Term::String(s), N::Inet) => {
+            CqlValue::Inet(s.parse().map_err(|_| unparsable("inet address", s))?)
+        }
+        (Term::Blob(h), N::Blob) => {
+            CqlValue::Blob(Bytes::from(unhex(h).ok_or_else(|| {
+                LiteralError::Value(format!("cannot parse '0x{h}' as hex bytes"))
+            })?))
+        }
         _ => return Err(bad()),
     })
-}
-
-fn mismatch(term: &Term, ty: &CqlType) -> String {
-    format!("Invalid literal {term:?} for a value of type {ty}")
 }
 
 fn json_or_null(v: &Option<CqlValue>) -> String {

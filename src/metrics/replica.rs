@@ -19,7 +19,7 @@ pub struct Report {
     pub evictions: u64,
     /// Entries removed by TRUNCATE or DROP (or replaced by a read too large to keep).
     pub invalidations: u64,
-    /// Partition reads that reached the storage engine.
+    /// Partition reads sent to the storage engine (counted as they start).
     pub storage_partition_reads: u64,
     /// Per table: keyspace, table, counters.
     pub tables: Vec<(String, String, TableCounts)>,
@@ -116,7 +116,7 @@ impl ReplicaMetrics {
             ),
             partition_reads: counter(
                 "ringcache_storage_partition_reads_total",
-                "Partition reads that reached the storage engine",
+                "Partition reads sent to the storage engine (cache misses and uncached reads)",
             ),
             heap: gauge(
                 "ringcache_heap_allocated_bytes",

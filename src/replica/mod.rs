@@ -20,11 +20,16 @@
 //! removals would be removed too. Writes therefore hold their partitions' stripes of
 //! [`PartitionLocks`] shared, and the pass holds one partition's stripe exclusively while it
 //! reads and removes.
+//!
+//! Tests inject faults into the reads that reach storage (`faults.rs`, `[faults]`).
+
+mod faults;
+#[cfg(test)]
+mod tests;
 
 use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use uuid::Uuid;
 
@@ -39,6 +44,7 @@ use crate::storage::partition::{
 };
 use crate::storage::purge::{self, Horizon};
 use crate::storage::rocks::{Durability, RocksEngine};
+use faults::ReadFaults;
 
 /// Why the replica's store could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -59,10 +65,10 @@ pub struct LocalReplica {
     synced_writes: bool,
     /// Partition reads kept in front of the engine.
     cache: ReplicaCache,
-    /// A fault for tests: every partition read that reaches the engine waits this long
-    /// first (`[faults] storage_read_delay_ms`).
-    read_delay: Duration,
-    /// Partition reads that reached the engine (cache misses and uncached reads).
+    /// Faults for tests that every partition read reaching the engine passes first.
+    faults: ReadFaults,
+    /// Partition reads sent to the engine (cache misses and uncached reads), counted as
+    /// they start, so a read a fault holds is counted while it waits.
     partition_reads: AtomicU64,
     /// Keeps writes out of a partition while the purge pass works on it.
     locks: PartitionLocks,
@@ -158,10 +164,7 @@ impl LocalReplica {
         );
         replica.synced_writes =
             storage.engine == EngineKind::Rocksdb && storage.durability == DurabilityMode::Batch;
-        replica.read_delay = Duration::from_millis(config.faults.storage_read_delay_ms);
-        if !replica.read_delay.is_zero() {
-            tracing::warn!(delay = ?replica.read_delay, "fault injected: storage reads are delayed");
-        }
+        replica.faults = ReadFaults::new(&config.faults);
         Ok(replica)
     }
 
@@ -178,7 +181,7 @@ impl LocalReplica {
             tombstone_failure: failure,
             synced_writes: false,
             cache,
-            read_delay: Duration::ZERO,
+            faults: ReadFaults::default(),
             partition_reads: AtomicU64::new(0),
             locks: PartitionLocks::new(),
             purge_passes: AtomicU64::new(0),
@@ -275,10 +278,8 @@ impl LocalReplica {
         after: Option<&[u8]>,
         limits: &ReadLimits,
     ) -> std::result::Result<(PartitionFragment, ReadStats), ReadError> {
-        if !self.read_delay.is_zero() {
-            tokio::time::sleep(self.read_delay).await;
-        }
         self.partition_reads.fetch_add(1, Ordering::Relaxed);
+        self.faults.before_read().await;
         partition::read_partition(&*self.engine, layout, partition, slice, after, limits)
     }
 
@@ -376,7 +377,7 @@ impl LocalReplica {
         )
     }
 
-    /// Partition reads that reached the engine since start.
+    /// Partition reads sent to the engine since start (a read held by a fault included).
     pub fn partition_reads(&self) -> u64 {
         self.partition_reads.load(Ordering::Relaxed)
     }

@@ -39,6 +39,9 @@ pub struct KeyspaceDef {
     pub tables: BTreeMap<String, TableDef>,
     /// User-defined types by name.
     pub types: BTreeMap<String, UserTypeDef>,
+    /// ScyllaDB's `tablets` option, when given (stored and echoed; no effect here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tablets: Option<super::scylla::Tablets>,
     /// Which family the keyspace belongs to (not persisted: only user keyspaces are).
     #[serde(skip)]
     pub kind: KeyspaceKind,

@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 
 use super::catalog::{Catalog, KeyspaceDef, KeyspaceKind, UserTypeDef};
 use super::error::{config, invalid, syntax, SchemaError};
-use super::options::{durable_writes, replication_map, replication_pairs};
+use super::options::durable_writes;
+use super::replication::{replication_map, replication_pairs, DataCenters};
+use super::scylla::{keyspace_consistency, Tablets};
 use super::typecheck::{prepare_type, references_udt};
 use crate::cql::ast::{
     AlterKeyspace, AlterType, AlterTypeOp, CreateKeyspace, CreateType, OptionValue, QualifiedName,
@@ -38,17 +40,20 @@ impl Permission {
 }
 
 impl Catalog {
-    /// Applies a schema statement. Returns the change to report to clients, or None when
-    /// nothing changed (IF [NOT] EXISTS applied, or the statement was a no-op).
-    pub fn apply(
+    /// Applies a schema statement. `data_centers` are the data centres keyspace
+    /// replication may name (see [`DataCenters`]). Returns the change to report to
+    /// clients, or None when nothing changed (IF [NOT] EXISTS applied, or the statement
+    /// was a no-op).
+    pub fn apply_with(
         &mut self,
         stmt: &Statement,
         session_keyspace: Option<&str>,
+        data_centers: &DataCenters,
     ) -> Result<Option<SchemaChange>, SchemaError> {
         let before = self.keyspaces.clone();
         let change = match stmt {
-            Statement::CreateKeyspace(s) => self.create_keyspace(s)?,
-            Statement::AlterKeyspace(s) => self.alter_keyspace(s)?,
+            Statement::CreateKeyspace(s) => self.create_keyspace(s, data_centers)?,
+            Statement::AlterKeyspace(s) => self.alter_keyspace(s, data_centers)?,
             Statement::DropKeyspace { name, if_exists } => self.drop_keyspace(name, *if_exists)?,
             Statement::CreateType(s) => self.create_type(s, session_keyspace)?,
             Statement::AlterType(s) => self.alter_type(s, session_keyspace)?,
@@ -63,6 +68,17 @@ impl Catalog {
             _ => return Err(invalid("Not a schema-altering statement")),
         };
         Ok(change.filter(|_| self.keyspaces != before))
+    }
+
+    /// [`Catalog::apply_with`] as a node of one data centre, `datacenter1` (the default
+    /// configuration's), sees it: what unit tests across the crate build schemas with.
+    #[cfg(test)]
+    pub fn apply(
+        &mut self,
+        stmt: &Statement,
+        session_keyspace: Option<&str>,
+    ) -> Result<Option<SchemaChange>, SchemaError> {
+        self.apply_with(stmt, session_keyspace, &DataCenters::new(["datacenter1"]))
     }
 
     /// Refuses DDL on system keyspaces the way Cassandra's ClientState does: local and
@@ -119,7 +135,11 @@ impl Catalog {
             .ok_or_else(|| invalid(format!("Keyspace '{name}' doesn't exist")))
     }
 
-    fn create_keyspace(&mut self, s: &CreateKeyspace) -> Result<Option<SchemaChange>, SchemaError> {
+    fn create_keyspace(
+        &mut self,
+        s: &CreateKeyspace,
+        dcs: &DataCenters,
+    ) -> Result<Option<SchemaChange>, SchemaError> {
         let props = keyspace_props(&s.options)?;
         let Some(replication) = props.replication else {
             return Err(invalid("Missing mandatory option 'replication'"));
@@ -133,20 +153,28 @@ impl Catalog {
                 table: String::new(),
             });
         }
+        // Cassandra checks the replication before the name (KeyspaceParams.validate, then
+        // KeyspaceMetadata.validate).
+        let replication = replication_map(&s.name, &replication, &BTreeMap::new(), dcs)?;
         validate_name("Keyspace", &s.name)?;
         let ks = KeyspaceDef {
             name: s.name.clone(),
-            replication: replication_map(&s.name, &replication)?,
+            replication,
             durable_writes: props.durable_writes.unwrap_or(true),
             tables: BTreeMap::new(),
             types: BTreeMap::new(),
+            tablets: props.tablets,
             kind: KeyspaceKind::User,
         };
         self.keyspaces.insert(s.name.clone(), ks);
         Ok(Some(keyspace_change(ChangeType::Created, &s.name)))
     }
 
-    fn alter_keyspace(&mut self, s: &AlterKeyspace) -> Result<Option<SchemaChange>, SchemaError> {
+    fn alter_keyspace(
+        &mut self,
+        s: &AlterKeyspace,
+        dcs: &DataCenters,
+    ) -> Result<Option<SchemaChange>, SchemaError> {
         self.guard(&s.name, Permission::Alter, None)?;
         let props = keyspace_props(&s.options)?;
         let Some(ks) = self.keyspaces.get_mut(&s.name) else {
@@ -156,10 +184,13 @@ impl Catalog {
             return Err(invalid(format!("Keyspace '{}' doesn't exist", s.name)));
         };
         if let Some(replication) = props.replication {
-            ks.replication = replication_map(&s.name, &replication)?;
+            ks.replication = replication_map(&s.name, &replication, &ks.replication, dcs)?;
         }
         if let Some(durable) = props.durable_writes {
             ks.durable_writes = durable;
+        }
+        if let Some(tablets) = props.tablets {
+            ks.tablets = Some(tablets);
         }
         Ok(Some(keyspace_change(ChangeType::Updated, &s.name)))
     }
@@ -345,28 +376,36 @@ fn prepare_field(
     Ok(prepared)
 }
 
-/// The recognised properties of CREATE/ALTER KEYSPACE.
+/// The recognised properties of CREATE/ALTER KEYSPACE: Cassandra's, and ScyllaDB's
+/// `tablets` and `consistency` (`scylla.rs`).
 struct KeyspaceProps {
     replication: Option<Vec<(String, String)>>,
     durable_writes: Option<bool>,
+    tablets: Option<Tablets>,
 }
 
 fn keyspace_props(options: &[(String, OptionValue)]) -> Result<KeyspaceProps, SchemaError> {
     let mut props = KeyspaceProps {
         replication: None,
         durable_writes: None,
+        tablets: None,
     };
     for (name, value) in options {
         match name.to_ascii_lowercase().as_str() {
             "replication" => props.replication = Some(replication_pairs(value)?),
             "durable_writes" => props.durable_writes = Some(durable_writes(value)?),
+            "tablets" => props.tablets = Some(Tablets::parse(value)?),
+            "consistency" => keyspace_consistency(value)?,
             other => return Err(syntax(format!("Unknown property '{other}'"))),
         }
     }
     Ok(props)
 }
 
-/// Keyspace and table names: 1 to 48 alphanumeric or underscore characters.
+/// Keyspace and table names: 1 to 48 alphanumeric or underscore characters
+/// (SchemaConstants.isValidName). Cassandra limits only these two (and index and view
+/// names, which this build does not create): type, field and column names have no length
+/// limit, and are not checked here either.
 pub(crate) fn validate_name(what: &str, name: &str) -> Result<(), SchemaError> {
     let ok = !name.is_empty()
         && name.len() <= NAME_LENGTH

@@ -74,9 +74,14 @@ impl Catalog {
                     add_column(ks, &mut table, col, *if_not_exists)?;
                 }
             }
-            AlterTableOp::Drop { columns, if_exists } => {
+            AlterTableOp::Drop {
+                columns,
+                if_exists,
+                timestamp,
+            } => {
+                let at = timestamp.unwrap_or_else(crate::clock::now_micros);
                 for col in columns {
-                    drop_column(ks, &mut table, col, *if_exists)?;
+                    drop_column(&mut table, col, *if_exists, at)?;
                 }
             }
             AlterTableOp::Rename(pairs) => {
@@ -180,8 +185,13 @@ fn build_table(ks: &KeyspaceDef, s: &CreateTable) -> Result<TableDef, SchemaErro
     }
     let columns = assemble_columns(s, &types, &statics, &orders);
     check_counters(&columns, &applied.options)?;
-    validate_name("Keyspace", &ks.name)?;
-    validate_name("Table", table_name)?;
+    // TableMetadata.validate prefixes its messages with the table's name.
+    let prefixed = |e: SchemaError| match e {
+        SchemaError::ConfigError(m) => config(format!("{}.{table_name}: {m}", ks.name)),
+        other => other,
+    };
+    validate_name("Keyspace", &ks.name).map_err(prefixed)?;
+    validate_name("Table", table_name).map_err(prefixed)?;
     let mut table = TableDef {
         keyspace: ks.name.clone(),
         name: table_name.clone(),
@@ -436,11 +446,13 @@ fn check_readd(
     Ok(())
 }
 
+/// Removes a column and records when (`at`, microseconds): reads ignore its cells written
+/// at or before then, so a later ADD of the same column shows only newer data.
 fn drop_column(
-    _ks: &KeyspaceDef,
     table: &mut TableDef,
     name: &str,
     if_exists: bool,
+    at: i64,
 ) -> Result<(), SchemaError> {
     let Some(idx) = table.columns.iter().position(|c| c.name == name) else {
         if if_exists {
@@ -466,7 +478,7 @@ fn drop_column(
         DroppedColumn {
             ty: column.ty,
             kind: column.kind,
-            dropped_at_micros: crate::clock::now_micros(),
+            dropped_at_micros: at,
         },
     );
     Ok(())

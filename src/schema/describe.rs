@@ -388,18 +388,20 @@ pub fn keyspace_cql(ks: &KeyspaceDef) -> String {
     for (k, v) in ks.replication.iter().filter(|(k, _)| *k != "class") {
         let _ = write!(out, ", {}: {}", single_quoted(k), single_quoted(v));
     }
-    let _ = write!(out, "}}  AND durable_writes = {};", ks.durable_writes);
+    let _ = write!(out, "}}  AND durable_writes = {}", ks.durable_writes);
+    // ScyllaDB's keyspace option, where ScyllaDB prints it (scylla.rs).
+    if let Some(tablets) = ks.tablets {
+        out.push_str(&tablets.cql_suffix());
+    }
+    out.push(';');
     out
 }
 
 /// The strategy class as DESCRIBE prints it. ReplicationParams.appendCqlTo uses the
 /// simple name for classes in package `org.apache.cassandra.locator` and the full name
 /// for any other, while `asMap` (what system_schema.keyspaces stores) always keeps the
-/// full name; so only this text is shortened. Sources: apache/cassandra
-/// src/java/org/apache/cassandra/schema/ReplicationParams.java @188d42a3 (appendCqlTo),
-/// and apache/cassandra-dtest cqlsh_tests/test_cqlsh.py @e0d3cc90 whose
-/// `get_keyspace_output` expects `'class': 'SimpleStrategy'` for every release it
-/// runs, 4.1 included (its table blocks are gated per release, the keyspace line is not).
+/// full name; so only this text is shortened (Cassandra 4.1's DescribeStatementTest
+/// expects `'class': 'SimpleStrategy'`).
 fn strategy_cql_name(class: &str) -> &str {
     match class.strip_prefix("org.apache.cassandra.locator.") {
         Some(simple) if !simple.contains('.') => simple,
@@ -575,7 +577,9 @@ fn append_dropped(out: &mut String, t: &TableDef, full_name: &str) {
     }
 }
 
-/// Table parameters in TableParams.appendCqlTo order (Cassandra 4.1).
+/// Table parameters in TableParams.appendCqlTo order (Cassandra 4.1), then the ScyllaDB
+/// options the table set, where ScyllaDB prints them (`scylla.rs`). A ScyllaDB `cdc` map
+/// replaces Cassandra's `cdc` flag, so the text names each option once.
 fn option_clauses(o: &TableOptions) -> Vec<String> {
     let extensions: Vec<String> = o
         .extensions
@@ -616,4 +620,8 @@ fn option_clauses(o: &TableOptions) -> Vec<String> {
             single_quoted(&o.speculative_retry)
         ),
     ]
+    .into_iter()
+    .filter(|clause| o.scylla.cdc.is_none() || !clause.starts_with("cdc = "))
+    .chain(o.scylla.cql_clauses())
+    .collect()
 }

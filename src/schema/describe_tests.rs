@@ -1,11 +1,13 @@
-//! DESCRIBE golden strings. Expected texts are copied from Cassandra's
-//! test/unit/org/apache/cassandra/cql3/statements/DescribeStatementTest.java
-//! (apache/cassandra; `tableParametersCql()` in its cassandra-4.1 form, i.e. without the
-//! 5.0 options allow_auto_snapshot and incremental_backups). The keyspace line prints the
-//! strategy's simple name (`'class': 'SimpleStrategy'`) as 4.1 does: ReplicationParams
-//! .appendCqlTo (apache/cassandra @188d42a3) shortens classes of org.apache.cassandra.locator,
-//! and apache/cassandra-dtest cqlsh_tests/test_cqlsh.py @e0d3cc90 `get_keyspace_output`
-//! expects that text for every release, 4.1 included.
+//! DESCRIBE golden strings from Cassandra 4.1's own unit tests: DescribeStatementTest
+//! (`tableParametersCql()`, `keyspaceOutput()`, the tables of `testDescribe`,
+//! `testDescribeTableWithInternals`, `testDescribeTableAndMaterializedViewWithClustringOrder`,
+//! `testPrimaryKeyPositionWithAndWithoutInternals`, `testDescribeTypes`,
+//! `testUsingReservedInCreateType`, `testDescribeVirtualTables`, `testDescribeCluster`) and
+//! SchemaCQLHelperTest (`testCfmOptionsCQL`). In 4.1 the options block has `memtable =
+//! 'default'` and not 5.0's `allow_auto_snapshot` and `incremental_backups`, and the keyspace
+//! line names a strategy of `org.apache.cassandra.locator` by its simple name
+//! (`'class': 'SimpleStrategy'`, ReplicationParams.appendCqlTo) while system_schema keeps the
+//! full class name. ScyllaDB's options, which Cassandra lacks, follow ScyllaDB's DESCRIBE.
 
 use super::tests::{run, setup};
 use super::*;
@@ -375,4 +377,58 @@ fn without_caching_set(cat: &Catalog) -> Catalog {
         }
     }
     out
+}
+
+/// A ScyllaDB schema script — here ScyllaDB's own DESCRIBE output, replayed — runs, and
+/// DESCRIBE echoes ScyllaDB's options after Cassandra's, where ScyllaDB prints them
+/// (keyspace `tablets` after `durable_writes`; table extensions after
+/// `speculative_retry`); the echo replays to the same schema.
+#[test]
+fn describe_echoes_scylla_options() {
+    let mut cat = Catalog::new();
+    for stmt in [
+        "CREATE KEYSPACE social WITH replication = {'class': 'org.apache.cassandra.locator.SimpleStrategy', 'replication_factor': '1'} AND durable_writes = true AND tablets = {'enabled': false};",
+        "CREATE TABLE social.users (\n    username text,\n    bio text,\n    PRIMARY KEY (username)\n) WITH bloom_filter_fp_chance = 0.01\n    AND caching = {'keys': 'ALL', 'rows_per_partition': 'ALL'}\n    AND comment = ''\n    AND compaction = {'class': 'IncrementalCompactionStrategy'}\n    AND compression = {'sstable_compression': 'org.apache.cassandra.io.compress.LZ4Compressor'}\n    AND crc_check_chance = 1\n    AND default_time_to_live = 0\n    AND gc_grace_seconds = 864000\n    AND max_index_interval = 2048\n    AND memtable_flush_period_in_ms = 0\n    AND min_index_interval = 128\n    AND speculative_retry = '99.0PERCENTILE'\n    AND tombstone_gc = {'mode': 'timeout', 'propagation_delay_in_seconds': '3600'};",
+        "CREATE TABLE social.events (id int PRIMARY KEY, v text) WITH cdc = {'enabled': false, 'ttl': 600} AND paxos_grace_seconds = 3600 AND per_partition_rate_limit = {'max_writes_per_second': 100} AND synchronous_updates = false AND tablets = {'min_tablet_count': 4} AND caching = {'enabled': false}",
+    ] {
+        run(&mut cat, stmt, None).unwrap_or_else(|e| panic!("{stmt}: {e}"));
+    }
+    let described = statements(&cat, "DESCRIBE KEYSPACE social", None);
+    assert_eq!(
+        described[0],
+        "CREATE KEYSPACE social WITH replication = {'class': 'SimpleStrategy', 'replication_factor': '1'}  AND durable_writes = true AND tablets = {'enabled': false};"
+    );
+    let events = &described[1];
+    assert!(
+        events.ends_with("    AND speculative_retry = '99p'\n    AND cdc = {'delta': 'full', 'enabled': 'false', 'postimage': 'false', 'preimage': 'false', 'ttl': '600'}\n    AND paxos_grace_seconds = 3600\n    AND per_partition_rate_limit = {'max_writes_per_second': '100'}\n    AND tablets = {'min_tablet_count': '4'}\n    AND synchronous_updates = false;"),
+        "{events}"
+    );
+    assert!(
+        !events.contains("AND cdc = false"),
+        "one cdc clause: {events}"
+    );
+    assert!(events
+        .contains("caching = {'enabled': 'false', 'keys': 'ALL', 'rows_per_partition': 'NONE'}"));
+    let users = &described[2];
+    assert!(users.contains("AND compaction = {'class': 'org.apache.cassandra.db.compaction.IncrementalCompactionStrategy', "), "{users}");
+    assert!(users.ends_with("AND speculative_retry = '99p'\n    AND tombstone_gc = {'mode': 'timeout', 'propagation_delay_in_seconds': '3600'};"), "{users}");
+    let mut fresh = Catalog::new();
+    for stmt in &described {
+        run(&mut fresh, stmt, None).unwrap_or_else(|e| panic!("replaying {stmt}: {e}"));
+    }
+    assert_eq!(
+        statements(&fresh, "DESCRIBE KEYSPACE social", None),
+        described
+    );
+}
+
+/// The non-default options of Cassandra 4.1's SchemaCQLHelperTest.testCfmOptionsCQL, set
+/// through CQL, print as its golden text does.
+#[test]
+fn describe_non_default_options_match_cassandra() {
+    let mut cat = setup(&[TEST_KS]);
+    run(&mut cat, "CREATE TABLE test.test_table_options (pk1 varint, cl1 varint, reg1 ascii, PRIMARY KEY (pk1, cl1)) WITH additional_write_policy = 'always' AND bloom_filter_fp_chance = 1.0 AND comment = 'comment' AND compaction = {'class': 'LeveledCompactionStrategy', 'sstable_size_in_mb': '1'} AND compression = {'class': 'LZ4Compressor', 'chunk_length_in_kb': 64, 'min_compress_ratio': '2.0'} AND crc_check_chance = 0.3 AND default_time_to_live = 4 AND extensions = {'ext1': '0x76616c31'} AND gc_grace_seconds = 5 AND min_index_interval = 6 AND max_index_interval = 7 AND memtable_flush_period_in_ms = 8 AND speculative_retry = 'always'", None).expect("create");
+    let golden = "CLUSTERING ORDER BY (cl1 ASC)\n    AND additional_write_policy = 'ALWAYS'\n    AND bloom_filter_fp_chance = 1.0\n    AND caching = {'keys': 'ALL', 'rows_per_partition': 'NONE'}\n    AND cdc = false\n    AND comment = 'comment'\n    AND compaction = {'class': 'org.apache.cassandra.db.compaction.LeveledCompactionStrategy', 'max_threshold': '32', 'min_threshold': '4', 'sstable_size_in_mb': '1'}\n    AND compression = {'chunk_length_in_kb': '64', 'class': 'org.apache.cassandra.io.compress.LZ4Compressor', 'min_compress_ratio': '2.0'}\n    AND memtable = 'default'\n    AND crc_check_chance = 0.3\n    AND default_time_to_live = 4\n    AND extensions = {'ext1': 0x76616c31}\n    AND gc_grace_seconds = 5\n    AND max_index_interval = 7\n    AND memtable_flush_period_in_ms = 8\n    AND min_index_interval = 6\n    AND read_repair = 'BLOCKING'\n    AND speculative_retry = 'ALWAYS';";
+    let text = statements(&cat, "DESCRIBE TABLE test.test_table_options", None);
+    assert!(text[0].ends_with(golden), "{}", text[0]);
 }

@@ -26,6 +26,15 @@ pub enum SchemaError {
     /// as syntax errors because its property parser raises them.
     #[error("{0}")]
     Syntax(String),
+    /// A valid option asking for something this build does not do (Invalid, 0x2200, with
+    /// the message every unbuilt feature gets: `Error::not_supported`).
+    #[error("{what} is not supported yet by this ringcache build{}", .why.as_deref().unwrap_or(""))]
+    NotSupported {
+        /// What was asked for.
+        what: String,
+        /// Why, starting with its own separator (": ..."), if said.
+        why: Option<String>,
+    },
 }
 
 fn already_exists_message(keyspace: &str, table: &str) -> String {
@@ -40,7 +49,7 @@ impl SchemaError {
     /// The CQL native-protocol error code of this error.
     pub fn code(&self) -> i32 {
         match self {
-            SchemaError::Invalid(_) => 0x2200,
+            SchemaError::Invalid(_) | SchemaError::NotSupported { .. } => 0x2200,
             SchemaError::AlreadyExists { .. } => 0x2400,
             SchemaError::ConfigError(_) => 0x2300,
             SchemaError::Unauthorized(_) => 0x2100,

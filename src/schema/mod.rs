@@ -30,7 +30,9 @@ mod ddl_table;
 mod describe;
 mod error;
 mod options;
+mod replication;
 mod rows;
+mod scylla;
 mod store;
 pub mod system;
 mod typecheck;
@@ -42,7 +44,9 @@ pub use catalog::{
 pub use describe::{keyspace_cql, table_cql, type_cql, ClusterInfo, DescribeResult};
 pub use error::SchemaError;
 pub use options::{java_double, TableOptions};
+pub use replication::DataCenters;
 pub use rows::Row;
+pub use scylla::{ScyllaTableOptions, Tablets};
 pub use store::{SchemaStore, StoreError, FORMAT_VERSION};
 
 #[cfg(test)]

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::error::{config, invalid, syntax, SchemaError};
+use super::error::{config, syntax, SchemaError};
+use super::scylla::{ScyllaTableOptions, TABLE_OPTIONS as SCYLLA_OPTIONS};
 use crate::cql::ast::OptionValue;
 
 /// Cassandra 4.1 table parameters, stored as Cassandra stores them (class names
@@ -53,6 +54,9 @@ pub struct TableOptions {
     pub read_repair: String,
     /// `speculative_retry`, e.g. `99p`.
     pub speculative_retry: String,
+    /// ScyllaDB's table options (`scylla.rs`): stored and echoed, no effect here.
+    #[serde(default, skip_serializing_if = "ScyllaTableOptions::is_empty")]
+    pub scylla: ScyllaTableOptions,
 }
 
 impl Default for TableOptions {
@@ -79,6 +83,7 @@ impl Default for TableOptions {
             min_index_interval: 128,
             read_repair: "BLOCKING".into(),
             speculative_retry: "99p".into(),
+            scylla: ScyllaTableOptions::default(),
         }
     }
 }
@@ -134,7 +139,11 @@ impl TableOptions {
                 self.caching = caching_map(&map(name, value)?)?;
                 self.caching_set = true;
             }
-            "cdc" => self.cdc = boolean(name, value)?,
+            // Cassandra's flag, or ScyllaDB's map of CDC options.
+            "cdc" => match value {
+                OptionValue::Map(_) => self.scylla.set(name, value)?,
+                _ => self.cdc = boolean(name, value)?,
+            },
             "comment" => self.comment = scalar(name, value)?,
             "compaction" => self.compaction = compaction_map(&map(name, value)?)?,
             "compression" => self.compression = compression_map(&map(name, value)?)?,
@@ -148,6 +157,7 @@ impl TableOptions {
             "min_index_interval" => self.min_index_interval = int(name, value)?,
             "read_repair" => self.read_repair = read_repair(&scalar(name, value)?)?,
             "speculative_retry" => self.speculative_retry = speculative(&scalar(name, value)?)?,
+            _ if SCYLLA_OPTIONS.contains(&name) => self.scylla.set(name, value)?,
             _ => return Err(syntax(format!("Unknown property '{name}'"))),
         }
         Ok(())
@@ -256,6 +266,15 @@ fn caching_map(given: &BTreeMap<String, String>) -> Result<BTreeMap<String, Stri
     let mut out = string_map(&[("keys", "ALL"), ("rows_per_partition", "NONE")]);
     for (k, v) in given {
         match k.as_str() {
+            // ScyllaDB's switch (`scylla.rs`): on caches rows as ScyllaDB's default does
+            // (every row, unless `rows_per_partition` says otherwise); off caches nothing.
+            "enabled" => {
+                let on = boolean(k, &OptionValue::String(v.clone()))?;
+                out.insert(k.clone(), on.to_string());
+                if on && !given.contains_key("rows_per_partition") {
+                    out.insert("rows_per_partition".into(), "ALL".into());
+                }
+            }
             "keys" => {
                 let upper = v.to_ascii_uppercase();
                 if upper != "ALL" && upper != "NONE" {
@@ -295,6 +314,8 @@ const COMPACTION_CLASSES: &[&str] = &[
     "LeveledCompactionStrategy",
     "TimeWindowCompactionStrategy",
     "UnifiedCompactionStrategy",
+    // ScyllaDB's; accepted so its schema scripts run (stored, no effect like the others).
+    "IncrementalCompactionStrategy",
 ];
 
 /// Expands the compaction class and adds the default thresholds, as CompactionParams.
@@ -335,12 +356,17 @@ fn compression_map(
     given: &BTreeMap<String, String>,
 ) -> Result<BTreeMap<String, String>, SchemaError> {
     let mut out = given.clone();
-    if out.get("enabled").map(|v| v.eq_ignore_ascii_case("false")) == Some(true) {
+    // An empty map is no compression (CompressionParams.fromMap), ScyllaDB's way to write it.
+    let disabled = out.get("enabled").map(|v| v.eq_ignore_ascii_case("false")) == Some(true);
+    if disabled || out.is_empty() {
         return Ok(string_map(&[("enabled", "false")]));
     }
     out.remove("enabled");
+    // `sstable_compression` is the older name of `class`, which ScyllaDB still uses.
+    let legacy = out.remove("sstable_compression");
     let class = out
         .remove("class")
+        .or(legacy)
         .unwrap_or_else(|| "LZ4Compressor".into());
     let short = class.strip_prefix(COMPRESSION_PACKAGE).unwrap_or(&class);
     if !COMPRESSION_CLASSES.contains(&short) {
@@ -473,101 +499,9 @@ pub fn java_double(v: f64) -> String {
     format!("{mantissa}E{exp}")
 }
 
-/// Known replication strategies, by short name.
-const STRATEGIES: &[&str] = &[
-    "SimpleStrategy",
-    "NetworkTopologyStrategy",
-    "LocalStrategy",
-    "EverywhereStrategy",
-];
-const LOCATOR_PACKAGE: &str = "org.apache.cassandra.locator.";
-
-/// Validates a `replication = {...}` map and returns it as stored: `class` expanded to
-/// the full class name, the other options kept as given.
-pub(crate) fn replication_map(
-    keyspace: &str,
-    given: &[(String, String)],
-) -> Result<BTreeMap<String, String>, SchemaError> {
-    let mut options: BTreeMap<String, String> = given.iter().cloned().collect();
-    let class = options
-        .remove("class")
-        .ok_or_else(|| config("Missing replication strategy class"))?;
-    let full = if class.contains('.') {
-        class.clone()
-    } else {
-        format!("{LOCATOR_PACKAGE}{class}")
-    };
-    let short = full.strip_prefix(LOCATOR_PACKAGE).unwrap_or("");
-    if !STRATEGIES.contains(&short) {
-        return Err(config(format!(
-            "Unable to find replication strategy class '{full}'"
-        )));
-    }
-    if short == "LocalStrategy" || short == "EverywhereStrategy" {
-        return Err(config(format!(
-            "Unable to use given strategy class: {short} is reserved for internal use."
-        )));
-    }
-    if short == "SimpleStrategy" {
-        simple_strategy_options(keyspace, &options)?;
-    }
-    for (dc, rf) in &options {
-        validate_rf(rf).map_err(|e| match e {
-            SchemaError::ConfigError(m) if short != "SimpleStrategy" => {
-                config(format!("{m} (for datacenter {dc})"))
-            }
-            other => other,
-        })?;
-    }
-    options.insert("class".into(), full);
-    Ok(options)
-}
-
-fn simple_strategy_options(
-    keyspace: &str,
-    options: &BTreeMap<String, String>,
-) -> Result<(), SchemaError> {
-    if !options.contains_key("replication_factor") {
-        return Err(config(
-            "SimpleStrategy requires a replication_factor strategy option.",
-        ));
-    }
-    if let Some(other) = options.keys().find(|k| *k != "replication_factor") {
-        return Err(config(format!(
-            "Unrecognized strategy option {{{other}}} passed to SimpleStrategy for keyspace {keyspace}"
-        )));
-    }
-    Ok(())
-}
-
-fn validate_rf(rf: &str) -> Result<(), SchemaError> {
-    // Transient replication ("3/1") is accepted syntactically by Cassandra; the full
-    // count is what matters here.
-    let full = rf.split('/').next().unwrap_or(rf).trim();
-    match full.parse::<i64>() {
-        Ok(n) if n >= 0 => Ok(()),
-        Ok(n) => Err(config(format!(
-            "Replication factor must be non-negative; found {n}"
-        ))),
-        Err(_) => Err(config(format!(
-            "Replication factor must be numeric; found {rf}"
-        ))),
-    }
-}
-
 /// Parses `durable_writes` for CREATE/ALTER KEYSPACE.
 pub(crate) fn durable_writes(value: &OptionValue) -> Result<bool, SchemaError> {
     boolean("durable_writes", value)
-}
-
-/// The replication map of `replication = {...}`, or an error for other value shapes.
-pub(crate) fn replication_pairs(value: &OptionValue) -> Result<Vec<(String, String)>, SchemaError> {
-    match value {
-        OptionValue::Map(pairs) => Ok(pairs.clone()),
-        _ => Err(invalid(
-            "Invalid value for property 'replication'. It should be a map.".to_string(),
-        )),
-    }
 }
 
 #[cfg(test)]
@@ -629,43 +563,5 @@ mod tests {
             TableOptions::default().with_properties(&bad).err(),
             Some(SchemaError::ConfigError(_))
         ));
-    }
-
-    #[test]
-    fn replication_rules() {
-        let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
-            v.iter()
-                .map(|(a, b)| (a.to_string(), b.to_string()))
-                .collect()
-        };
-        let ok = replication_map(
-            "ks",
-            &pairs(&[("class", "SimpleStrategy"), ("replication_factor", "1")]),
-        );
-        assert_eq!(
-            ok.ok().and_then(|m| m.get("class").cloned()),
-            Some("org.apache.cassandra.locator.SimpleStrategy".into())
-        );
-        assert!(matches!(
-            replication_map("ks", &pairs(&[("class", "SimpleStrategy")])),
-            Err(SchemaError::ConfigError(_))
-        ));
-        assert_eq!(
-            replication_map("ks", &pairs(&[("class", "Foo")])).err(),
-            Some(SchemaError::ConfigError(
-                "Unable to find replication strategy class 'org.apache.cassandra.locator.Foo'"
-                    .into()
-            ))
-        );
-        assert!(replication_map(
-            "ks",
-            &pairs(&[("class", "NetworkTopologyStrategy"), ("dc1", "3")])
-        )
-        .is_ok());
-        assert!(replication_map(
-            "ks",
-            &pairs(&[("class", "NetworkTopologyStrategy"), ("dc1", "x")])
-        )
-        .is_err());
     }
 }

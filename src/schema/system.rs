@@ -106,6 +106,7 @@ fn keyspace(
         durable_writes: true,
         tables,
         types: BTreeMap::new(),
+        tablets: None,
         kind,
     }
 }

@@ -7,6 +7,11 @@ use crate::cql::value::CqlValue;
 use crate::cql::CqlType;
 use crate::protocol::response::{ChangeType, SchemaChange, SchemaTarget};
 
+/// The data centres of the cluster these tests apply DDL in.
+pub(super) fn data_centers() -> DataCenters {
+    DataCenters::new(["datacenter1", "dc1", "dc2"])
+}
+
 /// Parses and applies `cql`, returning the schema change or the error.
 pub(super) fn run(
     cat: &mut Catalog,
@@ -14,7 +19,7 @@ pub(super) fn run(
     ks: Option<&str>,
 ) -> Result<Option<SchemaChange>, SchemaError> {
     let stmt = parse_statement(cql).unwrap_or_else(|e| panic!("parse {cql}: {e}"));
-    cat.apply(&stmt, ks)
+    cat.apply_with(&stmt, ks, &data_centers())
 }
 
 /// Applies every statement, panicking on failure (test setup).
@@ -538,4 +543,219 @@ fn user_types_resolve_to_tuples_for_key_encoding() {
     assert_eq!(resolved.to_string(), expected);
     let unknown: CqlType = "frozen<nope>".parse().expect("type");
     assert_eq!(cat.resolve_user_types("ks", &unknown), unknown);
+}
+
+/// The form most drivers' examples use: `replication_factor` under NetworkTopologyStrategy
+/// is stored (and so shown in system_schema and DESCRIBE) as one entry per known data
+/// centre, on CREATE and on ALTER; a data centre the cluster does not know is refused.
+#[test]
+fn network_topology_replication_factor_is_expanded() {
+    let only_dc1 = DataCenters::new(["datacenter1"]);
+    let mut cat = Catalog::new();
+    let apply = |cat: &mut Catalog, cql: &str| {
+        let stmt = parse_statement(cql).expect("parse");
+        cat.apply_with(&stmt, None, &only_dc1)
+    };
+    apply(
+        &mut cat,
+        "CREATE KEYSPACE n WITH replication = {'class': 'NetworkTopologyStrategy', 'replication_factor': 1}",
+    )
+    .expect("create");
+    let nts = "org.apache.cassandra.locator.NetworkTopologyStrategy";
+    let want = |rf: &str| {
+        std::collections::BTreeMap::from([
+            ("class".to_string(), nts.to_string()),
+            ("datacenter1".to_string(), rf.to_string()),
+        ])
+    };
+    assert_eq!(cat.keyspace("n").map(|k| &k.replication), Some(&want("1")));
+    let def = cat
+        .table("system_schema", "keyspaces")
+        .expect("def")
+        .clone();
+    let rows = cat
+        .schema_table_rows("system_schema", "keyspaces")
+        .expect("rows");
+    let row = rows
+        .iter()
+        .find(|r| text_at(r, &def, "keyspace_name") == Some(CqlValue::Text("n".into())))
+        .expect("row of n");
+    let shown = CqlValue::Map(
+        want("1")
+            .into_iter()
+            .map(|(k, v)| (CqlValue::Text(k), CqlValue::Text(v)))
+            .collect(),
+    );
+    assert_eq!(text_at(row, &def, "replication"), Some(shown));
+    assert_eq!(
+        keyspace_cql(cat.keyspace("n").expect("n")),
+        "CREATE KEYSPACE n WITH replication = {'class': 'NetworkTopologyStrategy', 'datacenter1': '1'}  AND durable_writes = true;"
+    );
+    // ALTER with the shorthand keeps an existing data centre's factor; naming it changes it.
+    let alter = "ALTER KEYSPACE n WITH replication = {'class': 'NetworkTopologyStrategy', 'replication_factor': 3}";
+    apply(&mut cat, alter).expect("alter");
+    assert_eq!(cat.keyspace("n").map(|k| &k.replication), Some(&want("1")));
+    apply(
+        &mut cat,
+        "ALTER KEYSPACE n WITH replication = {'class': 'NetworkTopologyStrategy', 'replication_factor': 3, 'datacenter1': 2}",
+    )
+    .expect("alter");
+    assert_eq!(cat.keyspace("n").map(|k| &k.replication), Some(&want("2")));
+    for cql in [
+        "CREATE KEYSPACE m WITH replication = {'class': 'NetworkTopologyStrategy', 'dc9': 1}",
+        "ALTER KEYSPACE n WITH replication = {'class': 'NetworkTopologyStrategy', 'dc9': 1}",
+    ] {
+        let e = apply(&mut cat, cql).expect_err(cql);
+        assert_eq!(e.code(), 0x2300);
+        let ks = if cql.starts_with("CREATE") { "m" } else { "n" };
+        assert_eq!(
+            e.to_string(),
+            format!("Unrecognized strategy option {{dc9}} passed to NetworkTopologyStrategy for keyspace {ks}")
+        );
+    }
+    assert!(cat.keyspace("m").is_none());
+    assert_eq!(cat.keyspace("n").map(|k| &k.replication), Some(&want("2")));
+}
+
+/// Cassandra limits keyspace and table names to 48 characters (ConfigurationException,
+/// the table's with TableMetadata's `ks.table: ` prefix); type, field and column names
+/// have no limit.
+#[test]
+fn name_lengths_follow_cassandra() {
+    let long = "a".repeat(49);
+    let ok48 = "b".repeat(48);
+    let mut cat = setup(&[KS]);
+    let e = err(
+        &mut cat,
+        &format!("CREATE KEYSPACE {long} WITH replication = {{'class': 'SimpleStrategy', 'replication_factor': 1}}"),
+        None,
+    );
+    assert_eq!(e.code(), 0x2300);
+    assert_eq!(
+        e.to_string(),
+        format!("Keyspace name must not be empty, more than 48 characters long, or contain non-alphanumeric-underscore characters (got \"{long}\")")
+    );
+    let e = err(
+        &mut cat,
+        &format!("CREATE TABLE ks.{long} (k int PRIMARY KEY)"),
+        None,
+    );
+    assert_eq!(e.code(), 0x2300);
+    assert_eq!(
+        e.to_string(),
+        format!("ks.{long}: Table name must not be empty, more than 48 characters long, or contain non-alphanumeric-underscore characters (got \"{long}\")")
+    );
+    for ok in [
+        format!("CREATE KEYSPACE {ok48} WITH replication = {{'class': 'SimpleStrategy', 'replication_factor': 1}}"),
+        format!("CREATE TABLE ks.{ok48} (k int PRIMARY KEY, {long} int)"),
+        format!("CREATE TYPE ks.{long} ({long} int)"),
+        format!("ALTER TABLE ks.{ok48} ADD c{long} text"),
+    ] {
+        run(&mut cat, &ok, None).unwrap_or_else(|e| panic!("{ok}: {e}"));
+    }
+}
+
+/// A trailing comma in CREATE TABLE and CREATE TYPE, as Cassandra's grammar allows.
+#[test]
+fn trailing_commas_create_the_same_schema() {
+    let with = setup(&[
+        KS,
+        "CREATE TYPE ks.pt (x int, y int,)",
+        "CREATE TABLE ks.t (k int, v frozen<pt>, PRIMARY KEY (k),)",
+    ]);
+    let without = setup(&[
+        KS,
+        "CREATE TYPE ks.pt (x int, y int)",
+        "CREATE TABLE ks.t (k int, v frozen<pt>, PRIMARY KEY (k))",
+    ]);
+    assert_eq!(with.user_type("ks", "pt"), without.user_type("ks", "pt"));
+    assert_eq!(
+        with.table("ks", "t").map(|t| &t.columns),
+        without.table("ks", "t").map(|t| &t.columns)
+    );
+}
+
+/// `DROP c USING TIMESTAMP n` records n as the drop time (what reads compare cells
+/// with); without it, the time of the statement.
+#[test]
+fn dropped_columns_record_the_drop_time() {
+    let mut cat = setup(&[KS, "CREATE TABLE ks.t (k int PRIMARY KEY, x int, y int)"]);
+    run(
+        &mut cat,
+        "ALTER TABLE ks.t DROP x USING TIMESTAMP 1589286942065000",
+        None,
+    )
+    .expect("drop x");
+    let before = crate::clock::now_micros();
+    run(&mut cat, "ALTER TABLE ks.t DROP y", None).expect("drop y");
+    let t = cat.table("ks", "t").expect("t");
+    assert_eq!(
+        t.dropped.get("x").map(|d| d.dropped_at_micros),
+        Some(1_589_286_942_065_000)
+    );
+    assert!(t
+        .dropped
+        .get("y")
+        .is_some_and(|d| d.dropped_at_micros >= before));
+}
+
+/// ScyllaDB options that ask for what this build cannot do are refused with the message
+/// every unbuilt feature gets, instead of being stored and ignored; the others are
+/// accepted on CREATE and ALTER and leave a schema without them hashing as before.
+#[test]
+fn scylla_options_are_stored_or_refused() {
+    let mut cat = setup(&[KS, "CREATE TABLE ks.t (k int PRIMARY KEY)"]);
+    let version = cat.schema_version();
+    let e = err(
+        &mut cat,
+        "ALTER TABLE ks.t WITH cdc = {'enabled': true}",
+        None,
+    );
+    assert_eq!(e.code(), 0x2200);
+    assert_eq!(
+        e.to_string(),
+        "CDC (cdc = {'enabled': true}) is not supported yet by this ringcache build: it needs a CDC log table"
+    );
+    let e = err(
+        &mut cat,
+        "CREATE KEYSPACE k2 WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1} AND consistency = 'global'",
+        None,
+    );
+    assert_eq!(
+        e.to_string(),
+        "Keyspace consistency 'global' is not supported yet by this ringcache build: only 'eventual' consistency is provided"
+    );
+    assert_eq!(cat.schema_version(), version, "refusals change nothing");
+    run(
+        &mut cat,
+        "ALTER TABLE ks.t WITH tombstone_gc = {'mode': 'immediate'} AND cdc = {'enabled': 'false'}",
+        None,
+    )
+    .expect("alter");
+    let scylla = &cat.table("ks", "t").expect("t").options.scylla;
+    assert_eq!(
+        scylla
+            .tombstone_gc
+            .as_ref()
+            .and_then(|m| m.get("mode"))
+            .map(String::as_str),
+        Some("immediate")
+    );
+    assert!(scylla.cdc.is_some());
+    run(
+        &mut cat,
+        "ALTER KEYSPACE ks WITH tablets = {'enabled': false}",
+        None,
+    )
+    .expect("alter keyspace");
+    assert_eq!(
+        cat.keyspace("ks").and_then(|k| k.tablets),
+        Some(Tablets::Disabled)
+    );
+    let e = err(
+        &mut cat,
+        "ALTER TABLE ks.t WITH tombstone_gc = 'repair'",
+        None,
+    );
+    assert_eq!(e.code(), 0x2000);
 }

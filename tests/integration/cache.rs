@@ -14,7 +14,7 @@ use scylla::client::session::Session;
 use scylla::statement::unprepared::Statement;
 
 use super::data_path::run;
-use super::node::{metric, TestNode};
+use super::node::{eventually, metric, partition_reads, ReadGate, TestNode};
 use super::scylla_driver::connect;
 
 const RF1: &str = "{'class': 'SimpleStrategy', 'replication_factor': 1}";
@@ -183,7 +183,11 @@ async fn the_checker_reports_stale_reads_when_writes_do_not_bump_versions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_concurrent_cold_reads_cause_one_storage_read() {
-    let node = TestNode::start_with_env(&[("RINGCACHE_FAULTS__STORAGE_READ_DELAY_MS", "1000")]);
+    // Storage reads wait at the gate, so the first read's fetch stays open until all the
+    // others have arrived: however slowly they are sent, they find it in progress.
+    let gate = ReadGate::closed();
+    let (name, path) = gate.env();
+    let node = TestNode::start_with_env(&[(name, &path)]);
     let session = Arc::new(connect(&node).await);
     create_rows_table(&session).await;
     for k in [1, 2] {
@@ -196,6 +200,7 @@ async fn a_thousand_concurrent_cold_reads_cause_one_storage_read() {
         .expect("prepare");
     // What one storage read of a one-row partition costs the engine.
     let (engine_before, partitions_before) = storage_reads(&node);
+    gate.release(1);
     session
         .execute_unpaged(&select, (2,))
         .await
@@ -203,18 +208,29 @@ async fn a_thousand_concurrent_cold_reads_cause_one_storage_read() {
     let (engine_one, partitions_one) = storage_reads(&node);
     let one_read = engine_one - engine_before;
     assert_eq!(partitions_one - partitions_before, 1.0);
-    let reads = futures::stream::iter(0..1000)
-        .map(|_| {
-            let (session, select) = (session.clone(), select.clone());
-            async move {
-                let result = session.execute_unpaged(&select, (1,)).await.expect("read");
-                let rows = result.into_rows_result().expect("rows");
-                rows.rows::<(i32, String)>().expect("typed").count()
-            }
-        })
-        .buffer_unordered(1000)
-        .collect::<Vec<usize>>()
-        .await;
+    let executes_before = metric(&node.scrape_metrics(), EXECUTES).unwrap_or(0.0);
+    let reads = tokio::spawn({
+        let (session, select) = (session.clone(), select.clone());
+        futures::stream::iter(0..1000)
+            .map(move |_| {
+                let (session, select) = (session.clone(), select.clone());
+                async move {
+                    let result = session.execute_unpaged(&select, (1,)).await.expect("read");
+                    let rows = result.into_rows_result().expect("rows");
+                    rows.rows::<(i32, String)>().expect("typed").count()
+                }
+            })
+            .buffer_unordered(1000)
+            .collect::<Vec<usize>>()
+    });
+    eventually("1000 reads arrived while one storage read is held", || {
+        let text = node.scrape_metrics();
+        let executes = metric(&text, EXECUTES).unwrap_or(0.0);
+        executes - executes_before == 1000.0 && partition_reads(&text) - partitions_one == 1.0
+    })
+    .await;
+    gate.release(2);
+    let reads = reads.await.expect("readers");
     assert!(reads.iter().all(|rows| *rows == 1));
     let (engine_after, partitions_after) = storage_reads(&node);
     let text = node.scrape_metrics();
@@ -230,6 +246,9 @@ async fn a_thousand_concurrent_cold_reads_cause_one_storage_read() {
     assert!(coalesced > 0.0, "no read waited for the shared fetch");
     assert_eq!(coalesced + hits, 999.0);
 }
+
+/// EXECUTE requests the node has received.
+const EXECUTES: &str = "ringcache_requests_total{opcode=\"execute\"}";
 
 /// The engine's read operations and the partition reads that reached it.
 fn storage_reads(node: &TestNode) -> (f64, f64) {

@@ -27,7 +27,7 @@ use scylla::value::{
 };
 use uuid::Uuid;
 
-use super::node::TestNode;
+use super::node::{TestNode, EVENT_TIMEOUT};
 use super::scylla_driver::connect;
 
 const RF1: &str = "{'class': 'SimpleStrategy', 'replication_factor': 1}";
@@ -872,6 +872,34 @@ async fn one_row(session: &Session, query: &str) -> Option<Row> {
     rows(session, query).await.into_iter().next()
 }
 
+/// The node's clock in whole seconds, the clock TTLs expire by: a cell written with TTL t
+/// at node second W is live while the read's node second is below W + t.
+pub(super) async fn node_secs(session: &Session) -> i64 {
+    let row = one_row(session, "SELECT toUnixTimestamp(now()) FROM system.local")
+        .await
+        .expect("system.local");
+    match row.columns[0] {
+        Some(CqlValue::BigInt(millis)) => millis.div_euclid(1000),
+        ref other => panic!("toUnixTimestamp(now()) gave {other:?}"),
+    }
+}
+
+/// Waits until the node's clock reads `secs` or later.
+pub(super) async fn wait_for_node_clock(session: &Session, secs: i64) {
+    let deadline = Instant::now() + EVENT_TIMEOUT;
+    while node_secs(session).await < secs {
+        assert!(
+            Instant::now() < deadline,
+            "the node's clock did not reach {secs}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// TTLs tried in turn: a longer one when the machine was too slow to read a write back
+/// before it could have expired.
+const TTLS: [i64; 5] = [2, 4, 8, 16, 32];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scylla_ttl_writetime_and_timestamps() {
     let node = TestNode::start();
@@ -882,23 +910,46 @@ async fn scylla_ttl_writetime_and_timestamps() {
         &[
             &ks,
             "CREATE TABLE tt.t (k int, c int, v int, w int, PRIMARY KEY (k, c))",
-            "INSERT INTO tt.t (k, c, v, w) VALUES (1, 1, 1, 1) USING TTL 2 AND TIMESTAMP 5000",
-            "INSERT INTO tt.t (k, c, v, w) VALUES (1, 2, 1, 1)",
-            "UPDATE tt.t USING TTL 2 SET v = 2 WHERE k = 1 AND c = 2",
         ],
     )
     .await;
-    let row = one_row(
-        &session,
-        "SELECT ttl(v), writetime(v) FROM tt.t WHERE k = 1 AND c = 1",
-    )
-    .await
-    .expect("row");
-    assert!(
-        matches!(row.columns[0], Some(CqlValue::Int(1..=2))),
-        "{row:?}"
-    );
-    assert_eq!(row.columns[1], Some(CqlValue::BigInt(5000)));
+    // TTLs by the node's clock: writes made between node seconds `before` and `after`
+    // expire at a second in [before + ttl, after + ttl]. Each attempt has its partition.
+    let mut expiring = None;
+    for ttl in TTLS {
+        let k = 100 + ttl;
+        let before = node_secs(&session).await;
+        run(
+            &session,
+            &[
+                &format!("INSERT INTO tt.t (k, c, v, w) VALUES ({k}, 1, 1, 1) USING TTL {ttl} AND TIMESTAMP 5000"),
+                &format!("INSERT INTO tt.t (k, c, v, w) VALUES ({k}, 2, 1, 1)"),
+                &format!("UPDATE tt.t USING TTL {ttl} SET v = 2 WHERE k = {k} AND c = 2"),
+            ],
+        )
+        .await;
+        let after = node_secs(&session).await;
+        let query = format!("SELECT ttl(v), writetime(v) FROM tt.t WHERE k = {k} AND c = 1");
+        let row = one_row(&session, &query).await;
+        let read_by = node_secs(&session).await;
+        if read_by >= before + ttl {
+            continue; // the read may have come after the expiry: try a longer TTL
+        }
+        // ttl(v) = W + ttl - R with before <= W <= after <= R <= read_by.
+        let row = row.expect("row written with a TTL, read before it expired");
+        let Some(CqlValue::Int(remaining)) = row.columns[0] else {
+            panic!("ttl(v): {row:?}")
+        };
+        let bounds = before + ttl - read_by..=ttl;
+        assert!(
+            bounds.contains(&i64::from(remaining)),
+            "{row:?} outside {bounds:?}"
+        );
+        assert_eq!(row.columns[1], Some(CqlValue::BigInt(5000)));
+        expiring = Some((k, after + ttl));
+        break;
+    }
+    let (k, expired_from) = expiring.expect("no read came back before its TTL expired");
 
     // Client-side default timestamps (the protocol's timestamp flag).
     let mut at = Statement::new("INSERT INTO tt.t (k, c, v) VALUES (2, 1, 10)");
@@ -939,17 +990,15 @@ async fn scylla_ttl_writetime_and_timestamps() {
             .is_some()
     );
 
-    // Expiry: row (1, 1) disappears; row (1, 2) keeps w, loses v.
-    let deadline = Instant::now() + Duration::from_secs(10);
+    // Expiry, once the node's clock has passed it: row (k, 1) disappears; row (k, 2)
+    // keeps w, loses v.
+    wait_for_node_clock(&session, expired_from).await;
+    let got: Vec<Row> = rows(&session, &format!("SELECT c, v, w FROM tt.t WHERE k = {k}")).await;
     let want = vec![Some(CqlValue::Int(2)), None, Some(CqlValue::Int(1))];
-    loop {
-        let got: Vec<Row> = rows(&session, "SELECT c, v, w FROM tt.t WHERE k = 1").await;
-        if got.len() == 1 && got[0].columns == want {
-            break;
-        }
-        assert!(Instant::now() < deadline, "TTL not applied: {got:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    assert!(
+        got.len() == 1 && got[0].columns == want,
+        "TTL not applied: {got:?}"
+    );
 }
 
 // -- 6/7. batches and consistency ----------------------------------------------------------

@@ -13,4 +13,5 @@ mod node;
 mod purge;
 mod raw_protocol;
 mod restart;
+mod schema;
 mod scylla_driver;

@@ -1,4 +1,6 @@
-//! Starts and stops real `ringcache serve` processes for tests.
+//! Starts and stops real `ringcache serve` processes for tests, and the test's side of the
+//! events they wait for: `/metrics` samples, the node's read gate (`[faults]
+//! storage_read_gate`), the kernel's accept queue and, under strace, the node's syncs.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -8,6 +10,9 @@ use std::time::{Duration, Instant};
 /// A ringcache process on ephemeral loopback ports. Killed when dropped.
 pub struct TestNode {
     child: Option<Child>,
+    /// When `child` is strace, the traced ringcache process (strace 6.1 leaves its tracee
+    /// running when it is killed, so the node is killed by its own pid).
+    tracee: Option<i32>,
     /// The node's data directory (kept across restarts; removed with the TempDir).
     data_dir: PathBuf,
     _tmp: Option<tempfile::TempDir>,
@@ -36,10 +41,50 @@ impl TestNode {
         node
     }
 
+    /// A fresh node run under `strace -f`, which writes every fsync and fdatasync call of
+    /// the node's threads to `trace` as it completes (see [`completed_syncs`]).
+    pub fn start_traced(env: &[(&str, &str)], trace: &Path) -> TestNode {
+        let found = Command::new("strace")
+            .arg("-V")
+            .stdout(Stdio::null())
+            .status();
+        assert!(
+            found.is_ok_and(|s| s.success()),
+            "strace is needed to count the node's syncs: install Debian's strace package \
+             (scripts/lib.sh ensure_build_packages does)"
+        );
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = tmp.path().to_path_buf();
+        let mut strace = Command::new("strace");
+        strace
+            .args([
+                "-f",
+                "-qq",
+                "-e",
+                "trace=fsync,fdatasync",
+                "-e",
+                "signal=none",
+                "-o",
+            ])
+            .arg(trace)
+            .arg(env!("CARGO_BIN_EXE_ringcache"));
+        let mut node = TestNode::spawn_command(strace, &dir, env);
+        node._tmp = Some(tmp);
+        let strace_pid = node.child.as_ref().expect("strace").id();
+        node.tracee = Some(only_child(strace_pid));
+        node
+    }
+
     fn spawn(data_dir: &Path, env: &[(&str, &str)]) -> TestNode {
+        let command = Command::new(env!("CARGO_BIN_EXE_ringcache"));
+        TestNode::spawn_command(command, data_dir, env)
+    }
+
+    /// Runs `cmd` (the binary, or a wrapper whose remaining arguments are the binary) with
+    /// `serve` and its flags, and waits for the ready file.
+    fn spawn_command(mut cmd: Command, data_dir: &Path, env: &[(&str, &str)]) -> TestNode {
         let ready = data_dir.join(format!("ready-{}.json", std::process::id()));
         let _ = std::fs::remove_file(&ready);
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ringcache"));
         cmd.args([
             "serve",
             "--listen-address",
@@ -61,7 +106,7 @@ impl TestNode {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().expect("spawn ringcache");
+        let mut child = cmd.spawn().expect("spawn ringcache (or strace)");
         let deadline = Instant::now() + START_TIMEOUT;
         let addrs = loop {
             if let Ok(text) = std::fs::read_to_string(&ready) {
@@ -85,6 +130,7 @@ impl TestNode {
         };
         TestNode {
             child: Some(child),
+            tracee: None,
             data_dir: data_dir.to_path_buf(),
             _tmp: None,
             cql: addrs.0,
@@ -94,6 +140,10 @@ impl TestNode {
 
     /// SIGKILL: no shutdown path runs, like a crash or power loss.
     pub fn kill9(&mut self) {
+        if let Some(pid) = self.tracee.take() {
+            // SAFETY: sending a signal to the process this node started (under strace).
+            unsafe { libc_kill(pid, 9) };
+        }
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -114,8 +164,8 @@ impl TestNode {
         let Some(mut child) = self.child.take() else {
             return false;
         };
-        let pid = child.id() as i32;
-        // SAFETY: sending a signal to our own child process.
+        let pid = self.tracee.take().unwrap_or(child.id() as i32);
+        // SAFETY: sending a signal to the process this node started.
         unsafe { libc_kill(pid, 15) };
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
@@ -160,6 +210,120 @@ pub fn metric(exposition: &str, name: &str) -> Option<f64> {
         }
     }
     found
+}
+
+/// The one child process of `parent` (strace's tracee), from `/proc`.
+fn only_child(parent: u32) -> i32 {
+    let path = format!("/proc/{parent}/task/{parent}/children");
+    let children = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let pids: Vec<i32> = children
+        .split_whitespace()
+        .map(|p| p.parse().expect("pid"))
+        .collect();
+    assert_eq!(
+        pids.len(),
+        1,
+        "strace should run exactly one process: {pids:?}"
+    );
+    pids[0]
+}
+
+/// The fsync and fdatasync calls strace recorded in `trace` that returned success. strace
+/// writes each line when the call returns, before the thread that made it runs on, so a
+/// write acknowledged after its sync finds the sync here.
+pub fn completed_syncs(trace: &Path) -> usize {
+    let text = std::fs::read_to_string(trace).expect("strace output");
+    text.lines()
+        .filter(|line| line.contains("sync") && line.trim_end().ends_with("= 0"))
+        .count()
+}
+
+/// How long a test waits for an event before it gives up: long enough for a loaded
+/// machine, so a timeout means the event did not come.
+pub const EVENT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How often an event is checked. Each check of a metric is a new connection to the node,
+/// and on loopback each leaves a TIME_WAIT socket behind, so checks are not too frequent.
+const EVENT_POLL: Duration = Duration::from_millis(20);
+
+/// Waits until `event` holds, checking every [`EVENT_POLL`]; panics naming `what` after
+/// [`EVENT_TIMEOUT`].
+pub fn wait_until(what: &str, mut event: impl FnMut() -> bool) {
+    let deadline = Instant::now() + EVENT_TIMEOUT;
+    while !event() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(EVENT_POLL);
+    }
+}
+
+/// [`wait_until`] for async tests: sleeps on the runtime between checks.
+pub async fn eventually(what: &str, mut event: impl FnMut() -> bool) {
+    let deadline = Instant::now() + EVENT_TIMEOUT;
+    while !event() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(EVENT_POLL).await;
+    }
+}
+
+/// The test's side of `[faults] storage_read_gate`: a file saying how many partition reads
+/// that reach the node's storage may pass. Starts closed (none may).
+pub struct ReadGate {
+    dir: tempfile::TempDir,
+}
+
+impl ReadGate {
+    pub fn closed() -> ReadGate {
+        let gate = ReadGate {
+            dir: tempfile::tempdir().expect("temp dir"),
+        };
+        gate.release(0);
+        gate
+    }
+
+    /// The environment override that makes a node wait on this gate.
+    pub fn env(&self) -> (&'static str, String) {
+        let path = self.dir.path().join("released");
+        (
+            "RINGCACHE_FAULTS__STORAGE_READ_GATE",
+            path.display().to_string(),
+        )
+    }
+
+    /// Lets the first `reads` reads pass (a total, not an increment). Written aside and
+    /// renamed into place, so the node never reads half a number.
+    pub fn release(&self, reads: u64) {
+        let aside = self.dir.path().join("released.tmp");
+        std::fs::write(&aside, reads.to_string()).expect("write gate");
+        std::fs::rename(&aside, self.dir.path().join("released")).expect("rename gate");
+    }
+}
+
+/// Partition reads the node sent to storage, a read held at the gate included.
+pub fn partition_reads(exposition: &str) -> f64 {
+    metric(exposition, "ringcache_storage_partition_reads_total").expect("partition reads metric")
+}
+
+/// Connections waiting in the kernel's accept queue of the IPv4 listener on `addr`
+/// (`/proc/net/tcp` reports it as the receive queue of a socket in LISTEN state), or None
+/// when no such listener exists.
+pub fn accept_queue(addr: SocketAddr) -> Option<u32> {
+    let SocketAddr::V4(v4) = addr else {
+        panic!("{addr} is not IPv4")
+    };
+    // The address is printed as the in-memory (network order) u32 in hex, the port as a
+    // number.
+    let local = format!(
+        "{:08X}:{:04X}",
+        u32::from_ne_bytes(v4.ip().octets()),
+        v4.port()
+    );
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+    table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let listening = fields.get(1) == Some(&local.as_str()) && fields.get(3) == Some(&"0A");
+        let rx = fields.get(4)?.split(':').nth(1)?;
+        listening.then(|| u32::from_str_radix(rx, 16).expect("hex queue length"))
+    })
 }
 
 extern "C" {

@@ -3,12 +3,10 @@
 //! covered coming back, while a table still within grace keeps its tombstones (a late write
 //! older than a deletion stays hidden there, and shows where the tombstone was purged).
 
-use std::time::{Duration, Instant};
-
 use scylla::client::session::Session;
 
-use super::data_path::run;
-use super::node::{metric, TestNode};
+use super::data_path::{node_secs, run, wait_for_node_clock};
+use super::node::{eventually, metric, TestNode};
 use super::scylla_driver::connect;
 
 const RF1: &str = "{'class': 'SimpleStrategy', 'replication_factor': 1}";
@@ -107,27 +105,21 @@ async fn purging_past_gc_grace_brings_nothing_back_and_tombstones_within_grace_s
     for table in ["short", "long"] {
         write_and_delete(&session, table).await;
     }
-    // Wait for two full passes after the deletions (and the TTL's expiry).
-    let purged_keys = || {
-        metric(
-            &node.scrape_metrics(),
-            "ringcache_storage_purged_keys_total",
-        )
-    };
-    let passes = || {
-        metric(
-            &node.scrape_metrics(),
-            "ringcache_storage_purge_passes_total",
-        )
-    };
-    let start = passes().unwrap_or(0.0);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while passes().unwrap_or(0.0) < start + 2.0 * 8.0 {
-        // Eight user tables: the two here and the chat schema's six.
-        assert!(Instant::now() < deadline, "purge passes did not run");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let removed = purged_keys().expect("purged keys");
+    // By the node's clock, everything above was written by `written` (in its second or
+    // before): from `written + 1` the TTL of 1 s has run out and the deletions are past a
+    // grace of 0 (`purgeable`: local deletion time + grace < now).
+    let written = node_secs(&session).await;
+    wait_for_node_clock(&session, written + 1).await;
+    // Then two full rounds of passes, the second begun after that second: eight user
+    // tables, the two here and the chat schema's six.
+    let text = || node.scrape_metrics();
+    let passes = || metric(&text(), "ringcache_storage_purge_passes_total").unwrap_or(0.0);
+    let start = passes();
+    eventually("two full purge rounds ran after the expiry", || {
+        passes() >= start + 2.0 * 8.0
+    })
+    .await;
+    let removed = metric(&text(), "ringcache_storage_purged_keys_total").expect("purged keys");
     println!("purge: {removed} keys removed");
     // Everything deleted in "short": the range's 3 rows, the row, the partition's 6 rows
     // (marker, value and two elements each) and the cell, the overwritten elements, the

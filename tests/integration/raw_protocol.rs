@@ -11,7 +11,7 @@ use ringcache::protocol::{
     Compression, ErrorCode, Event, FrameHeader, QueryParameters, Request, Response, ResultBody,
 };
 
-use super::node::TestNode;
+use super::node::{accept_queue, metric, partition_reads, wait_until, ReadGate, TestNode};
 
 /// A blocking test client speaking v4 with our own codec.
 struct Client {
@@ -244,66 +244,89 @@ fn slow_table(node: &TestNode, rows: i32) -> Client {
 
 #[test]
 fn replies_come_back_out_of_order_on_their_own_streams() {
-    // Every storage read waits 500 ms; system.local is computed without storage.
-    let node = TestNode::start_with_env(&[("RINGCACHE_FAULTS__STORAGE_READ_DELAY_MS", "500")]);
+    // The user-table read waits at the gate until both later requests are answered;
+    // system.local is computed without storage.
+    let gate = ReadGate::closed();
+    let (name, path) = gate.env();
+    let node = TestNode::start_with_env(&[(name, &path)]);
     let mut c = slow_table(&node, 1);
     c.send(10, &query("SELECT v FROM slow.t WHERE k = 0"));
     c.send(11, &query("SELECT release_version FROM system.local"));
     c.send(12, &Request::Options);
-    let order: Vec<i16> = (0..3).map(|_| c.recv().0.stream).collect();
-    assert_eq!(
-        order.last(),
-        Some(&10),
-        "the slow read answered first: {order:?}"
-    );
-    let mut fast = order[..2].to_vec();
+    let mut fast = vec![c.recv().0.stream, c.recv().0.stream];
     fast.sort();
-    assert_eq!(fast, [11, 12]);
+    assert_eq!(
+        fast,
+        [11, 12],
+        "answered while the read of stream 10 was held"
+    );
+    gate.release(1);
+    let (header, response) = c.recv();
+    assert_eq!(header.stream, 10);
+    assert!(matches!(response, Response::Result(ResultBody::Rows(_))));
+}
+
+/// Requests of `opcode` the node has received (counted as each is decoded).
+fn received(node: &TestNode, opcode: &str) -> f64 {
+    let name = format!("ringcache_requests_total{{opcode=\"{opcode}\"}}");
+    metric(&node.scrape_metrics(), &name).unwrap_or(0.0)
 }
 
 #[test]
 fn a_connection_at_its_in_flight_limit_stops_being_read_and_others_are_served() {
-    const LIMIT: usize = 4;
-    const READS: i16 = 20;
+    const LIMIT: u64 = 4;
+    const READS: u64 = 20;
+    let gate = ReadGate::closed();
+    let (name, path) = gate.env();
     let limit = LIMIT.to_string();
     let node = TestNode::start_with_env(&[
-        ("RINGCACHE_FAULTS__STORAGE_READ_DELAY_MS", "300"),
+        (name, &path),
         (
             "RINGCACHE_LIMITS__MAX_IN_FLIGHT_REQUESTS_PER_CONNECTION",
             &limit,
         ),
     ]);
-    let mut busy = slow_table(&node, i32::from(READS));
-    let started = std::time::Instant::now();
+    let mut busy = slow_table(&node, READS as i32);
+    let queries_before = received(&node, "query");
     // Distinct partitions, so no two reads share a storage fetch.
-    for stream in 1..=READS {
+    for stream in 1..=READS as i16 {
         busy.send(
             stream,
             &query(&format!("SELECT v FROM slow.t WHERE k = {}", stream - 1)),
         );
     }
+    // The connection takes LIMIT requests, their reads are held, and it stops reading.
+    wait_until(
+        "LIMIT reads are held and the busy connection paused",
+        || {
+            let text = node.scrape_metrics();
+            let pauses = metric(&text, "ringcache_backpressure_pauses_total");
+            partition_reads(&text) == LIMIT as f64 && pauses.is_some_and(|p| p >= 1.0)
+        },
+    );
     // Another connection is served while the first one waits on storage.
     let mut other = Client::started(&node, None);
     other.send(1, &Request::Options);
     assert!(matches!(other.recv().1, Response::Supported(_)));
-    let mut answered: Vec<i16> = (0..READS).map(|_| busy.recv().0.stream).collect();
-    let elapsed = started.elapsed();
+    // Each read released lets exactly one more request in: never more than LIMIT at once.
+    let mut answered = Vec::new();
+    for released in 1..=READS {
+        let taken = received(&node, "query") - queries_before;
+        assert!(
+            taken <= (released - 1 + LIMIT) as f64,
+            "{taken} requests taken with {} answered: more than {LIMIT} in flight",
+            released - 1
+        );
+        gate.release(released);
+        answered.push(busy.recv().0.stream);
+        let next = READS.min(released + LIMIT) as f64;
+        wait_until("the freed slot takes the next request", || {
+            partition_reads(&node.scrape_metrics()) == next
+        });
+    }
     answered.sort();
-    assert_eq!(answered, (1..=READS).collect::<Vec<_>>());
-    // At most LIMIT reads ran at once: 20 reads of 300 ms each took five rounds, not one.
-    let rounds = READS as u32 / LIMIT as u32;
-    assert!(
-        elapsed >= Duration::from_millis(300) * (rounds - 1),
-        "{READS} reads finished in {elapsed:?}: more than {LIMIT} ran at once"
-    );
-    let pauses = super::node::metric(
-        &node.scrape_metrics(),
-        "ringcache_backpressure_pauses_total",
-    );
-    assert!(
-        pauses.is_some_and(|p| p >= 1.0),
-        "no backpressure pause counted"
-    );
+    assert_eq!(answered, (1..=READS as i16).collect::<Vec<_>>());
+    assert_eq!(received(&node, "query") - queries_before, READS as f64);
 }
 
 #[test]
@@ -386,24 +409,24 @@ fn schema_change_events_reach_registered_connections() {
 fn connections_beyond_the_limit_wait_their_turn() {
     let node = TestNode::start_with_env(&[("RINGCACHE_LIMITS__MAX_CONNECTIONS", "2")]);
     let first = Client::started(&node, None);
-    let _second = Client::started(&node, None);
+    let mut second = Client::started(&node, None);
     let mut third = Client::connect(&node);
-    third
-        .stream
-        .set_read_timeout(Some(Duration::from_millis(500)))
-        .expect("timeout");
     third.send(1, &Request::Options);
-    let mut byte = [0u8; 1];
-    let waited = third.stream.read(&mut byte);
-    assert!(
-        waited.is_err(),
-        "the third connection must not be served while two are open"
+    // The kernel completed the third handshake; the node never accepted it.
+    wait_until("the third connection waits in the accept queue", || {
+        accept_queue(node.cql) == Some(1)
+    });
+    // The node is serving, and still has not taken the third.
+    second.send(1, &Request::Options);
+    assert!(matches!(second.recv().1, Response::Supported(_)));
+    assert_eq!(
+        accept_queue(node.cql),
+        Some(1),
+        "the third connection must not be accepted while two are open"
     );
+    let total = metric(&node.scrape_metrics(), "ringcache_connections_total");
+    assert_eq!(total, Some(2.0));
     drop(first);
-    third
-        .stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
     assert!(matches!(third.recv().1, Response::Supported(_)));
 }
 

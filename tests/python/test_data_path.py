@@ -31,7 +31,7 @@ from cassandra.policies import FallthroughRetryPolicy
 from cassandra.query import UNSET_VALUE, BatchStatement, BatchType, SimpleStatement
 from cassandra.util import Date, Duration, Time
 
-from conftest import RingcacheNode
+from conftest import RingcacheNode, wait_for_node_clock, write_expiring
 
 RF1 = "{'class': 'SimpleStrategy', 'replication_factor': 1}"
 EPOCH = datetime.datetime(1970, 1, 1)
@@ -733,71 +733,84 @@ def test_unpaged_select_over_limit_is_invalid(node_factory, monkeypatch):
 
 
 # -- 4. TTL -----------------------------------------------------------------------
-
-def poll_until(deadline_s, probe):
-    """Calls probe() until it returns truthy or the deadline passes; returns
-    its last value. Polling (not sleeping blindly) keeps TTL tests short."""
-    deadline = time.monotonic() + deadline_s
-    while True:
-        value = probe()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.1)
-
+#
+# Judged by the node's clock (conftest.write_expiring): each write is read back when it
+# cannot have expired yet, and its expiry is checked once the node's clock has passed it.
 
 def test_ttl_and_writetime_report(session):
     session.execute("CREATE TABLE ttl_w (k int PRIMARY KEY, v int, w int)")
-    session.execute("INSERT INTO ttl_w (k, v, w) VALUES (1, 5, 6) USING TTL 2 AND TIMESTAMP 1234567")
-    row = session.execute("SELECT ttl(v), writetime(v), ttl(w), writetime(w) FROM ttl_w "
-                          "WHERE k = 1").one()
-    assert row[0] in (1, 2), row
-    assert row[1] == 1234567
-    assert row[2] in (1, 2) and row[3] == 1234567
-    session.execute("INSERT INTO ttl_w (k, v) VALUES (2, 1) USING TIMESTAMP 42")
-    row = session.execute("SELECT ttl(v), writetime(v) FROM ttl_w WHERE k = 2").one()
+
+    def write(ttl):
+        session.execute(f"INSERT INTO ttl_w (k, v, w) VALUES ({ttl}, 5, 6) "
+                        f"USING TTL {ttl} AND TIMESTAMP 1234567")
+
+    def read(ttl):
+        return session.execute("SELECT k, ttl(v), writetime(v), ttl(w), writetime(w) FROM ttl_w "
+                               "WHERE k = %s", (ttl,)).one()
+
+    written = write_expiring(session, write, read)
+    row = written.seen
+    assert row[0] == written.ttl, row
+    assert row[1] in written.remaining, (row, written.remaining)
+    assert row[2] == 1234567
+    assert row[3] in written.remaining and row[4] == 1234567
+    session.execute("INSERT INTO ttl_w (k, v) VALUES (100, 1) USING TIMESTAMP 42")
+    row = session.execute("SELECT ttl(v), writetime(v) FROM ttl_w WHERE k = 100").one()
     assert row[0] is None and row[1] == 42
     # Prepared TTL/TIMESTAMP bind markers.
     insert = session.prepare("INSERT INTO ttl_w (k, v) VALUES (?, ?) USING TTL ? AND TIMESTAMP ?")
-    session.execute(insert, (3, 9, 1000, 777))
-    row = session.execute("SELECT ttl(v), writetime(v) FROM ttl_w WHERE k = 3").one()
-    assert 990 <= row[0] <= 1000 and row[1] == 777
+    written = write_expiring(
+        session,
+        lambda ttl: session.execute(insert, (101, 9, ttl, 777)),
+        lambda ttl: session.execute("SELECT ttl(v), writetime(v) FROM ttl_w WHERE k = 101").one(),
+        ttls=(1000,))
+    row = written.seen
+    assert row[0] in written.remaining and row[1] == 777, (row, written.remaining)
     # Aliases on selectors.
-    row = session.execute("SELECT writetime(v) AS wt, v AS value FROM ttl_w WHERE k = 3").one()
+    row = session.execute("SELECT writetime(v) AS wt, v AS value FROM ttl_w WHERE k = 101").one()
     assert (row.wt, row.value) == (777, 9)
 
 
 def test_ttl_expires_cells_and_rows(session):
     session.execute("CREATE TABLE ttl_e (k int, c int, v int, w int, PRIMARY KEY (k, c))")
-    session.execute("INSERT INTO ttl_e (k, c, v, w) VALUES (1, 1, 10, 20) USING TTL 2")
-    session.execute("INSERT INTO ttl_e (k, c, v) VALUES (1, 2, 30)")
-    session.execute("UPDATE ttl_e USING TTL 2 SET v = 31 WHERE k = 1 AND c = 2")
-    assert len(list(session.execute("SELECT * FROM ttl_e WHERE k = 1"))) == 2
 
-    def expired():
-        rows = list(session.execute("SELECT c, v, w FROM ttl_e WHERE k = 1"))
-        return rows if [(r.c, r.v, r.w) for r in rows] == [(2, None, None)] else None
+    def write(ttl):
+        # One partition per attempt: k = ttl.
+        session.execute(f"INSERT INTO ttl_e (k, c, v, w) VALUES ({ttl}, 1, 10, 20) USING TTL {ttl}")
+        session.execute(f"INSERT INTO ttl_e (k, c, v) VALUES ({ttl}, 2, 30)")
+        session.execute(f"UPDATE ttl_e USING TTL {ttl} SET v = 31 WHERE k = {ttl} AND c = 2")
 
-    rows = poll_until(10, expired)
-    assert rows, list(session.execute("SELECT c, v, w, ttl(v) FROM ttl_e WHERE k = 1"))
+    def read(ttl):
+        return session.execute("SELECT c, v, w FROM ttl_e WHERE k = %s", (ttl,)).all()
+
+    written = write_expiring(session, write, read)
+    k = written.ttl
+    assert [(r.c, r.v, r.w) for r in written.seen] == [(1, 10, 20), (2, 31, None)], written.seen
+    wait_for_node_clock(session, written.expired_from)
+    rows = session.execute("SELECT c, v, w FROM ttl_e WHERE k = %s", (k,)).all()
     # The row inserted with a TTL is gone entirely; the updated cell is null but
     # its row (made live by an INSERT without TTL) remains.
-    assert session.execute("SELECT * FROM ttl_e WHERE k = 1 AND c = 1").one() is None
-    assert session.execute("SELECT count(*) FROM ttl_e WHERE k = 1").one()[0] == 1
+    assert [(r.c, r.v, r.w) for r in rows] == [(2, None, None)], rows
+    assert session.execute("SELECT * FROM ttl_e WHERE k = %s AND c = 1", (k,)).one() is None
+    assert session.execute("SELECT count(*) FROM ttl_e WHERE k = %s", (k,)).one()[0] == 1
 
 
 def test_update_with_ttl_leaves_other_columns(session):
     session.execute("CREATE TABLE ttl_u (k int PRIMARY KEY, a int, b int)")
-    session.execute("INSERT INTO ttl_u (k, a, b) VALUES (1, 1, 2)")
-    session.execute("UPDATE ttl_u USING TTL 1 SET a = 3 WHERE k = 1")
-    row = session.execute("SELECT a, b, ttl(a), ttl(b) FROM ttl_u WHERE k = 1").one()
-    assert (row.a, row.b) == (3, 2) and row[2] in (0, 1) and row[3] is None
 
-    def a_expired():
-        r = session.execute("SELECT a, b FROM ttl_u WHERE k = 1").one()
-        return r if r is not None and r.a is None else None
+    def write(ttl):
+        # One partition per attempt: k = ttl.
+        session.execute(f"INSERT INTO ttl_u (k, a, b) VALUES ({ttl}, 1, 2)")
+        session.execute(f"UPDATE ttl_u USING TTL {ttl} SET a = 3 WHERE k = {ttl}")
 
-    row = poll_until(10, a_expired)
-    assert row is not None and row.b == 2, session.execute("SELECT * FROM ttl_u").all()
+    written = write_expiring(session, write, lambda ttl: session.execute(
+        "SELECT a, b, ttl(a), ttl(b) FROM ttl_u WHERE k = %s", (ttl,)).one())
+    row = written.seen
+    assert (row.a, row.b) == (3, 2), row
+    assert row[2] in written.remaining and row[3] is None, (row, written.remaining)
+    wait_for_node_clock(session, written.expired_from)
+    row = session.execute("SELECT a, b FROM ttl_u WHERE k = %s", (written.ttl,)).one()
+    assert row is not None and row.a is None and row.b == 2, row
 
 
 # -- 5. timestamps ----------------------------------------------------------------

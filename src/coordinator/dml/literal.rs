@@ -3,14 +3,17 @@
 //! and decimals, durations, and the functions writes use (`now()`, `uuid()`,
 //! `toTimestamp(now())`, ...). Collections are converted element by element so nested user
 //! types work; set elements and map keys are sorted and de-duplicated by their
-//! byte-comparable encoding, which is the order Cassandra keeps them in.
+//! byte-comparable encoding, which is the order Cassandra keeps them in. Every refusal is a
+//! [`LiteralError`] naming its receiver as Cassandra does: the column, `value(l)`, `key(m)`,
+//! `t[0]`, `u.f` for what a nested literal was meant for.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::coordinator::functions::{next_timeuuid_ticks, timeuuid_bytes, Function};
 use crate::cql::ast::Term;
+use crate::cql::temporal::{self, date, time, timestamp};
 use crate::cql::types::{CqlType, NativeType};
-use crate::cql::value::{put_vint, CqlValue};
+use crate::cql::value::{put_vint, CqlValue, LiteralError};
 use crate::schema::Catalog;
 use crate::storage::comparable::encode_value;
 
@@ -20,62 +23,147 @@ pub(in crate::coordinator) fn bytes(
     ty: &CqlType,
     catalog: &Catalog,
     keyspace: &str,
-) -> Result<Bytes, String> {
-    let convert = |t: &Term, ty: &CqlType| bytes(t, ty, catalog, keyspace);
-    match (term, ty) {
-        (Term::FunctionCall { name, args }, _) => function(name, args, ty),
-        (Term::Cast { ty: cast, term }, _) => convert(term, cast),
-        (_, CqlType::Frozen(inner)) => convert(term, inner),
-        (_, CqlType::UserType { keyspace: ks, name }) => {
-            let ks = ks.as_deref().unwrap_or(keyspace);
-            let udt = catalog
-                .user_type(ks, name)
-                .ok_or_else(|| format!("Unknown user type {ks}.{name}"))?;
-            user_type(term, &udt.fields, |t, ty| bytes(t, ty, catalog, ks))
-        }
-        (Term::List(items) | Term::Set(items) | Term::Tuple(items), CqlType::List(e)) => {
-            let values = items.iter().map(|t| element(t, e, &convert));
-            Ok(collection(values.collect::<Result<_, _>>()?))
-        }
-        (Term::List(items) | Term::Set(items), CqlType::Set(e)) => {
-            let values = items.iter().map(|t| element(t, e, &convert));
-            let values = sorted(values.collect::<Result<_, _>>()?, e, catalog, keyspace)?;
-            Ok(collection(values))
-        }
-        (Term::Map(entries), CqlType::Set(_)) if entries.is_empty() => Ok(collection(Vec::new())),
-        (Term::Map(entries), CqlType::Map(k, v)) => {
-            let mut keyed = Vec::with_capacity(entries.len());
-            for (key, value) in entries {
-                keyed.push((element(key, k, &convert)?, element(value, v, &convert)?));
+) -> Result<Bytes, LiteralError> {
+    bytes_for(term, ty, "", catalog, keyspace)
+}
+
+/// [`bytes`] for a literal meant for `receiver` (a column or a nested receiver's name).
+pub(super) fn bytes_for(
+    term: &Term,
+    ty: &CqlType,
+    receiver: &str,
+    catalog: &Catalog,
+    keyspace: &str,
+) -> Result<Bytes, LiteralError> {
+    Converter { catalog, keyspace }
+        .convert(term, ty, receiver)
+        .map_err(|e| e.for_receiver(receiver))
+}
+
+/// The names Cassandra gives the receivers of a composite literal's parts.
+pub(super) mod receiver {
+    pub fn element(column: &str) -> String {
+        format!("value({column})")
+    }
+    pub fn key(column: &str) -> String {
+        format!("key({column})")
+    }
+    pub fn component(column: &str, index: usize) -> String {
+        format!("{column}[{index}]")
+    }
+    pub fn field(column: &str, field: &str) -> String {
+        format!("{column}.{field}")
+    }
+}
+
+struct Converter<'a> {
+    catalog: &'a Catalog,
+    keyspace: &'a str,
+}
+
+impl Converter<'_> {
+    fn convert(&self, term: &Term, ty: &CqlType, name: &str) -> Result<Bytes, LiteralError> {
+        let nested =
+            |t: &Term, ty: &CqlType, n: &str| self.convert(t, ty, n).map_err(|e| e.for_receiver(n));
+        match (term, ty) {
+            (Term::FunctionCall { name: f, args }, _) => {
+                function(f, args, ty).map_err(LiteralError::Function)
             }
-            map(keyed, k, catalog, keyspace)
-        }
-        (Term::Set(items), CqlType::Map(..)) if items.is_empty() => Ok(collection(Vec::new())),
-        (Term::Tuple(items), CqlType::Tuple(types)) if items.len() <= types.len() => {
-            let mut buf = BytesMut::new();
-            for (item, ty) in items.iter().zip(types) {
-                match item {
-                    Term::Null => buf.put_i32(-1),
-                    t => put_element(&mut buf, &convert(t, ty)?),
+            (Term::Cast { ty: cast, term }, _) => self.convert(term, cast, name),
+            (_, CqlType::Frozen(inner)) => {
+                self.convert(term, inner, name).map_err(|e| e.of_type(ty))
+            }
+            (
+                _,
+                CqlType::UserType {
+                    keyspace: ks,
+                    name: type_name,
+                },
+            ) => {
+                let ks = ks.as_deref().unwrap_or(self.keyspace);
+                let udt = self
+                    .catalog
+                    .user_type(ks, type_name)
+                    .ok_or_else(|| LiteralError::UnknownType(format!("{ks}.{type_name}")))?;
+                let inner = Converter {
+                    catalog: self.catalog,
+                    keyspace: ks,
+                };
+                let given = user_type_fields(term, ty)?;
+                user_type(&given, &udt.fields, ty, |t, fty, field| {
+                    let n = receiver::field(name, field);
+                    inner
+                        .convert(t, fty, &n)
+                        .map(Some)
+                        .map_err(|e| e.for_receiver(&n))
+                })
+            }
+            (Term::List(items) | Term::Set(items) | Term::Tuple(items), CqlType::List(e)) => {
+                let n = receiver::element(name);
+                let values = items
+                    .iter()
+                    .map(|t| not_null(t).and_then(|t| nested(t, e, &n)));
+                Ok(collection(values.collect::<Result<_, _>>()?))
+            }
+            (Term::List(items) | Term::Set(items), CqlType::Set(e)) => {
+                let n = receiver::element(name);
+                let values = items
+                    .iter()
+                    .map(|t| not_null(t).and_then(|t| nested(t, e, &n)));
+                let values = values.collect::<Result<_, _>>()?;
+                Ok(collection(sorted(values, e, self.catalog, self.keyspace)?))
+            }
+            (Term::Map(entries), CqlType::Set(_)) if entries.is_empty() => {
+                Ok(collection(Vec::new()))
+            }
+            (Term::Map(entries), CqlType::Map(k, v)) => {
+                let (key_name, value_name) = (receiver::key(name), receiver::element(name));
+                let mut keyed = Vec::with_capacity(entries.len());
+                for (key, value) in entries {
+                    keyed.push((
+                        nested(not_null(key)?, k, &key_name)?,
+                        nested(not_null(value)?, v, &value_name)?,
+                    ));
                 }
+                map(keyed, k, self.catalog, self.keyspace)
             }
-            Ok(buf.freeze())
+            (Term::Set(items), CqlType::Map(..)) if items.is_empty() => Ok(collection(Vec::new())),
+            (Term::Tuple(items), CqlType::Tuple(types)) => {
+                check_arity(items.len(), types.len(), ty)?;
+                let mut parts = Vec::with_capacity(items.len());
+                for (i, (item, ty)) in items.iter().zip(types).enumerate() {
+                    parts.push(match item {
+                        Term::Null => None,
+                        t => Some(nested(t, ty, &receiver::component(name, i))?),
+                    });
+                }
+                Ok(tuple(&parts))
+            }
+            (_, CqlType::Native(n)) => native(term, *n),
+            _ => CqlValue::from_literal(term, ty).map(|v| v.to_bytes()),
         }
-        (_, CqlType::Native(n)) => native(term, *n),
-        _ => CqlValue::from_literal(term, ty).map(|v| v.to_bytes()),
     }
 }
 
 /// A collection element, which may not be null.
-fn element(
-    term: &Term,
-    ty: &CqlType,
-    convert: &dyn Fn(&Term, &CqlType) -> Result<Bytes, String>,
-) -> Result<Bytes, String> {
+pub(super) fn not_null(term: &Term) -> Result<&Term, LiteralError> {
     match term {
-        Term::Null => Err("null is not supported inside collections".to_owned()),
-        t => convert(t, ty),
+        Term::Null => Err(LiteralError::NullInCollection),
+        t => Ok(t),
     }
+}
+
+/// Refuses a tuple literal with more components than its type has.
+pub(super) fn check_arity(got: usize, expected: usize, ty: &CqlType) -> Result<(), LiteralError> {
+    if got > expected {
+        return Err(LiteralError::TupleArity {
+            receiver: String::new(),
+            ty: ty.to_string(),
+            expected,
+            got,
+        });
+    }
+    Ok(())
 }
 
 fn put_element(buf: &mut BytesMut, value: &[u8]) {
@@ -83,25 +171,39 @@ fn put_element(buf: &mut BytesMut, value: &[u8]) {
     buf.put_slice(value);
 }
 
-fn collection(values: Vec<Bytes>) -> Bytes {
+/// A serialized list or set of these elements, in this order.
+pub(super) fn collection(values: Vec<Bytes>) -> Bytes {
     let mut buf = BytesMut::new();
     buf.put_i32(values.len() as i32);
     values.iter().for_each(|v| put_element(&mut buf, v));
     buf.freeze()
 }
 
+/// A serialized tuple or user type value: its components in order, None for null.
+pub(super) fn tuple(parts: &[Option<Bytes>]) -> Bytes {
+    let mut buf = BytesMut::new();
+    for part in parts {
+        match part {
+            None => buf.put_i32(-1),
+            Some(v) => put_element(&mut buf, v),
+        }
+    }
+    buf.freeze()
+}
+
 /// Sorts set elements by their comparable encoding, dropping duplicates.
-fn sorted(
+pub(super) fn sorted(
     values: Vec<Bytes>,
     ty: &CqlType,
     catalog: &Catalog,
     keyspace: &str,
-) -> Result<Vec<Bytes>, String> {
+) -> Result<Vec<Bytes>, LiteralError> {
     let resolved = catalog.resolve_user_types(keyspace, ty);
     let mut keyed = Vec::with_capacity(values.len());
     for value in values {
         let mut key = Vec::new();
-        encode_value(&resolved, &value, &mut key).map_err(|e| e.to_string())?;
+        encode_value(&resolved, &value, &mut key)
+            .map_err(|e| LiteralError::Value(e.to_string()))?;
         keyed.push((key, value));
     }
     keyed.sort_by(|a, b| a.0.cmp(&b.0));
@@ -110,17 +212,18 @@ fn sorted(
 }
 
 /// A map value with keys sorted; of duplicate keys the last one written wins.
-fn map(
+pub(super) fn map(
     entries: Vec<(Bytes, Bytes)>,
     key_ty: &CqlType,
     catalog: &Catalog,
     keyspace: &str,
-) -> Result<Bytes, String> {
+) -> Result<Bytes, LiteralError> {
     let resolved = catalog.resolve_user_types(keyspace, key_ty);
     let mut keyed = std::collections::BTreeMap::new();
     for (key, value) in entries {
         let mut order = Vec::new();
-        encode_value(&resolved, &key, &mut order).map_err(|e| e.to_string())?;
+        encode_value(&resolved, &key, &mut order)
+            .map_err(|e| LiteralError::Value(e.to_string()))?;
         keyed.insert(order, (key, value));
     }
     let mut buf = BytesMut::new();
@@ -132,62 +235,76 @@ fn map(
     Ok(buf.freeze())
 }
 
-/// `{field: value, ...}` (parsed as a user type or a map literal) in field order; missing
-/// fields are null.
-fn user_type(
-    term: &Term,
-    fields: &[(String, CqlType)],
-    convert: impl Fn(&Term, &CqlType) -> Result<Bytes, String>,
-) -> Result<Bytes, String> {
-    let given: Vec<(String, &Term)> = match term {
-        Term::UserType(items) => items.iter().map(|(n, t)| (n.clone(), t)).collect(),
+/// The `field: term` pairs of a user type literal `{field: value, ...}` (which the parser
+/// reads as a map when its keys are quoted strings).
+pub(super) fn user_type_fields<'t>(
+    term: &'t Term,
+    ty: &CqlType,
+) -> Result<Vec<(String, &'t Term)>, LiteralError> {
+    match term {
+        Term::UserType(items) => Ok(items.iter().map(|(n, t)| (n.clone(), t)).collect()),
         Term::Map(items) => items
             .iter()
             .map(|(k, v)| match k {
                 Term::String(name) => Ok((name.clone(), v)),
-                other => Err(format!("Invalid user type field name {other:?}")),
+                _ => Err(LiteralError::mismatch(term, ty)),
             })
-            .collect::<Result<_, _>>()?,
-        other => return Err(format!("Invalid user type literal {other:?}")),
-    };
+            .collect(),
+        other => Err(LiteralError::mismatch(other, ty)),
+    }
+}
+
+/// A user type value from its given fields, in declaration order; missing fields are null.
+/// `convert` turns a field's term into its value (None for null), given the field's type
+/// and name.
+pub(super) fn user_type(
+    given: &[(String, &Term)],
+    fields: &[(String, CqlType)],
+    ty: &CqlType,
+    mut convert: impl FnMut(&Term, &CqlType, &str) -> Result<Option<Bytes>, LiteralError>,
+) -> Result<Bytes, LiteralError> {
     if let Some((name, _)) = given
         .iter()
         .find(|(n, _)| !fields.iter().any(|f| &f.0 == n))
     {
-        return Err(format!(
-            "Unknown field '{name}' in value of user defined type"
-        ));
+        return Err(LiteralError::UnknownField {
+            field: name.clone(),
+            ty: ty.to_string(),
+        });
     }
-    let mut buf = BytesMut::new();
-    for (name, ty) in fields {
-        match given.iter().find(|(n, _)| n == name).map(|(_, t)| *t) {
-            None | Some(Term::Null) => buf.put_i32(-1),
-            Some(t) => put_element(&mut buf, &convert(t, ty)?),
-        }
+    let mut parts = Vec::with_capacity(fields.len());
+    for (name, field_ty) in fields {
+        parts.push(
+            match given.iter().find(|(n, _)| n == name).map(|(_, t)| *t) {
+                None | Some(Term::Null) => None,
+                Some(t) => convert(t, field_ty, name)?,
+            },
+        );
     }
-    Ok(buf.freeze())
+    Ok(tuple(&parts))
 }
 
-fn native(term: &Term, ty: NativeType) -> Result<Bytes, String> {
+fn native(term: &Term, ty: NativeType) -> Result<Bytes, LiteralError> {
     use NativeType as N;
-    let mismatch = || format!("Invalid literal {term:?} for a value of type {ty}");
+    let value = |text: &str, what: &str| LiteralError::Value(format!("{what} '{text}'"));
     match (term, ty) {
         (Term::String(s), N::Date) => date(s).map(|d| Bytes::copy_from_slice(&d.to_be_bytes())),
-        (Term::Integer(s), N::Date) => s
-            .parse::<u32>()
-            .map(|d| Bytes::copy_from_slice(&d.to_be_bytes()))
-            .map_err(|_| mismatch()),
+        (Term::Integer(s), N::Date) => date(s).map(|d| Bytes::copy_from_slice(&d.to_be_bytes())),
         (Term::String(s), N::Time) => time(s).map(|t| Bytes::copy_from_slice(&t.to_be_bytes())),
         (Term::Integer(s), N::Time) => s
             .parse::<i64>()
             .map(|t| Bytes::copy_from_slice(&t.to_be_bytes()))
-            .map_err(|_| mismatch()),
+            .map_err(|_| value(s, "Unable to make long (for time) from:")),
         (Term::String(s), N::Timestamp) => {
             timestamp(s).map(|t| Bytes::copy_from_slice(&t.to_be_bytes()))
         }
-        (Term::Integer(s), N::Varint) => big_integer(s).map(Bytes::from).ok_or_else(mismatch),
-        (Term::Integer(s) | Term::Float(s), N::Decimal) => decimal(s).ok_or_else(mismatch),
-        (Term::Duration(s), N::Duration) => duration(s).ok_or_else(mismatch),
+        (Term::Integer(s), N::Varint) => big_integer(s)
+            .map(Bytes::from)
+            .ok_or_else(|| value(s, "unable to make int from")),
+        (Term::Integer(s) | Term::Float(s), N::Decimal) => {
+            decimal(s).ok_or_else(|| value(s, "unable to make BigDecimal from"))
+        }
+        (Term::Duration(s), N::Duration) => duration(s),
         _ => CqlValue::from_literal(term, &CqlType::Native(ty)).map(|v| v.to_bytes()),
     }
 }
@@ -273,196 +390,14 @@ fn decimal(text: &str) -> Option<Bytes> {
     Some(buf.freeze())
 }
 
-/// Days since the epoch of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// `yyyy-mm-dd` as days since the epoch.
-fn civil_days(text: &str) -> Option<i64> {
-    let (sign, body) = match text.strip_prefix('-') {
-        Some(rest) => (-1, rest),
-        None => (1, text.strip_prefix('+').unwrap_or(text)),
-    };
-    let mut parts = body.splitn(3, '-');
-    let y: i64 = parts.next()?.parse().ok()?;
-    let m: i64 = parts.next()?.parse().ok()?;
-    let d: i64 = parts.next()?.parse().ok()?;
-    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        return None;
-    }
-    Some(days_from_civil(sign * y, m, d))
-}
-
-/// A `date` literal: `yyyy-mm-dd`, stored as days with the epoch at 2^31.
-fn date(text: &str) -> Result<u32, String> {
-    let days = civil_days(text)
-        .ok_or_else(|| format!("Unable to coerce '{text}' to a formatted date (long)"))?;
-    u32::try_from(days + (1i64 << 31)).map_err(|_| format!("Date '{text}' is out of range"))
-}
-
-/// A `time` literal: `hh:mm[:ss[.fffffffff]]` as nanoseconds since midnight.
-fn time(text: &str) -> Result<i64, String> {
-    let bad = || format!("Unable to coerce '{text}' to a formatted time (long)");
-    let (clock, fraction) = text.split_once('.').unwrap_or((text, ""));
-    let mut parts = clock.split(':');
-    let mut field = |max: i64| -> Result<i64, String> {
-        let v: i64 = parts.next().unwrap_or("0").parse().map_err(|_| bad())?;
-        if (0..=max).contains(&v) {
-            Ok(v)
-        } else {
-            Err(bad())
-        }
-    };
-    let (h, m, s) = (field(23)?, field(59)?, field(59)?);
-    if fraction.len() > 9 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad());
-    }
-    let nanos: i64 = format!("{fraction:0<9}").parse().map_err(|_| bad())?;
-    Ok(((h * 60 + m) * 60 + s) * 1_000_000_000 + nanos)
-}
-
-/// A `timestamp` literal: `yyyy-mm-dd[( |T)hh:mm[:ss[.fff]]][Z|±hh[:]mm]` (UTC when no
-/// zone is given), as milliseconds since the epoch.
-fn timestamp(text: &str) -> Result<i64, String> {
-    let bad = || format!("Unable to coerce '{text}' to a formatted date (long)");
-    let trimmed = text.trim();
-    let date_len = trimmed
-        .char_indices()
-        .skip(1)
-        .find(|(_, c)| *c == ' ' || *c == 'T')
-        .map_or(trimmed.len(), |(i, _)| i);
-    let days = civil_days(&trimmed[..date_len]).ok_or_else(bad)?;
-    let rest = trimmed[date_len..].trim_start_matches([' ', 'T']);
-    let (clock, offset_minutes) = split_zone(rest).ok_or_else(bad)?;
-    let millis_of_day = if clock.is_empty() {
-        0
-    } else {
-        time(clock).map_err(|_| bad())? / 1_000_000
-    };
-    Ok(days * 86_400_000 + millis_of_day - offset_minutes * 60_000)
-}
-
-/// Splits a zone suffix (`Z`, `+hhmm`, `+hh:mm`, `-hh`) off a clock, giving its offset.
-fn split_zone(text: &str) -> Option<(&str, i64)> {
-    if let Some(clock) = text.strip_suffix('Z') {
-        return Some((clock, 0));
-    }
-    let Some(at) = text.rfind(['+', '-']) else {
-        return Some((text, 0));
-    };
-    let (clock, zone) = text.split_at(at);
-    let sign = if zone.starts_with('-') { -1 } else { 1 };
-    let digits: String = zone[1..].chars().filter(|c| *c != ':').collect();
-    let (h, m) = match digits.len() {
-        2 => (digits.parse::<i64>().ok()?, 0),
-        4 => (
-            digits[..2].parse::<i64>().ok()?,
-            digits[2..].parse::<i64>().ok()?,
-        ),
-        _ => return None,
-    };
-    Some((clock.trim_end(), sign * (h * 60 + m)))
-}
-
-/// A duration literal: `1y2mo3w4d5h6m7s8ms9us10ns` (optionally negative) or ISO 8601
-/// `P1Y2M3DT4H5M6S` / `P2W`.
-fn duration(text: &str) -> Option<Bytes> {
-    let (negative, body) = match text.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, text),
-    };
-    let (months, days, nanos) = if let Some(iso) = body.strip_prefix(['P', 'p']) {
-        iso_duration(iso)?
-    } else {
-        unit_duration(body)?
-    };
-    let sign = if negative { -1 } else { 1 };
+/// A duration literal's serialized value: months, days and nanoseconds as vints.
+fn duration(text: &str) -> Result<Bytes, LiteralError> {
+    let d = temporal::duration(text)?;
     let mut buf = BytesMut::new();
-    put_vint(&mut buf, sign * months);
-    put_vint(&mut buf, sign * days);
-    put_vint(&mut buf, sign * nanos);
-    Some(buf.freeze())
-}
-
-const NANOS_PER_HOUR: i64 = 3_600_000_000_000;
-
-fn unit_duration(text: &str) -> Option<(i64, i64, i64)> {
-    let (mut months, mut days, mut nanos) = (0i64, 0i64, 0i64);
-    let lower = text.to_ascii_lowercase();
-    let mut rest = lower.as_str();
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
-        let n: i64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let add = |total: i64, factor: i64| total.checked_add(n.checked_mul(factor)?);
-        match &rest[..unit] {
-            "y" => months = add(months, 12)?,
-            "mo" => months = add(months, 1)?,
-            "w" => days = add(days, 7)?,
-            "d" => days = add(days, 1)?,
-            "h" => nanos = add(nanos, NANOS_PER_HOUR)?,
-            "m" => nanos = add(nanos, 60_000_000_000)?,
-            "s" => nanos = add(nanos, 1_000_000_000)?,
-            "ms" => nanos = add(nanos, 1_000_000)?,
-            "us" | "µs" => nanos = add(nanos, 1_000)?,
-            "ns" => nanos = add(nanos, 1)?,
-            _ => return None,
-        }
-        rest = &rest[unit..];
-    }
-    Some((months, days, nanos))
-}
-
-fn iso_duration(text: &str) -> Option<(i64, i64, i64)> {
-    let upper = text.to_ascii_uppercase();
-    let (date, clock) = upper.split_once('T').unwrap_or((upper.as_str(), ""));
-    let (mut months, mut days, mut nanos) = (0i64, 0i64, 0i64);
-    for (n, unit) in iso_fields(date)? {
-        match unit {
-            'Y' => months = months.checked_add(n.checked_mul(12)?)?,
-            'M' => months = months.checked_add(n)?,
-            'W' => days = days.checked_add(n.checked_mul(7)?)?,
-            'D' => days = days.checked_add(n)?,
-            _ => return None,
-        }
-    }
-    for (n, unit) in iso_fields(clock)? {
-        let factor = match unit {
-            'H' => NANOS_PER_HOUR,
-            'M' => 60_000_000_000,
-            'S' => 1_000_000_000,
-            _ => return None,
-        };
-        nanos = nanos.checked_add(n.checked_mul(factor)?)?;
-    }
-    Some((months, days, nanos))
-}
-
-fn iso_fields(text: &str) -> Option<Vec<(i64, char)>> {
-    let mut out = Vec::new();
-    let mut number = String::new();
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-        } else {
-            out.push((number.parse().ok()?, c));
-            number.clear();
-        }
-    }
-    number.is_empty().then_some(out)
+    put_vint(&mut buf, i64::from(d.months));
+    put_vint(&mut buf, i64::from(d.days));
+    put_vint(&mut buf, d.nanos);
+    Ok(buf.freeze())
 }
 
 /// The write functions: `now()`, `uuid()`, `currentTimestamp()`, `toTimestamp(now())`,

@@ -14,16 +14,19 @@
 //! Everything a write can refuse is refused before a single update is returned: a batch
 //! is bound completely or not at all.
 
+mod batch_size;
 mod build;
 mod literal;
 mod terms;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_literals;
 mod walk;
 
 use bytes::Bytes;
 
-use crate::cql::ast::{Batch, BatchKind, IfClause, Statement};
+use crate::cql::ast::{Batch, BatchKind, IfClause, Operator, Statement};
 use crate::cql::types::CqlType;
 use crate::error::{Error, Result};
 use crate::schema::{Catalog, TableDef};
@@ -33,6 +36,7 @@ use super::bind::Slot;
 use super::lwt;
 use terms::{Binder, SlotSink, Val};
 
+pub(super) use batch_size::{check as check_batch_size, BatchLimits};
 pub(super) use build::merge_updates;
 /// A literal's serialized value as a `ty` (also what SELECT's WHERE and selectors use).
 pub(super) use literal::bytes as literal_bytes;
@@ -329,17 +333,43 @@ fn bound_condition(terms: walk::ConditionTerms, table: &TableDef) -> Result<lwt:
         walk::ConditionPart::Element(Val::Unset) => return Err(unset()),
         walk::ConditionPart::Element(Val::Null) => {
             let what = match terms.column.ty.unfrozen() {
-                CqlType::List(_) => "list index",
-                _ => "map key",
+                CqlType::List(_) => "list",
+                _ => "map",
             };
-            return Err(Error::invalid(format!("Invalid null value for {what}")));
+            return Err(Error::invalid(format!(
+                "Invalid null value for {what} element access"
+            )));
         }
     };
+    if let lwt::Part::Element(index) = &part {
+        if let (CqlType::List(_), Ok(bytes)) = (
+            terms.column.ty.unfrozen(),
+            <[u8; 4]>::try_from(index.as_ref()),
+        ) {
+            let index = i32::from_be_bytes(bytes);
+            if index < 0 {
+                return Err(Error::invalid(format!(
+                    "Invalid negative list index {index}"
+                )));
+            }
+        }
+    }
     let mut values = Vec::with_capacity(terms.values.len());
     for value in terms.values {
         values.push(match value {
             Val::Bytes(b) => Some(b),
             Val::Null => None,
+            // Cassandra drops unset values from an IN list, and a CONTAINS of an unset
+            // value holds for no row (it keeps no value to compare).
+            Val::Unset if terms.op == Operator::In && !terms.in_list => continue,
+            Val::Unset if matches!(terms.op, Operator::Contains | Operator::ContainsKey) => {
+                return Ok(lwt::ColumnCondition {
+                    column,
+                    part,
+                    op: terms.op,
+                    values: Vec::new(),
+                })
+            }
             Val::Unset => return Err(unset()),
         });
     }

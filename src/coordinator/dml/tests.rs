@@ -19,7 +19,7 @@ const TS: i64 = 1_000_000;
 const NOW: u32 = 1_700_000_000;
 
 /// One catalog for every test, so table ids agree between statements.
-fn catalog() -> &'static Catalog {
+pub(super) fn catalog() -> &'static Catalog {
     static CATALOG: std::sync::OnceLock<Catalog> = std::sync::OnceLock::new();
     CATALOG.get_or_init(build_catalog)
 }
@@ -46,7 +46,7 @@ fn build_catalog() -> Catalog {
 
 /// A stored list for the list operations that read one: `l` holds these elements (paths
 /// 1, 2, 3... as one-byte paths) in every row.
-struct StoredList(Vec<i32>);
+pub(super) struct StoredList(pub(super) Vec<i32>);
 
 impl ListReader for StoredList {
     fn elements(
@@ -70,11 +70,15 @@ impl ListReader for StoredList {
     }
 }
 
-fn run(cql: &str, values: &[Value]) -> Result<Vec<PartitionUpdate>> {
+pub(super) fn run(cql: &str, values: &[Value]) -> Result<Vec<PartitionUpdate>> {
     run_with(cql, values, &StoredList(Vec::new()))
 }
 
-fn run_with(cql: &str, values: &[Value], lists: &dyn ListReader) -> Result<Vec<PartitionUpdate>> {
+pub(super) fn run_with(
+    cql: &str,
+    values: &[Value],
+    lists: &dyn ListReader,
+) -> Result<Vec<PartitionUpdate>> {
     let catalog = catalog();
     let statement = parse_statement(cql).unwrap_or_else(|e| panic!("{cql}: {e}"));
     let input = WriteInput {
@@ -91,22 +95,22 @@ fn run_with(cql: &str, values: &[Value], lists: &dyn ListReader) -> Result<Vec<P
     }
 }
 
-fn ok(cql: &str) -> Vec<PartitionUpdate> {
+pub(super) fn ok(cql: &str) -> Vec<PartitionUpdate> {
     run(cql, &[]).unwrap_or_else(|e| panic!("{cql}: {e}"))
 }
 
-fn err(cql: &str, values: &[Value]) -> String {
+pub(super) fn err(cql: &str, values: &[Value]) -> String {
     match run(cql, values) {
         Err(Error::Invalid(message)) => message,
         other => panic!("{cql}: expected Invalid, got {other:?}"),
     }
 }
 
-fn int(v: i32) -> Bytes {
+pub(super) fn int(v: i32) -> Bytes {
     Bytes::copy_from_slice(&v.to_be_bytes())
 }
 
-fn native(n: NativeType) -> CqlType {
+pub(super) fn native(n: NativeType) -> CqlType {
     CqlType::Native(n)
 }
 
@@ -136,7 +140,7 @@ fn cell(column: &str, path: Option<Bytes>, cell: Cell) -> ColumnWrite {
     }
 }
 
-fn only_row(updates: &[PartitionUpdate]) -> &RowUpdate {
+pub(super) fn only_row(updates: &[PartitionUpdate]) -> &RowUpdate {
     assert_eq!(updates.len(), 1, "{updates:?}");
     assert_eq!(updates[0].rows.len(), 1, "{updates:?}");
     &updates[0].rows[0]
@@ -274,7 +278,7 @@ fn null_and_unset_keys_are_refused() {
     );
     assert_eq!(
         err("INSERT INTO t (k, c, v) VALUES ('a', 1, 'x')", &[]),
-        "Invalid value for k: Invalid literal String(\"a\") for a value of type int"
+        "Invalid STRING constant (a) for \"k\" of type int"
     );
 }
 

@@ -519,6 +519,25 @@ fn list_index() -> CqlType {
     CqlType::Native(NativeType::Int)
 }
 
+/// What `CONTAINS` (an element, or a map's value) or `CONTAINS KEY` (a map's key) compares
+/// of a collection column: the receiver's name and type, refusing other columns as
+/// Cassandra does.
+fn contained(def: &ColumnDef, op: Operator) -> Result<(String, CqlType)> {
+    let name = &def.name;
+    match (def.ty.unfrozen(), op) {
+        (CqlType::Map(k, _), Operator::ContainsKey) => Ok((format!("key({name})"), (**k).clone())),
+        (_, Operator::ContainsKey) => Err(Error::invalid(format!(
+            "Cannot use CONTAINS KEY on non-map column {name}"
+        ))),
+        (CqlType::List(e) | CqlType::Set(e) | CqlType::Map(_, e), _) => {
+            Ok((format!("value({name})"), (**e).clone()))
+        }
+        _ => Err(Error::invalid(format!(
+            "Cannot use CONTAINS on non-collection column {name}"
+        ))),
+    }
+}
+
 /// One `IF` condition with its terms resolved (lightweight transactions, `lwt.rs`).
 #[derive(Debug)]
 pub(super) struct ConditionTerms<'t> {
@@ -576,6 +595,12 @@ impl<'t> Walker<'t, '_, '_> {
             )));
         }
         let (part, label, ty) = match &condition.target {
+            ColumnTarget::Column(_)
+                if matches!(condition.op, Operator::Contains | Operator::ContainsKey) =>
+            {
+                let (label, ty) = contained(def, condition.op)?;
+                (ConditionPart::Whole, label, ty)
+            }
             ColumnTarget::Column(_) => (ConditionPart::Whole, name.clone(), def.ty.clone()),
             ColumnTarget::Element { key, .. } => {
                 let (key_label, key_ty, value_ty) = match def.ty.unfrozen() {
@@ -629,7 +654,10 @@ impl<'t> Walker<'t, '_, '_> {
             (Operator::In, Term::BindMarker(_)) => {
                 let list = CqlType::List(Box::new(ty.clone()));
                 let name = format!("in({label})");
-                Ok((vec![self.r.term(&condition.value, &name, &list, None)?], true))
+                Ok((
+                    vec![self.r.term(&condition.value, &name, &list, None)?],
+                    true,
+                ))
             }
             (Operator::In, Term::Tuple(items) | Term::List(items)) => items
                 .iter()
@@ -649,11 +677,15 @@ impl<'t> Walker<'t, '_, '_> {
                 | Operator::Lt
                 | Operator::Le
                 | Operator::Gt
-                | Operator::Ge,
+                | Operator::Ge
+                | Operator::Contains
+                | Operator::ContainsKey,
                 term,
             ) => Ok((vec![self.r.term(term, label, ty, None)?], false)),
+            // The parser takes no other operator in a condition.
             (op, _) => Err(Error::invalid(format!(
-                "Unsupported operator {op:?} in an IF condition: only =, !=, <, <=, >, >= and IN are allowed"
+                "Unsupported operator {} in an IF condition",
+                crate::coordinator::restrict::operator_text(op)
             ))),
         }
     }

@@ -301,6 +301,9 @@ pub(super) fn column_holds(
         false => v,
     };
     let current = empty_as_null(current);
+    if matches!(c.op, Operator::Contains | Operator::ContainsKey) {
+        return contains(c, ty, current.as_ref());
+    }
     let wanted: Vec<Option<Bytes>> = c
         .values
         .iter()
@@ -319,13 +322,59 @@ pub(super) fn column_holds(
             }
             Ok(false)
         }
-        op => compare(
-            op,
-            &value_ty,
-            current.as_ref(),
-            wanted.first().and_then(Option::as_ref),
-        ),
+        op => {
+            let wanted = wanted.first().and_then(Option::as_ref);
+            // To a slice, a non-frozen collection without elements is the empty collection,
+            // which sorts before every other (Cassandra compares element by element).
+            let empty = Bytes::from_static(&[0, 0, 0, 0]);
+            let slice = matches!(
+                op,
+                Operator::Lt | Operator::Le | Operator::Gt | Operator::Ge
+            );
+            let current = match (multicell && slice && wanted.is_some(), current.as_ref()) {
+                (true, None) => Some(&empty),
+                (_, current) => current,
+            };
+            compare(op, &value_ty, current, wanted)
+        }
     }
+}
+
+/// `CONTAINS` (an element of a list or set, a value of a map) or `CONTAINS KEY`; a null
+/// collection contains nothing, and no values (an unset one) match nothing.
+fn contains(c: &ColumnCondition, ty: &CqlType, current: Option<&Bytes>) -> Result<bool> {
+    let Some(wanted) = c.values.first() else {
+        return Ok(false);
+    };
+    let Some(wanted) = wanted else {
+        return Err(Error::invalid(format!(
+            "Invalid comparison with null for operator \"{}\"",
+            restrict::operator_text(c.op)
+        )));
+    };
+    let Some(current) = current else {
+        return Ok(false);
+    };
+    // A set splits into (element, empty), a list into (empty, element), a map into
+    // (key, value).
+    let (by_key, element_ty) = match (ty.unfrozen(), c.op) {
+        (CqlType::Map(k, _), Operator::ContainsKey) | (CqlType::Set(k), _) => (true, &**k),
+        (CqlType::List(e) | CqlType::Map(_, e), _) => (false, &**e),
+        (other, _) => {
+            return Err(Error::Server(format!(
+                "CONTAINS reached a column of type {other}"
+            )))
+        }
+    };
+    let elements = crate::cql::serialized::split_collection(ty, current)
+        .map_err(|e| Error::Server(format!("stored collection is malformed: {e}")))?;
+    for (key, value) in elements {
+        let candidate = if by_key { key } else { value };
+        if compare(Operator::Eq, element_ty, Some(&candidate), Some(wanted))? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 fn is_empty_collection(ty: &CqlType, value: Option<&Bytes>) -> bool {

@@ -164,6 +164,7 @@ fn keyspace(replication: &[(&str, &str)]) -> KeyspaceDef {
         durable_writes: true,
         tables: BTreeMap::new(),
         types: BTreeMap::new(),
+        tablets: None,
         kind: KeyspaceKind::User,
     }
 }
@@ -258,4 +259,101 @@ fn a_row_range_covers_exactly_its_clustering() {
         assert!(!(range.start.as_slice() <= &other[..] && &other[..] < range.end.as_slice()));
     }
     assert!(exact_ranges([&Bytes::from_static(b"\x40")].into_iter()).is_err());
+}
+
+fn condition(op: Operator, values: Vec<Option<Bytes>>) -> ColumnCondition {
+    ColumnCondition {
+        column: 0,
+        part: Part::Whole,
+        op,
+        values,
+    }
+}
+
+fn row_of(value: Option<Bytes>) -> crate::coordinator::read::StoredRow {
+    crate::coordinator::read::StoredRow {
+        token: 0,
+        clustering: Bytes::new(),
+        values: vec![value],
+        meta: vec![None],
+    }
+}
+
+#[test]
+fn contains_conditions_look_inside_collections() {
+    let list = CqlType::List(Box::new(int_ty()));
+    let set = CqlType::Set(Box::new(int_ty()));
+    let map = CqlType::Map(Box::new(int_ty()), Box::new(int_ty()));
+    let mut entries = 1i32.to_be_bytes().to_vec();
+    for v in [3, 30] {
+        entries.extend_from_slice(&4i32.to_be_bytes());
+        entries.extend_from_slice(&i32::to_be_bytes(v));
+    }
+    let stored_map = Bytes::from(entries);
+    let holds = |ty: &CqlType, stored: Option<Bytes>, op, wanted: Option<Bytes>| {
+        let row = row_of(stored);
+        column_holds(
+            &condition(op, vec![wanted]),
+            Some(&row),
+            std::slice::from_ref(ty),
+        )
+    };
+    let five_six = Some(collection(&[5, 6]));
+    assert!(holds(&list, five_six.clone(), Operator::Contains, Some(int(6))).unwrap());
+    assert!(!holds(&list, five_six.clone(), Operator::Contains, Some(int(7))).unwrap());
+    assert!(holds(&set, five_six.clone(), Operator::Contains, Some(int(5))).unwrap());
+    assert!(holds(
+        &map,
+        Some(stored_map.clone()),
+        Operator::Contains,
+        Some(int(30))
+    )
+    .unwrap());
+    assert!(!holds(
+        &map,
+        Some(stored_map.clone()),
+        Operator::Contains,
+        Some(int(3))
+    )
+    .unwrap());
+    assert!(holds(
+        &map,
+        Some(stored_map.clone()),
+        Operator::ContainsKey,
+        Some(int(3))
+    )
+    .unwrap());
+    assert!(!holds(&map, Some(stored_map), Operator::ContainsKey, Some(int(30))).unwrap());
+    // A null collection contains nothing; a null value is refused with Cassandra's message.
+    assert!(!holds(&list, None, Operator::Contains, Some(int(5))).unwrap());
+    assert_eq!(
+        holds(&list, five_six.clone(), Operator::Contains, None)
+            .unwrap_err()
+            .to_string(),
+        "Invalid comparison with null for operator \"CONTAINS\""
+    );
+    // An unset value (no values bound) matches nothing.
+    let row = row_of(five_six);
+    let unset = condition(Operator::Contains, Vec::new());
+    assert!(!column_holds(&unset, Some(&row), std::slice::from_ref(&list)).unwrap());
+}
+
+#[test]
+fn a_non_frozen_collection_without_elements_sorts_first_in_slices() {
+    let list = CqlType::List(Box::new(int_ty()));
+    let frozen = CqlType::Frozen(Box::new(list.clone()));
+    let holds = |ty: &CqlType, op| {
+        let row = row_of(None);
+        let c = condition(op, vec![Some(collection(&[1]))]);
+        column_holds(&c, Some(&row), std::slice::from_ref(ty)).unwrap()
+    };
+    // Cassandra's testNonFrozenEmptyCollection: null < ['a'] holds, null > ['a'] does not.
+    assert!(holds(&list, Operator::Lt));
+    assert!(holds(&list, Operator::Le));
+    assert!(!holds(&list, Operator::Gt));
+    assert!(!holds(&list, Operator::Ge));
+    assert!(holds(&list, Operator::Ne));
+    assert!(!holds(&list, Operator::Eq));
+    // A frozen null is null: no slice holds.
+    assert!(!holds(&frozen, Operator::Lt));
 }

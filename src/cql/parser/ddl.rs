@@ -6,6 +6,7 @@ use crate::cql::ast::{
     AlterKeyspace, AlterTable, AlterTableOp, AlterType, AlterTypeOp, ColumnDefinition,
     CreateKeyspace, CreateTable, CreateType, Statement,
 };
+use crate::cql::lexer::TokenKind;
 
 /// Objects whose CREATE/ALTER/DROP this build recognises but does not execute, and the
 /// name they are reported under.
@@ -106,12 +107,12 @@ impl Parser<'_> {
         let if_not_exists = self.if_not_exists()?;
         let name = self.qualified_name()?;
         self.expect_punct("(")?;
-        let mut fields = Vec::new();
-        loop {
-            let field = self.ident()?;
-            fields.push((field, self.cql_type()?));
-            if !self.eat_punct(",") {
-                break;
+        let mut fields = vec![self.type_field()?];
+        // Cassandra's grammar: `'(' typeColumns ( ',' typeColumns? )* ')'`, so a comma
+        // may trail (or repeat).
+        while self.eat_punct(",") {
+            if !self.is_punct(",") && !self.is_punct(")") {
+                fields.push(self.type_field()?);
             }
         }
         self.expect_punct(")")?;
@@ -120,6 +121,12 @@ impl Parser<'_> {
             if_not_exists,
             fields,
         })
+    }
+
+    /// `name type` of CREATE TYPE.
+    fn type_field(&mut self) -> Result<(String, crate::cql::CqlType)> {
+        let field = self.ident()?;
+        Ok((field, self.cql_type()?))
     }
 
     fn alter_type(&mut self) -> Result<AlterType> {
@@ -181,12 +188,17 @@ impl Parser<'_> {
         Ok(table)
     }
 
-    /// Column definitions and the PRIMARY KEY clause; a trailing comma is allowed, as
-    /// in Cassandra's grammar.
+    /// Column definitions and the PRIMARY KEY clause. Cassandra's grammar is
+    /// `'(' tableColumns ( ',' tableColumns? )* ')'`, so a comma may trail (or repeat).
     fn table_elements(&mut self, table: &mut CreateTable) -> Result<()> {
         let mut has_key = false;
+        let mut first = true;
         loop {
-            if self.is_kw("primary") {
+            let empty = !first && (self.is_punct(",") || self.is_punct(")"));
+            first = false;
+            if empty {
+                // Nothing between two commas, or after the last one.
+            } else if self.is_kw("primary") {
                 let key_at = self.pos;
                 self.primary_key_clause(table)?;
                 self.only_one_key(&mut has_key, key_at)?;
@@ -201,7 +213,7 @@ impl Parser<'_> {
                 }
                 table.columns.push(column);
             }
-            if !self.eat_punct(",") || self.is_punct(")") {
+            if !self.eat_punct(",") {
                 return Ok(());
             }
         }
@@ -314,7 +326,8 @@ impl Parser<'_> {
         })
     }
 
-    /// `DROP [IF EXISTS] c` or `DROP (c, d)`, with an ignored `USING TIMESTAMP n`.
+    /// `DROP [IF EXISTS] c` or `DROP (c, d)`, then `USING TIMESTAMP n` with an integer
+    /// literal, as in Cassandra's grammar (no bind marker).
     fn alter_drop(&mut self) -> Result<AlterTableOp> {
         self.advance();
         let if_exists = self.if_exists()?;
@@ -323,10 +336,29 @@ impl Parser<'_> {
         } else {
             vec![self.ident()?]
         };
+        let mut timestamp = None;
         if self.eat_kw("using") {
             self.expect_kw("timestamp")?;
-            self.term()?;
+            timestamp = Some(self.integer_literal()?);
         }
-        Ok(AlterTableOp::Drop { columns, if_exists })
+        Ok(AlterTableOp::Drop {
+            columns,
+            if_exists,
+            timestamp,
+        })
+    }
+
+    /// An INTEGER token that fits a 64-bit signed integer.
+    fn integer_literal(&mut self) -> Result<i64> {
+        let parsed = match &self.peek().kind {
+            TokenKind::Integer(text) => text.parse::<i64>().ok(),
+            _ => return Err(self.mismatched("INTEGER")),
+        };
+        let Some(value) = parsed else {
+            let text = self.token_text(self.peek());
+            return Err(self.error_here(format!("Invalid integer value {text}")));
+        };
+        self.advance();
+        Ok(value)
     }
 }

@@ -246,12 +246,37 @@ impl Parser<'_> {
         Ok(Some(IfClause::Conditions(conditions)))
     }
 
+    /// One condition, as Cassandra's grammar has it: a comparison, `IN (...)` or `IN ?`,
+    /// and `CONTAINS [KEY]` on a whole column only; no LIKE and no IS NOT.
     fn condition(&mut self) -> Result<Condition> {
         let target = self.column_target()?;
-        let (op, value) = self.operator_and_value()?;
-        if op == Operator::IsNot {
-            return Err(self.no_viable());
-        }
+        let whole = matches!(target, ColumnTarget::Column(_));
+        let op = if whole && self.eat_kw("contains") {
+            match self.eat_kw("key") {
+                true => Operator::ContainsKey,
+                false => Operator::Contains,
+            }
+        } else if self.eat_kw("in") {
+            Operator::In
+        } else {
+            let op = match &self.peek().kind {
+                TokenKind::Punct("=") => Operator::Eq,
+                TokenKind::Punct("<") => Operator::Lt,
+                TokenKind::Punct("<=") => Operator::Le,
+                TokenKind::Punct(">") => Operator::Gt,
+                TokenKind::Punct(">=") => Operator::Ge,
+                TokenKind::Punct("!=") => Operator::Ne,
+                _ => return Err(self.no_viable()),
+            };
+            self.advance();
+            op
+        };
+        let value = match op {
+            Operator::In if self.eat_punct("(") => Term::Tuple(self.terms_until(")")?),
+            Operator::In if self.is_punct("?") || self.is_punct(":") => self.term()?,
+            Operator::In => return Err(self.no_viable()),
+            _ => self.term()?,
+        };
         Ok(Condition { target, op, value })
     }
 }

@@ -556,6 +556,31 @@ fn table_keys_static_and_options() {
     assert_eq!((err.line, err.column), (1, 42));
 }
 
+/// Cassandra's grammar lets a comma trail, or repeat, in CREATE TABLE and CREATE TYPE
+/// (`( ',' element? )*`), but the list may not start empty.
+#[test]
+fn column_lists_take_trailing_and_repeated_commas() {
+    let table = create_table("CREATE TABLE t (a int, b int,, PRIMARY KEY (a),)");
+    assert_eq!(table.columns.len(), 2);
+    assert_eq!(table.partition_key, ["a"]);
+    let Statement::CreateType(t) = parse("CREATE TYPE ks.pt (x int, y int,)") else {
+        panic!("not a CREATE TYPE");
+    };
+    assert_eq!(t.fields.len(), 2);
+    let Statement::CreateType(t) = parse("CREATE TYPE pt (x int,, y int)") else {
+        panic!("not a CREATE TYPE");
+    };
+    assert_eq!(t.fields.len(), 2);
+    for text in [
+        "CREATE TABLE t ()",
+        "CREATE TABLE t (, a int PRIMARY KEY)",
+        "CREATE TYPE pt ()",
+        "CREATE TYPE pt (, x int)",
+    ] {
+        assert!(crate::cql::parse_statement(text).is_err(), "{text}");
+    }
+}
+
 /// `DESCRIBE ... WITH INTERNALS` prints the table id as a bare UUID constant; Cassandra's
 /// `propertyValue` accepts any constant, so CREATE TABLE must take it back.
 #[test]
@@ -606,7 +631,8 @@ fn alter_and_drop_table() {
         a.op,
         AlterTableOp::Drop {
             columns: vec!["c".into()],
-            if_exists: true
+            if_exists: true,
+            timestamp: None
         }
     );
     let a = alter("ALTER TABLE t DROP (c, d) USING TIMESTAMP 123");
@@ -614,9 +640,17 @@ fn alter_and_drop_table() {
         a.op,
         AlterTableOp::Drop {
             columns: vec!["c".into(), "d".into()],
-            if_exists: false
+            if_exists: false,
+            timestamp: Some(123)
         }
     );
+    for text in [
+        "ALTER TABLE t DROP c USING TIMESTAMP ?",
+        "ALTER TABLE t DROP c USING TIMESTAMP 'x'",
+        "ALTER TABLE t DROP c USING TIMESTAMP 99999999999999999999",
+    ] {
+        assert!(crate::cql::parse_statement(text).is_err(), "{text}");
+    }
     let a = alter("ALTER TABLE t RENAME a TO b AND c TO d");
     assert_eq!(
         a.op,

@@ -290,3 +290,59 @@ fn using_remembers_which_clause_came_first() {
     ));
     assert!(crate::cql::parse_statement("INSERT INTO t (a) VALUES (1) USING TIMEOUT ?").is_err());
 }
+
+#[test]
+fn conditions_take_what_cassandras_grammar_takes() {
+    let condition =
+        |text: &str| match parse_statement(&format!("UPDATE t SET v = 1 WHERE k = 0 IF {text}")) {
+            Ok(Statement::Update(u)) => match u.if_clause {
+                Some(IfClause::Conditions(mut c)) => Ok(c.remove(0)),
+                other => panic!("{text}: {other:?}"),
+            },
+            Ok(other) => panic!("{text}: {other:?}"),
+            Err(e) => Err(e.to_string()),
+        };
+    assert_eq!(
+        condition("l CONTAINS 1").map(|c| c.op),
+        Ok(Operator::Contains)
+    );
+    assert_eq!(
+        condition("m CONTAINS KEY 'a'").map(|c| c.op),
+        Ok(Operator::ContainsKey)
+    );
+    assert_eq!(
+        condition("v IN ?").map(|c| c.value),
+        Ok(Term::BindMarker(None))
+    );
+    assert_eq!(
+        condition("v IN ()").map(|c| c.value),
+        Ok(Term::Tuple(Vec::new()))
+    );
+    // Syntax errors in Cassandra too: CONTAINS on an element or field, IN without a list
+    // or a marker, LIKE, IS NOT.
+    for text in [
+        "l[1] CONTAINS 1",
+        "u.a CONTAINS KEY 1",
+        "v IN null",
+        "v IN 367",
+        "v LIKE 'a'",
+        "v IS NOT NULL",
+    ] {
+        assert!(condition(text).is_err(), "{text}");
+    }
+}
+
+#[test]
+fn durations_in_iso_forms_and_negative_are_terms() {
+    for literal in ["P0001-02-03T04:05:06", "-P1Y2M", "-PT1H", "P2W"] {
+        match parse_statement(&format!("INSERT INTO t (k, d) VALUES (0, {literal})")) {
+            Ok(Statement::Insert(i)) => match i.values {
+                InsertValues::Values { values, .. } => {
+                    assert_eq!(values[1], Term::Duration(literal.to_owned()))
+                }
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{literal}: {other:?}"),
+        }
+    }
+}

@@ -276,6 +276,20 @@ pub fn visit_live_cells<'r>(
     row: &'r RowFragment,
     partition: &DeletionTime,
     now_secs: u32,
+    live: impl FnMut(&'r ColumnFragment, &'r Cell),
+) -> bool {
+    visit_live_cells_where(row, partition, now_secs, |_, _| true, live)
+}
+
+/// [`visit_live_cells`] over the cells `keep` accepts: a cell it refuses is treated as
+/// absent, so it neither shows nor makes the row live. The coordinator refuses the cells
+/// of a column dropped at or after their write (Cassandra's `dropped_columns` rule): a row
+/// that lived only through them is gone, one with a live marker stays.
+pub fn visit_live_cells_where<'r>(
+    row: &'r RowFragment,
+    partition: &DeletionTime,
+    now_secs: u32,
+    keep: impl Fn(&ColumnFragment, &Cell) -> bool,
     mut live: impl FnMut(&'r ColumnFragment, &'r Cell),
 ) -> bool {
     let effective = merge_deletion(*partition, row.deletion);
@@ -295,7 +309,7 @@ pub fn visit_live_cells<'r>(
                     Some((column, deletion)) if *column == fragment.column => deletion,
                     _ => effective,
                 };
-                if cell.is_live(now_secs) && !cell.shadowed_by(&in_force) {
+                if cell.is_live(now_secs) && !cell.shadowed_by(&in_force) && keep(fragment, cell) {
                     cell_live |= fragment.column.first() != Some(&0);
                     live(fragment, cell);
                 }

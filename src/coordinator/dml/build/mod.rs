@@ -146,6 +146,14 @@ pub(super) fn build(
     let timestamp = timestamp(write.using.timestamp.as_ref())?
         .or(batch_timestamp)
         .unwrap_or(input.timestamp);
+    // Cassandra keeps i64::MIN to mean "no timestamp", so no write may carry it.
+    if timestamp == i64::MIN {
+        return Err(Error::invalid(format!(
+            "Out of bound timestamp, must be in [{}, {}]",
+            i64::MIN + 1,
+            i64::MAX
+        )));
+    }
     let ttl = match write.kind {
         Kind::Delete => 0,
         _ => ttl(write.using.ttl.as_ref(), table)?,
@@ -315,6 +323,16 @@ fn restriction<'w>(write: &'w Write, column: &ColumnDef) -> Option<&'w KeyRestri
     write.keys.iter().find(|k| k.column.name == column.name)
 }
 
+/// The longest partition key, and clustering value, Cassandra stores: their lengths are
+/// written as unsigned shorts.
+const MAX_KEY_LENGTH: usize = 65_535;
+
+fn key_too_long(len: usize) -> Error {
+    Error::invalid(format!(
+        "Key length of {len} is longer than maximum of {MAX_KEY_LENGTH}"
+    ))
+}
+
 /// Every partition the statement touches, each once.
 fn partitions(write: &Write, p: &Params) -> Result<Vec<PartitionId>> {
     let columns = write.table.partition_key();
@@ -337,13 +355,12 @@ fn partitions(write: &Write, p: &Params) -> Result<Vec<PartitionId>> {
                 return Err(Error::invalid("Key may not be empty"));
             }
         }
-        let too_long = |e: crate::ring::KeyTooLong| {
-            Error::invalid(format!(
-                "Key length of {} is longer than maximum of 65535",
-                e.len
-            ))
-        };
+        let too_long = |e: crate::ring::KeyTooLong| key_too_long(e.len);
         let key = serialize_partition_key(&parts).map_err(too_long)?;
+        // A composite key is stored with a u16 length too, so its whole length is bounded.
+        if key.len() > MAX_KEY_LENGTH {
+            return Err(key_too_long(key.len()));
+        }
         let token = Murmur3Partitioner::token(&key).value();
         let id = PartitionId {
             token,
@@ -522,6 +539,7 @@ fn key_values(r: &KeyRestriction, p: &Params) -> Result<Vec<Bytes>> {
                 def.name
             ))),
             Val::Unset => Err(unset(def)),
+            Val::Bytes(b) if b.len() > MAX_KEY_LENGTH => Err(key_too_long(b.len())),
             Val::Bytes(b) => checked(&ty, b, def),
         }
     };

@@ -564,5 +564,54 @@ fn the_rocksdb_engine_reads_what_the_memory_engine_reads() {
     }
 }
 
+/// A cell `keep` refuses counts as absent: a row that lived only through it is dead, a row
+/// with a live marker stays live, and the other cells still show.
+#[test]
+fn refused_cells_neither_show_nor_keep_a_row_alive() {
+    let e = engine();
+    write(
+        &e,
+        &[update(
+            1,
+            vec![
+                row(1, None, vec![cell("x", live(10, "a"))]),
+                row(2, Some(RowMarker::live(10)), vec![cell("x", live(10, "b"))]),
+                row(
+                    3,
+                    None,
+                    vec![cell("x", live(10, "c")), cell("y", live(10, "d"))],
+                ),
+            ],
+        )],
+    );
+    let (fragment, _) =
+        read_partition(&e, &layout(), &pid(1), &all(false), None, &limits(10)).expect("read");
+    let not_x = |f: &ColumnFragment, _: &Cell| f.column.as_ref() != b"x";
+    let shown: Vec<(bool, Vec<Bytes>)> = fragment
+        .rows
+        .iter()
+        .map(|r| {
+            let mut columns = Vec::new();
+            let live = visit_live_cells_where(r, &fragment.deletion, NOW, not_x, |f, _| {
+                columns.push(f.column.clone())
+            });
+            (live, columns)
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            (false, vec![]),
+            (true, vec![]),
+            (true, vec![Bytes::from_static(b"y")])
+        ]
+    );
+    // Accepting every cell is visit_live_cells.
+    assert!(fragment
+        .rows
+        .iter()
+        .all(|r| visit_live_cells(r, &fragment.deletion, NOW, |_, _| {})));
+}
+
 mod merged;
 mod ranges;
