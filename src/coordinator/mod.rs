@@ -26,6 +26,7 @@ mod paging;
 mod plan;
 mod prepared;
 mod read;
+mod replication;
 mod restrict;
 mod select;
 mod source;
@@ -76,8 +77,16 @@ impl Reply {
 /// lightweight transaction still to run under its partition's lock.
 enum Step {
     Done(Reply),
-    Write(Vec<crate::storage::partition::PartitionUpdate>),
+    Write(Writes),
     Cas(Box<lwt::CasRequest>),
+    Truncate(Uuid),
+}
+
+/// Partition updates a statement bound, to be written to their replicas.
+struct Writes {
+    updates: Vec<crate::storage::partition::PartitionUpdate>,
+    consistency: crate::protocol::Consistency,
+    write_type: replication::WriteType,
 }
 
 /// A parsed statement and the plan its last execution made.
@@ -153,6 +162,8 @@ pub struct Coordinator {
     replica: Arc<LocalReplica>,
     /// The cluster this node belongs to.
     cluster: ClusterLinks,
+    /// Every replica, this node's and its peers': the write and read fan-out.
+    replication: replication::Replication,
     /// Where the applied schema version is published (gossip advertises it).
     schema_watch: tokio::sync::watch::Sender<Uuid>,
     /// The last write timestamp this node assigned (µs), so assigned timestamps strictly
@@ -192,6 +203,7 @@ impl Coordinator {
                 config.limits.batch_size_warn_threshold_in_kb,
                 config.limits.batch_size_fail_threshold_in_kb,
             ),
+            replication: replication::Replication::new(config, replica.clone(), cluster.clone()),
             replica,
             cluster,
             schema_watch,
@@ -236,13 +248,25 @@ impl Coordinator {
     async fn finish(&self, step: Step) -> Result<Reply> {
         match step {
             Step::Done(reply) => Ok(reply),
-            Step::Write(updates) => {
-                if !updates.is_empty() {
-                    self.replica.write(updates).await?;
+            Step::Write(writes) => {
+                if !writes.updates.is_empty() {
+                    let catalog = self.read_catalog();
+                    self.replication
+                        .write(
+                            &catalog,
+                            writes.updates,
+                            writes.consistency,
+                            writes.write_type,
+                        )
+                        .await?;
                 }
                 Ok(Reply::Result(ResultBody::Void))
             }
             Step::Cas(request) => self.cas(&request).await,
+            Step::Truncate(table) => {
+                self.replication.truncate(table).await?;
+                Ok(Reply::Result(ResultBody::Void))
+            }
         }
     }
 
@@ -358,6 +382,7 @@ impl Coordinator {
                 ctx,
                 schema_version: version,
                 replica: &self.replica,
+                replication: &self.replication,
                 cluster: &view,
                 live_nodes: &live_nodes,
                 local_dc: &self.node.data_center,
@@ -419,7 +444,11 @@ impl Coordinator {
                     self.check_write(&catalog, statement, keyspace, params.consistency)?;
                     updates
                 };
-                Ok(Step::Write(updates))
+                Ok(Step::Write(Writes {
+                    updates,
+                    consistency: params.consistency,
+                    write_type: replication::WriteType::Simple,
+                }))
             }
             Statement::Batch(batch) => {
                 let updates = {
@@ -435,9 +464,13 @@ impl Coordinator {
                     dml::check_batch_size(&updates, self.batch_limits, &tables)?;
                     updates
                 };
-                Ok(Step::Write(updates))
+                Ok(Step::Write(Writes {
+                    updates,
+                    consistency: params.consistency,
+                    write_type: batch_write_type(batch.kind == crate::cql::ast::BatchKind::Logged),
+                }))
             }
-            Statement::Truncate(name) => self.truncate(name, keyspace).map(done),
+            Statement::Truncate(name) => self.truncate(name, keyspace).map(Step::Truncate),
             ddl => self.apply_ddl(ddl, keyspace).map(done),
         }
     }
@@ -622,7 +655,11 @@ impl Coordinator {
             .collect::<std::collections::BTreeSet<_>>();
         let tables = tables.into_iter().collect::<Vec<_>>().join(", ");
         dml::check_batch_size(&updates, self.batch_limits, &tables)?;
-        Ok(Step::Write(updates))
+        Ok(Step::Write(Writes {
+            updates,
+            consistency: batch.consistency,
+            write_type: batch_write_type(batch.kind == crate::protocol::BatchKind::Logged),
+        }))
     }
 
     /// The statements of a BATCH message (parsed, or found by prepared id) with the
@@ -669,7 +706,7 @@ impl Coordinator {
         &self,
         name: &crate::cql::ast::QualifiedName,
         keyspace: Option<&str>,
-    ) -> Result<ResultBody> {
+    ) -> Result<Uuid> {
         let id = {
             let catalog = self.read_catalog();
             let ks = name.keyspace.as_deref().or(keyspace).ok_or_else(|| {
@@ -689,8 +726,7 @@ impl Coordinator {
                 .ok_or_else(|| Error::invalid(format!("unconfigured table {}", name.name)))?
                 .id
         };
-        self.replica.truncate(id)?;
-        Ok(ResultBody::Void)
+        Ok(id)
     }
 
     /// The data centres keyspace replication may name (and `replication_factor` expands
@@ -813,6 +849,14 @@ impl Coordinator {
             self.handle(ctx.clone(), request).await?;
         }
         Ok(statements.len())
+    }
+}
+
+/// A batch's write type as timeouts report it.
+fn batch_write_type(logged: bool) -> replication::WriteType {
+    match logged {
+        true => replication::WriteType::Batch,
+        false => replication::WriteType::UnloggedBatch,
     }
 }
 

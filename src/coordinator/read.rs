@@ -25,13 +25,14 @@ use std::ops::Bound;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::paging::PagingState;
+use super::replication::{ReadFailed, ReadTarget, Replication};
 use super::restrict::{PartitionSelection, ReadPlan};
-use crate::cache::Caching;
+use crate::cache::{Caching, Served};
 use crate::cql::types::CqlType;
 use crate::error::{Error, Result};
 use crate::protocol::{Consistency, QueryParameters};
 use crate::replica::LocalReplica;
-use crate::schema::{ColumnKind, TableDef};
+use crate::schema::{ColumnKind, KeyspaceDef, TableDef};
 use crate::storage::cell::Cell;
 use crate::storage::cell::CellKind;
 use crate::storage::comparable::{self, full_range};
@@ -81,9 +82,33 @@ fn decode_written_clustering(value: &Bytes) -> Option<Vec<Option<Bytes>>> {
     Some(values)
 }
 
+/// Where a read's partitions come from.
+pub(super) enum ReadPath<'a> {
+    /// The partition's replicas at the read's consistency level (a SELECT).
+    Replicas {
+        replication: &'a Replication,
+        keyspace: &'a KeyspaceDef,
+    },
+    /// This node's replica alone (a lightweight transaction, run on its partition's only
+    /// replica).
+    Local(&'a LocalReplica),
+}
+
+impl ReadPath<'_> {
+    fn local(&self) -> &LocalReplica {
+        match self {
+            ReadPath::Replicas { replication, .. } => replication.local(),
+            ReadPath::Local(replica) => replica,
+        }
+    }
+}
+
+/// Partitions fetched per step of a token-range scan.
+const SCAN_BATCH: usize = 64;
+
 /// A user table and the replica holding it, for one read.
 pub(super) struct TableRead<'a> {
-    pub replica: &'a LocalReplica,
+    pub path: ReadPath<'a>,
     /// Whether this read may be answered from (and kept in) the replica cache.
     pub caching: Caching,
     pub table: &'a TableDef,
@@ -167,7 +192,7 @@ impl TableRead<'_> {
             query,
             shape: Shape::new(self.table, self.layout),
         };
-        while let Some(partition) = cursor.next(self)? {
+        while let Some(partition) = cursor.next(self).await? {
             let (after, already) = match &state {
                 Some(s) if s.partition == partition && s.clustering.is_some() => {
                     (s.clustering.clone(), s.partition_rows as usize)
@@ -234,23 +259,14 @@ impl TableRead<'_> {
         let keys = split_partition_key(&partition.key, shape.pk.len())
             .ok_or_else(|| Error::Server("stored partition key is malformed".into()))?;
         loop {
-            let limits = self.replica.limits(
+            let limits = self.path.local().limits(
                 want_total - scan.emitted,
                 self.now_secs,
                 self.table.has_static(),
             );
             let served = self
-                .replica
-                .read(
-                    self.layout,
-                    self.caching,
-                    partition,
-                    &query.plan.slice,
-                    after.as_deref(),
-                    &limits,
-                )
-                .await
-                .map_err(|e| self.read_error(e))?;
+                .read_partition(partition, &query.plan.slice, after.as_deref(), &limits)
+                .await?;
             let fragment = served.fragment();
             let statics = match &fragment.static_row {
                 Some(row) => self.assemble(shape, partition, &keys, fragment, row, None)?,
@@ -330,6 +346,68 @@ impl TableRead<'_> {
             }
         }
         Ok(())
+    }
+
+    /// One partition's slice through the read's path.
+    async fn read_partition(
+        &self,
+        partition: &PartitionId,
+        slice: &crate::storage::partition::Slice,
+        after: Option<&[u8]>,
+        limits: &crate::storage::partition::ReadLimits,
+    ) -> Result<Served> {
+        match &self.path {
+            ReadPath::Local(replica) => replica
+                .read(self.layout, self.caching, partition, slice, after, limits)
+                .await
+                .map_err(|e| self.read_error(e)),
+            ReadPath::Replicas {
+                replication,
+                keyspace,
+            } => {
+                let target = ReadTarget {
+                    keyspace,
+                    layout: self.layout,
+                    caching: self.caching,
+                    partition,
+                    slice,
+                    after,
+                    limits,
+                };
+                match replication.read(&target, self.consistency).await {
+                    Ok(served) => Ok(served),
+                    Err(ReadFailed::Replica(e)) => Err(self.read_error(e)),
+                    Err(ReadFailed::Coordination(e)) => Err(e),
+                }
+            }
+        }
+    }
+
+    /// The next partitions of a token range through the read's path.
+    async fn scan(&self, start: &PartitionStart, end: Bound<i64>) -> Result<Vec<PartitionId>> {
+        match &self.path {
+            ReadPath::Local(replica) => {
+                let next = replica
+                    .next_partition(self.table.id, start, end)
+                    .map_err(|e| self.read_error(e))?;
+                Ok(next.into_iter().collect())
+            }
+            ReadPath::Replicas {
+                replication,
+                keyspace,
+            } => {
+                replication
+                    .scan(
+                        keyspace,
+                        self.table.id,
+                        start,
+                        end,
+                        SCAN_BATCH,
+                        self.consistency,
+                    )
+                    .await
+            }
+        }
     }
 
     fn read_error(&self, e: ReadError) -> Error {
@@ -657,6 +735,8 @@ struct Cursor<'a> {
     next_key: usize,
     /// Where the next range lookup starts.
     start: Option<PartitionStart>,
+    /// Partitions of the range fetched ahead, next first.
+    ahead: std::collections::VecDeque<PartitionId>,
     /// The partition the paging state resumes inside, returned first.
     resume: Option<PartitionId>,
 }
@@ -687,11 +767,12 @@ impl<'a> Cursor<'a> {
             selection,
             next_key,
             start,
+            ahead: std::collections::VecDeque::new(),
             resume,
         }
     }
 
-    fn next(&mut self, read: &TableRead<'_>) -> Result<Option<PartitionId>> {
+    async fn next(&mut self, read: &TableRead<'_>) -> Result<Option<PartitionId>> {
         if let Some(p) = self.resume.take() {
             return Ok(Some(p));
         }
@@ -702,22 +783,17 @@ impl<'a> Cursor<'a> {
                 Ok(key)
             }
             PartitionSelection::Range { end, .. } => {
-                let Some(start) = self.start.take() else {
-                    return Ok(None);
-                };
-                let next = read
-                    .replica
-                    .next_partition(read.table.id, &start, bound_copy(end))
-                    .map_err(|e| read.read_error(e))?;
-                self.start = next.clone().map(PartitionStart::After);
-                Ok(next)
+                if self.ahead.is_empty() {
+                    let Some(start) = self.start.take() else {
+                        return Ok(None);
+                    };
+                    self.ahead = read.scan(&start, *end).await?.into();
+                    self.start = self.ahead.back().cloned().map(PartitionStart::After);
+                }
+                Ok(self.ahead.pop_front())
             }
         }
     }
-}
-
-fn bound_copy(b: &Bound<i64>) -> Bound<i64> {
-    *b
 }
 
 #[cfg(test)]

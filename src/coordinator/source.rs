@@ -120,6 +120,8 @@ pub(super) struct Source<'a> {
     pub schema_version: uuid::Uuid,
     /// This node's replica of user tables.
     pub replica: &'a crate::replica::LocalReplica,
+    /// Every replica, for reads at a consistency level.
+    pub replication: &'a super::replication::Replication,
     /// The cluster as this node sees it (`system.peers`).
     pub cluster: &'a crate::cluster::membership::View,
     /// Live nodes per data centre, for consistency checks.

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use super::bind::{Bound, BoundRelation, BoundSelect};
 use super::consistency::{self, Access, Topology};
 use super::plan::{EncodedRows, PlannedRows, SelectPlan};
-use super::read::{Query, StoredRow, TableRead};
+use super::read::{Query, ReadPath, StoredRow, TableRead};
 use super::restrict;
 use super::select::{call, Expr};
 use super::source::Source;
@@ -80,8 +80,15 @@ pub(super) async fn execute(
         true => Caching::Off,
         false => source.replica.caching(&table.options),
     };
+    let keyspace = source
+        .catalog
+        .keyspace(&table.keyspace)
+        .ok_or_else(|| Error::invalid(format!("Keyspace {} does not exist", table.keyspace)))?;
     let read = TableRead {
-        replica: source.replica,
+        path: ReadPath::Replicas {
+            replication: source.replication,
+            keyspace,
+        },
         caching,
         table,
         layout: &layout,

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use super::plan::{CasPlan, RowCondition};
 use super::{ColumnCondition, Part};
 use crate::cache::Caching;
-use crate::coordinator::read::{Query, StoredRow, TableRead};
+use crate::coordinator::read::{Query, ReadPath, StoredRow, TableRead};
 use crate::coordinator::restrict::{self, PartitionSelection, ReadPlan};
 use crate::cql::ast::Operator;
 use crate::cql::types::CqlType;
@@ -107,7 +107,7 @@ impl<'a> Reader<'a> {
         // A transaction reads storage under its partition's lock: the newest data, with no
         // entry filled on its behalf.
         let read = TableRead {
-            replica: self.replica,
+            path: ReadPath::Local(self.replica),
             caching: Caching::Off,
             table: self.table,
             layout: &self.layout,

@@ -43,7 +43,7 @@ use crate::replica::LocalReplica;
 use crate::ring::{Location, Placement, Strategy, Token};
 use crate::schema::KeyspaceDef;
 pub use quorum::{Need, Tally};
-pub use read::ReadTarget;
+pub use read::{ReadFailed, ReadTarget};
 pub use write::WriteType;
 
 /// How long the coordinator waits for replicas.
@@ -146,14 +146,21 @@ impl Replication {
     pub fn need(&self, keyspace: &KeyspaceDef, consistency: crate::protocol::Consistency) -> Need {
         let strategy = strategy(keyspace);
         let simple = matches!(strategy, Strategy::Simple { .. } | Strategy::Local);
-        Need::of(consistency, &strategy.factors(&self.local_dc), &self.local_dc, simple)
+        Need::of(
+            consistency,
+            &strategy.factors(&self.local_dc),
+            &self.local_dc,
+            simple,
+        )
     }
 
     fn replica(&self, view: &View, host_id: Uuid) -> Replica {
         let node = view.node(&host_id);
         Replica {
             host_id,
-            address: (host_id != view.local).then(|| node.map(|n| n.internode)).flatten(),
+            address: (host_id != view.local)
+                .then(|| node.map(|n| n.internode))
+                .flatten(),
             dc: node.map(|n| n.data_center.clone()).unwrap_or_default(),
             alive: host_id == view.local || node.is_some_and(|n| n.alive),
         }
@@ -175,7 +182,12 @@ impl Replication {
     }
 
     /// Sends `request` to `replica` (in-process for this node) and waits until `deadline`.
-    async fn call(&self, replica: &Replica, request: Request, deadline: Instant) -> Result<Response, CallError> {
+    async fn call(
+        &self,
+        replica: &Replica,
+        request: Request,
+        deadline: Instant,
+    ) -> Result<Response, CallError> {
         call(&self.local, &self.cluster, replica, request, deadline).await
     }
 

@@ -164,7 +164,12 @@ mod tests {
 
     #[test]
     fn local_levels_count_only_the_local_data_centre() {
-        let need = Need::of(C::LocalQuorum, &factors(&[("dc1", 3), ("dc2", 3)]), "dc1", false);
+        let need = Need::of(
+            C::LocalQuorum,
+            &factors(&[("dc1", 3), ("dc2", 3)]),
+            "dc1",
+            false,
+        );
         assert!(!tally(&["dc1", "dc2", "dc2"]).meets(&need));
         assert_eq!(tally(&["dc1", "dc2", "dc2"]).shortfall(&need), Some((2, 1)));
         assert!(tally(&["dc1", "dc1"]).meets(&need));
@@ -175,7 +180,10 @@ mod tests {
     fn each_quorum_needs_every_data_centre_and_names_the_first_short() {
         let f = factors(&[("dc1", 3), ("dc2", 3)]);
         let need = Need::of(C::EachQuorum, &f, "dc1", false);
-        assert_eq!(tally(&["dc1", "dc1", "dc1", "dc2"]).shortfall(&need), Some((2, 1)));
+        assert_eq!(
+            tally(&["dc1", "dc1", "dc1", "dc2"]).shortfall(&need),
+            Some((2, 1))
+        );
         assert!(tally(&["dc1", "dc1", "dc2", "dc2"]).meets(&need));
         let simple = Need::of(C::EachQuorum, &factors(&[("dc1", 3)]), "dc1", true);
         assert_eq!(simple, Need::Total(2));

@@ -63,7 +63,11 @@ enum Answer {
 
 impl Replication {
     /// Reads `target` at `consistency`.
-    pub async fn read(&self, target: &ReadTarget<'_>, consistency: Consistency) -> Result<Served, ReadFailed> {
+    pub async fn read(
+        &self,
+        target: &ReadTarget<'_>,
+        consistency: Consistency,
+    ) -> Result<Served, ReadFailed> {
         let view = self.view();
         let replicas = self.replicas(&view, target.keyspace, target.partition.token);
         let need = self.need(target.keyspace, consistency);
@@ -109,7 +113,9 @@ impl Replication {
         };
         let received = answers.iter().filter(|a| a.is_ok()).count();
         let data_present = answers.first().is_some_and(|a| a.is_ok());
-        let mut answers = answers.into_iter().map(|a| a.map_err(|e| lost(e, &timeout, received, data_present)));
+        let mut answers = answers
+            .into_iter()
+            .map(|a| a.map_err(|e| lost(e, &timeout, received, data_present)));
         let Some(Answer::Data(data)) = answers.next().transpose()? else {
             return Err(timeout(received, false).into());
         };
@@ -121,7 +127,8 @@ impl Replication {
         if agree {
             return Ok(data);
         }
-        self.reconcile(target, &contacted[1..], data, deadline, &timeout).await
+        self.reconcile(target, &contacted[1..], data, deadline, &timeout)
+            .await
     }
 
     /// Digests disagreed: every contacted replica's data, merged.
@@ -156,7 +163,10 @@ impl Replication {
         deadline: Instant,
     ) -> Result<Answer, CallError> {
         if replica.is_local() {
-            let served = self.read_local(target).await.map_err(|e| CallError::Remote(remote(e)))?;
+            let served = self
+                .read_local(target)
+                .await
+                .map_err(|e| CallError::Remote(remote(e)))?;
             return Ok(match digest_only {
                 true => Answer::Digest(fragment_digest(served.fragment())),
                 false => Answer::Data(served),
@@ -177,7 +187,9 @@ impl Replication {
         match self.call(replica, request, deadline).await? {
             Response::Digest(d) => Ok(Answer::Digest(d)),
             Response::Data { fragment, stats } => Ok(Answer::Data(Served::Fresh(fragment, stats))),
-            other => Err(CallError::Remote(RemoteError::Failed(format!("unexpected answer {other:?}")))),
+            other => Err(CallError::Remote(RemoteError::Failed(format!(
+                "unexpected answer {other:?}"
+            )))),
         }
     }
 
@@ -205,7 +217,9 @@ fn lost(
 ) -> ReadFailed {
     match error {
         CallError::Remote(RemoteError::TombstoneOverwhelming(n)) => {
-            ReadFailed::Replica(ReadError::TombstoneOverwhelming { tombstones: n as usize })
+            ReadFailed::Replica(ReadError::TombstoneOverwhelming {
+                tombstones: n as usize,
+            })
         }
         CallError::Remote(RemoteError::Failed(message)) => ReadFailed::Replica(ReadError::Storage(
             crate::storage::engine::StorageError::Io(message),

@@ -54,7 +54,9 @@ impl Replication {
             let upper = narrower(seg_end.map(|t| t.0), end);
             let replicas: Vec<Replica> = replicas.iter().map(|h| self.replica(&view, *h)).collect();
             let want = limit - found.len();
-            let mut got = self.scan_range(replicas, &need, table, &position, upper, want, consistency).await?;
+            let mut got = self
+                .scan_range(replicas, &need, table, &position, upper, want, consistency)
+                .await?;
             got.truncate(want);
             found.append(&mut got);
             if found.len() == limit {
@@ -82,7 +84,11 @@ impl Replication {
     ) -> Result<Vec<PartitionId>> {
         let mut contacted = Vec::new();
         let mut chosen = Tally::default();
-        for replica in self.by_proximity(replicas).into_iter().filter(|r| need.counts(&r.dc)) {
+        for replica in self
+            .by_proximity(replicas)
+            .into_iter()
+            .filter(|r| need.counts(&r.dc))
+        {
             if chosen.meets(need) {
                 break;
             }
@@ -167,11 +173,18 @@ impl Replication {
             });
         }
         let deadline = Instant::now() + self.timeouts.truncate;
-        let asks = nodes.iter().map(|r| self.call(r, Request::Truncate { table }, deadline));
+        let asks = nodes
+            .iter()
+            .map(|r| self.call(r, Request::Truncate { table }, deadline));
         for (node, answer) in nodes.iter().zip(futures::future::join_all(asks).await) {
             if !matches!(answer, Ok(Response::Ack)) {
-                let why = answer.err().map_or("unexpected answer".to_owned(), |e| e.to_string());
-                return Err(Error::Truncate(format!("node {} did not truncate: {why}", node.host_id)));
+                let why = answer
+                    .err()
+                    .map_or("unexpected answer".to_owned(), |e| e.to_string());
+                return Err(Error::Truncate(format!(
+                    "node {} did not truncate: {why}",
+                    node.host_id
+                )));
             }
         }
         Ok(())

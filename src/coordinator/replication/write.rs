@@ -82,7 +82,9 @@ impl Replication {
                     continue;
                 }
                 alive.add(&replica.dc);
-                let entry = targets.entry(replica.host_id).or_insert_with(|| (replica, Vec::new()));
+                let entry = targets
+                    .entry(replica.host_id)
+                    .or_insert_with(|| (replica, Vec::new()));
                 entry.1.push(index);
             }
             if let Some((required, present)) = alive.shortfall(&need) {
@@ -101,7 +103,8 @@ impl Replication {
         if targets.len() == 1 && targets.values().all(|(r, _)| r.is_local()) {
             return self.local.write(updates).await;
         }
-        self.fan_out(updates, targets, planned, consistency, write_type).await
+        self.fan_out(updates, targets, planned, consistency, write_type)
+            .await
     }
 
     async fn fan_out(
@@ -118,7 +121,8 @@ impl Replication {
             let request = Request::Write {
                 updates: indexes.iter().map(|i| updates[*i].clone()).collect(),
             };
-            let (local, cluster, answers) = (self.local.clone(), self.cluster.clone(), answers.clone());
+            let (local, cluster, answers) =
+                (self.local.clone(), self.cluster.clone(), answers.clone());
             tokio::spawn(async move {
                 let result = call(&local, &cluster, &replica, request, deadline).await;
                 let _ = answers.send((replica, indexes, result));
@@ -168,7 +172,10 @@ fn timeout(planned: &[Planned], consistency: Consistency, write_type: WriteType)
     let (received, block_for) = short.map_or((0, 0), |p| {
         let block_for = p.need.block_for();
         // Acknowledgements can race the deadline: never report the level as met.
-        (p.acks.counted(&p.need).min(block_for.saturating_sub(1)), block_for)
+        (
+            p.acks.counted(&p.need).min(block_for.saturating_sub(1)),
+            block_for,
+        )
     });
     Error::WriteTimeout {
         consistency,
