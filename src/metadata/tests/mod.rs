@@ -225,3 +225,88 @@ async fn a_node_behind_the_purged_log_catches_up_from_a_snapshot() {
     assert_eq!(back.id.toy.applied_twice(), 0);
     assert_eq!(back.propose("after=1").await, "inserted");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joins_through_a_follower_are_serialised_and_stop_promoting_at_five_voters() {
+    let root = root();
+    let founder = start(harness::identity(&root, 71, &[], 1000)).await;
+    let seed = start(harness::identity(&root, 72, &[&founder], 1000)).await;
+    assert!(seed.log.wait_joined(Duration::from_secs(30)).await);
+    // Four more at once, all through the follower, which forwards to the leader.
+    let joiners = (73..77).map(|last| start(harness::identity(&root, last, &[&seed], 1000)));
+    let joiners = futures::future::join_all(joiners).await;
+    for node in &joiners {
+        assert!(
+            node.log.wait_joined(Duration::from_secs(60)).await,
+            "joined"
+        );
+    }
+    let mut nodes = vec![founder, seed];
+    nodes.extend(joiners);
+    eventually(
+        "five voters and one learner",
+        Duration::from_secs(30),
+        || {
+            nodes.iter().all(|n| {
+                let s = n.status();
+                s.voters.len() == 5 && s.learners.len() == 1
+            })
+        },
+    )
+    .await;
+    let learner = nodes[0].status().learners[0];
+    let learner = by_id(&nodes, learner);
+    assert_eq!(learner.status().role, MetaRole::Learner);
+    // A learner proposes like anyone and applies everything.
+    assert_eq!(learner.propose("from-learner=1").await, "inserted");
+    converged(&nodes.iter().collect::<Vec<_>>()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_seed_starts_later_joins_once_it_is_up() {
+    let root = root();
+    let mut founder_id = harness::identity(&root, 81, &[], 1000);
+    founder_id.addr.set_port(7000);
+    let mut joiner_id = harness::identity(&root, 82, &[], 1000);
+    joiner_id.seeds = vec![founder_id.addr];
+    let joiner = start(joiner_id).await;
+    assert!(!joiner.log.wait_joined(Duration::from_millis(300)).await);
+    let refused = joiner
+        .log
+        .propose(b"early=1".to_vec(), Duration::from_millis(300))
+        .await;
+    assert_eq!(refused, Err(MetaError::NotJoined));
+    let founder = start(founder_id).await;
+    assert!(joiner.log.wait_joined(Duration::from_secs(30)).await);
+    assert_eq!(joiner.propose("late=1").await, "inserted");
+    assert_eq!(founder.id.toy.get("late").as_deref(), Some("1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_machine_that_keeps_nothing_is_rebuilt_from_snapshot_and_log() {
+    let root = root();
+    let mut nodes = three(&root, 91, 5).await;
+    for i in 0..12 {
+        nodes[i % 3].propose(&format!("r{i}=1")).await;
+    }
+    converged(&nodes.iter().collect::<Vec<_>>()).await;
+    eventually("a snapshot and a purge", Duration::from_secs(20), || {
+        nodes[2].status().purged.is_some()
+    })
+    .await;
+    let mut identity = nodes.pop().unwrap().stop().await;
+    identity.toy = Default::default();
+    let back = start_cut_off(identity, &[&nodes[0], &nodes[1]]).await;
+    assert!(
+        back.id.toy.restores() == 1,
+        "restored from its own snapshot"
+    );
+    eventually(
+        "the log after the snapshot replayed",
+        Duration::from_secs(10),
+        || back.id.toy.map() == nodes[0].id.toy.map(),
+    )
+    .await;
+    back.heal(&[&nodes[0], &nodes[1]]);
+    assert_eq!(back.propose("s=1").await, "inserted");
+}
