@@ -50,6 +50,7 @@ pub mod types;
 #[cfg(test)]
 mod tests;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -89,15 +90,24 @@ pub struct MetadataLog {
 /// This node's view of the group, for `ringcache status` and tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetaStatus {
+    /// This node's host id.
     pub id: Uuid,
     pub role: MetaRole,
+    /// The Raft term this node is in.
     pub term: u64,
+    /// The leader this node knows of.
     pub leader: Option<Uuid>,
+    /// The members that vote.
     pub voters: Vec<Uuid>,
+    /// The members that receive and apply entries without voting.
     pub learners: Vec<Uuid>,
+    /// Every member's internode address.
+    pub addresses: BTreeMap<Uuid, SocketAddr>,
     /// Whether this node has founded or joined the group.
     pub joined: bool,
+    /// The last entry in this node's log (committed or not).
     pub last_log_index: Option<u64>,
+    /// The last entry applied on this node.
     pub last_applied: Option<u64>,
     /// The last index the log was purged up to (covered by the snapshot).
     pub purged: Option<u64>,
@@ -135,16 +145,7 @@ impl MetadataLog {
             transport: transport.clone(),
             contacts: contacts.clone(),
         };
-        let raft_config = Arc::new(raft_config(config)?);
-        let raft = openraft::Raft::new(
-            host_id,
-            raft_config,
-            network,
-            LogStore::new(db.clone()),
-            machine,
-        )
-        .await
-        .map_err(|e| MetaError::Storage(e.to_string()))?;
+        let raft = open_raft(config, host_id, network, &db, machine).await?;
         let joined = db.joined().map_err(MetaError::Storage)?;
         let log = Arc::new(MetadataLog {
             id: host_id,
@@ -202,6 +203,7 @@ impl MetadataLog {
             leader: m.current_leader,
             voters: membership.voter_ids().collect(),
             learners: membership.learner_ids().collect(),
+            addresses: membership.nodes().map(|(id, n)| (*id, n.addr)).collect(),
             joined: *self.joined.borrow(),
             last_log_index: m.last_log_index,
             last_applied: self.applied_index(),
@@ -247,6 +249,21 @@ fn role(state: openraft::ServerState, running: bool) -> MetaRole {
         S::Learner => MetaRole::Learner,
         S::Shutdown => MetaRole::Stopped,
     }
+}
+
+/// Starts openraft on the store, from where the store and the state machine left off.
+async fn open_raft(
+    config: &Config,
+    host_id: Uuid,
+    network: Network,
+    db: &MetaDb,
+    machine: MachineStore,
+) -> Result<openraft::Raft<MetaTypes>, MetaError> {
+    let raft_config = Arc::new(raft_config(config)?);
+    let log = LogStore::new(db.clone());
+    openraft::Raft::new(host_id, raft_config, network, log, machine)
+        .await
+        .map_err(|e| MetaError::Storage(e.to_string()))
 }
 
 /// openraft's settings from `[metadata]`.

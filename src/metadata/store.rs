@@ -198,6 +198,7 @@ pub struct LogStore {
 }
 
 impl LogStore {
+    /// The log kept in `db`.
     pub fn new(db: MetaDb) -> LogStore {
         LogStore { db }
     }

@@ -273,6 +273,7 @@ impl Node {
         }
     }
 
+    /// The node's view of the group.
     pub fn status(&self) -> MetaStatus {
         self.log.status()
     }

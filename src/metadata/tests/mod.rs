@@ -52,6 +52,9 @@ async fn proposals_from_every_node_apply_in_one_order_everywhere() {
     }
     let status = nodes[0].status();
     assert_eq!(status.learners, Vec::<uuid::Uuid>::new());
+    for node in &nodes {
+        assert_eq!(status.addresses.get(&node.id.host_id), Some(&node.id.addr));
+    }
     assert_eq!(
         nodes
             .iter()
