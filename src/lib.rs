@@ -11,6 +11,7 @@ pub mod config;
 pub mod coordinator;
 pub mod cql;
 pub mod error;
+pub mod metadata;
 pub mod metrics;
 pub mod node;
 pub mod protocol;

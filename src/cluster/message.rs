@@ -21,8 +21,8 @@ use crate::storage::partition::{
     TableLayout,
 };
 
-/// The version of this message set, agreed at the handshake.
-pub const PROTOCOL_VERSION: u16 = 1;
+/// The version of this message set, agreed at the handshake. 2: the metadata log's messages.
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// One frame's body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -86,6 +86,9 @@ pub enum Request {
     },
     /// Remove every row of a table (TRUNCATE).
     Truncate { table: Uuid },
+    /// A message for the metadata log (Raft, proposals, joins), encoded by
+    /// `metadata/rpc.rs`: opaque here, so this message set does not depend on openraft.
+    Meta(bytes::Bytes),
 }
 
 /// A replica read, as the coordinator plans it.
@@ -117,6 +120,8 @@ pub enum Response {
     },
     Digest([u8; 16]),
     Partitions(Vec<PartitionId>),
+    /// The metadata log's answer to a [`Request::Meta`], encoded by `metadata/rpc.rs`.
+    Meta(bytes::Bytes),
 }
 
 /// Why a remote node could not do what was asked: the coordinator counts it as that

@@ -5,10 +5,15 @@
 //! is acknowledged, design §6), a read is `LocalReplica::read` (served from the cache when
 //! the coordinator's policy admits it) — so a remote replica behaves exactly as a local one.
 //! A digest read computes the digest of the very fragment a data read would return.
+//!
+//! Metadata-log messages go to the log bound with [`ReplicaService::bind_meta`]: the log
+//! starts after the transport it talks over, so it is bound late, and until then those
+//! requests are refused (the sender retries).
 
 use std::ops::Bound;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use bytes::Bytes;
 use futures::future::BoxFuture;
 
 use super::gossip::Gossiper;
@@ -21,20 +26,56 @@ use crate::storage::partition::{PartitionStart, ReadError};
 pub struct ReplicaService {
     replica: Arc<LocalReplica>,
     gossiper: Arc<Gossiper>,
+    meta: OnceLock<Arc<dyn MetaInbound>>,
+}
+
+/// Where this node's metadata log takes the messages peers send it.
+pub trait MetaInbound: Send + Sync + 'static {
+    /// Answers one encoded metadata message from `from`.
+    fn request(&self, from: Peer, body: Bytes) -> BoxFuture<'static, Result<Bytes, RemoteError>>;
 }
 
 impl ReplicaService {
     pub fn new(replica: Arc<LocalReplica>, gossiper: Arc<Gossiper>) -> ReplicaService {
-        ReplicaService { replica, gossiper }
+        ReplicaService {
+            replica,
+            gossiper,
+            meta: OnceLock::new(),
+        }
     }
+
+    /// Hands metadata-log messages to `meta` from now on; false if one was bound already.
+    pub fn bind_meta(&self, meta: Arc<dyn MetaInbound>) -> bool {
+        self.meta.set(meta).is_ok()
+    }
+}
+
+/// Answers a metadata message with the log bound to `slot`, or refuses it while none is.
+pub fn answer_meta(
+    slot: &OnceLock<Arc<dyn MetaInbound>>,
+    from: Peer,
+    body: Bytes,
+) -> BoxFuture<'static, Result<Response, RemoteError>> {
+    let Some(meta) = slot.get() else {
+        return Box::pin(async {
+            Err(RemoteError::Failed(
+                "the metadata log is not started on this node yet".into(),
+            ))
+        });
+    };
+    let answer = meta.request(from, body);
+    Box::pin(async move { answer.await.map(Response::Meta) })
 }
 
 impl Inbound for ReplicaService {
     fn request(
         &self,
-        _from: Peer,
+        from: Peer,
         request: Request,
     ) -> BoxFuture<'static, Result<Response, RemoteError>> {
+        if let Request::Meta(body) = request {
+            return answer_meta(&self.meta, from, body);
+        }
         let replica = self.replica.clone();
         Box::pin(async move { answer(&replica, request).await })
     }
@@ -71,6 +112,9 @@ pub async fn answer(replica: &LocalReplica, request: Request) -> Result<Response
             .truncate(table)
             .map(|()| Response::Ack)
             .map_err(|e| RemoteError::Failed(e.to_string())),
+        Request::Meta(_) => Err(RemoteError::Failed(
+            "a metadata message is not a replica request".into(),
+        )),
     }
 }
 

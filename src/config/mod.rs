@@ -78,6 +78,8 @@ pub struct Config {
     pub truncate_request_timeout_ms: u64,
     /// Internode transport and gossip settings.
     pub internode: Internode,
+    /// The metadata log's Raft timing and compaction (design §16).
+    pub metadata: Metadata,
     /// Resource bounds that protect the node from clients (design §9).
     pub limits: Limits,
     /// How the connection layer schedules work; defaults chosen by `cargo bench --bench hotpath`.
@@ -142,6 +144,34 @@ impl Default for Internode {
             queue_depth: 4096,
             max_in_flight_per_connection: 1024,
             connect_timeout_ms: 2000,
+        }
+    }
+}
+
+/// The metadata log: Raft among the nodes for schema and token ownership (design §16).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Metadata {
+    /// How often the leader sends heartbeats (and entries) to the other members (ms).
+    pub heartbeat_interval_ms: u64,
+    /// A member that hears no leader for a random time between these two starts an
+    /// election (ms).
+    pub election_timeout_min_ms: u64,
+    /// See `election_timeout_min_ms`.
+    pub election_timeout_max_ms: u64,
+    /// After this many entries since the last snapshot, the state machine's state is
+    /// snapshotted and the log before it purged; a member lagging behind the purge catches
+    /// up from the snapshot.
+    pub snapshot_after_entries: u64,
+}
+
+impl Default for Metadata {
+    fn default() -> Self {
+        Metadata {
+            heartbeat_interval_ms: 100,
+            election_timeout_min_ms: 500,
+            election_timeout_max_ms: 1000,
+            snapshot_after_entries: 1000,
         }
     }
 }
@@ -349,6 +379,7 @@ impl Default for Config {
             range_request_timeout_ms: 10_000,
             truncate_request_timeout_ms: 60_000,
             internode: Internode::default(),
+            metadata: Metadata::default(),
             limits: Limits::default(),
             tuning: Tuning::default(),
             storage: Storage::default(),
@@ -457,6 +488,18 @@ impl Config {
         }
         if net.max_in_flight_per_connection == 0 {
             return invalid("internode.max_in_flight_per_connection must be > 0");
+        }
+        let meta = &self.metadata;
+        if meta.heartbeat_interval_ms < 10
+            || meta.election_timeout_min_ms <= meta.heartbeat_interval_ms
+            || meta.election_timeout_max_ms <= meta.election_timeout_min_ms
+        {
+            return invalid(
+                "metadata: need 10 <= heartbeat_interval_ms < election_timeout_min_ms < election_timeout_max_ms",
+            );
+        }
+        if meta.snapshot_after_entries == 0 {
+            return invalid("metadata.snapshot_after_entries must be > 0");
         }
         for seed in &self.seeds.0 {
             if crate::config::parse_seed(seed, self.internode_port).is_none() {

@@ -1,0 +1,212 @@
+//! Becoming a member: founding the group, asking to join it, and (on the leader) admitting
+//! a node that asks.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use openraft::error::InitializeError;
+use openraft::ChangeMembers;
+use uuid::Uuid;
+
+use super::network::call;
+use super::rpc::{JoinedAs, MetaRequest, MetaResponse, Refused};
+use super::types::{MetaError, MetaNode, RaftError};
+use super::{MetadataLog, MAX_VOTERS};
+use crate::config::Config;
+
+/// How long one join attempt may take: the leader adds the node, waits for it to catch up
+/// and promotes it.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
+const FIRST_RETRY: Duration = Duration::from_millis(200);
+const LAST_RETRY: Duration = Duration::from_secs(2);
+
+/// The configured seeds other than this node; empty for the founder.
+pub(super) fn seeds(config: &Config, me: SocketAddr) -> Vec<SocketAddr> {
+    config
+        .seeds
+        .0
+        .iter()
+        .filter_map(|s| crate::config::parse_seed(s, config.internode_port))
+        .filter(|seed| *seed != me)
+        .collect()
+}
+
+impl MetadataLog {
+    /// Founds the group (no seeds but this node) or joins it through `seeds`, retrying
+    /// until a seed answers; then records the membership so it is never asked again.
+    pub(super) async fn become_member(self: Arc<Self>, seeds: Vec<SocketAddr>) {
+        if seeds.is_empty() {
+            if let Err(error) = self.found().await {
+                tracing::error!(%error, "cannot found the metadata group");
+                return;
+            }
+        } else {
+            self.join_through(&seeds).await;
+        }
+        match self.db.set_joined() {
+            Ok(()) => {
+                self.joined.send_replace(true);
+            }
+            Err(error) => tracing::error!(%error, "cannot record membership of the metadata group"),
+        }
+    }
+
+    async fn found(&self) -> Result<(), MetaError> {
+        let me = BTreeMap::from([(self.id, MetaNode { addr: self.addr })]);
+        match self.raft.initialize(me).await {
+            Ok(()) => {
+                tracing::info!(id = %self.id, "founded the metadata group");
+                Ok(())
+            }
+            // Initialised before the mark was written: nothing more to do.
+            Err(RaftError::APIError(InitializeError::NotAllowed(_))) => Ok(()),
+            Err(e) => Err(MetaError::Storage(e.to_string())),
+        }
+    }
+
+    async fn join_through(&self, seeds: &[SocketAddr]) {
+        let mut pause = FIRST_RETRY;
+        for seed in seeds.iter().cycle() {
+            match self.ask_to_join(*seed).await {
+                Ok(joined) => {
+                    tracing::info!(%seed, ?joined, "joined the metadata group");
+                    return;
+                }
+                Err(error) => tracing::debug!(%seed, %error, "join not accepted yet; retrying"),
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(LAST_RETRY);
+        }
+    }
+
+    async fn ask_to_join(&self, seed: SocketAddr) -> Result<JoinedAs, String> {
+        let request = MetaRequest::Join {
+            host_id: self.id,
+            addr: self.addr,
+            timeout_ms: JOIN_TIMEOUT.as_millis() as u64,
+            forwarded: false,
+        };
+        // One more second than the seed has, so a forwarded answer still arrives.
+        match call(
+            &self.transport,
+            seed,
+            &request,
+            JOIN_TIMEOUT + Duration::from_secs(1),
+        )
+        .await
+        {
+            Ok(MetaResponse::Join(Ok(joined))) => Ok(joined),
+            Ok(MetaResponse::Join(Err(refused))) => Err(format!("{refused:?}")),
+            Ok(_) => Err("a metadata answer of the wrong kind".into()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// A join request: admitted here when this node leads, else forwarded to the leader
+    /// (once: a forwarded request reaching a non-leader is refused).
+    pub(super) async fn admit(
+        &self,
+        host_id: Uuid,
+        addr: SocketAddr,
+        timeout: Duration,
+        forwarded: bool,
+    ) -> Result<JoinedAs, Refused> {
+        let deadline = Instant::now() + timeout;
+        let leader = self.raft.metrics().borrow().current_leader;
+        if leader == Some(self.id) {
+            let _one_at_a_time = tokio::time::timeout_at(deadline.into(), self.join_lock.lock())
+                .await
+                .map_err(|_| Refused::Timeout)?;
+            return self
+                .admit_as_leader(host_id, MetaNode { addr }, deadline)
+                .await;
+        }
+        let leader_addr = leader.and_then(|l| self.address_of(l));
+        let (Some(to), false) = (leader_addr, forwarded) else {
+            return Err(Refused::NotLeader(leader_addr));
+        };
+        let request = MetaRequest::Join {
+            host_id,
+            addr,
+            timeout_ms: timeout.as_millis() as u64,
+            forwarded: true,
+        };
+        match call(&self.transport, to, &request, timeout).await {
+            Ok(MetaResponse::Join(answer)) => answer,
+            Ok(_) => Err(Refused::Failed(
+                "a metadata answer of the wrong kind".into(),
+            )),
+            Err(e) => Err(Refused::Failed(e.to_string())),
+        }
+    }
+
+    /// Adds the node as a learner (or updates its address), then promotes it to voter
+    /// once it has caught up, while the group has fewer than [`MAX_VOTERS`] voters.
+    async fn admit_as_leader(
+        &self,
+        id: Uuid,
+        node: MetaNode,
+        deadline: Instant,
+    ) -> Result<JoinedAs, Refused> {
+        let membership = self.raft.metrics().borrow().membership_config.clone();
+        let change = match membership.membership().get_node(&id) {
+            None => Some(ChangeMembers::AddNodes(BTreeMap::from([(id, node)]))),
+            Some(known) if *known != node => {
+                Some(ChangeMembers::SetNodes(BTreeMap::from([(id, node)])))
+            }
+            Some(_) => None,
+        };
+        if let Some(change) = change {
+            self.change(change, deadline).await?;
+        }
+        let voters: BTreeSet<Uuid> = membership.membership().voter_ids().collect();
+        if voters.contains(&id) {
+            return Ok(JoinedAs::Voter);
+        }
+        if voters.len() >= MAX_VOTERS {
+            tracing::info!(%id, addr = %node.addr, "admitted to the metadata group as a learner");
+            return Ok(JoinedAs::Learner);
+        }
+        self.caught_up(id, deadline).await?;
+        self.change(ChangeMembers::AddVoterIds(BTreeSet::from([id])), deadline)
+            .await?;
+        tracing::info!(%id, addr = %node.addr, "admitted to the metadata group as a voter");
+        Ok(JoinedAs::Voter)
+    }
+
+    async fn change(
+        &self,
+        change: ChangeMembers<Uuid, MetaNode>,
+        deadline: Instant,
+    ) -> Result<(), Refused> {
+        let changed = self.raft.change_membership(change, true);
+        match tokio::time::timeout_at(deadline.into(), changed).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(Refused::Failed(e.to_string())),
+            Err(_) => Err(Refused::Timeout),
+        }
+    }
+
+    /// Waits until the learner `id` has every entry the leader had when this began.
+    async fn caught_up(&self, id: Uuid, deadline: Instant) -> Result<(), Refused> {
+        let mut metrics = self.raft.metrics();
+        let target = metrics.borrow().last_log_index;
+        let matched = async move {
+            let caught_up = metrics.wait_for(|m| {
+                let at = m
+                    .replication
+                    .as_ref()
+                    .and_then(|r| r.get(&id).cloned().flatten());
+                at.map(|id| id.index) >= target
+            });
+            caught_up.await.map(|_| ())
+        };
+        match tokio::time::timeout_at(deadline.into(), matched).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(_)) => Err(Refused::Failed("the metadata log stopped".into())),
+            Err(_) => Err(Refused::Timeout),
+        }
+    }
+}
