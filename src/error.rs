@@ -41,6 +41,14 @@ pub enum Error {
         required: i32,
         alive: i32,
     },
+    /// A metadata change (DDL) found no majority of the cluster's voting members; the
+    /// message says how many answered.
+    #[error("{message}")]
+    NoQuorum {
+        required: i32,
+        alive: i32,
+        message: String,
+    },
     /// A replica failed the read (too many tombstones, corrupt data): nobody answered.
     #[error("Operation failed - received 0 responses and {failures} failures: {reason}")]
     ReadFailure {
@@ -127,7 +135,7 @@ impl Error {
             Error::Config(_) => ErrorCode::ConfigError,
             Error::Unauthorized(_) => ErrorCode::Unauthorized,
             Error::Unprepared(_) => ErrorCode::Unprepared,
-            Error::Unavailable { .. } => ErrorCode::Unavailable,
+            Error::Unavailable { .. } | Error::NoQuorum { .. } => ErrorCode::Unavailable,
             Error::ReadFailure { .. } => ErrorCode::ReadFailure,
             Error::WriteFailure { .. } => ErrorCode::WriteFailure,
             Error::Truncate(_) => ErrorCode::TruncateError,
@@ -173,6 +181,13 @@ impl Error {
                 block_for: *block_for,
                 num_failures: *failures,
                 data_present: false,
+            },
+            Error::NoQuorum {
+                required, alive, ..
+            } => ErrorExtra::Unavailable {
+                consistency: Consistency::Quorum,
+                required: *required,
+                alive: *alive,
             },
             Error::WriteTimeout {
                 consistency,

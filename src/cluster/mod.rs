@@ -55,6 +55,8 @@ pub struct Cluster {
     pub transport: Transport,
     pub membership: Arc<Membership>,
     pub gossiper: Arc<Gossiper>,
+    /// What peers' requests reach; the metadata log binds to it once started.
+    pub service: Arc<ReplicaService>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -101,9 +103,10 @@ impl Cluster {
         };
         let gossiper = Gossiper::new(gossip, &local, transport.clone(), membership.clone(), facts);
         let service = Arc::new(ReplicaService::new(replica, gossiper.clone()));
+        let serving_service = service.clone();
         let serving = transport.clone();
         let tasks = vec![
-            tokio::spawn(async move { serving.serve(listener, service).await }),
+            tokio::spawn(async move { serving.serve(listener, serving_service).await }),
             tokio::spawn(gossiper.clone().run(shutdown)),
         ];
         tracing::info!(%listen, seeds = ?config.seeds.0, "internode listener up");
@@ -111,6 +114,7 @@ impl Cluster {
             transport,
             membership,
             gossiper,
+            service,
             tasks,
         })
     }

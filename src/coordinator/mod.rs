@@ -28,6 +28,7 @@ mod prepared;
 mod read;
 mod replication;
 mod restrict;
+mod schema;
 mod select;
 mod source;
 mod stored_lists;
@@ -36,7 +37,7 @@ mod table_select;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use tokio::sync::broadcast;
@@ -48,10 +49,11 @@ use crate::error::{Error, Result};
 use crate::node::NodeInfo;
 use crate::protocol::{Event, QueryParameters, Request, ResultBody, SchemaChange};
 use crate::replica::LocalReplica;
-use crate::schema::{Catalog, ClusterInfo, SchemaStore};
+use crate::schema::{Catalog, ClusterInfo};
 
 pub use plan::{EncodedColumns, PlannedRows};
 pub use prepared::PreparedCache;
+pub use schema::{Schema, SchemaCommand, SchemaService};
 
 /// What a statement answers: a RESULT body, or rows whose metadata a cached plan supplies
 /// already encoded (the connection writes both the same way).
@@ -80,6 +82,7 @@ enum Step {
     Write(Writes),
     Cas(Box<lwt::CasRequest>),
     Truncate(Uuid),
+    Ddl(Box<SchemaCommand>),
 }
 
 /// Partition updates a statement bound, to be written to their replicas.
@@ -92,12 +95,16 @@ struct Writes {
 /// A parsed statement and the plan its last execution made.
 struct Parsed {
     statement: Statement,
+    text: String,
     plan: plan::PlanSlot,
 }
 
 /// The CQL language version this node implements (Cassandra 4.1's).
 pub const CQL_VERSION: &str = "3.4.6";
 pub use crate::node::RELEASE_VERSION;
+
+/// How long a schema change may take to commit and apply before the client is told.
+const SCHEMA_CHANGE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Distinct QUERY texts whose parse is cached.
 const PARSED_CACHE_ENTRIES: u64 = 4096;
@@ -118,20 +125,16 @@ pub struct RequestContext {
     pub tracing: bool,
 }
 
-/// The schema a statement runs against: an immutable catalog and its content hash,
-/// computed once per DDL (every `system.local` read reports it, and hashing per read
-/// would dominate).
-#[derive(Clone)]
-struct Schema {
-    catalog: Arc<Catalog>,
-    version: Uuid,
-}
-
-/// Why a coordinator could not open its node's state.
-#[derive(Debug, thiserror::Error)]
-pub enum OpenError {
-    #[error(transparent)]
-    Schema(#[from] crate::schema::StoreError),
+/// What a coordinator works with, each part with its own home: this node's replica, the
+/// cluster (membership and transport), the schema and the metadata log it changes through,
+/// the prepared statements, and the channel of events pushed to clients.
+pub struct Services {
+    pub replica: Arc<LocalReplica>,
+    pub cluster: ClusterLinks,
+    pub schema: Arc<SchemaService>,
+    pub metadata: Arc<crate::metadata::MetadataLog>,
+    pub prepared: PreparedCache,
+    pub events: broadcast::Sender<Event>,
 }
 
 /// The coordinator's handles on the cluster: who is there and up (membership), and how to
@@ -147,12 +150,12 @@ pub struct Coordinator {
     node: NodeInfo,
     /// `node`'s fixed facts, serialized once.
     facts: source::NodeFacts,
-    /// The served schema and its version, replaced together by DDL.
-    schema: RwLock<Schema>,
+    /// The served schema; changed only through the metadata log.
+    schema: Arc<SchemaService>,
+    /// The cluster's metadata log, DDL's only way in.
+    metadata: Arc<crate::metadata::MetadataLog>,
     /// Parsed QUERY texts, so drivers' repeated control queries skip the parser.
     parsed: moka::sync::Cache<String, Arc<Parsed>>,
-    /// Serialises DDL and owns the on-disk schema.
-    store: Mutex<SchemaStore>,
     prepared: PreparedCache,
     events: broadcast::Sender<Event>,
     max_unpaged_rows: usize,
@@ -164,8 +167,6 @@ pub struct Coordinator {
     cluster: ClusterLinks,
     /// Every replica, this node's and its peers': the write and read fan-out.
     replication: replication::Replication,
-    /// Where the applied schema version is published (gossip advertises it).
-    schema_watch: tokio::sync::watch::Sender<Uuid>,
     /// The last write timestamp this node assigned (µs), so assigned timestamps strictly
     /// increase even when the clock stalls or steps back.
     last_timestamp: AtomicI64,
@@ -177,26 +178,22 @@ pub struct Coordinator {
 
 impl Coordinator {
     /// Loads the persisted schema from the data directory.
-    pub fn open(
-        config: &Config,
-        node: NodeInfo,
-        replica: Arc<LocalReplica>,
-        cluster: ClusterLinks,
-        events: broadcast::Sender<Event>,
-        schema_watch: tokio::sync::watch::Sender<Uuid>,
-    ) -> std::result::Result<Coordinator, OpenError> {
-        let (store, catalog) = SchemaStore::open(&config.data_dir)?;
-        schema_watch.send_replace(catalog.schema_version());
-        Ok(Coordinator {
+    pub fn open(config: &Config, node: NodeInfo, services: Services) -> Coordinator {
+        let Services {
+            replica,
+            cluster,
+            schema,
+            metadata,
+            prepared,
+            events,
+        } = services;
+        Coordinator {
             facts: source::NodeFacts::new(&node),
             node,
-            schema: RwLock::new(Schema {
-                version: catalog.schema_version(),
-                catalog: Arc::new(catalog),
-            }),
+            schema,
+            metadata,
             parsed: moka::sync::Cache::new(PARSED_CACHE_ENTRIES),
-            store: Mutex::new(store),
-            prepared: PreparedCache::new(config.limits.max_prepared_statements),
+            prepared,
             events,
             max_unpaged_rows: config.limits.max_unpaged_rows,
             batch_limits: dml::BatchLimits::from_kib(
@@ -206,11 +203,10 @@ impl Coordinator {
             replication: replication::Replication::new(config, replica.clone(), cluster.clone()),
             replica,
             cluster,
-            schema_watch,
             last_timestamp: AtomicI64::new(0),
             cas_locks: lwt::CasLocks::new(),
             cache_capacity: config.cache.capacity_bytes,
-        })
+        }
     }
 
     /// A receiver of the node's pushed events (REGISTER).
@@ -225,7 +221,14 @@ impl Coordinator {
                 let parsed = self.parse_cached(query)?;
                 let keyspace = ctx.keyspace.as_deref();
                 let step = self
-                    .execute(&ctx, &parsed.statement, &params, keyspace, &parsed.plan)
+                    .execute(
+                        &ctx,
+                        &parsed.statement,
+                        &parsed.text,
+                        &params,
+                        keyspace,
+                        &parsed.plan,
+                    )
                     .await?;
                 self.finish(step).await
             }
@@ -267,6 +270,7 @@ impl Coordinator {
                 self.replication.truncate(table).await?;
                 Ok(Reply::Result(ResultBody::Void))
             }
+            Step::Ddl(command) => self.apply_ddl(*command).await,
         }
     }
 
@@ -320,6 +324,7 @@ impl Coordinator {
         }
         let parsed = Arc::new(Parsed {
             statement: crate::cql::parse_statement(&query)?,
+            text: query.clone(),
             plan: plan::PlanSlot::default(),
         });
         if query.len() <= PARSED_CACHE_MAX_TEXT {
@@ -351,6 +356,7 @@ impl Coordinator {
             .execute(
                 ctx,
                 &prepared.statement,
+                &prepared.text,
                 &params,
                 prepared.keyspace.as_deref(),
                 &prepared.plan,
@@ -364,10 +370,12 @@ impl Coordinator {
 
     /// Executes a parsed statement with its parameters. `keyspace` is the keyspace the
     /// statement was prepared or sent in; `plans` is where the statement keeps its plan.
+    #[allow(clippy::too_many_arguments)]
     async fn execute(
         &self,
         ctx: &RequestContext,
         statement: &Statement,
+        text: &str,
         params: &QueryParameters,
         keyspace: Option<&str>,
         plans: &plan::PlanSlot,
@@ -393,13 +401,14 @@ impl Coordinator {
                 .await
                 .map(|rows| Step::Done(Reply::Rows(rows)));
         }
-        self.execute_other(ctx, statement, params, keyspace)
+        self.execute_other(ctx, statement, text, params, keyspace)
     }
 
     fn execute_other(
         &self,
         ctx: &RequestContext,
         statement: &Statement,
+        text: &str,
         params: &QueryParameters,
         keyspace: Option<&str>,
     ) -> Result<Step> {
@@ -471,7 +480,10 @@ impl Coordinator {
                 }))
             }
             Statement::Truncate(name) => self.truncate(name, keyspace).map(Step::Truncate),
-            ddl => self.apply_ddl(ddl, keyspace).map(done),
+            ddl => Ok(match self.plan_ddl(ddl, text, keyspace)? {
+                Some(command) => Step::Ddl(Box::new(command)),
+                None => done(ResultBody::Void),
+            }),
         }
     }
 
@@ -506,43 +518,48 @@ impl Coordinator {
         select::describe_rows(result, params).map(ResultBody::Rows)
     }
 
-    /// Applies DDL: validate and change a copy of the catalog, persist it, then publish it.
-    /// A failure to persist leaves the served schema unchanged, so nothing is acknowledged
-    /// that a restart would lose.
-    fn apply_ddl(&self, statement: &Statement, keyspace: Option<&str>) -> Result<ResultBody> {
-        let store = self
-            .store
-            .lock()
-            .map_err(|_| Error::Server("schema store poisoned".into()))?;
-        let mut next = Catalog::clone(&self.read_catalog());
-        let before = table_ids(&next);
-        let Some(change) = next.apply_with(statement, keyspace, &self.data_centers())? else {
-            // IF [NOT] EXISTS matched: nothing changed.
-            return Ok(ResultBody::Void);
+    /// Checks a DDL statement against the schema served here — so a mistake is answered
+    /// at once, majority or not — and makes the command every node will apply; None when
+    /// it changes nothing (IF [NOT] EXISTS matched what is already applied here).
+    fn plan_ddl(
+        &self,
+        statement: &Statement,
+        text: &str,
+        keyspace: Option<&str>,
+    ) -> Result<Option<SchemaCommand>> {
+        let data_centers = self.data_centers();
+        let command = SchemaCommand {
+            statement: text.to_owned(),
+            keyspace: keyspace.map(str::to_owned),
+            data_centers: data_centers.iter().map(str::to_owned).collect(),
+            table_id: Uuid::new_v4(),
+            now_micros: crate::clock::now_micros(),
         };
-        store
-            .save(&next)
-            .map_err(|e| Error::Server(format!("cannot persist schema: {e}")))?;
-        // Catalog and version are swapped as one, so a reader never plans with one
-        // catalog and caches the plan under another's version.
-        let version = next.schema_version();
-        *self.schema.write().unwrap_or_else(|p| p.into_inner()) = Schema {
-            catalog: Arc::new(next),
-            version,
+        let mut trial = Catalog::clone(&self.read_catalog());
+        let context = crate::schema::ApplyContext {
+            data_centers: &data_centers,
+            table_id: command.table_id,
+            now_micros: command.now_micros,
         };
-        self.schema_watch.send_replace(version);
-        drop(store);
-        // A dropped table's id is never reused, so its rows are unreachable; reclaim them.
-        let after = table_ids(&self.read_catalog());
-        for id in before.difference(&after) {
-            if let Err(e) = self.replica.drop_table(*id) {
-                tracing::warn!(table = %id, error = %e, "could not remove a dropped table's data");
-            }
-        }
-        self.prepared.invalidate_for(&change);
-        let _ = self.events.send(Event::SchemaChange(change.clone()));
-        tracing::info!(?change, "schema changed");
-        Ok(ResultBody::SchemaChange(change))
+        Ok(trial
+            .apply_with(statement, keyspace, &context)?
+            .map(|_| command))
+    }
+
+    /// Proposes a schema change to the metadata log and answers with what applying it
+    /// gave, once it is applied on this node.
+    async fn apply_ddl(&self, command: SchemaCommand) -> Result<Reply> {
+        let bytes = postcard::to_stdvec(&command).expect("a command serializes");
+        let applied = self
+            .metadata
+            .propose(bytes, SCHEMA_CHANGE_TIMEOUT)
+            .await
+            .map_err(metadata_error)?;
+        let body = match schema::decode_outcome(&applied)? {
+            Some(change) => ResultBody::SchemaChange(change),
+            None => ResultBody::Void,
+        };
+        Ok(Reply::Result(body))
     }
 
     /// What a write binds with: the client's timestamp, or the next one of this node's.
@@ -746,12 +763,7 @@ impl Coordinator {
     }
 
     fn read_schema(&self) -> Schema {
-        // A panic while holding the write lock cannot leave a half-applied schema (it is
-        // replaced whole), so a poisoned lock is still consistent.
-        self.schema
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.schema.current()
     }
 
     /// The storage engine's counters (for `/metrics`).
@@ -822,10 +834,7 @@ impl Coordinator {
 
     /// The current schema version (`system.local.schema_version`).
     pub fn schema_version(&self) -> Uuid {
-        self.schema
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .version
+        self.schema.current().version
     }
 
     /// Runs a CQL script (statements separated by `;`, comments allowed) as internal QUERY
@@ -873,12 +882,18 @@ fn live_nodes(view: &crate::cluster::membership::View) -> BTreeMap<String, usize
     live
 }
 
-/// Ids of every user table.
-fn table_ids(catalog: &Catalog) -> std::collections::BTreeSet<Uuid> {
-    catalog
-        .user_keyspaces()
-        .flat_map(|k| k.tables.values().map(|t| t.id))
-        .collect()
+/// A metadata log failure as the client sees it: no majority is Unavailable (with the
+/// log's own message saying so), anything else a server error naming what happened.
+fn metadata_error(error: crate::metadata::MetaError) -> Error {
+    use crate::metadata::MetaError;
+    match error {
+        MetaError::NoQuorum { voters, answered } => Error::NoQuorum {
+            required: (voters / 2 + 1) as i32,
+            alive: answered as i32,
+            message: error.to_string(),
+        },
+        other => Error::Server(format!("schema change not applied: {other}")),
+    }
 }
 
 /// Used by the prepared cache to decide what a schema change invalidates.

@@ -25,6 +25,9 @@ use crate::schema::Catalog;
 /// A prepared statement and what the driver was told about it.
 pub(super) struct Prepared {
     pub statement: Statement,
+    /// The statement's text (a prepared DDL statement is proposed to the metadata log as
+    /// text).
+    pub text: String,
     /// The keyspace in effect when it was prepared.
     pub keyspace: Option<String>,
     /// The (keyspace, table)s it reads or writes, for invalidation.
@@ -112,6 +115,7 @@ impl Prepared {
         };
         Ok(Prepared {
             statement,
+            text: query.to_owned(),
             keyspace: keyspace.map(str::to_owned),
             reads,
             slots,
@@ -243,7 +247,8 @@ fn statement_id(query: &str, keyspace: Option<&str>) -> Bytes {
     Bytes::copy_from_slice(&md5.finalize())
 }
 
-/// The server-wide prepared statement cache.
+/// The server-wide prepared statement cache (a handle: clones share it).
+#[derive(Clone)]
 pub struct PreparedCache {
     cache: Cache<Bytes, Arc<Prepared>>,
 }
@@ -275,5 +280,10 @@ impl PreparedCache {
         let _ = self.cache.invalidate_entries_if(move |_, p| {
             p.reads.iter().any(|(ks, t)| super::touches(&change, ks, t))
         });
+    }
+
+    /// Evicts every statement (the whole schema was replaced from a snapshot).
+    pub(super) fn invalidate_all(&self) {
+        self.cache.invalidate_all();
     }
 }

@@ -142,7 +142,7 @@ pub struct PreparedResult {
 }
 
 /// CREATED / UPDATED / DROPPED.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ChangeType {
     Created,
     Updated,
@@ -150,7 +150,7 @@ pub enum ChangeType {
 }
 
 /// What a schema change touched.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum SchemaTarget {
     Keyspace(String),
     Table {
@@ -174,7 +174,7 @@ pub enum SchemaTarget {
 }
 
 /// Schema_change result body, also the body of a SCHEMA_CHANGE event.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SchemaChange {
     pub change: ChangeType,
     pub target: SchemaTarget,

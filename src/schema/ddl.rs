@@ -39,17 +39,30 @@ impl Permission {
     }
 }
 
+/// What a schema change takes from outside its statement. The node proposing the change
+/// fixes these, so every node applying it from the metadata log gets the same schema: the
+/// same table id, the same drop time, the same expansion of `replication_factor`.
+#[derive(Debug, Clone)]
+pub struct ApplyContext<'a> {
+    /// The data centres keyspace replication may name (see [`DataCenters`]).
+    pub data_centers: &'a DataCenters,
+    /// The id a created table gets (unless its options name one).
+    pub table_id: uuid::Uuid,
+    /// "Now" for a column drop without `USING TIMESTAMP` (µs).
+    pub now_micros: i64,
+}
+
 impl Catalog {
-    /// Applies a schema statement. `data_centers` are the data centres keyspace
-    /// replication may name (see [`DataCenters`]). Returns the change to report to
-    /// clients, or None when nothing changed (IF [NOT] EXISTS applied, or the statement
-    /// was a no-op).
+    /// Applies a schema statement with the inputs `context` fixes. Returns the change to
+    /// report to clients, or None when nothing changed (IF [NOT] EXISTS applied, or the
+    /// statement was a no-op).
     pub fn apply_with(
         &mut self,
         stmt: &Statement,
         session_keyspace: Option<&str>,
-        data_centers: &DataCenters,
+        context: &ApplyContext<'_>,
     ) -> Result<Option<SchemaChange>, SchemaError> {
+        let data_centers = context.data_centers;
         let before = self.keyspaces.clone();
         let change = match stmt {
             Statement::CreateKeyspace(s) => self.create_keyspace(s, data_centers)?,
@@ -60,8 +73,12 @@ impl Catalog {
             Statement::DropType { name, if_exists } => {
                 self.drop_type(name, *if_exists, session_keyspace)?
             }
-            Statement::CreateTable(s) => self.create_table(s, session_keyspace)?,
-            Statement::AlterTable(s) => self.alter_table(s, session_keyspace)?,
+            Statement::CreateTable(s) => {
+                self.create_table(s, session_keyspace, context.table_id)?
+            }
+            Statement::AlterTable(s) => {
+                self.alter_table(s, session_keyspace, context.now_micros)?
+            }
             Statement::DropTable { name, if_exists } => {
                 self.drop_table(name, *if_exists, session_keyspace)?
             }
@@ -78,7 +95,12 @@ impl Catalog {
         stmt: &Statement,
         session_keyspace: Option<&str>,
     ) -> Result<Option<SchemaChange>, SchemaError> {
-        self.apply_with(stmt, session_keyspace, &DataCenters::new(["datacenter1"]))
+        let context = ApplyContext {
+            data_centers: &DataCenters::new(["datacenter1"]),
+            table_id: uuid::Uuid::new_v4(),
+            now_micros: crate::clock::now_micros(),
+        };
+        self.apply_with(stmt, session_keyspace, &context)
     }
 
     /// Refuses DDL on system keyspaces the way Cassandra's ClientState does: local and

@@ -22,6 +22,7 @@ impl Catalog {
         &mut self,
         s: &CreateTable,
         session: Option<&str>,
+        id: Uuid,
     ) -> Result<Option<SchemaChange>, SchemaError> {
         let ks_name = Catalog::resolve_keyspace(&s.name, session)?;
         self.guard(&ks_name, Permission::Create, None)?;
@@ -36,7 +37,7 @@ impl Catalog {
                 table: table_name.clone(),
             });
         }
-        let table = build_table(ks, s)?;
+        let table = build_table(ks, s, id)?;
         if self.table_by_id(table.id).is_some() {
             return Err(config(format!("Table id {} already exists", table.id)));
         }
@@ -54,6 +55,7 @@ impl Catalog {
         &mut self,
         s: &AlterTable,
         session: Option<&str>,
+        now_micros: i64,
     ) -> Result<Option<SchemaChange>, SchemaError> {
         let ks_name = Catalog::resolve_keyspace(&s.name, session)?;
         self.guard(&ks_name, Permission::Alter, Some(&s.name.name))?;
@@ -79,7 +81,7 @@ impl Catalog {
                 if_exists,
                 timestamp,
             } => {
-                let at = timestamp.unwrap_or_else(crate::clock::now_micros);
+                let at = timestamp.unwrap_or(now_micros);
                 for col in columns {
                     drop_column(&mut table, col, *if_exists, at)?;
                 }
@@ -147,7 +149,7 @@ fn display_name(table: &TableDef) -> String {
 }
 
 /// Builds and validates a new table from CREATE TABLE (CreateTableStatement.builder).
-fn build_table(ks: &KeyspaceDef, s: &CreateTable) -> Result<TableDef, SchemaError> {
+fn build_table(ks: &KeyspaceDef, s: &CreateTable, id: Uuid) -> Result<TableDef, SchemaError> {
     let table_name = &s.name.name;
     if s.compact_storage {
         return Err(invalid(
@@ -195,7 +197,7 @@ fn build_table(ks: &KeyspaceDef, s: &CreateTable) -> Result<TableDef, SchemaErro
     let mut table = TableDef {
         keyspace: ks.name.clone(),
         name: table_name.clone(),
-        id: applied.id.unwrap_or_else(Uuid::new_v4),
+        id: applied.id.unwrap_or(id),
         columns,
         options: applied.options,
         dropped: BTreeMap::new(),

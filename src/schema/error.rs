@@ -3,7 +3,7 @@
 /// Why a DDL statement or a DESCRIBE was refused. Each variant maps to one CQL error code
 /// (see [`SchemaError::code`]); messages follow Cassandra's wording so that tools that
 /// match on them (and people who search for them) find what they expect.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum SchemaError {
     /// Invalid request (0x2200): unknown keyspace/table, bad column definitions, ...
     #[error("{0}")]

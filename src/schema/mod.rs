@@ -41,6 +41,7 @@ pub use catalog::{
     collect_udt_names, name_uuid_from_bytes, Catalog, ClusteringOrder, ColumnDef, ColumnKind,
     DroppedColumn, KeyspaceDef, KeyspaceKind, TableDef, UserTypeDef,
 };
+pub use ddl::ApplyContext;
 pub use describe::{keyspace_cql, table_cql, type_cql, ClusterInfo, DescribeResult};
 pub use error::SchemaError;
 pub use options::{java_double, TableOptions};
@@ -48,6 +49,10 @@ pub use replication::DataCenters;
 pub use rows::Row;
 pub use scylla::{ScyllaTableOptions, Tablets};
 pub use store::{SchemaStore, StoreError, FORMAT_VERSION};
+pub mod snapshot {
+    //! The schema as the metadata log snapshots it: the stored file's bytes.
+    pub use super::store::{decode_at, encode};
+}
 
 #[cfg(test)]
 mod describe_tests;

@@ -4,7 +4,8 @@
 //! ```text
 //! { "format_version": 1,
 //!   "keyspaces": [ KeyspaceDef... ],            // user keyspaces only
-//!   "system_replication": { "system_auth": {"class": ..., ...}, ... } }
+//!   "system_replication": { "system_auth": {"class": ..., ...}, ... },
+//!   "applied_index": 42 }                         // the metadata log entry it reflects
 //! ```
 //! Column and field types are stored as their Cassandra type strings. A save writes
 //! `schema.json.tmp`, fsyncs it, renames it over `schema.json` and fsyncs the directory,
@@ -61,6 +62,10 @@ struct SchemaFile {
     keyspaces: Vec<KeyspaceDef>,
     #[serde(default)]
     system_replication: BTreeMap<String, BTreeMap<String, String>>,
+    /// The index of the last metadata log entry this schema reflects (absent in files
+    /// written before the log existed).
+    #[serde(default)]
+    applied_index: Option<u64>,
 }
 
 /// Version probe read before the full file, so an unknown version is reported as such
@@ -87,6 +92,12 @@ impl SchemaStore {
     /// Opens (creating the directory if needed) and loads the schema; a missing file
     /// gives a catalog with only the system keyspaces.
     pub fn open(data_dir: &Path) -> Result<(SchemaStore, Catalog), StoreError> {
+        let (store, catalog, _) = SchemaStore::open_at(data_dir)?;
+        Ok((store, catalog))
+    }
+
+    /// [`SchemaStore::open`], with the index of the metadata log entry the schema reflects.
+    pub fn open_at(data_dir: &Path) -> Result<(SchemaStore, Catalog, Option<u64>), StoreError> {
         fs::create_dir_all(data_dir).map_err(io_err(data_dir))?;
         let store = SchemaStore {
             dir: data_dir.to_path_buf(),
@@ -97,17 +108,12 @@ impl SchemaStore {
             fs::remove_file(&temp).map_err(io_err(&temp))?;
         }
         let path = store.path();
-        let mut catalog = Catalog::new();
         if !path.exists() {
-            return Ok((store, catalog));
+            return Ok((store, Catalog::new(), None));
         }
         let bytes = fs::read(&path).map_err(io_err(&path))?;
-        let file = parse(&path, &bytes)?;
-        load_into(&mut catalog, file).map_err(|reason| StoreError::Corrupt {
-            path: path.clone(),
-            reason,
-        })?;
-        Ok((store, catalog))
+        let (catalog, applied) = decode_at(&path, &bytes)?;
+        Ok((store, catalog, applied))
     }
 
     /// The schema file's path.
@@ -117,20 +123,13 @@ impl SchemaStore {
 
     /// Atomically replaces the stored schema with `catalog`'s user schema.
     pub fn save(&self, catalog: &Catalog) -> Result<(), StoreError> {
-        let file = SchemaFile {
-            format_version: FORMAT_VERSION,
-            keyspaces: catalog.user_keyspaces().cloned().collect(),
-            system_replication: catalog
-                .keyspaces()
-                .filter(|k| k.kind == KeyspaceKind::ReplicatedSystem)
-                .map(|k| (k.name.clone(), k.replication.clone()))
-                .collect(),
-        };
+        self.save_at(catalog, None)
+    }
+
+    /// [`SchemaStore::save`], recording the metadata log entry the schema reflects.
+    pub fn save_at(&self, catalog: &Catalog, applied: Option<u64>) -> Result<(), StoreError> {
         let temp = self.dir.join(TEMP_NAME);
-        let json = serde_json::to_vec_pretty(&file).map_err(|e| StoreError::Corrupt {
-            path: temp.clone(),
-            reason: e.to_string(),
-        })?;
+        let json = encode(catalog, applied);
         let mut out = File::create(&temp).map_err(io_err(&temp))?;
         out.write_all(&json).map_err(io_err(&temp))?;
         out.sync_all().map_err(io_err(&temp))?;
@@ -142,6 +141,34 @@ impl SchemaStore {
             .and_then(|d| d.sync_all())
             .map_err(io_err(&self.dir))
     }
+}
+
+/// The stored form of `catalog`'s user schema at log entry `applied` (also the metadata
+/// log's snapshot of the schema).
+pub fn encode(catalog: &Catalog, applied: Option<u64>) -> Vec<u8> {
+    let file = SchemaFile {
+        format_version: FORMAT_VERSION,
+        keyspaces: catalog.user_keyspaces().cloned().collect(),
+        system_replication: catalog
+            .keyspaces()
+            .filter(|k| k.kind == KeyspaceKind::ReplicatedSystem)
+            .map(|k| (k.name.clone(), k.replication.clone()))
+            .collect(),
+        applied_index: applied,
+    };
+    serde_json::to_vec_pretty(&file).expect("a schema serializes")
+}
+
+/// The catalog and log entry [`encode`] wrote; `path` names the source in errors.
+pub fn decode_at(path: &Path, bytes: &[u8]) -> Result<(Catalog, Option<u64>), StoreError> {
+    let file = parse(path, bytes)?;
+    let applied = file.applied_index;
+    let mut catalog = Catalog::new();
+    load_into(&mut catalog, file).map_err(|reason| StoreError::Corrupt {
+        path: path.to_path_buf(),
+        reason,
+    })?;
+    Ok((catalog, applied))
 }
 
 fn parse(path: &Path, bytes: &[u8]) -> Result<SchemaFile, StoreError> {

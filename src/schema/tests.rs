@@ -19,7 +19,17 @@ pub(super) fn run(
     ks: Option<&str>,
 ) -> Result<Option<SchemaChange>, SchemaError> {
     let stmt = parse_statement(cql).unwrap_or_else(|e| panic!("parse {cql}: {e}"));
-    cat.apply_with(&stmt, ks, &data_centers())
+    let dcs = data_centers();
+    cat.apply_with(&stmt, ks, &context(&dcs))
+}
+
+/// What a test's schema changes take from outside their statements.
+fn context(data_centers: &DataCenters) -> crate::schema::ApplyContext<'_> {
+    crate::schema::ApplyContext {
+        data_centers,
+        table_id: uuid::Uuid::new_v4(),
+        now_micros: crate::clock::now_micros(),
+    }
 }
 
 /// Applies every statement, panicking on failure (test setup).
@@ -554,7 +564,7 @@ fn network_topology_replication_factor_is_expanded() {
     let mut cat = Catalog::new();
     let apply = |cat: &mut Catalog, cql: &str| {
         let stmt = parse_statement(cql).expect("parse");
-        cat.apply_with(&stmt, None, &only_dc1)
+        cat.apply_with(&stmt, None, &context(&only_dc1))
     };
     apply(
         &mut cat,

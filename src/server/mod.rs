@@ -30,7 +30,8 @@ use tokio::task::JoinHandle;
 use crate::cluster::gossip::LocalFacts;
 use crate::cluster::Cluster;
 use crate::config::Config;
-use crate::coordinator::{ClusterLinks, Coordinator};
+use crate::coordinator::{ClusterLinks, Coordinator, PreparedCache, SchemaService, Services};
+use crate::metadata::MetadataLog;
 use crate::metrics::Metrics;
 use crate::node::{NodeIdentity, NodeInfo};
 use crate::replica::LocalReplica;
@@ -130,6 +131,16 @@ impl Server {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let events = broadcast::channel(256).0;
         let (schema_tx, schema_rx) = watch::channel(uuid::Uuid::nil());
+        let prepared = PreparedCache::new(config.limits.max_prepared_statements);
+        let schema = SchemaService::open(
+            &config.data_dir,
+            replica.clone(),
+            prepared.clone(),
+            events.clone(),
+            schema_tx,
+        )
+        .map_err(|e| data_dir(e.to_string()))?;
+        let schema = Arc::new(schema);
         let facts = Arc::new(GossipFacts {
             schema: schema_rx,
             replica: replica.clone(),
@@ -146,12 +157,29 @@ impl Server {
         .await
         .map_err(|e| StartError::Cluster(e.to_string()))?;
         let internode_addr = cluster.transport.local().listen;
-        let links = ClusterLinks {
-            membership: cluster.membership.clone(),
-            transport: cluster.transport.clone(),
+        let metadata = MetadataLog::start(
+            &config,
+            node.host_id,
+            cluster.transport.clone(),
+            schema.clone(),
+            shutdown_rx.clone(),
+        )
+        .await
+        .map_err(|e| StartError::Cluster(e.to_string()))?;
+        cluster.service.bind_meta(metadata.inbound());
+        let services = Services {
+            replica,
+            cluster: ClusterLinks {
+                membership: cluster.membership.clone(),
+                transport: cluster.transport.clone(),
+            },
+            schema,
+            metadata: metadata.clone(),
+            prepared,
+            events,
         };
-        let coordinator = Coordinator::open(&config, node, replica, links, events, schema_tx)
-            .map_err(|e| data_dir(e.to_string()))?;
+        let coordinator = Coordinator::open(&config, node, services);
+        wait_for_membership(&metadata).await;
         for script in startup {
             run_startup_script(&coordinator, script).await;
         }
@@ -201,6 +229,20 @@ impl Server {
             let _ = task.await;
         }
         tracing::info!("ringcache node stopped");
+    }
+}
+
+/// How long a starting node waits to become a member of the metadata group before it
+/// serves anyway (DDL then fails until it has joined; reads and writes work).
+const JOIN_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Waits (bounded) until this node is a member of the metadata group, so its start-up
+/// scripts and first DDL go through the log.
+async fn wait_for_membership(metadata: &MetadataLog) {
+    if !metadata.wait_joined(JOIN_WAIT).await {
+        tracing::warn!(
+            "not yet a member of the cluster's metadata group; serving anyway (schema changes wait for it)"
+        );
     }
 }
 

@@ -117,11 +117,6 @@ impl Replication {
         &self.local
     }
 
-    /// This node's data centre.
-    pub fn local_dc(&self) -> &str {
-        &self.local_dc
-    }
-
     /// The membership picture requests plan against.
     pub fn view(&self) -> Arc<View> {
         self.cluster.membership.view()

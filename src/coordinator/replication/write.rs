@@ -29,6 +29,8 @@ use crate::schema::Catalog;
 use crate::storage::partition::PartitionUpdate;
 
 /// What kind of write a timeout reports (the protocol's `writeType`).
+// BatchLog and Cas are reported once the batchlog and forwarded transactions write here.
+#[allow(dead_code)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteType {
     Simple,
