@@ -56,6 +56,8 @@ impl From<Error> for ReadFailed {
 }
 
 /// One contacted replica's answer.
+// Short-lived and consumed at once; boxing would allocate per replica answer.
+#[allow(clippy::large_enum_variant)]
 enum Answer {
     Data(Served),
     Digest([u8; 16]),
