@@ -269,10 +269,10 @@ pub(super) fn bind_select(
         }
     }
     if let Some(term) = &select.per_partition_limit {
-        bound.per_partition_limit = Some(bind_limit(term, &mut cursor)?);
+        bound.per_partition_limit = bind_limit(term, &mut cursor)?;
     }
     if let Some(term) = &select.limit {
-        bound.limit = Some(bind_limit(term, &mut cursor)?);
+        bound.limit = bind_limit(term, &mut cursor)?;
     }
     if cursor.next().is_some() {
         return Err(Error::invalid("There were more values than bind markers"));
@@ -475,16 +475,31 @@ impl TupleShape<'_> {
     }
 }
 
-fn bind_limit(term: &Term, cursor: &mut Cursor) -> Result<usize> {
-    let bytes = term_bytes(term, &CqlType::Native(NativeType::Int), "[limit]", cursor)?
-        .ok_or_else(|| Error::invalid("Invalid null value of limit"))?;
+/// A LIMIT or PER PARTITION LIMIT value, with Cassandra's rules (`SelectStatement.getLimit`,
+/// one message for both): an unset marker means no limit, a null one is refused.
+fn bind_limit(term: &Term, cursor: &mut Cursor) -> Result<Option<usize>> {
+    let bytes = match term {
+        Term::BindMarker(_) => match cursor.next() {
+            Some(Value::Unset) => return Ok(None),
+            Some(Value::Bytes(b)) => Some(b.clone()),
+            Some(Value::Null) => None,
+            None => return Err(Error::invalid("There were fewer values than bind markers")),
+        },
+        literal => term_bytes(
+            literal,
+            &CqlType::Native(NativeType::Int),
+            "[limit]",
+            cursor,
+        )?,
+    };
+    let bytes = bytes.ok_or_else(|| Error::invalid("Invalid null value of limit"))?;
     let limit = <[u8; 4]>::try_from(bytes.as_ref())
         .map(i32::from_be_bytes)
-        .map_err(|_| Error::invalid("Invalid limit value: expected a 4-byte int"))?;
+        .map_err(|_| Error::invalid("Invalid limit value"))?;
     if limit <= 0 {
         return Err(Error::invalid("LIMIT must be strictly positive"));
     }
-    Ok(limit as usize)
+    Ok(Some(limit as usize))
 }
 
 /// A term's serialized value: the next bound value for a marker, or the literal converted

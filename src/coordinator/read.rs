@@ -102,6 +102,8 @@ pub(super) struct Query<'a> {
     pub per_partition_limit: Option<usize>,
     /// Count rows instead of returning them (an aggregate): no paging, no row budget.
     pub count_only: bool,
+    /// The columns whose non-null values are counted too (`count(v)`), as table indexes.
+    pub counted: &'a [usize],
     /// Residual restrictions (ALLOW FILTERING) a row must pass.
     pub filter: &'a (dyn Fn(&StoredRow) -> bool + Sync),
 }
@@ -123,6 +125,8 @@ pub(super) struct StoredRow {
 pub(super) struct Output {
     pub rows: Vec<StoredRow>,
     pub count: i64,
+    /// For each of `Query::counted`, the rows where that column is not null.
+    pub column_counts: Vec<i64>,
     pub paging_state: Option<Bytes>,
 }
 
@@ -157,6 +161,7 @@ impl TableRead<'_> {
         let mut out = Output {
             rows: Vec::new(),
             count: 0,
+            column_counts: vec![0; query.counted.len()],
             paging_state: None,
         };
         if let Some(state) = &state {
@@ -265,7 +270,7 @@ impl TableRead<'_> {
                 };
                 saw_live = true;
                 if (query.filter)(&stored) {
-                    emit(out, stored, query.count_only);
+                    emit(out, stored, query);
                     scan.emitted += 1;
                     scan.last = Some(row.clustering.clone());
                     if scan.emitted == want_total {
@@ -279,7 +284,7 @@ impl TableRead<'_> {
                 let whole = query.plan.slice.ranges == [full_range()];
                 if let (true, false, true, Some(stored)) = (from_start, saw_live, whole, statics) {
                     if (query.filter)(&stored) {
-                        emit(out, stored, query.count_only);
+                        emit(out, stored, query);
                         scan.emitted += 1;
                     }
                 }
@@ -559,9 +564,14 @@ fn written_clustering(
     (encoded == clustering[..]).then_some(values)
 }
 
-fn emit(out: &mut Output, row: StoredRow, count_only: bool) {
+fn emit(out: &mut Output, row: StoredRow, query: &Query<'_>) {
     out.count += 1;
-    if !count_only || out.rows.is_empty() {
+    for (count, &column) in out.column_counts.iter_mut().zip(query.counted) {
+        if row.values.get(column).is_some_and(Option::is_some) {
+            *count += 1;
+        }
+    }
+    if !query.count_only || out.rows.is_empty() {
         // An aggregate keeps its first row for the non-aggregate selectors.
         out.rows.push(row);
     }

@@ -339,7 +339,10 @@ pub(super) enum Expr {
     Column(usize),
     ToJson(usize),
     Token,
+    /// `count(*)`: the rows counted.
     Count,
+    /// `count(column)`: the counted rows where the column (a table index) is not null.
+    CountColumn(usize),
     /// `writetime(column)`: the cell's write timestamp (µs).
     WriteTime(usize),
     /// `ttl(column)`: the cell's remaining TTL in seconds, null without one.
@@ -348,6 +351,50 @@ pub(super) enum Expr {
     Call(Function, Option<(Box<Expr>, CqlType)>),
     /// A value computed when the statement was planned.
     Literal(Bytes),
+}
+
+impl Expr {
+    /// Whether the expression is an aggregate, which makes the query return one row.
+    pub(super) fn is_aggregate(&self) -> bool {
+        matches!(self, Expr::Count | Expr::CountColumn(_))
+    }
+}
+
+/// What an aggregate row counted: every row, and each `count(column)`'s non-null values.
+#[derive(Debug, Default)]
+pub(super) struct Counts {
+    pub rows: i64,
+    /// (table column index, rows where it is not null).
+    pub columns: Vec<(usize, i64)>,
+}
+
+impl Counts {
+    /// The serialized bigint an aggregate expression yields; None for other expressions.
+    pub(super) fn value(&self, expr: &Expr) -> Option<Bytes> {
+        let count = match expr {
+            Expr::Count => self.rows,
+            Expr::CountColumn(i) => self
+                .columns
+                .iter()
+                .find(|(c, _)| c == i)
+                .map_or(0, |(_, n)| *n),
+            _ => return None,
+        };
+        Some(Bytes::copy_from_slice(&count.to_be_bytes()))
+    }
+}
+
+/// The table columns the `count(column)` expressions of `exprs` count.
+pub(super) fn counted_columns(exprs: &[Expr]) -> Vec<usize> {
+    let mut columns: Vec<usize> = exprs
+        .iter()
+        .filter_map(|e| match e {
+            Expr::CountColumn(i) => Some(*i),
+            _ => None,
+        })
+        .collect();
+    columns.dedup();
+    columns
 }
 
 /// The select clause, resolved against a table.
@@ -428,14 +475,34 @@ fn project(
     distinct: bool,
     table: &TableDef,
 ) -> Vec<Vec<Option<Bytes>>> {
-    if exprs.iter().any(|e| matches!(e, Expr::Count)) {
-        let count = rows.len() as i64;
+    if exprs.iter().any(Expr::is_aggregate) {
+        let counts = Counts {
+            rows: rows.len() as i64,
+            columns: counted_columns(exprs)
+                .into_iter()
+                .map(|c| {
+                    let present = rows
+                        .iter()
+                        .filter(|r| r.get(c).is_some_and(Option::is_some));
+                    (c, present.count() as i64)
+                })
+                .collect(),
+        };
         let first = rows.first();
-        return vec![exprs.iter().map(|e| eval(e, first, count, table)).collect()];
+        return vec![exprs
+            .iter()
+            .map(|e| eval(e, first, &counts, table))
+            .collect()];
     }
+    let none = Counts::default();
     let mut out: Vec<Vec<Option<Bytes>>> = rows
         .iter()
-        .map(|row| exprs.iter().map(|e| eval(e, Some(row), 0, table)).collect())
+        .map(|row| {
+            exprs
+                .iter()
+                .map(|e| eval(e, Some(row), &none, table))
+                .collect()
+        })
         .collect();
     if distinct {
         out.dedup();
@@ -443,20 +510,22 @@ fn project(
     out
 }
 
-fn eval(expr: &Expr, row: Option<&Row>, count: i64, table: &TableDef) -> Option<Bytes> {
+fn eval(expr: &Expr, row: Option<&Row>, counts: &Counts, table: &TableDef) -> Option<Bytes> {
     let cell = |i: usize| row.and_then(|r| r.get(i)).and_then(Option::as_ref);
     match expr {
         Expr::Column(i) => cell(*i).map(Cell::to_bytes),
         Expr::ToJson(i) => Some(Bytes::from(
             cell(*i).map_or("null".to_owned(), |c| c.value().to_json()),
         )),
-        Expr::Count => Some(Bytes::copy_from_slice(&count.to_be_bytes())),
+        Expr::Count | Expr::CountColumn(_) => counts.value(expr),
         Expr::Token => row.map(|r| Bytes::copy_from_slice(&row_token(table, r).to_be_bytes())),
         // System tables' values are computed, not written: they have no cell metadata.
         Expr::WriteTime(_) | Expr::Ttl(_) => None,
         Expr::Literal(value) => Some(value.clone()),
         Expr::Call(function, arg) => {
-            let value = arg.as_ref().map(|(e, ty)| (eval(e, row, count, table), ty));
+            let value = arg
+                .as_ref()
+                .map(|(e, ty)| (eval(e, row, counts, table), ty));
             call(*function, value)
         }
     }
@@ -507,11 +576,16 @@ fn function_expr(
                 CqlType::Native(NativeType::Bigint),
             ))
         }
-        ("count", [Selector::Column(_)] | [Selector::Term(_)]) => Ok((
-            Expr::Count,
-            "count".to_owned(),
+        ("count", [Selector::Column(column)]) => Ok((
+            Expr::CountColumn(index(column)?),
+            format!("system.count({column})"),
             CqlType::Native(NativeType::Bigint),
         )),
+        // The parser takes `count(1)` as `count(*)`; Cassandra's grammar refuses others.
+        ("count", [Selector::Term(term)]) => Err(Error::Syntax(format!(
+            "Only COUNT(1) is supported, got COUNT({})",
+            super::restrict::term_text(term)
+        ))),
         (name, []) => {
             let (function, ty) = Function::resolve(name, &[])?;
             Ok((Expr::Call(function, None), format!("system.{name}()"), ty))
