@@ -1,7 +1,8 @@
 //! SELECT on user tables: a [`ReadPlan`] run against the partitions' replica, fragments
 //! resolved into rows, rows cut into pages.
 //!
-//! The read walks partitions in storage order — the named ones, or a token range through
+//! The read walks partitions in the plan's order — the named ones in their key values' order,
+//! or a token range in storage order through
 //! the replica's partition index — and asks the replica for each partition's slice with a
 //! live-row budget: what is left of the page, the LIMIT and the PER PARTITION LIMIT. Rows
 //! come back as fragments; each row's live cells are visited in place
@@ -649,7 +650,7 @@ fn smallint() -> CqlType {
     CqlType::Native(crate::cql::types::NativeType::Smallint)
 }
 
-/// The partitions a plan reads, in storage order, resuming after a paging state.
+/// The partitions a plan reads, in the plan's order, resuming after a paging state.
 struct Cursor<'a> {
     selection: &'a PartitionSelection,
     /// Index of the next named partition.
@@ -666,11 +667,13 @@ impl<'a> Cursor<'a> {
             .filter(|s| s.clustering.is_some())
             .map(|s| s.partition.clone());
         let (next_key, start) = match selection {
+            // Named keys are read in their list's order (key values, not tokens): resume
+            // after the state's partition, which `check_state` found in the list.
             PartitionSelection::Keys(keys) => {
                 let skip = state.map_or(0, |s| {
                     keys.iter()
-                        .take_while(|k| k.storage_cmp(&s.partition).is_le())
-                        .count()
+                        .position(|k| *k == s.partition)
+                        .map_or(keys.len(), |at| at + 1)
                 });
                 (skip, None)
             }

@@ -114,3 +114,34 @@ def test_an_unset_limit_is_no_limit_and_a_null_one_is_refused(session):
             session.execute(statement, values)
     with pytest.raises(InvalidRequest, match="LIMIT must be strictly positive"):
         session.execute(limit, [0])
+
+
+# -- IN on the partition key: value order (SelectTest, MultiPartitionPager) ------------------
+
+
+def pairs(session, query, args=None, fetch_size=None):
+    statement = query if not isinstance(query, str) else SimpleStatement(query, fetch_size=fetch_size)
+    if fetch_size is not None:
+        statement.fetch_size = fetch_size
+    return [tuple(r) for r in session.execute(statement, args)]
+
+
+def test_in_partitions_come_in_the_order_of_their_key_values_across_pages(session):
+    table(session, "inord", "(k int, c int, v int, PRIMARY KEY (k, c))")
+    table(session, "inord2", "(a text, b bigint, c int, PRIMARY KEY ((a, b), c))")
+    for k in range(-5, 6):
+        for c in range(3):
+            session.execute("INSERT INTO inord (k, c, v) VALUES (%s, %s, 0)", (k, c))
+            for a in ("x", "b", "é"):
+                session.execute("INSERT INTO inord2 (a, b, c) VALUES (%s, %s, %s)", (a, k, c))
+    wanted = [3, -2, 0, 5, 1, -5, 3]
+    expected = [(k, c) for k in sorted(set(wanted)) for c in range(3)]
+    query = f"SELECT k, c FROM inord WHERE k IN ({', '.join(map(str, wanted))})"
+    prepared = session.prepare("SELECT k, c FROM inord WHERE k IN ?")
+    for fetch_size in (None, 1, 2, 4, 5000):
+        assert pairs(session, query, fetch_size=fetch_size) == expected, fetch_size
+        assert pairs(session, prepared, [wanted], fetch_size=fetch_size) == expected
+    # Compound keys: the product in the order of the first component, then the second.
+    rows = pairs(session, "SELECT a, b, c FROM inord2 WHERE a IN ('x', 'é', 'b') "
+                          "AND b IN (2, -3) AND c = 1", fetch_size=1)
+    assert rows == [(a, b, 1) for a in ("b", "x", "é") for b in (-3, 2)]

@@ -172,16 +172,22 @@ fn full_scan() -> PartitionSelection {
 }
 
 #[test]
-fn partition_keys_are_a_sorted_deduplicated_product() {
+fn partition_keys_are_a_deduplicated_product_in_value_order() {
     let p = plan("SELECT * FROM ks.t2 WHERE a IN (1, 2, 1) AND b IN ('x', 'y')");
+    // In the order of the key values (Cassandra's IN order), not of their tokens.
     let mut expected = Vec::new();
     for a in [1i32, 2] {
         for b in ["x", "y"] {
             expected.push(pid(&[&a.to_be_bytes(), b.as_bytes()]));
         }
     }
-    expected.sort_by(PartitionId::storage_cmp);
     assert_eq!(keys(&p), expected);
+    let mut by_token = expected.clone();
+    by_token.sort_by(PartitionId::storage_cmp);
+    assert_ne!(
+        by_token, expected,
+        "the example must tell the two orders apart"
+    );
     assert_eq!(p.slice.ranges, vec![comparable::full_range()]);
     assert!(!p.slice.reversed);
     assert!(p.residual.is_empty());
@@ -189,6 +195,17 @@ fn partition_keys_are_a_sorted_deduplicated_product() {
     let p = plan("SELECT * FROM ks.t4 WHERE k = 7");
     assert_eq!(keys(&p), vec![pid(&[&7i32.to_be_bytes()])]);
     assert_eq!(keys(&plan("SELECT * FROM ks.t4 WHERE k IN ()")), vec![]);
+}
+
+#[test]
+fn in_partitions_come_in_the_order_of_their_values_under_the_key_type() {
+    // Signed ints: -1 serializes as 0xffffffff, last by bytes, first by value.
+    let p = plan("SELECT * FROM ks.t4 WHERE k IN (3, -1, 0, 2, 3, -7)");
+    let want: Vec<PartitionId> = [-7i32, -1, 0, 2, 3]
+        .iter()
+        .map(|k| pid(&[&k.to_be_bytes()]))
+        .collect();
+    assert_eq!(keys(&p), want);
 }
 
 #[test]
