@@ -167,6 +167,21 @@ fn relation_slots(relation: &Relation, table: &TableDef, slots: &mut Vec<Slot>) 
             ty: CqlType::Native(NativeType::Bigint),
             partition_key: None,
         }),
+        // `token(k) > token(?)`: the markers take the partition key columns' names and types.
+        Relation::Token {
+            value: Term::FunctionCall { name, args },
+            ..
+        } if is_token(name) => {
+            for (arg, def) in args.iter().zip(table.partition_key()) {
+                if let Term::BindMarker(m) = arg {
+                    slots.push(Slot {
+                        name: m.clone().unwrap_or_else(|| def.name.clone()),
+                        ty: def.ty.clone(),
+                        partition_key: None,
+                    });
+                }
+            }
+        }
         Relation::Token { .. } => {}
         Relation::MultiColumn { columns, op, value } => {
             multi_slots(columns, *op, value, table, slots)?;
@@ -324,6 +339,12 @@ fn bind_relation(relation: &Relation, table: &TableDef, cursor: &mut Cursor) -> 
                     "{name} cannot be used with the token function"
                 )));
             }
+            if let Term::FunctionCall { name, args } = value {
+                if is_token(name) {
+                    let value = token_of(args, table, cursor)?;
+                    return Ok(Bound::Token { op: *op, value });
+                }
+            }
             let ty = CqlType::Native(NativeType::Bigint);
             let bytes = term_bytes(value, &ty, "partition key token", cursor)?
                 .ok_or_else(|| Error::invalid("Invalid null token value"))?;
@@ -339,6 +360,37 @@ fn bind_relation(relation: &Relation, table: &TableDef, cursor: &mut Cursor) -> 
             "Multi-column relation bound as a single-column one",
         )),
     }
+}
+
+fn is_token(name: &str) -> bool {
+    name == "token" || name == "system.token"
+}
+
+/// `token(v1, ...)` of values: Cassandra's token function for the table takes the
+/// partition key's types in order, and hashes the values as a partition key.
+fn token_of(args: &[Term], table: &TableDef, cursor: &mut Cursor) -> Result<i64> {
+    let pk = table.partition_key();
+    if args.len() != pk.len() {
+        return Err(Error::invalid(format!(
+            "Invalid number of arguments in call to function system.token: {} required but {} provided",
+            pk.len(),
+            args.len()
+        )));
+    }
+    let mut parts = Vec::with_capacity(args.len());
+    for (arg, def) in args.iter().zip(&pk) {
+        let value = term_bytes(arg, &def.ty, &def.name, cursor)?;
+        parts.push(value.ok_or_else(|| {
+            Error::invalid(format!(
+                "Invalid null value for partition key part {}",
+                def.name
+            ))
+        })?);
+    }
+    let refs: Vec<&[u8]> = parts.iter().map(|b| b.as_ref()).collect();
+    crate::ring::Murmur3Partitioner::token_for_components(&refs)
+        .map(|t| t.0)
+        .map_err(|_| Error::invalid("Key length is longer than maximum of 65535"))
 }
 
 /// Cassandra's name for an operator the token function refuses.

@@ -120,6 +120,20 @@ pub(super) struct StoredRow {
     pub values: Vec<Option<Bytes>>,
     /// Per column holding a single cell: its write timestamp and remaining TTL.
     pub meta: Vec<Option<(i64, Option<i32>)>>,
+    /// The same for each field of a non-frozen user type (`writetime(u.f)`); empty for
+    /// tables without one.
+    pub field_meta: Vec<FieldMeta>,
+}
+
+/// The write timestamp and remaining TTL of one field cell of a non-frozen user type.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct FieldMeta {
+    /// The table column.
+    pub column: usize,
+    /// The field's index in the type.
+    pub field: u16,
+    pub timestamp: i64,
+    pub ttl: Option<i32>,
 }
 
 /// The rows of a page (or, for an aggregate, all rows counted).
@@ -390,6 +404,7 @@ impl TableRead<'_> {
                     clustering: Bytes::new(),
                     values: vec![None; n],
                     meta: vec![None; n],
+                    field_meta: Vec::new(),
                 };
                 for (&i, part) in shape.pk.iter().zip(keys) {
                     stored.values[i] = Some(part.clone());
@@ -451,19 +466,46 @@ impl TableRead<'_> {
             };
             if self.table.columns[index].ty.is_multicell() {
                 stored.values[index] = Some(join_cells(&self.types[index], run)?);
+                if matches!(self.types[index], CqlType::Tuple(_)) {
+                    self.field_meta(index, run, stored);
+                }
             } else if let Some((_, cell)) = run.last() {
                 stored.values[index] = cell.value().cloned();
-                let ttl = match cell.kind {
-                    CellKind::Expiring {
-                        local_deletion_time,
-                        ..
-                    } => Some(local_deletion_time.saturating_sub(self.now_secs) as i32),
-                    _ => None,
-                };
-                stored.meta[index] = Some((cell.timestamp, ttl));
+                stored.meta[index] = Some((cell.timestamp, self.ttl_of(cell)));
             }
         }
         Ok(())
+    }
+
+    /// The remaining TTL of an expiring cell, in seconds.
+    fn ttl_of(&self, cell: &Cell) -> Option<i32> {
+        match cell.kind {
+            CellKind::Expiring {
+                local_deletion_time,
+                ..
+            } => Some(local_deletion_time.saturating_sub(self.now_secs) as i32),
+            _ => None,
+        }
+    }
+
+    /// Records the timestamp and TTL of each field cell of a non-frozen user type.
+    fn field_meta(&self, column: usize, cells: &[LiveRef<'_>], stored: &mut StoredRow) {
+        for (fragment, cell) in cells {
+            let field = fragment
+                .path
+                .as_ref()
+                .and_then(|p| comparable::decode_value(&smallint(), p).ok())
+                .and_then(|b| <[u8; 2]>::try_from(&b[..]).ok())
+                .map(u16::from_be_bytes);
+            if let Some(field) = field {
+                stored.field_meta.push(FieldMeta {
+                    column,
+                    field,
+                    timestamp: cell.timestamp,
+                    ttl: self.ttl_of(cell),
+                });
+            }
+        }
     }
 
     /// The table column a stored column name belongs to, unless it was dropped after

@@ -145,3 +145,204 @@ def test_in_partitions_come_in_the_order_of_their_key_values_across_pages(sessio
     rows = pairs(session, "SELECT a, b, c FROM inord2 WHERE a IN ('x', 'é', 'b') "
                           "AND b IN (2, -3) AND c = 1", fetch_size=1)
     assert rows == [(a, b, 1) for a in ("b", "x", "é") for b in (-3, 2)]
+
+
+# -- CAST (CastFctsTest) -------------------------------------------------------------------
+
+
+def test_numeric_casts_in_the_selection_clause(session):
+    from decimal import Decimal
+    table(session, "casts", "(a tinyint PRIMARY KEY, b smallint, c int, d bigint, e float, "
+                            "f double, g decimal, h varint, i int)")
+    session.execute("INSERT INTO casts (a, b, c, d, e, f, g, h) "
+                    "VALUES (1, 2, 3, 4, 5.2, 6.3, 6.3, 4)")
+    names, _ = one(session, "SELECT CAST(b AS int), CAST(c AS int), CAST(d AS double) FROM casts")
+    assert names == ["cast(b as int)", "c", "cast(d as double)"]
+    columns = "abcdefghi"
+
+    def cast_all(ty):
+        selectors = ", ".join(f"CAST({c} AS {ty})" for c in columns)
+        return one(session, f"SELECT {selectors} FROM casts")[1]
+
+    assert cast_all("tinyint") == (1, 2, 3, 4, 5, 6, 6, 4, None)
+    assert cast_all("smallint") == (1, 2, 3, 4, 5, 6, 6, 4, None)
+    assert cast_all("int") == (1, 2, 3, 4, 5, 6, 6, 4, None)
+    assert cast_all("bigint") == (1, 2, 3, 4, 5, 6, 6, 4, None)
+    floats = cast_all("float")
+    assert [round(x, 5) for x in floats[:8]] == [1.0, 2.0, 3.0, 4.0, 5.2, 6.3, 6.3, 4.0]
+    import struct
+    f52 = struct.unpack(">f", struct.pack(">f", 5.2))[0]  # (double) 5.2F
+    assert cast_all("double") == (1.0, 2.0, 3.0, 4.0, f52, 6.3, 6.3, 4.0, None)
+    assert cast_all("decimal") == (Decimal("1.0"), Decimal("2.0"), Decimal("3.0"),
+                                   Decimal("4.0"), Decimal(repr(f52)), Decimal("6.3"),
+                                   Decimal("6.3"), Decimal("4.0"), None)
+    texts = ("1", "2", "3", "4", "5.2", "6.3", "6.3", "4", None)
+    assert cast_all("ascii") == texts
+    assert cast_all("text") == texts
+    with pytest.raises(InvalidRequest, match="a cannot be cast to boolean"):
+        session.execute("SELECT CAST(a AS boolean) FROM casts")
+
+
+def test_time_and_other_casts_in_the_selection_clause(session):
+    import datetime
+    table(session, "tcasts", "(a timeuuid PRIMARY KEY, b timestamp, c date, d time, "
+                             "e inet, f boolean, g ascii)")
+    session.execute("INSERT INTO tcasts (a, b, c, d, e, f, g) VALUES "
+                    "(maxTimeuuid('2015-05-21 11:03:02+0000'), '2015-05-21 11:03:02+00', "
+                    "'2015-05-21', '11:03:02', '127.0.0.1', true, 'test')")
+    instant = datetime.datetime(2015, 5, 21, 11, 3, 2)
+    day = datetime.date(2015, 5, 21)
+    _, values = one(session, "SELECT CAST(a AS timestamp), CAST(b AS timestamp), "
+                             "CAST(c AS timestamp) FROM tcasts")
+    assert values == (instant, instant, datetime.datetime(2015, 5, 21))
+    _, values = one(session, "SELECT CAST(a AS date), CAST(b AS date), CAST(c AS date) FROM tcasts")
+    assert [v.date() if hasattr(v, "date") else v for v in values] == [day, day, day]
+    _, values = one(session, "SELECT CAST(b AS text), CAST(c AS text), CAST(d AS text), "
+                             "CAST(e AS text), CAST(f AS text), CAST(g AS text) FROM tcasts")
+    assert values == ("2015-05-21T11:03:02.000Z", "2015-05-21", "11:03:02.000000000",
+                      "127.0.0.1", "true", "test")
+    # A cast to the type a value already has is the value itself, named as it.
+    assert one(session, "SELECT CAST(CAST(f AS text) AS text) FROM tcasts") == \
+        (["cast(f as text)"], ("true",))
+    with pytest.raises(InvalidRequest, match=r"cast\(f as text\) cannot be cast to ascii"):
+        session.execute("SELECT CAST(CAST(f AS text) AS ascii) FROM tcasts")
+
+
+# -- typeAsBlob / blobAsType, time functions (BlobTypeFunctionsTest, TimeFctsTest) ----------
+
+
+def test_blob_conversions_round_trip_and_refuse_bad_bytes(session):
+    table(session, "blobs", "(k int PRIMARY KEY, i int, t text, b blob, l bigint)")
+    session.execute("INSERT INTO blobs (k, i, t, b, l) VALUES "
+                    "(1, 7, 'hé', textAsBlob('abc'), blobAsBigint(0x000000000000002a))")
+    names, values = one(session, "SELECT intAsBlob(i), blobAsText(textAsBlob(t)), "
+                                 "blobAsVarchar(b), bigintAsBlob(l), blobAsInt(0x00000009) "
+                                 "FROM blobs")
+    assert values == (b"\x00\x00\x00\x07", "hé", "abc", b"\x00" * 7 + b"*", 9)
+    assert names == ["system.intasblob(i)", "system.blobastext(system.textasblob(t))",
+                     "system.blobasvarchar(b)", "system.bigintasblob(l)",
+                     "system.blobasint(0x00000009)"]
+    assert one(session, "SELECT k FROM blobs WHERE k = blobAsInt(0x00000001)")[1] == (1,)
+    with pytest.raises(InvalidRequest, match="In call to function blobasint, value 0x0102 is "
+                                             "not a valid binary representation for type int"):
+        session.execute("SELECT blobAsInt(0x0102) FROM blobs")
+    with pytest.raises(InvalidRequest, match="Type error"):
+        session.execute("SELECT intAsBlob(l) FROM blobs")
+
+
+def test_time_functions_of_every_time_type(session):
+    import datetime
+    table(session, "times", "(k int PRIMARY KEY, u timeuuid, ts timestamp, d date)")
+    session.execute("INSERT INTO times (k, u, ts, d) VALUES (1, "
+                    "minTimeuuid('2021-01-01 01:00:00+0000'), '2021-01-01 01:00:00+0000', "
+                    "'2021-01-01')")
+    ms = 1609462800000
+    day_ms = 1609459200000
+    _, values = one(session, "SELECT dateOf(u), unixTimestampOf(u), toDate(u), toTimestamp(u), "
+                             "toUnixTimestamp(u), toDate(ts), toUnixTimestamp(ts), "
+                             "toTimestamp(d), toUnixTimestamp(d) FROM times")
+    instant = datetime.datetime(2021, 1, 1, 1)
+    assert values[0] == instant and values[3] == instant
+    assert (values[1], values[4], values[6]) == (ms, ms, ms)
+    assert str(values[2]) == "2021-01-01" and str(values[5]) == "2021-01-01"
+    assert values[7] == datetime.datetime(2021, 1, 1) and values[8] == day_ms
+    # Written through INSERT values and used in WHERE values.
+    session.execute("INSERT INTO times (k, ts, d) VALUES (2, toTimestamp(toDate('2021-01-01 "
+                    "05:00:00+0000')), toDate(toTimestamp(minTimeuuid('2021-01-02 00:00+0000'))))")
+    _, values = one(session, "SELECT ts, d FROM times WHERE k = 2")
+    assert values[0] == datetime.datetime(2021, 1, 1) and str(values[1]) == "2021-01-02"
+    rows = session.execute("SELECT k FROM times WHERE ts = toTimestamp(toDate("
+                           "'2021-01-01 05:00:00+0000')) ALLOW FILTERING")
+    assert [r.k for r in rows] == [2]
+    with pytest.raises(InvalidRequest, match="Ambiguous call to function system.tounixtimestamp"):
+        session.execute("SELECT toUnixTimestamp('2021-01-01') FROM times")
+
+
+def test_unknown_functions_are_refused_when_prepared_and_executed(session):
+    table(session, "unk", "(k int PRIMARY KEY, v int)")
+    for query, message in [
+        ("SELECT k FROM unk WHERE k = nosuchfn(?)", "Unknown function nosuchfn called"),
+        ("INSERT INTO unk (k, v) VALUES (?, nosuchfn())", "Unknown function nosuchfn called"),
+        ("UPDATE unk SET v = nosuchfn(1) WHERE k = ?", "Unknown function nosuchfn called"),
+        ("SELECT nosuchfn(v) FROM unk", "Unknown function 'nosuchfn'"),
+    ]:
+        with pytest.raises(InvalidRequest, match=message):
+            session.prepare(query)
+        with pytest.raises(InvalidRequest, match=message):
+            session.execute(query.replace("?", "1"))
+
+
+# -- element, slice and field selectors, token() values ------------------------------------
+
+
+def test_collection_element_and_slice_selectors(session):
+    table(session, "coll", "(k int PRIMARY KEY, m map<text, int>, s set<int>, "
+                           "fm frozen<map<int, text>>, l list<int>)")
+    session.execute("INSERT INTO coll (k, m, s, fm, l) VALUES (0, {'a': 1, 'b': 2, 'c': 3, "
+                    "'d': 4}, {1, 5, 9}, {1: 'x', 2: 'y'}, [1])")
+    names, values = one(session, "SELECT m['b'], m['z'], s[5], s[6], fm[2], m['b'..'c'], "
+                                 "m['c'..], m[..'a'], s[2..9], m['x'..'z'], fm[3..] FROM coll")
+    assert names == ["m['b']", "m['z']", "s[5]", "s[6]", "fm[2]", "m['b'..'c']", "m['c'..]",
+                     "m[..'a']", "s[2..9]", "m['x'..'z']", "fm[3..]"]
+    assert values[:5] == (2, None, 5, None, "y")
+    assert dict(values[5]) == {"b": 2, "c": 3}
+    assert dict(values[6]) == {"c": 3, "d": 4}
+    assert dict(values[7]) == {"a": 1}
+    assert sorted(values[8]) == [5, 9]
+    assert values[9] is None  # an empty slice of a non-frozen map is null
+    assert not values[10]  # an empty slice of a frozen map is empty
+    with pytest.raises(InvalidRequest, match="Element selection is only allowed on sets and "
+                                             "maps, but l is a list"):
+        session.execute("SELECT l[0] FROM coll")
+    with pytest.raises(InvalidRequest, match="Invalid element selection: k of type int is not "
+                                             "a collection"):
+        session.execute("SELECT k[0] FROM coll")
+
+
+def test_user_type_fields_and_their_writetime_and_ttl(session):
+    session.execute("CREATE TYPE IF NOT EXISTS addr (street text, zip int)")
+    table(session, "udts", "(k int PRIMARY KEY, a addr, fa frozen<addr>)")
+    session.execute("INSERT INTO udts (k, a, fa) VALUES (0, {street: 'main', zip: 1}, "
+                    "{street: 'side', zip: 2}) USING TIMESTAMP 1000")
+    session.execute("UPDATE udts USING TIMESTAMP 2000 AND TTL 600 SET a.zip = 7 WHERE k = 0")
+    names, values = one(session, "SELECT a.street, a.zip, fa.zip, writetime(a.street), "
+                                 "writetime(a.zip), ttl(a.street), ttl(a.zip), "
+                                 "writetime(fa.zip) FROM udts")
+    assert names == ["a.street", "a.zip", "fa.zip", "writetime(a.street)", "writetime(a.zip)",
+                     "ttl(a.street)", "ttl(a.zip)", "writetime(fa.zip)"]
+    assert values[:5] == ("main", 7, 2, 1000, 2000)
+    assert values[5] is None and 590 <= values[6] <= 600 and values[7] == 1000
+    with pytest.raises(InvalidRequest, match="a of type .*addr has no field nope"):
+        session.execute("SELECT a.nope FROM udts")
+    with pytest.raises(InvalidRequest, match="Invalid field selection: k of type int is not a "
+                                             "user type"):
+        session.execute("SELECT k.x FROM udts")
+
+
+def test_token_of_literals_in_where_and_selectors(session):
+    table(session, "tok", "(k int PRIMARY KEY, v int)")
+    for k in range(50):
+        session.execute("INSERT INTO tok (k, v) VALUES (%s, %s)", (k, k))
+    by_token = {r.k: r.t for r in session.execute("SELECT k, token(k) AS t FROM tok")}
+    limit = by_token[32]
+    rows = session.execute("SELECT k FROM tok WHERE token(k) >= token(32)")
+    assert sorted(r.k for r in rows) == sorted(k for k, t in by_token.items() if t >= limit)
+    prepared = session.prepare("SELECT k FROM tok WHERE token(k) > token(?)")
+    rows = session.execute(prepared, [32])
+    assert sorted(r.k for r in rows) == sorted(k for k, t in by_token.items() if t > limit)
+    assert one(session, "SELECT token(v) FROM tok WHERE k = 32")[1] == (limit,)
+    with pytest.raises(InvalidRequest, match=r"The token\(\) function must be applied to all "
+                                             "partition key components or none of them"):
+        session.execute("SELECT k FROM tok WHERE token(v) > 0")
+    with pytest.raises(InvalidRequest, match="Invalid number of arguments in call to function "
+                                             "system.token: 1 required but 2 provided"):
+        session.execute("SELECT k FROM tok WHERE token(k) > token(1, 2)")
+
+
+def test_typed_literals_are_selectors_and_untyped_ones_are_refused(session):
+    table(session, "lits", "(k int PRIMARY KEY)")
+    session.execute("INSERT INTO lits (k) VALUES (0)")
+    assert one(session, "SELECT (int)1, (text)'a' FROM lits") == (["(int)1", "(text)'a'"],
+                                                                 (1, "a"))
+    with pytest.raises(InvalidRequest, match="Cannot infer type for term 1 in selection clause"):
+        session.execute("SELECT 1 FROM lits")
