@@ -167,15 +167,16 @@ fn relation_slots(relation: &Relation, table: &TableDef, slots: &mut Vec<Slot>) 
             ty: CqlType::Native(NativeType::Bigint),
             partition_key: None,
         }),
-        // `token(k) > token(?)`: the markers take the partition key columns' names and types.
+        // `token(k) > token(?)`: the markers take the partition key columns' types, and
+        // Cassandra's names for function arguments (`arg0(system.token)`).
         Relation::Token {
             value: Term::FunctionCall { name, args },
             ..
         } if is_token(name) => {
-            for (arg, def) in args.iter().zip(table.partition_key()) {
+            for (i, (arg, def)) in args.iter().zip(table.partition_key()).enumerate() {
                 if let Term::BindMarker(m) = arg {
                     slots.push(Slot {
-                        name: m.clone().unwrap_or_else(|| def.name.clone()),
+                        name: m.clone().unwrap_or_else(|| format!("arg{i}(system.token)")),
                         ty: def.ty.clone(),
                         partition_key: None,
                     });

@@ -346,3 +346,41 @@ def test_typed_literals_are_selectors_and_untyped_ones_are_refused(session):
                                                                  (1, "a"))
     with pytest.raises(InvalidRequest, match="Cannot infer type for term 1 in selection clause"):
         session.execute("SELECT 1 FROM lits")
+
+
+def test_elements_and_slices_of_empty_frozen_and_clustering_collections(session):
+    # CollectionsTest.testSelectionOfEmptyCollections, testMapReversed, testSetReversed.
+    for frozen in (True, False):
+        m, s = ("frozen<map<text, int>>", "frozen<set<int>>") if frozen else \
+            ("map<text, int>", "set<int>")
+        table(session, "empt", f"(k int PRIMARY KEY, m {m}, s {s})")
+        session.execute("INSERT INTO empt (k) VALUES (0)")
+        session.execute("INSERT INTO empt (k, m, s) VALUES (1, {}, {})")
+        session.execute("INSERT INTO empt (k, m, s) VALUES (3, {'2': 2}, {2})")
+        empty = ({}, set()) if frozen else (None, None)
+        for k, whole in [(0, (None, None)), (1, empty), (3, ({"2": 2}, {2}))]:
+            def get(selectors):
+                values = one(session, f"SELECT {selectors} FROM empt WHERE k = {k}")[1]
+                return tuple(None if v is None else (dict(v) if hasattr(v, "items") else set(v))
+                             for v in values)
+            assert get("m['0'], s[0]") == (None, None)
+            sliced = (None, None) if k == 0 else empty
+            assert get("m['0'..'1'], s[0..1]") == sliced, (frozen, k)
+            assert get("m['0'..'1']['3'..'5'], s[0..1][3..5]") == sliced, (frozen, k)
+            assert get("m, s") == whole, (frozen, k)
+    table(session, "rev", "(k int, c frozen<map<text, int>>, d frozen<set<text>>, v int, "
+                          "PRIMARY KEY (k, c, d)) WITH CLUSTERING ORDER BY (c DESC, d DESC)")
+    session.execute("INSERT INTO rev (k, c, d, v) VALUES (1, {'t1': 1, 't2': 2, 't3': 3, "
+                    "'t4': 4}, {'t1', 't2', 't3', 't4'}, 2)")
+    for selector, want_map, want_set in [
+        ("['nonexisting']", None, None),
+        ("['t1']", 1, "t1"),
+        ("['t1'..'t3']", {"t1": 1, "t2": 2, "t3": 3}, {"t1", "t2", "t3"}),
+        ("['t3'..'t5']", {"t3": 3, "t4": 4}, {"t3", "t4"}),
+        ("[..'t2']", {"t1": 1, "t2": 2}, {"t1", "t2"}),
+        ("['t3'..]", {"t3": 3, "t4": 4}, {"t3", "t4"}),
+    ]:
+        got_map, got_set = one(session, f"SELECT c{selector}, d{selector} FROM rev")[1]
+        if isinstance(want_map, dict):
+            got_map, got_set = dict(got_map), set(got_set)
+        assert (got_map, got_set) == (want_map, want_set), selector
