@@ -675,6 +675,54 @@ fn write_meta_argument(name: &str) -> Error {
 mod tests {
     use super::*;
 
+    fn int_map() -> (CqlType, Bytes) {
+        let ty = CqlType::map(
+            CqlType::Native(NativeType::Int),
+            CqlType::Native(NativeType::Text),
+        );
+        let entry = |k: i32, v: &'static str| {
+            (
+                Bytes::copy_from_slice(&k.to_be_bytes()),
+                Bytes::from_static(v.as_bytes()),
+            )
+        };
+        let value = crate::cql::serialized::join_collection(
+            &ty,
+            &[entry(-5, "a"), entry(1, "b"), entry(7, "c")],
+        );
+        (ty, value)
+    }
+
+    #[test]
+    fn elements_and_slices_compare_keys_by_their_type() {
+        let (ty, value) = int_map();
+        let key = |k: i32| Bytes::copy_from_slice(&k.to_be_bytes());
+        let collection = |frozen| Collection {
+            ty: ty.clone(),
+            frozen,
+        };
+        let c = collection(false);
+        assert_eq!(
+            element(&value, &c, &key(1)).expect("ok"),
+            Some(Bytes::from_static(b"b"))
+        );
+        assert_eq!(element(&value, &c, &key(2)).expect("ok"), None);
+        // -5 sorts first as an int, last as bytes.
+        let keys = |v: Option<Bytes>| -> Vec<Bytes> {
+            let v = v.expect("some");
+            let entries = crate::cql::serialized::split_collection(&ty, &v).expect("split");
+            entries.into_iter().map(|(k, _)| k).collect()
+        };
+        let lower = slice(&value, &c, None, Some(&key(1))).expect("ok");
+        assert_eq!(keys(lower), vec![key(-5), key(1)]);
+        let upper = slice(&value, &c, Some(&key(0)), None).expect("ok");
+        assert_eq!(keys(upper), vec![key(1), key(7)]);
+        // Nothing in range: null for a non-frozen collection, empty for a frozen one.
+        assert_eq!(slice(&value, &c, Some(&key(8)), None).expect("ok"), None);
+        let frozen = slice(&value, &collection(true), Some(&key(8)), None).expect("ok");
+        assert_eq!(keys(frozen), Vec::<Bytes>::new());
+    }
+
     #[test]
     fn fields_of_a_serialized_user_type_are_found_by_index() {
         let value = Bytes::from_static(b"\x00\x00\x00\x01a\xff\xff\xff\xff\x00\x00\x00\x02bc");

@@ -693,3 +693,48 @@ fn bound_relations_are_found_by_where_position() {
     ));
     assert!(bound.relation_at(3).is_none());
 }
+
+#[test]
+fn limits_bind_an_unset_marker_as_no_limit_and_refuse_a_null_one() {
+    let catalog = catalog();
+    let sel = select("SELECT * FROM ks.t4 PER PARTITION LIMIT ? LIMIT ?");
+    let table = catalog.table("ks", "t4").expect("table");
+    let bind = |values: &[Value]| bind_select(&sel, table, &catalog, values);
+    let bound = bind(&[Value::Unset, int(3)]).expect("bind");
+    assert_eq!((bound.per_partition_limit, bound.limit), (None, Some(3)));
+    let bound = bind(&[int(2), Value::Unset]).expect("bind");
+    assert_eq!((bound.per_partition_limit, bound.limit), (Some(2), None));
+    for values in [[int(2), Value::Null], [Value::Null, int(2)]] {
+        let err = bind(&values).expect_err("null limit");
+        assert_eq!(err.to_string(), "Invalid null value of limit");
+    }
+    let err = bind(&[int(0), int(1)]).expect_err("zero");
+    assert_eq!(err.to_string(), "LIMIT must be strictly positive");
+}
+
+#[test]
+fn token_of_literal_values_bounds_the_range_at_that_keys_token() {
+    let token_of = |parts: &[&[u8]]| {
+        Murmur3Partitioner::token(&serialize_partition_key(parts).expect("key")).0
+    };
+    let t = token_of(&[&32i32.to_be_bytes()]);
+    let range = |start, end| PartitionSelection::Range { start, end };
+    let p = plan("SELECT * FROM ks.t4 WHERE token(k) >= token(32)");
+    assert_eq!(p.partitions, range(Bound::Included(t), Bound::Unbounded));
+    let p = plan_with("SELECT * FROM ks.t4 WHERE token(k) < token(?)", &[int(32)]).expect("plan");
+    assert_eq!(p.partitions, range(Bound::Unbounded, Bound::Excluded(t)));
+    let t = token_of(&[&1i32.to_be_bytes(), b"x"]);
+    let p = plan("SELECT * FROM ks.t2 WHERE token(a, b) > token(1, 'x')");
+    assert_eq!(p.partitions, range(Bound::Excluded(t), Bound::Unbounded));
+    assert_eq!(
+        error("SELECT * FROM ks.t2 WHERE token(a, b) > token(1)"),
+        "Invalid number of arguments in call to function system.token: 2 required but 1 provided"
+    );
+    let slots = select_slots(
+        &select("SELECT * FROM ks.t4 WHERE token(k) > token(?)"),
+        catalog().table("ks", "t4").expect("table"),
+    )
+    .expect("slots");
+    assert_eq!(slots[0].name, "arg0(system.token)");
+    assert_eq!(slots[0].ty, CqlType::Native(NativeType::Int));
+}
