@@ -295,6 +295,13 @@ fn check_term(term: &Term) -> Result<()> {
             if !super::functions::is_known(name) {
                 return Err(Error::invalid(format!("Unknown function {name} called")));
             }
+            // Executing would refuse them; PREPARE must not announce fewer markers instead.
+            if args.iter().any(|a| matches!(a, Term::BindMarker(_))) {
+                return Err(Error::not_supported_plural(
+                    "Bind markers in function arguments",
+                    None,
+                ));
+            }
             args.iter().try_for_each(check_term)
         }
         Term::List(items) | Term::Set(items) | Term::Tuple(items) => {
@@ -313,11 +320,16 @@ fn check_term(term: &Term) -> Result<()> {
 fn statement_terms<'s>(statement: &'s Statement, out: &mut Vec<&'s Term>) {
     let relations = |relations: &'s [Relation], out: &mut Vec<&'s Term>| {
         for relation in relations {
-            out.push(match relation {
+            match relation {
+                // `token(k) > token(?)`: the token of bound key values, which binding serves.
+                Relation::Token {
+                    value: Term::FunctionCall { name, args },
+                    ..
+                } if name == "token" || name == "system.token" => out.extend(args),
                 Relation::Column { value, .. }
                 | Relation::MultiColumn { value, .. }
-                | Relation::Token { value, .. } => value,
-            });
+                | Relation::Token { value, .. } => out.push(value),
+            }
         }
     };
     let using = |using: &'s Using, out: &mut Vec<&'s Term>| {
