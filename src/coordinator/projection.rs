@@ -45,6 +45,8 @@ pub(super) enum Expr {
     Call(Function, Option<Box<Expr>>),
     /// A value computed when the statement was planned.
     Literal(Bytes),
+    /// A null literal (a function's argument).
+    Null,
     /// Field `index` of a user type value.
     Field(Box<Expr>, usize),
     /// `m[key]` (the value) or `s[key]` (the element, if present).
@@ -148,6 +150,7 @@ pub(super) fn eval(
         Expr::FieldWriteTime(i, f) => ts(row.and_then(|r| r.field_meta(*i, *f))),
         Expr::FieldTtl(i, f) => ttl(row.and_then(|r| r.field_meta(*i, *f))),
         Expr::Literal(value) => Some(value.clone()),
+        Expr::Null => None,
         Expr::Call(function, arg) => {
             let value = match arg {
                 Some(arg) => eval(arg, row, counts)?,
@@ -375,6 +378,7 @@ impl Resolver<'_> {
             .map(|r| r.as_ref().map_or(Arg::Untyped, |r| Arg::Typed(&r.ty)))
             .collect();
         let fits = |i: usize, t: NativeType| match &args[i] {
+            Selector::Term(Term::Null) => true,
             Selector::Term(term) => self.literal(term, &CqlType::Native(t)).is_ok(),
             _ => false,
         };
@@ -385,6 +389,9 @@ impl Resolver<'_> {
             function.param(),
         ) {
             (Some(Some(r)), _, _) => Some(r),
+            (Some(None), Some(Selector::Term(Term::Null)), Some(param)) => {
+                Some(resolved(Expr::Null, "null".into(), CqlType::Native(param)))
+            }
             (Some(None), Some(Selector::Term(term)), Some(param)) => {
                 let value = self.literal(term, &CqlType::Native(param))?;
                 Some(resolved(

@@ -223,6 +223,8 @@ def test_blob_conversions_round_trip_and_refuse_bad_bytes(session):
                      "system.blobasvarchar(b)", "system.bigintasblob(l)",
                      "system.blobasint(0x00000009)"]
     assert one(session, "SELECT k FROM blobs WHERE k = blobAsInt(0x00000001)")[1] == (1,)
+    assert one(session, "SELECT blobAsInt(null), intAsBlob(null) FROM blobs") == \
+        (["system.blobasint(null)", "system.intasblob(null)"], (None, None))
     with pytest.raises(InvalidRequest, match="In call to function blobasint, value 0x0102 is "
                                              "not a valid binary representation for type int"):
         session.execute("SELECT blobAsInt(0x0102) FROM blobs")
