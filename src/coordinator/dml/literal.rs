@@ -469,9 +469,10 @@ fn iso_fields(text: &str) -> Option<Vec<(i64, char)>> {
 /// (time functions, `typeAsBlob`/`blobAsType`, casts), their literal arguments converted
 /// as literals are here; the result must be a valid `ty`.
 fn function(name: &str, args: &[Term], ty: &CqlType) -> Result<Bytes, String> {
-    // Function arguments are native values: no user type needs the catalog.
-    let catalog = Catalog::new();
-    let literal = |t: &Term, ty: &CqlType| bytes(t, ty, &catalog, "");
+    // Function arguments are native values: no user type needs the catalog, so one
+    // catalog made once serves every call (a write may call `now()` per row).
+    static NATIVE_ONLY: std::sync::LazyLock<Catalog> = std::sync::LazyLock::new(Catalog::new);
+    let literal = |t: &Term, ty: &CqlType| bytes(t, ty, &NATIVE_ONLY, "");
     let (value, result) =
         crate::coordinator::functions::evaluate(name, args, &literal).map_err(|e| e.to_string())?;
     let value = value.ok_or_else(|| format!("Invalid null value returned by function {name}"))?;
