@@ -71,6 +71,7 @@ impl Expr {
 /// What an aggregate row counted: every row, and each `count(column)`'s non-null values.
 #[derive(Debug, Default)]
 pub(super) struct Counts {
+    /// The rows counted.
     pub rows: i64,
     /// (table column index, rows where it is not null).
     pub columns: Vec<(usize, i64)>,
@@ -240,7 +241,9 @@ fn slice(
 
 /// The select clause, resolved against a table.
 pub(super) struct Projection {
+    /// What each output column computes, in select clause order.
     pub exprs: Vec<Expr>,
+    /// The output columns' names and types.
     pub metadata: ResultMetadata,
 }
 

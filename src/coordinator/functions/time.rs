@@ -44,14 +44,17 @@ pub(super) fn date_of_millis(ms: i64) -> u32 {
     (ms.div_euclid(MILLIS_PER_DAY) + EPOCH_DAY).clamp(0, i64::from(u32::MAX)) as u32
 }
 
+/// The time count (100 ns ticks since 1582-10-15) of the instant `ms`, clamped to 60 bits.
 pub(super) fn ticks_of_millis(ms: i64) -> u64 {
     (ms as i128 * 10_000 + i128::from(GREGORIAN_OFFSET)).clamp(0, (1i128 << 60) - 1) as u64
 }
 
+/// The instant (ms since the epoch) of a time count, truncated to the millisecond.
 pub(super) fn millis_of_ticks(ticks: u64) -> i64 {
     ((i128::from(ticks) - i128::from(GREGORIAN_OFFSET)) / 10_000) as i64
 }
 
+/// The time count a version-1 UUID carries.
 pub(super) fn ticks_of_timeuuid(b: &[u8; 16]) -> u64 {
     let low = u64::from(u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
     let mid = u64::from(u16::from_be_bytes([b[4], b[5]]));
