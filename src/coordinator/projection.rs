@@ -376,9 +376,20 @@ impl Resolver<'_> {
                 other => self.selector(other).map(Some),
             })
             .collect::<Result<Vec<_>>>()?;
+        let texts: Vec<String> = args
+            .iter()
+            .map(|a| match a {
+                Selector::Term(t) => super::restrict::term_text(t),
+                _ => String::new(),
+            })
+            .collect();
         let kinds: Vec<Arg<'_>> = resolved_args
             .iter()
-            .map(|r| r.as_ref().map_or(Arg::Untyped, |r| Arg::Typed(&r.ty)))
+            .zip(&texts)
+            .map(|(r, text)| match r {
+                Some(r) => Arg::Typed(&r.ty, &r.name),
+                None => Arg::Untyped(text),
+            })
             .collect();
         let fits = |i: usize, t: NativeType| match &args[i] {
             Selector::Term(Term::Null) => true,

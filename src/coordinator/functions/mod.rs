@@ -153,13 +153,13 @@ fn cast_signatures(name: &str) -> Option<Vec<Signature>> {
     (!from.is_empty()).then_some(from)
 }
 
-/// An argument as resolution sees it.
+/// An argument as resolution sees it, with its CQL text for messages.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Arg<'a> {
     /// A value of a known type: a column, or another call.
-    Typed(&'a CqlType),
+    Typed(&'a CqlType, &'a str),
     /// A literal or a bind marker, which takes its type from the parameter if it can.
-    Untyped,
+    Untyped(&'a str),
 }
 
 /// Resolves a call of `name` on `args` to a function and its result type. `fits(i, t)`
@@ -187,8 +187,8 @@ pub(crate) fn resolve(
     }
     let matches = |s: &Signature, exact: bool| match (s.param, args.first()) {
         (None, None) => true,
-        (Some(param), Some(Arg::Typed(ty))) => accepts(param, ty, exact),
-        (Some(param), Some(Arg::Untyped)) => fits(0, param),
+        (Some(param), Some(Arg::Typed(ty, _))) => accepts(param, ty, exact),
+        (Some(param), Some(Arg::Untyped(_))) => fits(0, param),
         _ => false,
     };
     let exact: Vec<&Signature> = candidates.iter().filter(|s| matches(s, true)).collect();
@@ -224,8 +224,7 @@ fn accepts(param: NativeType, ty: &CqlType, exact: bool) -> bool {
 fn no_match(name: &str, candidates: &[Signature], args: &[Arg<'_>]) -> Error {
     if let ([only], [arg]) = (candidates, args) {
         let given = match arg {
-            Arg::Typed(ty) => ty.to_string(),
-            Arg::Untyped => "the value".to_owned(),
+            Arg::Typed(_, text) | Arg::Untyped(text) => text,
         };
         let param = only.param.map_or("", NativeType::name);
         return Error::invalid(format!(
@@ -282,9 +281,14 @@ pub(crate) fn evaluate(
             _ => None,
         });
     }
+    let texts: Vec<String> = args.iter().map(super::restrict::term_text).collect();
     let kinds: Vec<Arg<'_>> = typed
         .iter()
-        .map(|t| t.as_ref().map_or(Arg::Untyped, |(_, ty)| Arg::Typed(ty)))
+        .zip(&texts)
+        .map(|(t, text)| match t {
+            Some((_, ty)) => Arg::Typed(ty, text),
+            None => Arg::Untyped(text),
+        })
         .collect();
     let fits = |i: usize, t: NativeType| {
         matches!(args[i], Term::Null) || literal(&args[i], &CqlType::Native(t)).is_ok()

@@ -13,7 +13,7 @@ fn ts() -> CqlType {
 
 fn resolve_typed(name: &str, ty: NativeType) -> Result<(Function, CqlType)> {
     let ty = CqlType::Native(ty);
-    resolve(name, &[Arg::Typed(&ty)], &|_, _| false)
+    resolve(name, &[Arg::Typed(&ty, "x")], &|_, _| false)
 }
 
 fn call(function: Function, arg: &[u8]) -> Vec<u8> {
@@ -85,16 +85,16 @@ fn every_time_type_converts_to_the_others_as_cassandra_4_1_defines() {
 #[test]
 fn resolution_converts_literals_and_refuses_ambiguous_or_wrong_calls() {
     // A literal that is a timestamp but not a timeuuid picks toDate(timestamp).
-    let (f, _) = resolve("todate", &[Arg::Untyped], &|_, t| t == N::Timestamp).expect("one");
+    let (f, _) = resolve("todate", &[Arg::Untyped("'v'")], &|_, t| t == N::Timestamp).expect("one");
     assert_eq!(f, Function::ToDate(N::Timestamp));
-    let err = resolve("tounixtimestamp", &[Arg::Untyped], &|_, _| true).unwrap_err();
+    let err = resolve("tounixtimestamp", &[Arg::Untyped("'v'")], &|_, _| true).unwrap_err();
     assert!(
         err.to_string().starts_with(
             "Ambiguous call to function system.tounixtimestamp (can be matched by following signatures: system.tounixtimestamp : (timeuuid) -> bigint"
         ),
         "{err}"
     );
-    let err = resolve("now", &[Arg::Untyped], &|_, _| true).unwrap_err();
+    let err = resolve("now", &[Arg::Untyped("'v'")], &|_, _| true).unwrap_err();
     assert_eq!(
         err.to_string(),
         "Invalid number of arguments in call to function system.now: 0 required but 1 provided"
@@ -102,7 +102,7 @@ fn resolution_converts_literals_and_refuses_ambiguous_or_wrong_calls() {
     let err = resolve_typed("intasblob", N::Bigint).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "Type error: bigint cannot be passed as argument 0 of function system.intasblob of type int"
+        "Type error: x cannot be passed as argument 0 of function system.intasblob of type int"
     );
     let err = resolve_typed("max", N::Int).unwrap_err();
     assert!(
