@@ -339,7 +339,15 @@ def test_token_of_literals_in_where_and_selectors(session):
     prepared = session.prepare("SELECT k FROM tok WHERE token(k) > token(?)")
     rows = session.execute(prepared, [32])
     assert sorted(r.k for r in rows) == sorted(k for k, t in by_token.items() if t > limit)
+    # As a selector, token() is Cassandra's function of the key's types: any int hashes,
+    # a value of another type is a type error.
     assert one(session, "SELECT token(v) FROM tok WHERE k = 32")[1] == (limit,)
+    assert one(session, "SELECT token(32) FROM tok WHERE k = 0") == (["system.token(32)"],
+                                                                     (limit,))
+    table(session, "tok2", "(k int PRIMARY KEY, t text)")
+    with pytest.raises(InvalidRequest, match="Type error: t cannot be passed as argument 0 of "
+                                             "function system.token of type int"):
+        session.execute("SELECT token(t) FROM tok2")
     with pytest.raises(InvalidRequest, match=r"The token\(\) function must be applied to all "
                                              "partition key components or none of them"):
         session.execute("SELECT k FROM tok WHERE token(v) > 0")
