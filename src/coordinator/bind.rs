@@ -126,7 +126,7 @@ fn relation_slots(relation: &Relation, table: &TableDef, slots: &mut Vec<Slot>) 
                 .partition_key()
                 .iter()
                 .position(|c| c.name == def.name);
-            let mut push = |name: &Option<String>, ty: CqlType, pk: Option<usize>| {
+            let push = |slots: &mut Vec<Slot>, name: &Option<String>, ty, pk| {
                 let name = name.clone().unwrap_or_else(|| def.name.clone());
                 slots.push(Slot {
                     name,
@@ -137,12 +137,13 @@ fn relation_slots(relation: &Relation, table: &TableDef, slots: &mut Vec<Slot>) 
             match (op, value) {
                 (Operator::In, Term::BindMarker(m)) => {
                     let name = Some(m.clone().unwrap_or_else(|| format!("in({})", def.name)));
-                    push(&name, CqlType::List(Box::new(element)), None);
+                    push(slots, &name, CqlType::List(Box::new(element)), None);
                 }
                 (Operator::In, Term::Tuple(items) | Term::List(items)) => {
                     for item in items {
-                        if let Term::BindMarker(m) = item {
-                            push(m, element.clone(), None);
+                        match item {
+                            Term::BindMarker(m) => push(slots, m, element.clone(), None),
+                            call => call_slots(call, slots)?,
                         }
                     }
                 }
@@ -152,9 +153,9 @@ fn relation_slots(relation: &Relation, table: &TableDef, slots: &mut Vec<Slot>) 
                     } else {
                         None
                     };
-                    push(m, element, pk);
+                    push(slots, m, element, pk);
                 }
-                _ => {}
+                (_, call) => call_slots(call, slots)?,
             }
         }
         Relation::Token {
@@ -187,6 +188,37 @@ fn relation_slots(relation: &Relation, table: &TableDef, slots: &mut Vec<Slot>) 
         Relation::MultiColumn { columns, op, value } => {
             multi_slots(columns, *op, value, table, slots)?;
         }
+    }
+    Ok(())
+}
+
+/// Slots of the markers among a function call's arguments (`minTimeuuid(?)`), typed by
+/// the parameter they fill and named as Cassandra names them, `arg0(system.mintimeuuid)`.
+fn call_slots(term: &Term, slots: &mut Vec<Slot>) -> Result<()> {
+    let Term::FunctionCall { name, args } = term else {
+        return Ok(());
+    };
+    let catalog = Catalog::new();
+    let literal = |t: &Term, ty: &CqlType| match t {
+        Term::BindMarker(_) => Err(Error::not_supported_plural(
+            "Bind markers inside nested function calls",
+            None,
+        )
+        .to_string()),
+        t => super::dml::literal_bytes(t, ty, &catalog, ""),
+    };
+    let bare = name.strip_prefix("system.").unwrap_or(name);
+    for (i, ty) in super::functions::marker_types(name, args, &literal)? {
+        let Term::BindMarker(m) = &args[i] else {
+            continue;
+        };
+        slots.push(Slot {
+            name: m
+                .clone()
+                .unwrap_or_else(|| format!("arg{i}(system.{bare})")),
+            ty: CqlType::Native(ty),
+            partition_key: None,
+        });
     }
     Ok(())
 }
@@ -569,12 +601,53 @@ fn term_bytes(
         Term::BindMarker(_) => Ok(next_value(cursor, column)?
             .map(|v| crate::cql::serialized::normalize(ty, &v).unwrap_or(v))),
         Term::Null => Ok(None),
+        Term::FunctionCall { name, args }
+            if args.iter().any(|a| matches!(a, Term::BindMarker(_))) =>
+        {
+            call_with_markers(name, args, ty, column, cursor)
+        }
         // The same conversions as a write's literals: date and timestamp strings, big
         // numbers, user types, `now()`, `minTimeuuid('...')`.
         literal => super::dml::literal_bytes(literal, ty, cursor.catalog, cursor.keyspace)
             .map(Some)
             .map_err(|e| Error::invalid(format!("{e} (column {column})"))),
     }
+}
+
+/// A call whose arguments include markers: each marker takes the next bound value (a null
+/// one makes the call's argument null), the call's result must be a `ty`.
+fn call_with_markers(
+    name: &str,
+    args: &[Term],
+    ty: &CqlType,
+    column: &str,
+    cursor: &mut Cursor,
+) -> Result<Option<Bytes>> {
+    let cursor = std::cell::RefCell::new(cursor);
+    let literal = |t: &Term, param: &CqlType| match t {
+        Term::BindMarker(_) => {
+            let mut cursor = cursor.borrow_mut();
+            match next_value(&mut cursor, column).map_err(|e| e.to_string())? {
+                Some(value) => Ok(value),
+                None => Err(format!(
+                    "Invalid null value for argument of function {name}"
+                )),
+            }
+        }
+        t => {
+            let cursor = cursor.borrow();
+            super::dml::literal_bytes(t, param, cursor.catalog, cursor.keyspace)
+        }
+    };
+    let (value, result) = super::functions::evaluate(name, args, &literal)?;
+    if let Some(v) = &value {
+        crate::cql::serialized::validate(ty, v).map_err(|_| {
+            Error::invalid(format!(
+                "Type error: cannot assign result of function system.{name} (type {result}) to {column} (type {ty})"
+            ))
+        })?;
+    }
+    Ok(value)
 }
 
 fn next_value(cursor: &mut Cursor, column: &str) -> Result<Option<Bytes>> {

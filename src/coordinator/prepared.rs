@@ -286,32 +286,36 @@ impl PreparedCache {
 fn check_functions(statement: &Statement) -> Result<()> {
     let mut terms = Vec::new();
     statement_terms(statement, &mut terms);
-    terms.into_iter().try_for_each(check_term)
+    // A SELECT's WHERE values bind markers in calls (`bind::call_slots`); a write's walk
+    // numbers markers without looking inside calls, so executing would refuse them, and
+    // PREPARE must not announce fewer markers instead.
+    let markers = matches!(statement, Statement::Select(_));
+    terms.into_iter().try_for_each(|t| check_term(t, markers))
 }
 
-fn check_term(term: &Term) -> Result<()> {
+fn check_term(term: &Term, markers: bool) -> Result<()> {
+    let check = |t: &Term| check_term(t, markers);
     match term {
         Term::FunctionCall { name, args } => {
             if !super::functions::is_known(name) {
                 return Err(Error::invalid(format!("Unknown function {name} called")));
             }
-            // Executing would refuse them; PREPARE must not announce fewer markers instead.
-            if args.iter().any(|a| matches!(a, Term::BindMarker(_))) {
+            if !markers && args.iter().any(|a| matches!(a, Term::BindMarker(_))) {
                 return Err(Error::not_supported_plural(
                     "Bind markers in function arguments",
-                    None,
+                    Some(" (only in a SELECT's WHERE values)"),
                 ));
             }
-            args.iter().try_for_each(check_term)
+            args.iter().try_for_each(check)
         }
         Term::List(items) | Term::Set(items) | Term::Tuple(items) => {
-            items.iter().try_for_each(check_term)
+            items.iter().try_for_each(check)
         }
         Term::Map(entries) => entries
             .iter()
-            .try_for_each(|(k, v)| check_term(k).and_then(|()| check_term(v))),
-        Term::UserType(fields) => fields.iter().try_for_each(|(_, v)| check_term(v)),
-        Term::Cast { term, .. } => check_term(term),
+            .try_for_each(|(k, v)| check(k).and_then(|()| check(v))),
+        Term::UserType(fields) => fields.iter().try_for_each(|(_, v)| check(v)),
+        Term::Cast { term, .. } => check(term),
         _ => Ok(()),
     }
 }

@@ -273,12 +273,28 @@ def test_unknown_functions_are_refused_when_prepared_and_executed(session):
             session.prepare(query)
         with pytest.raises(InvalidRequest, match=message):
             session.execute(query.replace("?", "1"))
-    # A marker inside a function's arguments is refused when prepared, not miscounted.
-    for query in ["SELECT k FROM unk WHERE k = blobAsInt(?)",
-                  "INSERT INTO unk (k, v) VALUES (?, blobAsInt(?))"]:
-        with pytest.raises(InvalidRequest, match="Bind markers in function arguments are not "
-                                                 "supported yet by this ringcache build"):
-            session.prepare(query)
+    # A write's marker inside a function's arguments is refused when prepared, not miscounted.
+    with pytest.raises(InvalidRequest, match="Bind markers in function arguments are not "
+                                             "supported yet by this ringcache build"):
+        session.prepare("INSERT INTO unk (k, v) VALUES (?, blobAsInt(?))")
+
+
+def test_markers_in_function_arguments_of_where_values(session):
+    import datetime
+    table(session, "evts", "(k int, t timeuuid, v int, PRIMARY KEY (k, t))")
+    for minute in range(10):
+        session.execute("INSERT INTO evts (k, t, v) VALUES (0, maxTimeuuid(%s), %s)",
+                        (datetime.datetime(2021, 1, 1, 0, minute), minute))
+    prepared = session.prepare("SELECT v FROM evts WHERE k = blobAsInt(?) AND "
+                               "t > maxTimeuuid(?) AND t < minTimeuuid(?)")
+    names = [c.name for c in prepared.column_metadata]
+    assert names == ["arg0(system.blobasint)", "arg0(system.maxtimeuuid)",
+                     "arg0(system.mintimeuuid)"]
+    rows = session.execute(prepared, [b"\x00\x00\x00\x00", datetime.datetime(2021, 1, 1, 0, 2),
+                                      datetime.datetime(2021, 1, 1, 0, 6)])
+    assert [r.v for r in rows] == [3, 4, 5]
+    with pytest.raises(InvalidRequest, match="Ambiguous call to function system.todate"):
+        session.prepare("SELECT v FROM evts WHERE k = 0 AND t > minTimeuuid(toDate(?))")
 
 
 # -- element, slice and field selectors, token() values ------------------------------------

@@ -472,7 +472,16 @@ fn function(name: &str, args: &[Term], ty: &CqlType) -> Result<Bytes, String> {
     // Function arguments are native values: no user type needs the catalog, so one
     // catalog made once serves every call (a write may call `now()` per row).
     static NATIVE_ONLY: std::sync::LazyLock<Catalog> = std::sync::LazyLock::new(Catalog::new);
-    let literal = |t: &Term, ty: &CqlType| bytes(t, ty, &NATIVE_ONLY, "");
+    let literal = |t: &Term, ty: &CqlType| match t {
+        // A write's markers are numbered by the statement walk, which does not look
+        // inside calls: PREPARE refuses these, and so does execution.
+        Term::BindMarker(_) => Err(
+            "Bind markers in function arguments are not supported yet by this ringcache build \
+             (only in a SELECT's WHERE values)"
+                .to_owned(),
+        ),
+        t => bytes(t, ty, &NATIVE_ONLY, ""),
+    };
     let (value, result) =
         crate::coordinator::functions::evaluate(name, args, &literal).map_err(|e| e.to_string())?;
     let value = value.ok_or_else(|| format!("Invalid null value returned by function {name}"))?;

@@ -252,12 +252,49 @@ pub(crate) type Literal<'a> = &'a dyn Fn(&Term, &CqlType) -> std::result::Result
 
 /// Evaluates the call `name(args)` written as a term (a WHERE value, an INSERT or UPDATE
 /// value): its value and result type. Arguments are nested calls, typed casts
-/// (`(int)3`) and literals, converted by `literal` to the parameter's type.
+/// (`(int)3`), literals and bind markers; `literal` converts a literal (or takes a
+/// marker's bound value) as the parameter's type.
 pub(crate) fn evaluate(
     name: &str,
     args: &[Term],
     literal: Literal<'_>,
 ) -> Result<(Option<Bytes>, CqlType)> {
+    let (function, result, typed) = resolve_term(name, args, literal)?;
+    let value = match (typed.into_iter().next(), args.first(), function.param()) {
+        (Some(Some((value, _))), _, _) => value,
+        (_, Some(Term::Null), _) | (_, None, _) | (_, _, None) => None,
+        (_, Some(term), Some(param)) => {
+            Some(literal(term, &CqlType::Native(param)).map_err(Error::invalid)?)
+        }
+    };
+    Ok((function.call(value.as_deref())?, result))
+}
+
+/// The types of the bind markers among the arguments of the call `name(args)`, by
+/// argument position: what PREPARE announces for them.
+pub(crate) fn marker_types(
+    name: &str,
+    args: &[Term],
+    literal: Literal<'_>,
+) -> Result<Vec<(usize, NativeType)>> {
+    let (function, _, _) = resolve_term(name, args, literal)?;
+    Ok(args
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| matches!(a, Term::BindMarker(_)))
+        .filter_map(|(i, _)| function.param().map(|p| (i, p)))
+        .collect())
+}
+
+/// A value from a term argument, with its type, where the argument has one of its own.
+type TypedArg = Option<(Option<Bytes>, CqlType)>;
+
+/// Resolves a call written as a term; nested calls and casts are evaluated for their type.
+fn resolve_term(
+    name: &str,
+    args: &[Term],
+    literal: Literal<'_>,
+) -> Result<(Function, CqlType, Vec<TypedArg>)> {
     let selector_only = matches!(
         bare(name),
         "token" | "count" | "writetime" | "ttl" | "tojson"
@@ -265,18 +302,12 @@ pub(crate) fn evaluate(
     if !is_known(name) || selector_only {
         return Err(Error::invalid(format!("Unknown function {name} called")));
     }
-    let mut typed: Vec<Option<(Option<Bytes>, CqlType)>> = Vec::with_capacity(args.len());
+    let mut typed: Vec<TypedArg> = Vec::with_capacity(args.len());
     for arg in args {
         typed.push(match arg {
             Term::FunctionCall { name, args } => Some(evaluate(name, args, literal)?),
             Term::Cast { ty, term } => {
                 Some((Some(literal(term, ty).map_err(Error::invalid)?), ty.clone()))
-            }
-            Term::BindMarker(_) => {
-                return Err(Error::not_supported_plural(
-                    "Bind markers in function arguments",
-                    None,
-                ))
             }
             _ => None,
         });
@@ -290,18 +321,13 @@ pub(crate) fn evaluate(
             None => Arg::Untyped(text),
         })
         .collect();
-    let fits = |i: usize, t: NativeType| {
-        matches!(args[i], Term::Null) || literal(&args[i], &CqlType::Native(t)).is_ok()
+    // A marker or a null fits any parameter (Cassandra's "weakly assignable").
+    let fits = |i: usize, t: NativeType| match &args[i] {
+        Term::Null | Term::BindMarker(_) => true,
+        term => literal(term, &CqlType::Native(t)).is_ok(),
     };
     let (function, result) = resolve(name, &kinds, &fits)?;
-    let value = match (typed.into_iter().next(), args.first(), function.param()) {
-        (Some(Some((value, _))), _, _) => value,
-        (_, Some(Term::Null), _) | (_, None, _) | (_, _, None) => None,
-        (_, Some(term), Some(param)) => {
-            Some(literal(term, &CqlType::Native(param)).map_err(Error::invalid)?)
-        }
-    };
-    Ok((function.call(value.as_deref())?, result))
+    Ok((function, result, typed))
 }
 
 impl Function {
