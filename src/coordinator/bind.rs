@@ -126,7 +126,7 @@ fn relation_slots(relation: &Relation, table: &TableDef, slots: &mut Vec<Slot>) 
                 .partition_key()
                 .iter()
                 .position(|c| c.name == def.name);
-            let mut push = |name: &Option<String>, ty: CqlType, pk: Option<usize>| {
+            let push = |slots: &mut Vec<Slot>, name: &Option<String>, ty, pk| {
                 let name = name.clone().unwrap_or_else(|| def.name.clone());
                 slots.push(Slot {
                     name,
@@ -137,12 +137,13 @@ fn relation_slots(relation: &Relation, table: &TableDef, slots: &mut Vec<Slot>) 
             match (op, value) {
                 (Operator::In, Term::BindMarker(m)) => {
                     let name = Some(m.clone().unwrap_or_else(|| format!("in({})", def.name)));
-                    push(&name, CqlType::List(Box::new(element)), None);
+                    push(slots, &name, CqlType::List(Box::new(element)), None);
                 }
                 (Operator::In, Term::Tuple(items) | Term::List(items)) => {
                     for item in items {
-                        if let Term::BindMarker(m) = item {
-                            push(m, element.clone(), None);
+                        match item {
+                            Term::BindMarker(m) => push(slots, m, element.clone(), None),
+                            call => call_slots(call, slots)?,
                         }
                     }
                 }
@@ -152,9 +153,9 @@ fn relation_slots(relation: &Relation, table: &TableDef, slots: &mut Vec<Slot>) 
                     } else {
                         None
                     };
-                    push(m, element, pk);
+                    push(slots, m, element, pk);
                 }
-                _ => {}
+                (_, call) => call_slots(call, slots)?,
             }
         }
         Relation::Token {
@@ -167,10 +168,57 @@ fn relation_slots(relation: &Relation, table: &TableDef, slots: &mut Vec<Slot>) 
             ty: CqlType::Native(NativeType::Bigint),
             partition_key: None,
         }),
+        // `token(k) > token(?)`: the markers take the partition key columns' types, and
+        // Cassandra's names for function arguments (`arg0(system.token)`).
+        Relation::Token {
+            value: Term::FunctionCall { name, args },
+            ..
+        } if is_token(name) => {
+            for (i, (arg, def)) in args.iter().zip(table.partition_key()).enumerate() {
+                if let Term::BindMarker(m) = arg {
+                    slots.push(Slot {
+                        name: m.clone().unwrap_or_else(|| format!("arg{i}(system.token)")),
+                        ty: def.ty.clone(),
+                        partition_key: None,
+                    });
+                }
+            }
+        }
         Relation::Token { .. } => {}
         Relation::MultiColumn { columns, op, value } => {
             multi_slots(columns, *op, value, table, slots)?;
         }
+    }
+    Ok(())
+}
+
+/// Slots of the markers among a function call's arguments (`minTimeuuid(?)`), typed by
+/// the parameter they fill and named as Cassandra names them, `arg0(system.mintimeuuid)`.
+fn call_slots(term: &Term, slots: &mut Vec<Slot>) -> Result<()> {
+    let Term::FunctionCall { name, args } = term else {
+        return Ok(());
+    };
+    let catalog = Catalog::new();
+    let literal = |t: &Term, ty: &CqlType| match t {
+        Term::BindMarker(_) => Err(Error::not_supported_plural(
+            "Bind markers inside nested function calls",
+            None,
+        )
+        .to_string()),
+        t => super::dml::literal_bytes(t, ty, &catalog, "").map_err(|e| e.to_string()),
+    };
+    let bare = name.strip_prefix("system.").unwrap_or(name);
+    for (i, ty) in super::functions::marker_types(name, args, &literal)? {
+        let Term::BindMarker(m) = &args[i] else {
+            continue;
+        };
+        slots.push(Slot {
+            name: m
+                .clone()
+                .unwrap_or_else(|| format!("arg{i}(system.{bare})")),
+            ty: CqlType::Native(ty),
+            partition_key: None,
+        });
     }
     Ok(())
 }
@@ -269,10 +317,10 @@ pub(super) fn bind_select(
         }
     }
     if let Some(term) = &select.per_partition_limit {
-        bound.per_partition_limit = Some(bind_limit(term, &mut cursor)?);
+        bound.per_partition_limit = bind_limit(term, &mut cursor)?;
     }
     if let Some(term) = &select.limit {
-        bound.limit = Some(bind_limit(term, &mut cursor)?);
+        bound.limit = bind_limit(term, &mut cursor)?;
     }
     if cursor.next().is_some() {
         return Err(Error::invalid("There were more values than bind markers"));
@@ -324,6 +372,12 @@ fn bind_relation(relation: &Relation, table: &TableDef, cursor: &mut Cursor) -> 
                     "{name} cannot be used with the token function"
                 )));
             }
+            if let Term::FunctionCall { name, args } = value {
+                if is_token(name) {
+                    let value = token_of(args, table, cursor)?;
+                    return Ok(Bound::Token { op: *op, value });
+                }
+            }
             let ty = CqlType::Native(NativeType::Bigint);
             let bytes = term_bytes(value, &ty, "partition key token", cursor)?
                 .ok_or_else(|| Error::invalid("Invalid null token value"))?;
@@ -339,6 +393,37 @@ fn bind_relation(relation: &Relation, table: &TableDef, cursor: &mut Cursor) -> 
             "Multi-column relation bound as a single-column one",
         )),
     }
+}
+
+fn is_token(name: &str) -> bool {
+    name == "token" || name == "system.token"
+}
+
+/// `token(v1, ...)` of values: Cassandra's token function for the table takes the
+/// partition key's types in order, and hashes the values as a partition key.
+fn token_of(args: &[Term], table: &TableDef, cursor: &mut Cursor) -> Result<i64> {
+    let pk = table.partition_key();
+    if args.len() != pk.len() {
+        return Err(Error::invalid(format!(
+            "Invalid number of arguments in call to function system.token: {} required but {} provided",
+            pk.len(),
+            args.len()
+        )));
+    }
+    let mut parts = Vec::with_capacity(args.len());
+    for (arg, def) in args.iter().zip(&pk) {
+        let value = term_bytes(arg, &def.ty, &def.name, cursor)?;
+        parts.push(value.ok_or_else(|| {
+            Error::invalid(format!(
+                "Invalid null value for partition key part {}",
+                def.name
+            ))
+        })?);
+    }
+    let refs: Vec<&[u8]> = parts.iter().map(|b| b.as_ref()).collect();
+    crate::ring::Murmur3Partitioner::token_for_components(&refs)
+        .map(|t| t.0)
+        .map_err(|_| Error::invalid("Key length is longer than maximum of 65535"))
 }
 
 /// Cassandra's name for an operator the token function refuses.
@@ -475,16 +560,31 @@ impl TupleShape<'_> {
     }
 }
 
-fn bind_limit(term: &Term, cursor: &mut Cursor) -> Result<usize> {
-    let bytes = term_bytes(term, &CqlType::Native(NativeType::Int), "[limit]", cursor)?
-        .ok_or_else(|| Error::invalid("Invalid null value of limit"))?;
+/// A LIMIT or PER PARTITION LIMIT value, with Cassandra's rules (`SelectStatement.getLimit`,
+/// one message for both): an unset marker means no limit, a null one is refused.
+fn bind_limit(term: &Term, cursor: &mut Cursor) -> Result<Option<usize>> {
+    let bytes = match term {
+        Term::BindMarker(_) => match cursor.next() {
+            Some(Value::Unset) => return Ok(None),
+            Some(Value::Bytes(b)) => Some(b.clone()),
+            Some(Value::Null) => None,
+            None => return Err(Error::invalid("There were fewer values than bind markers")),
+        },
+        literal => term_bytes(
+            literal,
+            &CqlType::Native(NativeType::Int),
+            "[limit]",
+            cursor,
+        )?,
+    };
+    let bytes = bytes.ok_or_else(|| Error::invalid("Invalid null value of limit"))?;
     let limit = <[u8; 4]>::try_from(bytes.as_ref())
         .map(i32::from_be_bytes)
-        .map_err(|_| Error::invalid("Invalid limit value: expected a 4-byte int"))?;
+        .map_err(|_| Error::invalid("Invalid limit value"))?;
     if limit <= 0 {
         return Err(Error::invalid("LIMIT must be strictly positive"));
     }
-    Ok(limit as usize)
+    Ok(Some(limit as usize))
 }
 
 /// A term's serialized value: the next bound value for a marker, or the literal converted
@@ -501,12 +601,54 @@ fn term_bytes(
         Term::BindMarker(_) => Ok(next_value(cursor, column)?
             .map(|v| crate::cql::serialized::normalize(ty, &v).unwrap_or(v))),
         Term::Null => Ok(None),
+        Term::FunctionCall { name, args }
+            if args.iter().any(|a| matches!(a, Term::BindMarker(_))) =>
+        {
+            call_with_markers(name, args, ty, column, cursor)
+        }
         // The same conversions as a write's literals: date and timestamp strings, big
         // numbers, user types, `now()`, `minTimeuuid('...')`.
         literal => super::dml::literal_bytes(literal, ty, cursor.catalog, cursor.keyspace)
             .map(Some)
             .map_err(|e| Error::invalid(format!("{e} (column {column})"))),
     }
+}
+
+/// A call whose arguments include markers: each marker takes the next bound value (a null
+/// one makes the call's argument null), the call's result must be a `ty`.
+fn call_with_markers(
+    name: &str,
+    args: &[Term],
+    ty: &CqlType,
+    column: &str,
+    cursor: &mut Cursor,
+) -> Result<Option<Bytes>> {
+    let cursor = std::cell::RefCell::new(cursor);
+    let literal = |t: &Term, param: &CqlType| match t {
+        Term::BindMarker(_) => {
+            let mut cursor = cursor.borrow_mut();
+            match next_value(&mut cursor, column).map_err(|e| e.to_string())? {
+                Some(value) => Ok(value),
+                None => Err(format!(
+                    "Invalid null value for argument of function {name}"
+                )),
+            }
+        }
+        t => {
+            let cursor = cursor.borrow();
+            super::dml::literal_bytes(t, param, cursor.catalog, cursor.keyspace)
+                .map_err(|e| e.to_string())
+        }
+    };
+    let (value, result) = super::functions::evaluate(name, args, &literal)?;
+    if let Some(v) = &value {
+        crate::cql::serialized::validate(ty, v).map_err(|_| {
+            Error::invalid(format!(
+                "Type error: cannot assign result of function system.{name} (type {result}) to {column} (type {ty})"
+            ))
+        })?;
+    }
+    Ok(value)
 }
 
 fn next_value(cursor: &mut Cursor, column: &str) -> Result<Option<Bytes>> {

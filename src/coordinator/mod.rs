@@ -25,6 +25,7 @@ mod lwt;
 mod paging;
 mod plan;
 mod prepared;
+mod projection;
 mod read;
 mod replication;
 mod restrict;

@@ -17,7 +17,7 @@ use std::sync::{Arc, RwLock};
 use bytes::{BufMut, Bytes, BytesMut};
 use uuid::Uuid;
 
-use super::select::Expr;
+use super::projection::Expr;
 use crate::protocol::{wire, ResultMetadata};
 
 /// RESULT kind of a Rows body (spec §4.2.5).

@@ -14,7 +14,9 @@ use super::bind::{select_slots, Slot};
 use super::plan::PlanSlot;
 use super::select::data_type;
 use super::Reply;
-use crate::cql::ast::Statement;
+use crate::cql::ast::{
+    Assignment, ColumnTarget, IfClause, InsertValues, Relation, Statement, Term, Using,
+};
 use crate::error::{Error, Result};
 use crate::protocol::{
     ColumnSpec, PreparedMetadata, PreparedResult, QueryParameters, ResultBody, ResultMetadata,
@@ -46,6 +48,7 @@ impl Prepared {
         keyspace: Option<&str>,
         catalog: &Catalog,
     ) -> Result<Prepared> {
+        check_functions(&statement)?;
         let id = statement_id(query, keyspace);
         let (reads, slots, bind_columns, result_metadata) = match &statement {
             Statement::Select(select) => {
@@ -285,5 +288,123 @@ impl PreparedCache {
     /// Evicts every statement (the whole schema was replaced from a snapshot).
     pub(super) fn invalidate_all(&self) {
         self.cache.invalidate_all();
+    }
+}
+
+/// Refuses a statement that calls a function Cassandra would not find, with its message,
+/// at PREPARE (selectors are resolved with the result metadata, which refuses them too).
+fn check_functions(statement: &Statement) -> Result<()> {
+    let mut terms = Vec::new();
+    statement_terms(statement, &mut terms);
+    // A SELECT's WHERE values bind markers in calls (`bind::call_slots`); a write's walk
+    // numbers markers without looking inside calls, so executing would refuse them, and
+    // PREPARE must not announce fewer markers instead.
+    let markers = matches!(statement, Statement::Select(_));
+    terms.into_iter().try_for_each(|t| check_term(t, markers))
+}
+
+fn check_term(term: &Term, markers: bool) -> Result<()> {
+    let check = |t: &Term| check_term(t, markers);
+    match term {
+        Term::FunctionCall { name, args } => {
+            if !super::functions::is_known(name) {
+                return Err(Error::invalid(format!("Unknown function {name} called")));
+            }
+            if !markers && args.iter().any(|a| matches!(a, Term::BindMarker(_))) {
+                return Err(Error::not_supported_plural(
+                    "Bind markers in function arguments",
+                    Some(" (only in a SELECT's WHERE values)"),
+                ));
+            }
+            args.iter().try_for_each(check)
+        }
+        Term::List(items) | Term::Set(items) | Term::Tuple(items) => {
+            items.iter().try_for_each(check)
+        }
+        Term::Map(entries) => entries
+            .iter()
+            .try_for_each(|(k, v)| check(k).and_then(|()| check(v))),
+        Term::UserType(fields) => fields.iter().try_for_each(|(_, v)| check(v)),
+        Term::Cast { term, .. } => check(term),
+        _ => Ok(()),
+    }
+}
+
+/// Every term a statement holds outside its select clause.
+fn statement_terms<'s>(statement: &'s Statement, out: &mut Vec<&'s Term>) {
+    let relations = |relations: &'s [Relation], out: &mut Vec<&'s Term>| {
+        for relation in relations {
+            match relation {
+                // `token(k) > token(?)`: the token of bound key values, which binding serves.
+                Relation::Token {
+                    value: Term::FunctionCall { name, args },
+                    ..
+                } if name == "token" || name == "system.token" => out.extend(args),
+                Relation::Column { value, .. }
+                | Relation::MultiColumn { value, .. }
+                | Relation::Token { value, .. } => out.push(value),
+            }
+        }
+    };
+    let using = |using: &'s Using, out: &mut Vec<&'s Term>| {
+        out.extend(using.ttl.iter().chain(using.timestamp.iter()));
+    };
+    match statement {
+        Statement::Select(select) => {
+            relations(&select.where_clause, out);
+            out.extend(select.limit.iter().chain(select.per_partition_limit.iter()));
+        }
+        Statement::Insert(insert) => {
+            match &insert.values {
+                InsertValues::Values { values, .. } => out.extend(values),
+                InsertValues::Json { value, .. } => out.push(value),
+            }
+            using(&insert.using, out);
+        }
+        Statement::Update(update) => {
+            for assignment in &update.assignments {
+                match assignment {
+                    Assignment::Set { target, value } => {
+                        target_terms(target, out);
+                        out.push(value);
+                    }
+                    Assignment::Add { value, .. }
+                    | Assignment::Subtract { value, .. }
+                    | Assignment::Prepend { value, .. } => out.push(value),
+                }
+            }
+            relations(&update.where_clause, out);
+            if_terms(update.if_clause.as_ref(), out);
+            using(&update.using, out);
+        }
+        Statement::Delete(delete) => {
+            delete.targets.iter().for_each(|t| target_terms(t, out));
+            relations(&delete.where_clause, out);
+            if_terms(delete.if_clause.as_ref(), out);
+            using(&delete.using, out);
+        }
+        Statement::Batch(batch) => {
+            using(&batch.using, out);
+            batch
+                .statements
+                .iter()
+                .for_each(|s| statement_terms(s, out));
+        }
+        _ => {}
+    }
+}
+
+fn target_terms<'s>(target: &'s ColumnTarget, out: &mut Vec<&'s Term>) {
+    if let ColumnTarget::Element { key, .. } = target {
+        out.push(key);
+    }
+}
+
+fn if_terms<'s>(clause: Option<&'s IfClause>, out: &mut Vec<&'s Term>) {
+    if let Some(IfClause::Conditions(conditions)) = clause {
+        for condition in conditions {
+            target_terms(&condition.target, out);
+            out.push(&condition.value);
+        }
     }
 }

@@ -1,7 +1,8 @@
 //! SELECT on user tables: a [`ReadPlan`] run against the partitions' replica, fragments
 //! resolved into rows, rows cut into pages.
 //!
-//! The read walks partitions in storage order — the named ones, or a token range through
+//! The read walks partitions in the plan's order — the named ones in their key values' order,
+//! or a token range in storage order through
 //! the replica's partition index — and asks the replica for each partition's slice with a
 //! live-row budget: what is left of the page, the LIMIT and the PER PARTITION LIMIT. Rows
 //! come back as fragments; each row's live cells are visited in place
@@ -127,6 +128,8 @@ pub(super) struct Query<'a> {
     pub per_partition_limit: Option<usize>,
     /// Count rows instead of returning them (an aggregate): no paging, no row budget.
     pub count_only: bool,
+    /// The columns whose non-null values are counted too (`count(v)`), as table indexes.
+    pub counted: &'a [usize],
     /// Residual restrictions (ALLOW FILTERING) a row must pass.
     pub filter: &'a (dyn Fn(&StoredRow) -> bool + Sync),
 }
@@ -142,12 +145,28 @@ pub(super) struct StoredRow {
     pub values: Vec<Option<Bytes>>,
     /// Per column holding a single cell: its write timestamp and remaining TTL.
     pub meta: Vec<Option<(i64, Option<i32>)>>,
+    /// The same for each field of a non-frozen user type (`writetime(u.f)`); empty for
+    /// tables without one.
+    pub field_meta: Vec<FieldMeta>,
+}
+
+/// The write timestamp and remaining TTL of one field cell of a non-frozen user type.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct FieldMeta {
+    /// The table column.
+    pub column: usize,
+    /// The field's index in the type.
+    pub field: u16,
+    pub timestamp: i64,
+    pub ttl: Option<i32>,
 }
 
 /// The rows of a page (or, for an aggregate, all rows counted).
 pub(super) struct Output {
     pub rows: Vec<StoredRow>,
     pub count: i64,
+    /// For each of `Query::counted`, the rows where that column is not null.
+    pub column_counts: Vec<i64>,
     pub paging_state: Option<Bytes>,
 }
 
@@ -182,6 +201,7 @@ impl TableRead<'_> {
         let mut out = Output {
             rows: Vec::new(),
             count: 0,
+            column_counts: vec![0; query.counted.len()],
             paging_state: None,
         };
         if let Some(state) = &state {
@@ -281,7 +301,7 @@ impl TableRead<'_> {
                 };
                 saw_live = true;
                 if (query.filter)(&stored) {
-                    emit(out, stored, query.count_only);
+                    emit(out, stored, query);
                     scan.emitted += 1;
                     scan.last = Some(row.clustering.clone());
                     if scan.emitted == want_total {
@@ -295,7 +315,7 @@ impl TableRead<'_> {
                 let whole = query.plan.slice.ranges == [full_range()];
                 if let (true, false, true, Some(stored)) = (from_start, saw_live, whole, statics) {
                     if (query.filter)(&stored) {
-                        emit(out, stored, query.count_only);
+                        emit(out, stored, query);
                         scan.emitted += 1;
                     }
                 }
@@ -466,6 +486,7 @@ impl TableRead<'_> {
                     clustering: Bytes::new(),
                     values: vec![None; n],
                     meta: vec![None; n],
+                    field_meta: Vec::new(),
                 };
                 for (&i, part) in shape.pk.iter().zip(keys) {
                     stored.values[i] = Some(part.clone());
@@ -527,19 +548,46 @@ impl TableRead<'_> {
             };
             if self.table.columns[index].ty.is_multicell() {
                 stored.values[index] = Some(join_cells(&self.types[index], run)?);
+                if matches!(self.types[index], CqlType::Tuple(_)) {
+                    self.field_meta(index, run, stored);
+                }
             } else if let Some((_, cell)) = run.last() {
                 stored.values[index] = cell.value().cloned();
-                let ttl = match cell.kind {
-                    CellKind::Expiring {
-                        local_deletion_time,
-                        ..
-                    } => Some(local_deletion_time.saturating_sub(self.now_secs) as i32),
-                    _ => None,
-                };
-                stored.meta[index] = Some((cell.timestamp, ttl));
+                stored.meta[index] = Some((cell.timestamp, self.ttl_of(cell)));
             }
         }
         Ok(())
+    }
+
+    /// The remaining TTL of an expiring cell, in seconds.
+    fn ttl_of(&self, cell: &Cell) -> Option<i32> {
+        match cell.kind {
+            CellKind::Expiring {
+                local_deletion_time,
+                ..
+            } => Some(local_deletion_time.saturating_sub(self.now_secs) as i32),
+            _ => None,
+        }
+    }
+
+    /// Records the timestamp and TTL of each field cell of a non-frozen user type.
+    fn field_meta(&self, column: usize, cells: &[LiveRef<'_>], stored: &mut StoredRow) {
+        for (fragment, cell) in cells {
+            let field = fragment
+                .path
+                .as_ref()
+                .and_then(|p| comparable::decode_value(&smallint(), p).ok())
+                .and_then(|b| <[u8; 2]>::try_from(&b[..]).ok())
+                .map(u16::from_be_bytes);
+            if let Some(field) = field {
+                stored.field_meta.push(FieldMeta {
+                    column,
+                    field,
+                    timestamp: cell.timestamp,
+                    ttl: self.ttl_of(cell),
+                });
+            }
+        }
     }
 }
 
@@ -648,9 +696,14 @@ fn written_clustering(
     (encoded == clustering[..]).then_some(values)
 }
 
-fn emit(out: &mut Output, row: StoredRow, count_only: bool) {
+fn emit(out: &mut Output, row: StoredRow, query: &Query<'_>) {
     out.count += 1;
-    if !count_only || out.rows.is_empty() {
+    for (count, &column) in out.column_counts.iter_mut().zip(query.counted) {
+        if row.values.get(column).is_some_and(Option::is_some) {
+            *count += 1;
+        }
+    }
+    if !query.count_only || out.rows.is_empty() {
         // An aggregate keeps its first row for the non-aggregate selectors.
         out.rows.push(row);
     }
@@ -728,7 +781,7 @@ fn smallint() -> CqlType {
     CqlType::Native(crate::cql::types::NativeType::Smallint)
 }
 
-/// The partitions a plan reads, in storage order, resuming after a paging state.
+/// The partitions a plan reads, in the plan's order, resuming after a paging state.
 struct Cursor<'a> {
     selection: &'a PartitionSelection,
     /// Index of the next named partition.
@@ -747,11 +800,13 @@ impl<'a> Cursor<'a> {
             .filter(|s| s.clustering.is_some())
             .map(|s| s.partition.clone());
         let (next_key, start) = match selection {
+            // Named keys are read in their list's order (key values, not tokens): resume
+            // after the state's partition, which `check_state` found in the list.
             PartitionSelection::Keys(keys) => {
                 let skip = state.map_or(0, |s| {
                     keys.iter()
-                        .take_while(|k| k.storage_cmp(&s.partition).is_le())
-                        .count()
+                        .position(|k| *k == s.partition)
+                        .map_or(keys.len(), |at| at + 1)
                 });
                 (skip, None)
             }

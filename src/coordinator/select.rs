@@ -8,10 +8,10 @@ use std::sync::Arc;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::bind::{bind_select, Bound, BoundSelect};
-use super::functions::Function;
 use super::plan::{EncodedColumns, EncodedRows, PlanSlot, PlannedRows, SelectPlan};
+use super::projection::{counted_columns, eval, Counts, Expr, Projection, RowView};
 use super::source::{Cell, Row, Source};
-use crate::cql::ast::{Operator, Order, Select, Selector};
+use crate::cql::ast::{Operator, Order, Select};
 use crate::cql::types::{CqlType, NativeType};
 use crate::cql::value::CqlValue;
 use crate::error::{Error, Result};
@@ -62,7 +62,7 @@ pub(super) async fn execute(
         .collect();
     order_rows(select, table, &mut rows)?;
     let rows = apply_limits(rows, &bound, table);
-    let output = project(&plan.exprs, rows, select.distinct, table);
+    let output = project(&plan.exprs, rows, select.distinct, table)?;
     if params.page_size.is_none() && output.len() > max_unpaged_rows {
         return Err(Error::invalid(format!(
             "Unpaged query would return more than {max_unpaged_rows} rows; use paging (a page size) or a LIMIT"
@@ -90,7 +90,7 @@ fn refuse_unsupported(select: &Select) -> Result<()> {
 
 /// Resolves the select clause of `select` against `table`.
 fn plan_select(select: &Select, table: &TableDef, source: &Source) -> Result<SelectPlan> {
-    let projection = Projection::new(select, table, source.catalog)?;
+    let projection = Projection::new(&select.items, table, source.catalog)?;
     Ok(SelectPlan {
         schema_version: source.schema_version,
         keyspace: table.keyspace.clone(),
@@ -334,91 +334,42 @@ fn apply_limits(rows: Vec<Row>, bound: &BoundSelect, table: &TableDef) -> Vec<Ro
     }
 }
 
-/// What each output column computes.
-pub(super) enum Expr {
-    Column(usize),
-    ToJson(usize),
-    Token,
-    Count,
-    /// `writetime(column)`: the cell's write timestamp (µs).
-    WriteTime(usize),
-    /// `ttl(column)`: the cell's remaining TTL in seconds, null without one.
-    Ttl(usize),
-    /// A native function of at most one argument (with the argument's type).
-    Call(Function, Option<(Box<Expr>, CqlType)>),
-    /// A value computed when the statement was planned.
-    Literal(Bytes),
-}
-
-/// The select clause, resolved against a table.
-struct Projection {
-    exprs: Vec<Expr>,
-    metadata: ResultMetadata,
-}
-
-impl Projection {
-    fn new(select: &Select, table: &TableDef, catalog: &Catalog) -> Result<Projection> {
-        let index = |name: &str| {
-            table
-                .columns
-                .iter()
-                .position(|c| c.name == name)
-                .ok_or_else(|| Error::invalid(format!("Undefined column name {name}")))
-        };
-        let mut exprs = Vec::new();
-        let mut columns = Vec::new();
-        let mut push = |expr: Expr, name: String, ty: CqlType| {
-            exprs.push(expr);
-            columns.push(ColumnSpec {
-                keyspace: table.keyspace.clone(),
-                table: table.name.clone(),
-                name,
-                data_type: data_type(&ty, &table.keyspace, catalog),
-            });
-        };
-        if select.items.is_empty() {
-            for (i, c) in table.columns.iter().enumerate() {
-                push(Expr::Column(i), c.name.clone(), c.ty.clone());
-            }
-        }
-        for item in &select.items {
-            let (expr, default_name, ty) = match &item.selector {
-                Selector::Column(name) => {
-                    let i = index(name)?;
-                    (Expr::Column(i), name.clone(), table.columns[i].ty.clone())
-                }
-                Selector::CountStar => (
-                    Expr::Count,
-                    "count".to_owned(),
-                    CqlType::Native(NativeType::Bigint),
-                ),
-                Selector::Function { name, args } => {
-                    function_expr(name, args, &index, &|i| table.columns[i].ty.clone())?
-                }
-                other => {
-                    return Err(Error::invalid(format!(
-                        "Selector {other:?} is not supported yet by this ringcache build"
-                    )))
-                }
-            };
-            push(expr, item.alias.clone().unwrap_or(default_name), ty);
-        }
-        let metadata = ResultMetadata {
-            column_count: columns.len(),
-            columns,
-            ..Default::default()
-        };
-        Ok(Projection { exprs, metadata })
-    }
-}
-
 /// The result metadata `select` produces on `table` (what PREPARE announces).
 pub(super) fn result_metadata(
     select: &Select,
     table: &TableDef,
     catalog: &Catalog,
 ) -> Result<ResultMetadata> {
-    Projection::new(select, table, catalog).map(|p| p.metadata)
+    Projection::new(&select.items, table, catalog).map(|p| p.metadata)
+}
+
+/// A system table's row as expressions read it.
+struct SystemRow<'a> {
+    row: &'a Row,
+    table: &'a TableDef,
+}
+
+impl RowView for SystemRow<'_> {
+    fn value(&self, i: usize) -> Option<Bytes> {
+        self.row.get(i)?.as_ref().map(Cell::to_bytes)
+    }
+
+    fn token(&self) -> i64 {
+        row_token(self.table, self.row)
+    }
+
+    // System tables' values are computed, not written: they have no cell metadata.
+    fn meta(&self, _i: usize) -> Option<(i64, Option<i32>)> {
+        None
+    }
+
+    fn field_meta(&self, _i: usize, _field: usize) -> Option<(i64, Option<i32>)> {
+        None
+    }
+
+    fn json(&self, i: usize) -> Option<String> {
+        self.row.get(i)?.as_ref().map(|c| c.value().to_json())
+    }
 }
 
 /// Computes the output cells of `rows`.
@@ -427,134 +378,38 @@ fn project(
     rows: Vec<Row>,
     distinct: bool,
     table: &TableDef,
-) -> Vec<Vec<Option<Bytes>>> {
-    if exprs.iter().any(|e| matches!(e, Expr::Count)) {
-        let count = rows.len() as i64;
-        let first = rows.first();
-        return vec![exprs.iter().map(|e| eval(e, first, count, table)).collect()];
+) -> Result<Vec<Vec<Option<Bytes>>>> {
+    let eval_row = |row: Option<&Row>, counts: &Counts| {
+        let view = row.map(|row| SystemRow { row, table });
+        exprs
+            .iter()
+            .map(|e| eval(e, view.as_ref().map(|v| v as &dyn RowView), counts))
+            .collect::<Result<Vec<_>>>()
+    };
+    if exprs.iter().any(Expr::is_aggregate) {
+        let counts = Counts {
+            rows: rows.len() as i64,
+            columns: counted_columns(exprs)
+                .into_iter()
+                .map(|c| {
+                    let present = rows
+                        .iter()
+                        .filter(|r| r.get(c).is_some_and(Option::is_some));
+                    (c, present.count() as i64)
+                })
+                .collect(),
+        };
+        return Ok(vec![eval_row(rows.first(), &counts)?]);
     }
-    let mut out: Vec<Vec<Option<Bytes>>> = rows
+    let none = Counts::default();
+    let mut out = rows
         .iter()
-        .map(|row| exprs.iter().map(|e| eval(e, Some(row), 0, table)).collect())
-        .collect();
+        .map(|row| eval_row(Some(row), &none))
+        .collect::<Result<Vec<_>>>()?;
     if distinct {
         out.dedup();
     }
-    out
-}
-
-fn eval(expr: &Expr, row: Option<&Row>, count: i64, table: &TableDef) -> Option<Bytes> {
-    let cell = |i: usize| row.and_then(|r| r.get(i)).and_then(Option::as_ref);
-    match expr {
-        Expr::Column(i) => cell(*i).map(Cell::to_bytes),
-        Expr::ToJson(i) => Some(Bytes::from(
-            cell(*i).map_or("null".to_owned(), |c| c.value().to_json()),
-        )),
-        Expr::Count => Some(Bytes::copy_from_slice(&count.to_be_bytes())),
-        Expr::Token => row.map(|r| Bytes::copy_from_slice(&row_token(table, r).to_be_bytes())),
-        // System tables' values are computed, not written: they have no cell metadata.
-        Expr::WriteTime(_) | Expr::Ttl(_) => None,
-        Expr::Literal(value) => Some(value.clone()),
-        Expr::Call(function, arg) => {
-            let value = arg.as_ref().map(|(e, ty)| (eval(e, row, count, table), ty));
-            call(*function, value)
-        }
-    }
-}
-
-/// Applies a native function; errors (a malformed argument) yield null, as a selector
-/// cannot fail a whole read.
-pub(super) fn call(function: Function, arg: Option<(Option<Bytes>, &CqlType)>) -> Option<Bytes> {
-    let (value, ty) = match arg {
-        Some((value, ty)) => (value, Some(ty)),
-        None => (None, None),
-    };
-    function.call(value.as_deref(), ty).ok().flatten()
-}
-
-fn function_expr(
-    name: &str,
-    args: &[Selector],
-    index: &dyn Fn(&str) -> Result<usize>,
-    column_type: &dyn Fn(usize) -> CqlType,
-) -> Result<(Expr, String, CqlType)> {
-    match (name, args) {
-        ("writetime" | "ttl", [Selector::Column(column)]) => {
-            let i = index(column)?;
-            let (expr, ty) = match name {
-                "writetime" => (Expr::WriteTime(i), NativeType::Bigint),
-                _ => (Expr::Ttl(i), NativeType::Int),
-            };
-            Ok((expr, format!("{name}({column})"), CqlType::Native(ty)))
-        }
-        ("tojson", [Selector::Column(column)]) => Ok((
-            Expr::ToJson(index(column)?),
-            format!("system.tojson({column})"),
-            CqlType::Native(NativeType::Text),
-        )),
-        ("token", columns) if !columns.is_empty() => {
-            let names: Vec<&str> = columns
-                .iter()
-                .map(|c| match c {
-                    Selector::Column(name) => Ok(name.as_str()),
-                    _ => Err(Error::invalid("token() takes the partition key columns")),
-                })
-                .collect::<Result<_>>()?;
-            names.iter().try_for_each(|n| index(n).map(drop))?;
-            Ok((
-                Expr::Token,
-                format!("system.token({})", names.join(", ")),
-                CqlType::Native(NativeType::Bigint),
-            ))
-        }
-        ("count", [Selector::Column(_)] | [Selector::Term(_)]) => Ok((
-            Expr::Count,
-            "count".to_owned(),
-            CqlType::Native(NativeType::Bigint),
-        )),
-        (name, []) => {
-            let (function, ty) = Function::resolve(name, &[])?;
-            Ok((Expr::Call(function, None), format!("system.{name}()"), ty))
-        }
-        (name, [arg]) => {
-            let (inner, inner_name, inner_ty) = match arg {
-                Selector::Column(column) => {
-                    let i = index(column)?;
-                    (Expr::Column(i), column.clone(), column_type(i))
-                }
-                Selector::Function { name, args } => {
-                    function_expr(name, args, index, column_type)?
-                }
-                Selector::Term(term) if matches!(name, "mintimeuuid" | "maxtimeuuid") => {
-                    // A constant: `minTimeuuid('2013-01-01 00:05+0000')`.
-                    let call = crate::cql::ast::Term::FunctionCall {
-                        name: name.to_owned(),
-                        args: vec![term.clone()],
-                    };
-                    let ty = CqlType::Native(NativeType::Timeuuid);
-                    let value = super::dml::literal_bytes(&call, &ty, &Catalog::new(), "")
-                        .map_err(Error::invalid)?;
-                    let label = format!("system.{name}({})", super::restrict::term_text(term));
-                    return Ok((Expr::Literal(value), label, ty));
-                }
-                other => {
-                    return Err(Error::invalid(format!(
-                        "Argument {other:?} of function {name} is not supported yet by this ringcache build"
-                    )))
-                }
-            };
-            let (function, ty) = Function::resolve(name, std::slice::from_ref(&inner_ty))?;
-            let label = format!("system.{name}({inner_name})");
-            Ok((
-                Expr::Call(function, Some((Box::new(inner), inner_ty))),
-                label,
-                ty,
-            ))
-        }
-        _ => Err(Error::invalid(format!(
-            "Function {name} is not supported yet by this ringcache build"
-        ))),
-    }
+    Ok(out)
 }
 
 /// The wire type of a column type, with user types resolved from the catalog.

@@ -8,9 +8,9 @@ use bytes::Bytes;
 use super::bind::{Bound, BoundRelation, BoundSelect};
 use super::consistency::{self, Access, Topology};
 use super::plan::{EncodedRows, PlannedRows, SelectPlan};
+use super::projection::{counted_columns, eval, Counts, Expr, RowView};
 use super::read::{Query, ReadPath, StoredRow, TableRead};
 use super::restrict;
-use super::select::{call, Expr};
 use super::source::Source;
 use crate::cache::Caching;
 use crate::cql::ast::{Operator, Select, Selector};
@@ -48,7 +48,8 @@ pub(super) async fn execute(
     let read_plan = restrict::plan_read(select, table, &layout, bound)?;
     let filters = residual_filters(&read_plan.residual, bound, table, &types)?;
     let filter = |row: &StoredRow| filters.iter().all(|f| f.matches(row));
-    let count_only = plan.exprs.iter().any(|e| matches!(e, Expr::Count));
+    let count_only = plan.exprs.iter().any(Expr::is_aggregate);
+    let counted = counted_columns(&plan.exprs);
     // Rows of several partitions in ORDER BY order are sorted after the read, so that read
     // is unpaged and its LIMIT applies after the sort (Cassandra's post-query ordering).
     let post_order = read_plan.order_across_partitions && !count_only;
@@ -74,6 +75,7 @@ pub(super) async fn execute(
             bound.per_partition_limit
         },
         count_only,
+        counted: &counted,
         filter: &filter,
     };
     let caching = match source.ctx.tracing {
@@ -106,20 +108,31 @@ pub(super) async fn execute(
         out.rows.truncate(bound.limit.unwrap_or(usize::MAX));
     }
     let mut rows = EncodedRows::default();
-    let mut project = |row: Option<&StoredRow>, count: i64| {
+    let mut project = |row: Option<&StoredRow>, counts: &Counts| -> Result<()> {
         for expr in &plan.exprs {
             match expr {
                 // The common case copies the value straight from the row.
                 Expr::Column(i) => rows.cell(row.and_then(|r| r.values.get(*i)?.as_deref())),
-                other => rows.cell(eval(other, row, count).as_deref()),
+                other => {
+                    let value = eval(other, row.map(|r| r as &dyn RowView), counts)?;
+                    rows.cell(value.as_deref())
+                }
             }
         }
         rows.end_row();
+        Ok(())
     };
     if count_only {
-        project(out.rows.first(), out.count);
+        let counts = Counts {
+            rows: out.count,
+            columns: counted.iter().copied().zip(out.column_counts).collect(),
+        };
+        project(out.rows.first(), &counts)?;
     } else {
-        out.rows.iter().for_each(|r| project(Some(r), 0));
+        let none = Counts::default();
+        for row in &out.rows {
+            project(Some(row), &none)?;
+        }
     }
     Ok(PlannedRows {
         columns: plan.columns.clone(),
@@ -141,23 +154,24 @@ fn check_post_order_paging(params: &QueryParameters, limit: Option<usize>) -> Re
     }
 }
 
-fn eval(expr: &Expr, row: Option<&StoredRow>, count: i64) -> Option<Bytes> {
-    let meta = |i: usize| row.and_then(|r| r.meta.get(i).copied().flatten());
-    match expr {
-        Expr::Column(i) => row.and_then(|r| r.values.get(*i).cloned().flatten()),
-        Expr::Token => row.map(|r| Bytes::copy_from_slice(&r.token.to_be_bytes())),
-        Expr::Count => Some(Bytes::copy_from_slice(&count.to_be_bytes())),
-        Expr::WriteTime(i) => meta(*i).map(|(ts, _)| Bytes::copy_from_slice(&ts.to_be_bytes())),
-        Expr::Ttl(i) => meta(*i)
-            .and_then(|(_, ttl)| ttl)
-            .map(|t| Bytes::copy_from_slice(&t.to_be_bytes())),
-        Expr::Call(function, arg) => {
-            let value = arg.as_ref().map(|(e, ty)| (eval(e, row, count), ty));
-            call(*function, value)
-        }
-        Expr::Literal(value) => Some(value.clone()),
-        // Refused by check_selectors.
-        Expr::ToJson(_) => None,
+impl RowView for StoredRow {
+    fn value(&self, i: usize) -> Option<Bytes> {
+        self.values.get(i).cloned().flatten()
+    }
+
+    fn token(&self) -> i64 {
+        self.token
+    }
+
+    fn meta(&self, i: usize) -> Option<(i64, Option<i32>)> {
+        self.meta.get(i).copied().flatten()
+    }
+
+    fn field_meta(&self, i: usize, field: usize) -> Option<(i64, Option<i32>)> {
+        self.field_meta
+            .iter()
+            .find(|m| m.column == i && usize::from(m.field) == field)
+            .map(|m| (m.timestamp, m.ttl))
     }
 }
 
@@ -182,8 +196,13 @@ fn check_selectors(select: &Select, table: &TableDef) -> Result<()> {
 }
 
 fn check_selector(selector: &Selector, table: &TableDef) -> Result<()> {
-    let Selector::Function { name, args } = selector else {
-        return Ok(());
+    let (name, args) = match selector {
+        Selector::Function { name, args } => (name, args),
+        Selector::Cast { selector, .. }
+        | Selector::Field { selector, .. }
+        | Selector::Element { selector, .. }
+        | Selector::Slice { selector, .. } => return check_selector(selector, table),
+        _ => return Ok(()),
     };
     match (name.as_str(), args.as_slice()) {
         ("tojson", _) => Err(Error::not_supported("toJson() on user tables", None)),
@@ -351,7 +370,8 @@ fn filter(
             | Operator::ContainsKey
     ) {
         return Err(Error::invalid(format!(
-            "Unsupported {op:?} restriction on {}",
+            "Unsupported \"{}\" restriction on {}",
+            restrict::operator_text(op),
             names.join(", ")
         )));
     }

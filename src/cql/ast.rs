@@ -148,6 +148,22 @@ pub enum Selector {
     },
     /// A literal term used as a selector.
     Term(Term),
+    /// `selector.field`: a field of a user type value.
+    Field {
+        selector: Box<Selector>,
+        field: String,
+    },
+    /// `selector[key]`: a map's value or a set's element.
+    Element {
+        selector: Box<Selector>,
+        key: Term,
+    },
+    /// `selector[from..to]`, `selector[from..]`, `selector[..to]`: a map's or set's slice.
+    Slice {
+        selector: Box<Selector>,
+        from: Option<Term>,
+        to: Option<Term>,
+    },
 }
 
 /// A selector with its optional `AS alias`.

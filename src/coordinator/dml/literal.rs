@@ -9,7 +9,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::coordinator::functions::{next_timeuuid_ticks, timeuuid_bytes, Function};
+use crate::coordinator::functions::{next_timeuuid_ticks, timeuuid_bytes};
 use crate::cql::ast::Term;
 use crate::cql::temporal::{self, date, time, timestamp};
 use crate::cql::types::{CqlType, NativeType};
@@ -400,36 +400,29 @@ fn duration(text: &str) -> Result<Bytes, LiteralError> {
     Ok(buf.freeze())
 }
 
-/// The write functions: `now()`, `uuid()`, `currentTimestamp()`, `toTimestamp(now())`,
-/// ... — the selectors' native functions (`coordinator::functions`), applied to literals.
+/// A function call written as a value: the native functions of `coordinator::functions`
+/// (time functions, `typeAsBlob`/`blobAsType`, casts), their literal arguments converted
+/// as literals are here; the result must be a valid `ty`.
 fn function(name: &str, args: &[Term], ty: &CqlType) -> Result<Bytes, String> {
-    let unknown = || format!("Unknown function {name} called with these arguments");
-    let value = match args {
-        [] => {
-            let (function, _) = Function::resolve(name, &[]).map_err(|_| unknown())?;
-            function.call(None, None)
-        }
-        [Term::FunctionCall { name: inner, args }] if args.is_empty() => {
-            let (inner, inner_ty) = Function::resolve(inner, &[]).map_err(|_| unknown())?;
-            let arg = inner.call(None, None).map_err(|e| e.to_string())?;
-            let (function, _) =
-                Function::resolve(name, std::slice::from_ref(&inner_ty)).map_err(|_| unknown())?;
-            function.call(arg.as_deref(), Some(&inner_ty))
-        }
-        // `minTimeuuid('2013-01-01 00:05+0000')`: a literal of the one type the function takes.
-        [literal] if matches!(name, "mintimeuuid" | "maxtimeuuid") => {
-            let timestamp = CqlType::Native(NativeType::Timestamp);
-            let arg = native(literal, NativeType::Timestamp)?;
-            let (function, _) =
-                Function::resolve(name, std::slice::from_ref(&timestamp)).map_err(|_| unknown())?;
-            function.call(Some(&arg), Some(&timestamp))
-        }
-        _ => return Err(unknown()),
-    }
-    .map_err(|e| e.to_string())?
-    .ok_or_else(unknown)?;
-    crate::cql::serialized::validate(ty, &value)
-        .map_err(|_| format!("Type error: {name}() cannot be assigned to a value of type {ty}"))?;
+    // Function arguments are native values: no user type needs the catalog, so one
+    // catalog made once serves every call (a write may call `now()` per row).
+    static NATIVE_ONLY: std::sync::LazyLock<Catalog> = std::sync::LazyLock::new(Catalog::new);
+    let literal = |t: &Term, ty: &CqlType| match t {
+        // A write's markers are numbered by the statement walk, which does not look
+        // inside calls: PREPARE refuses these, and so does execution.
+        Term::BindMarker(_) => Err(
+            "Bind markers in function arguments are not supported yet by this ringcache build \
+             (only in a SELECT's WHERE values)"
+                .to_owned(),
+        ),
+        t => bytes(t, ty, &NATIVE_ONLY, "").map_err(|e| e.to_string()),
+    };
+    let (value, result) =
+        crate::coordinator::functions::evaluate(name, args, &literal).map_err(|e| e.to_string())?;
+    let value = value.ok_or_else(|| format!("Invalid null value returned by function {name}"))?;
+    crate::cql::serialized::validate(ty, &value).map_err(|_| {
+        format!("Type error: cannot assign result of function system.{name} (type {result}) to a value of type {ty}")
+    })?;
     Ok(value)
 }
 

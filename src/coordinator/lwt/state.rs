@@ -102,6 +102,7 @@ impl<'a> Reader<'a> {
             limit,
             per_partition_limit: None,
             count_only: false,
+            counted: &[],
             filter: &|_| true,
         };
         // A transaction reads storage under its partition's lock: the newest data, with no

@@ -105,6 +105,7 @@ fn in_conditions_and_empty_collections_compare_as_cassandra_does() {
         clustering: Bytes::new(),
         values: vec![v],
         meta: vec![None],
+        field_meta: Vec::new(),
     };
     let types = [int_ty()];
     let in_list = condition(Operator::In, vec![Some(int(1)), None]);
@@ -276,6 +277,7 @@ fn row_of(value: Option<Bytes>) -> crate::coordinator::read::StoredRow {
         clustering: Bytes::new(),
         values: vec![value],
         meta: vec![None],
+        field_meta: Vec::new(),
     }
 }
 

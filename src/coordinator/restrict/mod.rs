@@ -48,7 +48,8 @@ pub(super) struct ReadPlan {
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum PartitionSelection {
     /// Named partitions (pk `=`/`IN` on every component; cartesian product for compound
-    /// keys), sorted by `PartitionId::storage_cmp` and deduplicated. Empty when nothing can
+    /// keys), in the order of their key values under the key's types (Cassandra's order
+    /// for `IN`), deduplicated. Empty when nothing can
     /// match (an empty IN, or a token range that excludes every key).
     Keys(Vec<PartitionId>),
     /// A token range scan: every partition with start < / <= token <= / < end.

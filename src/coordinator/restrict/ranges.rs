@@ -113,8 +113,10 @@ pub(super) fn token_bounds(
     Ok(Some((start, end)))
 }
 
-/// The named partitions: the product of every key column's values, sorted in storage
-/// order, deduplicated, and kept to the token range when one is given too.
+/// The named partitions: the product of every key column's values, kept to the token range
+/// when one is given too, in the order Cassandra returns them: sorted by the key columns'
+/// values under their types (its `MultiCBuilder` builds a set ordered by the key's
+/// comparator), not by token, and without duplicates.
 pub(super) fn partition_keys(shape: &Shape, values: &Values<'_>) -> Result<Vec<PartitionId>> {
     let pk = values.table.partition_key();
     let mut product: Vec<Vec<Bytes>> = vec![Vec::new()];
@@ -147,15 +149,31 @@ pub(super) fn partition_keys(shape: &Shape, values: &Values<'_>) -> Result<Vec<P
         }
         let token = Murmur3Partitioner::token(&key).0;
         if range.is_some_and(|(start, end)| in_range(token, start, end)) {
-            keys.push(PartitionId {
+            let id = PartitionId {
                 token,
                 key: Bytes::from(key),
-            });
+            };
+            keys.push((value_order(&pk, parts), id));
         }
     }
-    keys.sort_by(PartitionId::storage_cmp);
-    keys.dedup();
-    Ok(keys)
+    keys.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.key.cmp(&b.1.key)));
+    keys.dedup_by(|a, b| a.1 == b.1);
+    Ok(keys.into_iter().map(|(_, id)| id).collect())
+}
+
+/// A sort key ordering partition key values as their types compare: each component in its
+/// byte-comparable encoding (its serialized bytes for a type without one).
+fn value_order(pk: &[&ColumnDef], parts: &[Bytes]) -> Vec<Vec<u8>> {
+    pk.iter()
+        .zip(parts)
+        .map(|(def, part)| {
+            let mut out = Vec::new();
+            match comparable::encode_value(&def.ty, part, &mut out) {
+                Ok(()) => out,
+                Err(_) => part.to_vec(),
+            }
+        })
+        .collect()
 }
 
 fn in_range(token: i64, start: Bound<i64>, end: Bound<i64>) -> bool {

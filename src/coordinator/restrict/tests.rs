@@ -172,16 +172,22 @@ fn full_scan() -> PartitionSelection {
 }
 
 #[test]
-fn partition_keys_are_a_sorted_deduplicated_product() {
+fn partition_keys_are_a_deduplicated_product_in_value_order() {
     let p = plan("SELECT * FROM ks.t2 WHERE a IN (1, 2, 1) AND b IN ('x', 'y')");
+    // In the order of the key values (Cassandra's IN order), not of their tokens.
     let mut expected = Vec::new();
     for a in [1i32, 2] {
         for b in ["x", "y"] {
             expected.push(pid(&[&a.to_be_bytes(), b.as_bytes()]));
         }
     }
-    expected.sort_by(PartitionId::storage_cmp);
     assert_eq!(keys(&p), expected);
+    let mut by_token = expected.clone();
+    by_token.sort_by(PartitionId::storage_cmp);
+    assert_ne!(
+        by_token, expected,
+        "the example must tell the two orders apart"
+    );
     assert_eq!(p.slice.ranges, vec![comparable::full_range()]);
     assert!(!p.slice.reversed);
     assert!(p.residual.is_empty());
@@ -189,6 +195,17 @@ fn partition_keys_are_a_sorted_deduplicated_product() {
     let p = plan("SELECT * FROM ks.t4 WHERE k = 7");
     assert_eq!(keys(&p), vec![pid(&[&7i32.to_be_bytes()])]);
     assert_eq!(keys(&plan("SELECT * FROM ks.t4 WHERE k IN ()")), vec![]);
+}
+
+#[test]
+fn in_partitions_come_in_the_order_of_their_values_under_the_key_type() {
+    // Signed ints: -1 serializes as 0xffffffff, last by bytes, first by value.
+    let p = plan("SELECT * FROM ks.t4 WHERE k IN (3, -1, 0, 2, 3, -7)");
+    let want: Vec<PartitionId> = [-7i32, -1, 0, 2, 3]
+        .iter()
+        .map(|k| pid(&[&k.to_be_bytes()]))
+        .collect();
+    assert_eq!(keys(&p), want);
 }
 
 #[test]
@@ -675,4 +692,49 @@ fn bound_relations_are_found_by_where_position() {
         Some(BoundRelation::Single(BoundValue::Column { index: 5, .. }))
     ));
     assert!(bound.relation_at(3).is_none());
+}
+
+#[test]
+fn limits_bind_an_unset_marker_as_no_limit_and_refuse_a_null_one() {
+    let catalog = catalog();
+    let sel = select("SELECT * FROM ks.t4 PER PARTITION LIMIT ? LIMIT ?");
+    let table = catalog.table("ks", "t4").expect("table");
+    let bind = |values: &[Value]| bind_select(&sel, table, &catalog, values);
+    let bound = bind(&[Value::Unset, int(3)]).expect("bind");
+    assert_eq!((bound.per_partition_limit, bound.limit), (None, Some(3)));
+    let bound = bind(&[int(2), Value::Unset]).expect("bind");
+    assert_eq!((bound.per_partition_limit, bound.limit), (Some(2), None));
+    for values in [[int(2), Value::Null], [Value::Null, int(2)]] {
+        let err = bind(&values).expect_err("null limit");
+        assert_eq!(err.to_string(), "Invalid null value of limit");
+    }
+    let err = bind(&[int(0), int(1)]).expect_err("zero");
+    assert_eq!(err.to_string(), "LIMIT must be strictly positive");
+}
+
+#[test]
+fn token_of_literal_values_bounds_the_range_at_that_keys_token() {
+    let token_of = |parts: &[&[u8]]| {
+        Murmur3Partitioner::token(&serialize_partition_key(parts).expect("key")).0
+    };
+    let t = token_of(&[&32i32.to_be_bytes()]);
+    let range = |start, end| PartitionSelection::Range { start, end };
+    let p = plan("SELECT * FROM ks.t4 WHERE token(k) >= token(32)");
+    assert_eq!(p.partitions, range(Bound::Included(t), Bound::Unbounded));
+    let p = plan_with("SELECT * FROM ks.t4 WHERE token(k) < token(?)", &[int(32)]).expect("plan");
+    assert_eq!(p.partitions, range(Bound::Unbounded, Bound::Excluded(t)));
+    let t = token_of(&[&1i32.to_be_bytes(), b"x"]);
+    let p = plan("SELECT * FROM ks.t2 WHERE token(a, b) > token(1, 'x')");
+    assert_eq!(p.partitions, range(Bound::Excluded(t), Bound::Unbounded));
+    assert_eq!(
+        error("SELECT * FROM ks.t2 WHERE token(a, b) > token(1)"),
+        "Invalid number of arguments in call to function system.token: 2 required but 1 provided"
+    );
+    let slots = select_slots(
+        &select("SELECT * FROM ks.t4 WHERE token(k) > token(?)"),
+        catalog().table("ks", "t4").expect("table"),
+    )
+    .expect("slots");
+    assert_eq!(slots[0].name, "arg0(system.token)");
+    assert_eq!(slots[0].ty, CqlType::Native(NativeType::Int));
 }

@@ -15,6 +15,8 @@ mod terms;
 mod tests;
 #[cfg(test)]
 mod tests_dml;
+#[cfg(test)]
+mod tests_select;
 
 use super::ast::{QualifiedName, Statement};
 use super::lexer::{tokenize, Token, TokenKind};

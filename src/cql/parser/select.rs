@@ -102,9 +102,61 @@ impl Parser<'_> {
 
     fn selector(&mut self) -> Result<Selector> {
         self.enter()?;
-        let selector = self.selector_inner();
+        let selector = self
+            .selector_inner()
+            .and_then(|s| self.selector_suffixes(s));
         self.leave();
         selector
+    }
+
+    /// `.field`, `[key]` and `[from..to]` after a selector, any number of them.
+    fn selector_suffixes(&mut self, mut selector: Selector) -> Result<Selector> {
+        loop {
+            if self.eat_punct(".") {
+                let field = self.ident()?;
+                selector = Selector::Field {
+                    selector: Box::new(selector),
+                    field,
+                };
+            } else if self.eat_punct("[") {
+                selector = self.collection_sub_selection(selector)?;
+            } else {
+                return Ok(selector);
+            }
+        }
+    }
+
+    /// After `[`: `key]`, `from..to]`, `from..]` or `..to]`.
+    fn collection_sub_selection(&mut self, selector: Selector) -> Result<Selector> {
+        let selector = Box::new(selector);
+        if self.eat_punct("..") {
+            let to = Some(self.term()?);
+            self.expect_punct("]")?;
+            return Ok(Selector::Slice {
+                selector,
+                from: None,
+                to,
+            });
+        }
+        let first = self.term()?;
+        if !self.eat_punct("..") {
+            self.expect_punct("]")?;
+            return Ok(Selector::Element {
+                selector,
+                key: first,
+            });
+        }
+        let to = if self.is_punct("]") {
+            None
+        } else {
+            Some(self.term()?)
+        };
+        self.expect_punct("]")?;
+        Ok(Selector::Slice {
+            selector,
+            from: Some(first),
+            to,
+        })
     }
 
     fn selector_inner(&mut self) -> Result<Selector> {
