@@ -88,6 +88,14 @@ pub enum Error {
     /// TRUNCATE could not reach or complete on every replica.
     #[error("Error during truncate: {0}")]
     Truncate(String),
+    /// An error another node answered for this request (a lightweight transaction run on
+    /// its partition's replica), passed on as it was.
+    #[error("{}", .0.message)]
+    Forwarded(ErrorBody),
+    /// Internal: a write's binding needs a stored list not read from the replicas yet; the
+    /// coordinator reads it and binds again (never sent to a client).
+    #[error("a stored list was needed but not read")]
+    ListNeeded(Box<crate::coordinator::ListKey>),
     /// The node refuses work to protect itself.
     #[error("{0}")]
     Overloaded(String),
@@ -139,6 +147,8 @@ impl Error {
             Error::ReadFailure { .. } => ErrorCode::ReadFailure,
             Error::WriteFailure { .. } => ErrorCode::WriteFailure,
             Error::Truncate(_) => ErrorCode::TruncateError,
+            Error::Forwarded(body) => body.code,
+            Error::ListNeeded(_) => ErrorCode::ServerError,
             Error::WriteTimeout { .. } => ErrorCode::WriteTimeout,
             Error::ReadTimeout { .. } => ErrorCode::ReadTimeout,
             Error::Overloaded(_) => ErrorCode::Overloaded,
@@ -153,6 +163,9 @@ impl Error {
 
     /// The ERROR message body for the wire.
     pub fn to_body(&self) -> ErrorBody {
+        if let Error::Forwarded(body) = self {
+            return body.clone();
+        }
         let extra = match self {
             Error::AlreadyExists {
                 keyspace, table, ..

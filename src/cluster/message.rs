@@ -86,6 +86,9 @@ pub enum Request {
     },
     /// Remove every row of a table (TRUNCATE).
     Truncate { table: Uuid },
+    /// Run a lightweight transaction on this node, the partition's only replica, as its
+    /// coordinator sent it.
+    Cas(ForwardedCas),
     /// A message for the metadata log (Raft, proposals, joins), encoded by
     /// `metadata/rpc.rs`: opaque here, so this message set does not depend on openraft.
     Meta(bytes::Bytes),
@@ -107,6 +110,36 @@ pub struct ReadCommand {
     pub limits: ReadLimits,
 }
 
+/// A lightweight transaction as its coordinator forwards it to the partition's replica:
+/// the statements as the client sent them, to be bound and run there under the
+/// partition's lock.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ForwardedCas {
+    pub kind: CasKind,
+    pub items: Vec<CasItem>,
+    pub serial: Option<crate::protocol::Consistency>,
+    pub commit: crate::protocol::Consistency,
+}
+
+/// How the statements of a forwarded transaction were sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CasKind {
+    /// One conditional statement.
+    Statement,
+    /// A CQL-text BATCH (one item: the whole batch text).
+    TextBatch,
+    /// A BATCH message's statements.
+    Items,
+}
+
+/// One statement of a forwarded transaction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CasItem {
+    pub text: String,
+    pub keyspace: Option<String>,
+    pub values: Vec<crate::protocol::Value>,
+}
+
 /// A successful answer.
 // Decoded from a frame and consumed at once: boxing the fragment would add an allocation
 // to every remote read.
@@ -120,6 +153,9 @@ pub enum Response {
     },
     Digest([u8; 16]),
     Partitions(Vec<PartitionId>),
+    /// A forwarded transaction's answer: a RESULT body, or an ERROR body, each in its
+    /// native protocol encoding, passed to the client as they are.
+    Cas(Result<bytes::Bytes, bytes::Bytes>),
     /// The metadata log's answer to a [`Request::Meta`], encoded by `metadata/rpc.rs`.
     Meta(bytes::Bytes),
 }

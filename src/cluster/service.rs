@@ -17,7 +17,7 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 
 use super::gossip::Gossiper;
-use super::message::{Gossip, ReadCommand, RemoteError, Request, Response};
+use super::message::{ForwardedCas, Gossip, ReadCommand, RemoteError, Request, Response};
 use super::transport::{Inbound, Peer};
 use crate::replica::LocalReplica;
 use crate::storage::partition::{PartitionStart, ReadError};
@@ -27,6 +27,14 @@ pub struct ReplicaService {
     replica: Arc<LocalReplica>,
     gossiper: Arc<Gossiper>,
     meta: OnceLock<Arc<dyn MetaInbound>>,
+    cas: OnceLock<Arc<dyn CasInbound>>,
+}
+
+/// Where this node runs the lightweight transactions other coordinators forward to it (the
+/// coordinator, bound once it exists).
+pub trait CasInbound: Send + Sync + 'static {
+    /// Runs `cas` here; the RESULT or ERROR body in its protocol encoding.
+    fn cas(&self, cas: ForwardedCas) -> BoxFuture<'static, Result<Bytes, Bytes>>;
 }
 
 /// Where this node's metadata log takes the messages peers send it.
@@ -41,7 +49,13 @@ impl ReplicaService {
             replica,
             gossiper,
             meta: OnceLock::new(),
+            cas: OnceLock::new(),
         }
+    }
+
+    /// Runs forwarded transactions through `cas` from now on; false if one was bound.
+    pub fn bind_cas(&self, cas: Arc<dyn CasInbound>) -> bool {
+        self.cas.set(cas).is_ok()
     }
 
     /// Hands metadata-log messages to `meta` from now on; false if one was bound already.
@@ -73,9 +87,19 @@ impl Inbound for ReplicaService {
         from: Peer,
         request: Request,
     ) -> BoxFuture<'static, Result<Response, RemoteError>> {
-        if let Request::Meta(body) = request {
-            return answer_meta(&self.meta, from, body);
-        }
+        let request = match request {
+            Request::Meta(body) => return answer_meta(&self.meta, from, body),
+            Request::Cas(cas) => {
+                let Some(handler) = self.cas.get() else {
+                    return Box::pin(async {
+                        Err(RemoteError::Failed("this node is still starting".into()))
+                    });
+                };
+                let answer = handler.cas(cas);
+                return Box::pin(async move { Ok(Response::Cas(answer.await)) });
+            }
+            other => other,
+        };
         let replica = self.replica.clone();
         Box::pin(async move { answer(&replica, request).await })
     }
@@ -112,9 +136,9 @@ pub async fn answer(replica: &LocalReplica, request: Request) -> Result<Response
             .truncate(table)
             .map(|()| Response::Ack)
             .map_err(|e| RemoteError::Failed(e.to_string())),
-        Request::Meta(_) => Err(RemoteError::Failed(
-            "a metadata message is not a replica request".into(),
-        )),
+        Request::Meta(_) | Request::Cas(_) => {
+            Err(RemoteError::Failed("not a replica request".into()))
+        }
     }
 }
 

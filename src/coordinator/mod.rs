@@ -55,6 +55,7 @@ use crate::schema::{Catalog, ClusterInfo};
 pub use plan::{EncodedColumns, PlannedRows};
 pub use prepared::PreparedCache;
 pub use schema::{Schema, SchemaCommand, SchemaService};
+pub use stored_lists::{FetchedLists, ListKey};
 
 /// What a statement answers: a RESULT body, or rows whose metadata a cached plan supplies
 /// already encoded (the connection writes both the same way).
@@ -109,6 +110,9 @@ pub use crate::node::RELEASE_VERSION;
 /// majority answers with why rather than leaving the client to time out.
 const SCHEMA_CHANGE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// Stored lists one statement may read (each a round of binding).
+const MAX_LIST_READS: usize = 64;
+
 /// Distinct QUERY texts whose parse is cached.
 const PARSED_CACHE_ENTRIES: u64 = 4096;
 /// Longer texts (large literal batches, say) are parsed every time rather than cached.
@@ -126,6 +130,9 @@ pub struct RequestContext {
     /// The client set the tracing flag: reads bypass the cache and are served from
     /// storage (no trace events are recorded yet).
     pub tracing: bool,
+    /// The stored lists this request's write has read from replicas (list operations by
+    /// index or value); empty at first.
+    pub lists: FetchedLists,
 }
 
 /// What a coordinator works with, each part with its own home: this node's replica, the
@@ -217,35 +224,110 @@ impl Coordinator {
         self.events.subscribe()
     }
 
-    /// Runs one QUERY, PREPARE, EXECUTE or BATCH.
+    /// Runs one QUERY, PREPARE, EXECUTE or BATCH. A write that reads stored lists (list
+    /// operations by index or value) is bound again after each list it needs is read from
+    /// the partition's replicas (`stored_lists.rs`).
     pub async fn handle(&self, ctx: RequestContext, request: Request) -> Result<Reply> {
+        let consistency = match &request {
+            Request::Query { params, .. } | Request::Execute { params, .. } => params.consistency,
+            Request::Batch(batch) => batch.consistency,
+            _ => crate::protocol::Consistency::One,
+        };
+        for _ in 0..MAX_LIST_READS {
+            match self.handle_once(&ctx, &request).await {
+                Err(Error::ListNeeded(key)) => {
+                    let elements = self.fetch_list(&key, consistency).await?;
+                    ctx.lists.insert(*key, elements);
+                }
+                other => return other,
+            }
+        }
+        Err(Error::invalid(format!(
+            "a statement may read at most {MAX_LIST_READS} stored lists"
+        )))
+    }
+
+    async fn handle_once(&self, ctx: &RequestContext, request: &Request) -> Result<Reply> {
         match request {
             Request::Query { query, params } => {
                 let parsed = self.parse_cached(query)?;
                 let keyspace = ctx.keyspace.as_deref();
                 let step = self
                     .execute(
-                        &ctx,
+                        ctx,
                         &parsed.statement,
                         &parsed.text,
-                        &params,
+                        params,
                         keyspace,
                         &parsed.plan,
                     )
                     .await?;
                 self.finish(step).await
             }
-            Request::Prepare { query } => self.prepare(&ctx, &query).map(Reply::Result),
+            Request::Prepare { query } => self.prepare(ctx, query).map(Reply::Result),
             Request::Execute { id, params } => {
-                let step = self.execute_prepared(&ctx, &id, &params).await?;
+                let step = self.execute_prepared(ctx, id, params).await?;
                 self.finish(step).await
             }
             Request::Batch(batch) => {
-                let step = self.batch(&ctx, &batch)?;
+                let step = self.batch(ctx, batch)?;
                 self.finish(step).await
             }
             other => Err(Error::Server(format!("{other:?} is not a statement"))),
         }
+    }
+
+    /// Reads one stored list a write needs from its partition's replicas at the write's
+    /// level (ONE for ANY), merged like any read.
+    async fn fetch_list(
+        &self,
+        key: &ListKey,
+        consistency: crate::protocol::Consistency,
+    ) -> Result<Vec<(Bytes, Bytes)>> {
+        let catalog = self.read_catalog();
+        let table = catalog
+            .table_by_id(key.table)
+            .ok_or_else(|| Error::invalid(format!("unknown table id {}", key.table)))?;
+        let keyspace = catalog
+            .keyspace(&table.keyspace)
+            .ok_or_else(|| Error::invalid(format!("Keyspace {} does not exist", table.keyspace)))?;
+        let layout = restrict::layout(table, &catalog);
+        let slice = stored_lists::list_slice(key.clustering.as_ref())?;
+        let now = crate::clock::now_secs();
+        let limits = self
+            .replica
+            .limits(usize::MAX, now, key.clustering.is_none());
+        let target = replication::ReadTarget {
+            keyspace,
+            layout: &layout,
+            caching: crate::cache::Caching::Off,
+            partition: &key.partition,
+            slice: &slice,
+            after: None,
+            limits: &limits,
+        };
+        let level = match consistency {
+            crate::protocol::Consistency::Any => crate::protocol::Consistency::One,
+            other => other,
+        };
+        let served = match self.replication.read(&target, level).await {
+            Ok(served) => served,
+            Err(replication::ReadFailed::Coordination(e)) => return Err(e),
+            Err(replication::ReadFailed::Replica(e)) => {
+                return Err(Error::Server(format!(
+                    "reading a list before writing it: {e}"
+                )))
+            }
+        };
+        let column = &key.column;
+        let clustering = key.clustering.as_ref();
+        Ok(stored_lists::list_elements(
+            served.fragment(),
+            table,
+            clustering,
+            column,
+            now,
+        ))
     }
 
     /// Completes a statement: a reply is ready as it is; a write is applied on the
@@ -277,9 +359,118 @@ impl Coordinator {
         }
     }
 
-    /// Runs a lightweight transaction: its partition's lock is held from the read of the
-    /// current values to the end of the write (`lwt/`).
+    /// Runs a lightweight transaction on its partition's replica: here, or forwarded to the
+    /// node that holds it. Transactions need one replica (RF 1 until Paxos), so running them
+    /// there under its partition lock serialises every coordinator's.
     async fn cas(&self, request: &lwt::CasRequest) -> Result<Reply> {
+        match self.cas_replica(request)? {
+            None => self.cas_here(request).await,
+            Some(replica) => self.forward_cas(&replica, request).await,
+        }
+    }
+
+    /// The partition's replica if it is another node; None if it is this one.
+    fn cas_replica(&self, request: &lwt::CasRequest) -> Result<Option<replication::Replica>> {
+        let catalog = self.read_catalog();
+        let keyspace = catalog.keyspace(request.keyspace()).ok_or_else(|| {
+            Error::invalid(format!("Keyspace {} does not exist", request.keyspace()))
+        })?;
+        let view = self.replication.view();
+        let token = request.lock_key().1.token;
+        match self.replication.replicas(&view, keyspace, token).as_slice() {
+            [only] if only.is_local() => Ok(None),
+            [only] if only.alive => Ok(Some(only.clone())),
+            [_] => Err(Error::Unavailable {
+                consistency: request.forwarded().serial.unwrap_or(crate::protocol::Consistency::Serial),
+                required: 1,
+                alive: 0,
+            }),
+            _ => Err(Error::invalid(
+                "Lightweight transactions need Paxos, which this ringcache build does not have: use a keyspace with replication_factor 1",
+            )),
+        }
+    }
+
+    /// Sends the transaction to the partition's replica and passes its answer on.
+    async fn forward_cas(
+        &self,
+        replica: &replication::Replica,
+        request: &lwt::CasRequest,
+    ) -> Result<Reply> {
+        use crate::cluster::message::{Request as Peer, Response as Answer};
+        let forwarded = request.forwarded();
+        let serial = forwarded
+            .serial
+            .unwrap_or(crate::protocol::Consistency::Serial);
+        let deadline = std::time::Instant::now() + self.replication.timeouts().write;
+        let timeout = Error::WriteTimeout {
+            consistency: serial,
+            received: 0,
+            block_for: 1,
+            write_type: "CAS",
+        };
+        let answer = self
+            .replication
+            .call(replica, Peer::Cas(forwarded), deadline)
+            .await;
+        let decode = |bytes: Bytes, result: bool| {
+            let mut reader = crate::protocol::wire::Reader::new(bytes);
+            match result {
+                true => ResultBody::decode(&mut reader).map(|b| Ok(Reply::Result(b))),
+                false => crate::protocol::ErrorBody::decode(&mut reader)
+                    .map(|e| Err(Error::Forwarded(e))),
+            }
+            .unwrap_or_else(|e| Err(Error::Server(format!("a malformed forwarded answer: {e}"))))
+        };
+        match answer {
+            Ok(Answer::Cas(Ok(body))) => decode(body, true),
+            Ok(Answer::Cas(Err(body))) => decode(body, false),
+            Ok(_) => Err(Error::Server(
+                "a forwarded transaction got the wrong answer".into(),
+            )),
+            Err(crate::cluster::transport::CallError::Remote(e)) => {
+                Err(Error::Server(e.to_string()))
+            }
+            Err(_) => Err(timeout),
+        }
+    }
+
+    /// Runs a transaction forwarded by another coordinator; answers with the RESULT or
+    /// ERROR body in its protocol encoding.
+    pub async fn run_forwarded_cas(
+        &self,
+        forwarded: crate::cluster::message::ForwardedCas,
+    ) -> std::result::Result<Bytes, Bytes> {
+        let outcome = async {
+            let source = lwt::Source::from_forwarded(forwarded.kind, forwarded.items)?;
+            let Step::Cas(request) = self.cas_step(source, forwarded.serial, forwarded.commit)?
+            else {
+                return Err(Error::Server("a forwarded transaction is not one".into()));
+            };
+            if self.cas_replica(&request)?.is_some() {
+                return Err(Error::Server(
+                    "this node is no longer the partition's replica".into(),
+                ));
+            }
+            self.cas_here(&request).await
+        }
+        .await;
+        let mut out = bytes::BytesMut::new();
+        match outcome {
+            Ok(reply) => {
+                reply.encode(&mut out);
+                Ok(out.freeze())
+            }
+            Err(error) => {
+                error.to_body().encode(&mut out);
+                Err(out.freeze())
+            }
+        }
+    }
+
+    /// Runs a lightweight transaction on this node's replica: the partition's lock is held
+    /// from the read of the current values to the end of the write (`lwt/`).
+    async fn cas_here(&self, request: &lwt::CasRequest) -> Result<Reply> {
         let (table, partition) = request.lock_key();
         let _lock = self.cas_locks.lock(table, partition).await;
         let catalog = self.read_catalog();
@@ -316,22 +507,22 @@ impl Coordinator {
             local_dc: &self.node.data_center,
         };
         let levels = lwt::Levels { serial, commit };
-        let lists = self.stored_lists(&catalog);
+        let lists = self.local_lists(&catalog);
         let request = lwt::CasRequest::new(source, &catalog, &lists, levels, &topology)?;
         Ok(Step::Cas(Box::new(request)))
     }
 
-    fn parse_cached(&self, query: String) -> Result<Arc<Parsed>> {
-        if let Some(parsed) = self.parsed.get(&query) {
+    fn parse_cached(&self, query: &str) -> Result<Arc<Parsed>> {
+        if let Some(parsed) = self.parsed.get(query) {
             return Ok(parsed);
         }
         let parsed = Arc::new(Parsed {
-            statement: crate::cql::parse_statement(&query)?,
-            text: query.clone(),
+            statement: crate::cql::parse_statement(query)?,
+            text: query.to_owned(),
             plan: plan::PlanSlot::default(),
         });
         if query.len() <= PARSED_CACHE_MAX_TEXT {
-            self.parsed.insert(query, parsed.clone());
+            self.parsed.insert(query.to_owned(), parsed.clone());
         }
         Ok(parsed)
     }
@@ -433,6 +624,7 @@ impl Coordinator {
             {
                 let source = lwt::Source::Statement {
                     statement: statement.clone(),
+                    text: text.to_owned(),
                     keyspace: keyspace.map(str::to_owned),
                     values: params.values.values.clone(),
                 };
@@ -441,6 +633,7 @@ impl Coordinator {
             Statement::Batch(batch) if dml::batch_has_conditions(batch) => {
                 let source = lwt::Source::TextBatch {
                     batch: batch.clone(),
+                    text: text.to_owned(),
                     keyspace: keyspace.map(str::to_owned),
                     values: params.values.values.clone(),
                 };
@@ -449,7 +642,9 @@ impl Coordinator {
             Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => {
                 let updates = {
                     let catalog = self.read_catalog();
-                    let lists = self.stored_lists(&catalog);
+                    let lists = stored_lists::ReplicaLists {
+                        fetched: &ctx.lists,
+                    };
                     let values = &params.values.values;
                     let input = self.write_input(&catalog, keyspace, params, values, &lists);
                     let updates = dml::bind_write(statement, &input)?;
@@ -465,7 +660,9 @@ impl Coordinator {
             Statement::Batch(batch) => {
                 let updates = {
                     let catalog = self.read_catalog();
-                    let lists = self.stored_lists(&catalog);
+                    let lists = stored_lists::ReplicaLists {
+                        fetched: &ctx.lists,
+                    };
                     let values = &params.values.values;
                     let input = self.write_input(&catalog, keyspace, params, values, &lists);
                     let updates = dml::bind_batch(batch, &input)?;
@@ -572,21 +769,22 @@ impl Coordinator {
         keyspace: Option<&'a str>,
         params: &QueryParameters,
         values: &'a [crate::protocol::Value],
-        lists: &'a stored_lists::StoredLists<'a>,
+        lists: &'a dyn dml::ListReader,
     ) -> dml::WriteInput<'a> {
         dml::WriteInput {
             catalog,
             keyspace,
             values,
             timestamp: params.timestamp.unwrap_or_else(|| self.next_timestamp()),
-            now_secs: lists.now_secs,
+            now_secs: crate::clock::now_secs(),
             lists,
         }
     }
 
-    /// The stored lists a write reads for list operations by index or value.
-    fn stored_lists<'a>(&'a self, catalog: &'a Catalog) -> stored_lists::StoredLists<'a> {
-        stored_lists::StoredLists {
+    /// The stored lists a lightweight transaction reads (from this node, the partition's
+    /// replica).
+    fn local_lists<'a>(&'a self, catalog: &'a Catalog) -> stored_lists::LocalLists<'a> {
+        stored_lists::LocalLists {
             replica: &self.replica,
             catalog,
             now_secs: crate::clock::now_secs(),
@@ -642,11 +840,11 @@ impl Coordinator {
     /// lightweight transaction.
     fn batch(&self, ctx: &RequestContext, batch: &crate::protocol::Batch) -> Result<Step> {
         let items = self.batch_statements(ctx, batch)?;
-        if items.iter().any(|(s, _)| dml::if_clause(s).is_some()) {
+        if items.iter().any(|(s, _, _)| dml::if_clause(s).is_some()) {
             let items = items
                 .into_iter()
                 .zip(&batch.statements)
-                .map(|((s, ks), item)| ((*s).clone(), ks, item.values.values.clone()))
+                .map(|((s, text, ks), item)| ((*s).clone(), text, ks, item.values.values.clone()))
                 .collect();
             let source = lwt::Source::Items(items);
             return self.cas_step(source, batch.serial_consistency, batch.consistency);
@@ -658,10 +856,12 @@ impl Coordinator {
             ..QueryParameters::default()
         };
         let mut updates = Vec::new();
-        for ((statement, keyspace), item) in items.iter().zip(&batch.statements) {
+        for ((statement, _, keyspace), item) in items.iter().zip(&batch.statements) {
             let catalog = self.read_catalog();
             let keyspace = keyspace.as_deref();
-            let lists = self.stored_lists(&catalog);
+            let lists = stored_lists::ReplicaLists {
+                fetched: &ctx.lists,
+            };
             let values = &item.values.values;
             let input = self.write_input(&catalog, keyspace, &params, values, &lists);
             updates.extend(dml::bind_write(statement, &input)?);
@@ -670,7 +870,7 @@ impl Coordinator {
         let updates = dml::merge_updates(updates);
         let tables = items
             .iter()
-            .filter_map(|(s, ks)| dml::target(s, ks.as_deref()).ok())
+            .filter_map(|(s, _, ks)| dml::target(s, ks.as_deref()).ok())
             .map(|(ks, t)| format!("{ks}.{t}"))
             .collect::<std::collections::BTreeSet<_>>();
         let tables = tables.into_iter().collect::<Vec<_>>().join(", ");
@@ -688,13 +888,14 @@ impl Coordinator {
         &self,
         ctx: &RequestContext,
         batch: &crate::protocol::Batch,
-    ) -> Result<Vec<(Arc<Statement>, Option<String>)>> {
+    ) -> Result<Vec<BatchItem>> {
         use crate::protocol::BatchQuery;
         let mut statements = Vec::with_capacity(batch.statements.len());
         for item in &batch.statements {
-            let (statement, keyspace) = match &item.query {
+            let (statement, text, keyspace) = match &item.query {
                 BatchQuery::Text(text) => (
                     Arc::new(crate::cql::parse_statement(text)?),
+                    text.clone(),
                     ctx.keyspace.clone(),
                 ),
                 BatchQuery::Prepared(id) => {
@@ -704,6 +905,7 @@ impl Coordinator {
                         .ok_or_else(|| Error::Unprepared(id.clone()))?;
                     (
                         Arc::new(prepared.statement.clone()),
+                        prepared.text.clone(),
                         prepared.keyspace.clone(),
                     )
                 }
@@ -716,7 +918,7 @@ impl Coordinator {
                     "Invalid statement in batch: only UPDATE, INSERT and DELETE statements are allowed.",
                 ));
             }
-            statements.push((statement, keyspace));
+            statements.push((statement, text, keyspace));
         }
         Ok(statements)
     }
@@ -850,6 +1052,7 @@ impl Coordinator {
             local_addr: internal,
             peer: internal,
             tracing: false,
+            lists: Default::default(),
         };
         let statements = crate::cql::split_script(script);
         for query in &statements {
@@ -884,6 +1087,9 @@ fn live_nodes(view: &crate::cluster::membership::View) -> BTreeMap<String, usize
     }
     live
 }
+
+/// A BATCH message's statement: parsed, its text, and the keyspace it binds in.
+type BatchItem = (Arc<Statement>, String, Option<String>);
 
 /// A metadata log failure as the client sees it: no majority is Unavailable (with the
 /// log's own message saying so), anything else a server error naming what happened.

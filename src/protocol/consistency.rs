@@ -3,7 +3,7 @@
 use super::error::ProtocolError;
 
 /// A consistency level with its wire code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[repr(u16)]
 pub enum Consistency {
     Any = 0x0000,

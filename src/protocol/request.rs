@@ -36,7 +36,7 @@ pub enum Request {
 }
 
 /// A bound value as sent on the wire: `[value]` distinguishes null (-1) and unset (-2).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Value {
     Null,
     Unset,

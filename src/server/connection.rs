@@ -324,6 +324,7 @@ impl Connection {
             local_addr: self.local,
             peer: self.peer,
             tracing: traced,
+            lists: Default::default(),
         };
         self.in_flight_bytes += bytes;
         let work = async move {

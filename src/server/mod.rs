@@ -65,6 +65,26 @@ pub enum StartError {
     Cluster(String),
 }
 
+/// Runs the lightweight transactions other coordinators forward to this node.
+struct ForwardedTransactions {
+    shared: std::sync::Weak<Shared>,
+}
+
+impl crate::cluster::service::CasInbound for ForwardedTransactions {
+    fn cas(
+        &self,
+        cas: crate::cluster::message::ForwardedCas,
+    ) -> futures::future::BoxFuture<'static, Result<bytes::Bytes, bytes::Bytes>> {
+        let shared = self.shared.upgrade();
+        Box::pin(async move {
+            match shared {
+                Some(shared) => shared.coordinator.run_forwarded_cas(cas).await,
+                None => Err(bytes::Bytes::new()),
+            }
+        })
+    }
+}
+
 /// What gossip advertises of this node that changes while it runs.
 struct GossipFacts {
     schema: watch::Receiver<uuid::Uuid>,
@@ -188,6 +208,9 @@ impl Server {
             coordinator,
             metrics: metrics.clone(),
         });
+        cluster.service.bind_cas(Arc::new(ForwardedTransactions {
+            shared: Arc::downgrade(&shared),
+        }));
         let watched = shared.clone();
         metrics.watch_storage(Box::new(move || watched.coordinator.storage_stats()));
         let watched = shared.clone();

@@ -32,6 +32,7 @@ use uuid::Uuid;
 use super::consistency::{self, Access, Topology};
 use super::dml::{self, Conditional, WriteInput};
 use super::read::StoredRow;
+use crate::cluster::message::{CasItem, CasKind, ForwardedCas};
 use crate::cql::ast::{Batch, Operator, Statement};
 use crate::cql::types::{CqlType, NativeType};
 use crate::error::{Error, Result};
@@ -121,20 +122,88 @@ pub(super) enum Source {
     /// One conditional INSERT, UPDATE or DELETE.
     Statement {
         statement: Statement,
+        text: String,
         keyspace: Option<String>,
         values: Vec<Value>,
     },
     /// A CQL-text BATCH with conditions, bound with one list of values.
     TextBatch {
         batch: Batch,
+        text: String,
         keyspace: Option<String>,
         values: Vec<Value>,
     },
-    /// A protocol BATCH with conditions: each statement with its keyspace and values.
-    Items(Vec<(Statement, Option<String>, Vec<Value>)>),
+    /// A protocol BATCH with conditions: each statement with its text, keyspace and values.
+    Items(Vec<(Statement, String, Option<String>, Vec<Value>)>),
 }
 
 impl Source {
+    /// The transaction as its coordinator forwards it to the partition's replica.
+    pub fn forwarded(&self) -> (CasKind, Vec<CasItem>) {
+        let item = |text: &String, keyspace: &Option<String>, values: &Vec<Value>| CasItem {
+            text: text.clone(),
+            keyspace: keyspace.clone(),
+            values: values.clone(),
+        };
+        match self {
+            Source::Statement {
+                text,
+                keyspace,
+                values,
+                ..
+            } => (CasKind::Statement, vec![item(text, keyspace, values)]),
+            Source::TextBatch {
+                text,
+                keyspace,
+                values,
+                ..
+            } => (CasKind::TextBatch, vec![item(text, keyspace, values)]),
+            Source::Items(items) => (
+                CasKind::Items,
+                items.iter().map(|(_, t, ks, v)| item(t, ks, v)).collect(),
+            ),
+        }
+    }
+
+    /// A forwarded transaction, parsed again where it runs.
+    pub fn from_forwarded(kind: CasKind, items: Vec<CasItem>) -> Result<Source> {
+        let parse = |item: &CasItem| crate::cql::parse_statement(&item.text).map_err(Error::from);
+        let one = |items: &[CasItem]| match items {
+            [only] => Ok(only.clone()),
+            _ => Err(Error::Server(
+                "a forwarded transaction has the wrong shape".into(),
+            )),
+        };
+        match kind {
+            CasKind::Statement => {
+                let item = one(&items)?;
+                Ok(Source::Statement {
+                    statement: parse(&item)?,
+                    text: item.text,
+                    keyspace: item.keyspace,
+                    values: item.values,
+                })
+            }
+            CasKind::TextBatch => {
+                let item = one(&items)?;
+                let Statement::Batch(batch) = parse(&item)? else {
+                    return Err(Error::Server("a forwarded batch is not a batch".into()));
+                };
+                Ok(Source::TextBatch {
+                    batch,
+                    text: item.text,
+                    keyspace: item.keyspace,
+                    values: item.values,
+                })
+            }
+            CasKind::Items => items
+                .into_iter()
+                .map(|item| Ok((parse(&item)?, item.text, item.keyspace, item.values)))
+                .collect::<Result<Vec<_>>>()
+                .map(Source::Items),
+        }
+    }
+
     fn is_batch(&self) -> bool {
         !matches!(self, Source::Statement { .. })
     }
@@ -159,6 +228,7 @@ impl Source {
                 statement,
                 keyspace,
                 values,
+                ..
             } => Ok(vec![dml::bind_conditional(
                 statement,
                 &input(keyspace, values),
@@ -168,10 +238,11 @@ impl Source {
                 batch,
                 keyspace,
                 values,
+                ..
             } => dml::bind_conditional_batch(batch, &input(keyspace, values)),
             Source::Items(items) => items
                 .iter()
-                .map(|(s, ks, values)| dml::bind_conditional(s, &input(ks, values), true))
+                .map(|(s, _, ks, values)| dml::bind_conditional(s, &input(ks, values), true))
                 .collect(),
         }
     }
@@ -189,6 +260,7 @@ pub(super) struct Levels {
 pub(super) struct CasRequest {
     source: Source,
     plan: CasPlan,
+    levels: Levels,
 }
 
 impl CasRequest {
@@ -206,12 +278,32 @@ impl CasRequest {
             .keyspace(&plan.keyspace)
             .ok_or_else(|| Error::invalid(format!("Keyspace {} does not exist", plan.keyspace)))?;
         check_levels(keyspace, levels, topology)?;
-        Ok(CasRequest { source, plan })
+        Ok(CasRequest {
+            source,
+            plan,
+            levels,
+        })
     }
 
     /// The table and partition whose lock the transaction holds.
     pub fn lock_key(&self) -> (Uuid, &PartitionId) {
         (self.plan.table, &self.plan.partition)
+    }
+
+    /// The keyspace the transaction's partition belongs to.
+    pub fn keyspace(&self) -> &str {
+        &self.plan.keyspace
+    }
+
+    /// The transaction as forwarded to its partition's replica.
+    pub fn forwarded(&self) -> ForwardedCas {
+        let (kind, items) = self.source.forwarded();
+        ForwardedCas {
+            kind,
+            items,
+            serial: self.levels.serial,
+            commit: self.levels.commit,
+        }
     }
 }
 
@@ -250,7 +342,7 @@ pub(super) async fn decide(
         )));
     }
     let newest = reader.newest_timestamp(plan).await?;
-    let lists = super::stored_lists::StoredLists {
+    let lists = super::stored_lists::LocalLists {
         replica,
         catalog,
         now_secs: crate::clock::now_secs(),

@@ -176,8 +176,13 @@ impl Replication {
             .clone()
     }
 
+    /// How long the coordinator waits for replicas.
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
+    }
+
     /// Sends `request` to `replica` (in-process for this node) and waits until `deadline`.
-    async fn call(
+    pub async fn call(
         &self,
         replica: &Replica,
         request: Request,
