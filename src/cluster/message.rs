@@ -89,6 +89,13 @@ pub enum Request {
     /// Run a lightweight transaction on this node, the partition's only replica, as its
     /// coordinator sent it.
     Cas(ForwardedCas),
+    /// Keep a logged batch until its coordinator removes it (or replay it if it never does).
+    BatchlogStore {
+        id: Uuid,
+        updates: Vec<PartitionUpdate>,
+    },
+    /// The batch was applied: forget it.
+    BatchlogRemove { id: Uuid },
     /// A message for the metadata log (Raft, proposals, joins), encoded by
     /// `metadata/rpc.rs`: opaque here, so this message set does not depend on openraft.
     Meta(bytes::Bytes),

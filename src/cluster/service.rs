@@ -136,6 +136,16 @@ pub async fn answer(replica: &LocalReplica, request: Request) -> Result<Response
             .truncate(table)
             .map(|()| Response::Ack)
             .map_err(|e| RemoteError::Failed(e.to_string())),
+        Request::BatchlogStore { id, updates } => replica
+            .batchlog_store(id, &updates)
+            .await
+            .map(|()| Response::Ack)
+            .map_err(|e| RemoteError::Failed(e.to_string())),
+        Request::BatchlogRemove { id } => replica
+            .batchlog_remove(id)
+            .await
+            .map(|()| Response::Ack)
+            .map_err(|e| RemoteError::Failed(e.to_string())),
         Request::Meta(_) | Request::Cas(_) => {
             Err(RemoteError::Failed("not a replica request".into()))
         }

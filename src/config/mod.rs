@@ -224,6 +224,10 @@ pub struct Faults {
     /// Accept link faults (cut, heal) between this node and chosen peers through
     /// `POST /faults/...` on the metrics port: the seam cluster tests cut links with.
     pub link_control: bool,
+    /// A coordinator stores each logged batch in the batchlog and then abandons it, as if
+    /// it died before applying it: the batch is applied only by the batchlog's replay.
+    /// Exists so a test can show that replay completes such batches.
+    pub abandon_logged_batches: bool,
 }
 
 /// The chat application's schema (`config/chat.cql`, built into the binary).

@@ -339,14 +339,19 @@ impl Coordinator {
             Step::Write(writes) => {
                 if !writes.updates.is_empty() {
                     let catalog = self.read_catalog();
-                    self.replication
-                        .write(
-                            &catalog,
-                            writes.updates,
-                            writes.consistency,
-                            writes.write_type,
-                        )
-                        .await?;
+                    let (updates, level) = (writes.updates, writes.consistency);
+                    match writes.write_type {
+                        replication::WriteType::Batch => {
+                            self.replication
+                                .write_logged(&catalog, updates, level)
+                                .await?
+                        }
+                        kind => {
+                            self.replication
+                                .write(&catalog, updates, level, kind)
+                                .await?
+                        }
+                    }
                 }
                 Ok(Reply::Result(ResultBody::Void))
             }
@@ -969,6 +974,18 @@ impl Coordinator {
 
     fn read_schema(&self) -> Schema {
         self.schema.current()
+    }
+
+    /// Replays the logged batches stored here whose coordinator never removed them (the
+    /// batchlog worker's pass).
+    pub async fn replay_batchlog(&self) -> Result<usize> {
+        let catalog = self.read_catalog();
+        self.replication.replay_batchlog(&catalog).await
+    }
+
+    /// How often the batchlog worker runs.
+    pub fn batchlog_interval(&self) -> std::time::Duration {
+        self.replication.batchlog_interval()
     }
 
     /// The storage engine's counters (for `/metrics`).

@@ -23,6 +23,7 @@
 //!
 //! Tests inject faults into the reads that reach storage (`faults.rs`, `[faults]`).
 
+mod batchlog;
 mod faults;
 #[cfg(test)]
 mod tests;
@@ -32,6 +33,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use uuid::Uuid;
+
+pub use batchlog::{LoggedBatch, BATCHLOG};
 
 use crate::cache::{Caching, ReplicaCache, Served, SliceKey};
 use crate::config::{Config, DurabilityMode, EngineKind};
@@ -197,6 +200,16 @@ impl LocalReplica {
         let batch = partition::write_batch(&updates)
             .map_err(|e| Error::invalid(format!("Invalid key: {e}")))?;
         let _held = self.locks.for_write(&updates).await;
+        let applied = self.engine_write(batch).await;
+        // Bumped even when the engine reports a failure: whatever it may have applied must
+        // not hide behind an older cache entry.
+        self.cache.written(&updates);
+        applied
+    }
+
+    /// Applies an engine batch as durably as configured (on the blocking pool when it
+    /// waits for a WAL sync).
+    async fn engine_write(&self, batch: WriteBatch) -> Result<()> {
         let applied = if self.synced_writes {
             let engine = self.engine.clone();
             tokio::task::spawn_blocking(move || engine.write(batch))
@@ -205,9 +218,6 @@ impl LocalReplica {
         } else {
             self.engine.write(batch)
         };
-        // Bumped even when the engine reports a failure: whatever it may have applied must
-        // not hide behind an older cache entry.
-        self.cache.written(&updates);
         applied.map_err(storage_error)
     }
 

@@ -225,6 +225,7 @@ impl Server {
         };
         let tasks = vec![
             tokio::spawn(purger(shared.clone(), shutdown_rx.clone())),
+            tokio::spawn(batchlog(shared.clone(), shutdown_rx.clone())),
             tokio::spawn(listener::run(cql, shared, shutdown_rx.clone())),
             tokio::spawn(crate::metrics::serve(
                 http,
@@ -321,6 +322,24 @@ async fn purger(shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
                 "purge pass"
             ),
             Err(error) => tracing::warn!(%error, "purge pass panicked"),
+        }
+    }
+}
+
+/// The batchlog worker: replays logged batches whose coordinator never removed them.
+async fn batchlog(shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
+    let interval = shared.coordinator.batchlog_interval();
+    let stop = wait_for(shutdown);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tokio::time::sleep(interval) => {}
+        }
+        match shared.coordinator.replay_batchlog().await {
+            Ok(0) => {}
+            Ok(replayed) => tracing::info!(replayed, "replayed logged batches"),
+            Err(error) => tracing::warn!(%error, "batchlog replay pass failed"),
         }
     }
 }

@@ -13,7 +13,7 @@
 //! arithmetic and the timeuuid generator, `cast.rs` the conversions.
 
 mod cast;
-mod time;
+pub(crate) mod time;
 
 use bytes::Bytes;
 

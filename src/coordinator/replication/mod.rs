@@ -21,6 +21,7 @@
 //! address. A one-node cluster is the degenerate case of the same code: every partition's
 //! one replica is local, and the write and read paths take their in-process shortcut.
 
+mod batchlog;
 mod quorum;
 mod read;
 mod scan;
@@ -92,6 +93,8 @@ pub struct Replication {
     local_dc: String,
     timeouts: Timeouts,
     placements: Mutex<Placements>,
+    /// `[faults] abandon_logged_batches`.
+    abandon_batches: bool,
 }
 
 /// Placements of the current ring, by strategy; dropped when the ring changes.
@@ -109,6 +112,7 @@ impl Replication {
             local_dc: config.data_center.clone(),
             timeouts: Timeouts::from_config(config),
             placements: Mutex::new(Placements::default()),
+            abandon_batches: config.faults.abandon_logged_batches,
         }
     }
 
