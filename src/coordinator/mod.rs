@@ -54,6 +54,7 @@ use crate::schema::{Catalog, ClusterInfo};
 
 pub use plan::{EncodedColumns, PlannedRows};
 pub use prepared::PreparedCache;
+pub use replication::{Ownership, OwnershipError, RequestCounts};
 pub use schema::{Schema, SchemaCommand, SchemaService};
 
 /// What a statement answers: a RESULT body, or rows whose metadata a cached plan supplies
@@ -217,8 +218,24 @@ impl Coordinator {
         self.events.subscribe()
     }
 
-    /// Runs one QUERY, PREPARE, EXECUTE or BATCH.
+    /// Runs one QUERY, PREPARE, EXECUTE or BATCH, counted by level and outcome.
     pub async fn handle(&self, ctx: RequestContext, request: Request) -> Result<Reply> {
+        let consistency = match &request {
+            Request::Query { params, .. } | Request::Execute { params, .. } => {
+                Some(params.consistency)
+            }
+            Request::Batch(batch) => Some(batch.consistency),
+            _ => None,
+        };
+        let result = self.handle_request(ctx, request).await;
+        if let Some(level) = consistency {
+            let outcome = replication::Outcome::of(&result);
+            self.replication.counters.request(level, outcome);
+        }
+        result
+    }
+
+    async fn handle_request(&self, ctx: RequestContext, request: Request) -> Result<Reply> {
         match request {
             Request::Query { query, params } => {
                 let parsed = self.parse_cached(query)?;
@@ -835,6 +852,19 @@ impl Coordinator {
         }
     }
 
+    /// What `/metrics` reports of the requests this node coordinated.
+    pub fn request_counts(&self) -> RequestCounts {
+        self.replication.counters.snapshot()
+    }
+
+    /// The share of the token space each node holds (`ringcache status [keyspace]`).
+    pub fn ownership(
+        &self,
+        keyspace: Option<&str>,
+    ) -> std::result::Result<Ownership, OwnershipError> {
+        self.replication.ownership(&self.read_catalog(), keyspace)
+    }
+
     /// The current schema version (`system.local.schema_version`).
     pub fn schema_version(&self) -> Uuid {
         self.schema.current().version
@@ -858,7 +888,7 @@ impl Coordinator {
                 query: query.clone(),
                 params,
             };
-            self.handle(ctx.clone(), request).await?;
+            self.handle_request(ctx.clone(), request).await?;
         }
         Ok(statements.len())
     }

@@ -15,12 +15,17 @@
 //!   `read_request_timeout_ms`.
 //! - `scan.rs`: token-range scans walk the ring range by range, asking each range's
 //!   replicas for the partitions they hold; TRUNCATE goes to every node.
+//! - `ownership.rs`: the share of the token space each node holds, raw and per keyspace
+//!   (`ringcache status`), from the same placements; `counters.rs`: what `/metrics` counts
+//!   of requests and of the partitions planned here.
 //!
 //! A replica is addressed as [`Replica`]: this node (called directly: no serialization, no
 //! task, the same [`LocalReplica`] calls a peer's request would make) or a peer's internode
 //! address. A one-node cluster is the degenerate case of the same code: every partition's
 //! one replica is local, and the write and read paths take their in-process shortcut.
 
+mod counters;
+mod ownership;
 mod quorum;
 mod read;
 mod scan;
@@ -42,6 +47,8 @@ use crate::config::Config;
 use crate::replica::LocalReplica;
 use crate::ring::{Location, Placement, Strategy, Token};
 use crate::schema::KeyspaceDef;
+pub use counters::{Counters, Outcome, PartitionOp, RequestCounts};
+pub use ownership::{Ownership, OwnershipError};
 pub use quorum::{Need, Tally};
 pub use read::{ReadFailed, ReadTarget};
 pub use write::WriteType;
@@ -92,6 +99,8 @@ pub struct Replication {
     local_dc: String,
     timeouts: Timeouts,
     placements: Mutex<Placements>,
+    /// Requests and planned partitions, for `/metrics`.
+    pub counters: Counters,
 }
 
 /// Placements of the current ring, by strategy; dropped when the ring changes.
@@ -109,6 +118,7 @@ impl Replication {
             local_dc: config.data_center.clone(),
             timeouts: Timeouts::from_config(config),
             placements: Mutex::new(Placements::default()),
+            counters: Counters::default(),
         }
     }
 
