@@ -78,6 +78,10 @@ struct ServeArgs {
     /// (atomically), so scripts and tests can find ephemeral ports.
     #[arg(long)]
     ready_file: Option<PathBuf>,
+    /// Load and validate the configuration (file, `RINGCACHE_*` variables, flags), print it
+    /// as TOML and exit without serving: a refused key or value exits non-zero.
+    #[arg(long)]
+    check_config: bool,
 }
 
 fn main() -> Result<()> {
@@ -147,6 +151,13 @@ fn load_config(args: &ServeArgs) -> Result<Config> {
 
 fn serve(args: ServeArgs) -> Result<()> {
     let config = load_config(&args)?;
+    if args.check_config {
+        print!(
+            "{}",
+            toml::to_string(&config).context("printing the configuration")?
+        );
+        return Ok(());
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
