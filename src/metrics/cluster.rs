@@ -36,7 +36,7 @@ pub struct Report {
     pub traffic: Vec<(String, PeerTraffic)>,
     /// Nodes known, this one included.
     pub nodes: u64,
-    /// Nodes advertising this node's schema version, this one included.
+    /// Live nodes advertising this node's schema version, this one included.
     pub schema_agreeing: u64,
     pub meta: MetaReport,
     pub requests: RequestCounts,
@@ -113,7 +113,7 @@ impl ClusterMetrics {
             nodes: gauge("ringcache_cluster_nodes", "Nodes known, this one included"),
             schema_agreeing: gauge(
                 "ringcache_schema_agreement_nodes",
-                "Nodes advertising the same schema version as this one, this one included",
+                "Live nodes advertising the same schema version as this one, this one included",
             ),
             meta_role: gauges(
                 "ringcache_metadata_role",

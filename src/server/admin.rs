@@ -40,7 +40,7 @@ impl ClusterSources {
         let agreeing = view
             .nodes
             .values()
-            .filter(|n| n.host_id == view.local || n.schema_version == mine)
+            .filter(|n| n.host_id == view.local || (n.alive && n.schema_version == mine))
             .count();
         ClusterReport {
             peers,
