@@ -33,6 +33,9 @@ enum Command {
     Chat(chat_cli::ChatArgs),
     /// Measure any CQL endpoint: throughput, latency, and the ratio to a bare responder.
     Bench(bench_cli::BenchArgs),
+    /// Print the cluster as one node sees it, like `nodetool status`: per data centre each
+    /// node's state, address, load, tokens, ownership, host id and rack.
+    Status(status_cli::StatusArgs),
 }
 
 /// Flags override the config file and `RINGCACHE_*` environment variables.
@@ -75,6 +78,10 @@ struct ServeArgs {
     /// (atomically), so scripts and tests can find ephemeral ports.
     #[arg(long)]
     ready_file: Option<PathBuf>,
+    /// Load and validate the configuration (file, `RINGCACHE_*` variables, flags), print it
+    /// as TOML and exit without serving: a refused key or value exits non-zero.
+    #[arg(long)]
+    check_config: bool,
 }
 
 fn main() -> Result<()> {
@@ -83,13 +90,21 @@ fn main() -> Result<()> {
     // A chat command is a client: the driver's connection chatter is noise to its user.
     let default_level = match cli.command {
         Command::Serve(_) => "info",
-        Command::Chat(_) | Command::Bench(_) => "warn",
+        Command::Chat(_) | Command::Bench(_) | Command::Status(_) => "warn",
     };
     init_tracing(default_level);
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::Chat(args) => chat_cli::run(args),
         Command::Bench(args) => bench_cli::run(args),
+        Command::Status(args) => {
+            // Like nodetool: the error on one line and a non-zero exit, no backtrace.
+            if let Err(error) = status_cli::run(args) {
+                eprintln!("ringcache status: {error:#}");
+                std::process::exit(1);
+            }
+            Ok(())
+        }
     }
 }
 
@@ -136,6 +151,13 @@ fn load_config(args: &ServeArgs) -> Result<Config> {
 
 fn serve(args: ServeArgs) -> Result<()> {
     let config = load_config(&args)?;
+    if args.check_config {
+        print!(
+            "{}",
+            toml::to_string(&config).context("printing the configuration")?
+        );
+        return Ok(());
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -540,5 +562,102 @@ mod bench_cli {
             .block_on(ringcache::bench::run(options))
             .map(|_| ())
             .map_err(|e| anyhow!(e))
+    }
+}
+
+/// `ringcache status`: fetches a node's `GET /status` from its metrics port and prints it.
+mod status_cli {
+    use std::io::{Read, Write};
+    use std::net::{TcpStream, ToSocketAddrs};
+    use std::time::Duration;
+
+    use anyhow::{anyhow, bail, Context, Result};
+    use clap::Args;
+    use ringcache::metrics::status::Status;
+
+    /// The metrics port a node serves `/status` on unless told otherwise.
+    const DEFAULT_PORT: u16 = 9180;
+
+    /// `ringcache status` flags.
+    #[derive(Args)]
+    pub struct StatusArgs {
+        /// The node to ask: `host` or `host:port` of its metrics endpoint.
+        #[arg(long, short = 'H', default_value = "127.0.0.1")]
+        host: String,
+        /// Show effective ownership for this keyspace.
+        keyspace: Option<String>,
+        /// Print the node's JSON answer instead of the table.
+        #[arg(long)]
+        json: bool,
+    }
+
+    pub fn run(args: StatusArgs) -> Result<()> {
+        let target = with_port(&args.host);
+        let mut path = "/status".to_owned();
+        if let Some(keyspace) = &args.keyspace {
+            path = format!("{path}?keyspace={}", encode(keyspace));
+        }
+        let (code, body) = get(&target, &path)?;
+        match code {
+            200 if args.json => print!("{body}"),
+            200 => {
+                let status: Status = serde_json::from_str(&body)
+                    .with_context(|| format!("unreadable answer from {target}"))?;
+                print!("{}", status.render());
+            }
+            400 => bail!("{}", body.trim_end()),
+            404 => bail!("{target} does not serve /status (not a ringcache node?)"),
+            other => bail!("{target} answered HTTP {other}: {}", body.trim_end()),
+        }
+        Ok(())
+    }
+
+    fn with_port(host: &str) -> String {
+        let bare_v6 = host.matches(':').count() > 1 && !host.starts_with('[');
+        match host.rsplit_once(':') {
+            Some((_, port)) if !bare_v6 && port.parse::<u16>().is_ok() => host.to_owned(),
+            _ if bare_v6 => format!("[{host}]:{DEFAULT_PORT}"),
+            _ => format!("{host}:{DEFAULT_PORT}"),
+        }
+    }
+
+    /// Percent-encodes everything but letters, digits and `_` (keyspace names are those,
+    /// unless quoted).
+    fn encode(text: &str) -> String {
+        text.bytes()
+            .map(|b| match b {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' => (b as char).to_string(),
+                other => format!("%{other:02X}"),
+            })
+            .collect()
+    }
+
+    /// One HTTP/1.1 GET: the status code and the body. The node closes the connection
+    /// after its answer.
+    fn get(target: &str, path: &str) -> Result<(u16, String)> {
+        let failed = |e: &dyn std::fmt::Display| anyhow!("Failed to connect to '{target}' - {e}.");
+        let addr = target
+            .to_socket_addrs()
+            .map_err(|e| failed(&e))?
+            .next()
+            .ok_or_else(|| failed(&"no address"))?;
+        let timeout = Duration::from_secs(10);
+        let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| failed(&e))?;
+        stream.set_read_timeout(Some(timeout))?;
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes())?;
+        let mut answer = String::new();
+        stream
+            .read_to_string(&mut answer)
+            .with_context(|| format!("reading the answer of {target}"))?;
+        let (head, body) = answer
+            .split_once("\r\n\r\n")
+            .ok_or_else(|| anyhow!("{target} sent no HTTP answer"))?;
+        let code = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(|| anyhow!("{target} sent no HTTP status"))?;
+        Ok((code, body.to_owned()))
     }
 }

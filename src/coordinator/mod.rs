@@ -54,6 +54,7 @@ use crate::schema::{Catalog, ClusterInfo};
 
 pub use plan::{EncodedColumns, PlannedRows};
 pub use prepared::PreparedCache;
+pub use replication::{Ownership, OwnershipError, RequestCounts};
 pub use schema::{Schema, SchemaCommand, SchemaService};
 pub use stored_lists::{FetchedLists, ListKey};
 
@@ -224,19 +225,36 @@ impl Coordinator {
         self.events.subscribe()
     }
 
-    /// Runs one QUERY, PREPARE, EXECUTE or BATCH. A write that reads stored lists (list
-    /// operations by index or value) is bound again after each list it needs is read from
-    /// the partition's replicas (`stored_lists.rs`).
+    /// Runs one QUERY, PREPARE, EXECUTE or BATCH, counted by level and outcome. A write
+    /// that reads stored lists (list operations by index or value) is bound again after
+    /// each list it needs is read from the partition's replicas (`stored_lists.rs`).
     pub async fn handle(&self, ctx: RequestContext, request: Request) -> Result<Reply> {
         let consistency = match &request {
-            Request::Query { params, .. } | Request::Execute { params, .. } => params.consistency,
-            Request::Batch(batch) => batch.consistency,
-            _ => crate::protocol::Consistency::One,
+            Request::Query { params, .. } | Request::Execute { params, .. } => {
+                Some(params.consistency)
+            }
+            Request::Batch(batch) => Some(batch.consistency),
+            _ => None,
         };
+        let result = self.handle_request(&ctx, &request, consistency).await;
+        if let Some(level) = consistency {
+            let outcome = replication::Outcome::of(&result);
+            self.replication.counters.request(level, outcome);
+        }
+        result
+    }
+
+    async fn handle_request(
+        &self,
+        ctx: &RequestContext,
+        request: &Request,
+        consistency: Option<crate::protocol::Consistency>,
+    ) -> Result<Reply> {
+        let level = consistency.unwrap_or(crate::protocol::Consistency::One);
         for _ in 0..MAX_LIST_READS {
-            match self.handle_once(&ctx, &request).await {
+            match self.handle_once(ctx, request).await {
                 Err(Error::ListNeeded(key)) => {
-                    let elements = self.fetch_list(&key, consistency).await?;
+                    let elements = self.fetch_list(&key, level).await?;
                     ctx.lists.insert(*key, elements);
                 }
                 other => return other,
@@ -1054,6 +1072,19 @@ impl Coordinator {
         }
     }
 
+    /// What `/metrics` reports of the requests this node coordinated.
+    pub fn request_counts(&self) -> RequestCounts {
+        self.replication.counters.snapshot()
+    }
+
+    /// The share of the token space each node holds (`ringcache status [keyspace]`).
+    pub fn ownership(
+        &self,
+        keyspace: Option<&str>,
+    ) -> std::result::Result<Ownership, OwnershipError> {
+        self.replication.ownership(&self.read_catalog(), keyspace)
+    }
+
     /// The current schema version (`system.local.schema_version`).
     pub fn schema_version(&self) -> Uuid {
         self.schema.current().version
@@ -1078,7 +1109,7 @@ impl Coordinator {
                 query: query.clone(),
                 params,
             };
-            self.handle(ctx.clone(), request).await?;
+            self.handle_request(&ctx, &request, None).await?;
         }
         Ok(statements.len())
     }

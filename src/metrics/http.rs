@@ -18,8 +18,11 @@ pub struct Admin {
     /// The link fault seam, when tests may drive it.
     pub faults: Option<Arc<LinkFaults>>,
     /// This node's view of the cluster, as JSON, for `ringcache status`.
-    pub status: Option<Arc<dyn Fn() -> String + Send + Sync>>,
+    pub status: Option<StatusSource>,
 }
+
+/// Builds `GET /status[?keyspace=ks]`'s JSON for a keyspace (or none), or says why not.
+pub type StatusSource = Arc<dyn Fn(Option<&str>) -> Result<String, String> + Send + Sync>;
 
 /// Serves the endpoint until `shutdown` resolves. Other paths get 404.
 pub async fn serve(
@@ -85,11 +88,14 @@ fn route(
         "text/plain",
         "not found: try /metrics or /status\n".to_owned(),
     );
-    let path = path.split('?').next().unwrap_or("");
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
     match (method, path) {
         ("GET", "/metrics") => ("200 OK", "text/plain; version=0.0.4", metrics.render()),
         ("GET", "/status") => match &admin.status {
-            Some(status) => ("200 OK", "application/json", status()),
+            Some(status) => match status(query_value(query, "keyspace").as_deref()) {
+                Ok(json) => ("200 OK", "application/json", json),
+                Err(why) => ("400 Bad Request", "text/plain", format!("{why}\n")),
+            },
             None => not_found,
         },
         ("POST", fault) if fault.starts_with("/faults/") => match &admin.faults {
@@ -105,6 +111,40 @@ fn route(
         },
         _ => not_found,
     }
+}
+
+/// The value of `name` in a query string, percent-decoded (a quoted keyspace name may hold
+/// any character); None when absent or empty.
+fn query_value(query: &str, name: &str) -> Option<String> {
+    let raw = query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(key, _)| *key == name)?
+        .1;
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (b'+', _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    let value = String::from_utf8_lossy(&out).into_owned();
+    (!value.is_empty()).then_some(value)
 }
 
 /// `cut/<ip>`, `delay/<ip>/<ms>`, `heal/<ip>`, `heal`.
@@ -125,4 +165,35 @@ fn apply_fault(faults: &LinkFaults, command: &str) -> Result<String, String> {
         _ => return Err(format!("unknown fault command {command:?}\n")),
     }
     Ok("ok\n".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_takes_its_keyspace_from_the_query_string() {
+        let status: StatusSource = Arc::new(|ks: Option<&str>| match ks {
+            Some("nope") => Err("The keyspace nope, does not exist".to_owned()),
+            other => Ok(format!("{other:?}")),
+        });
+        let admin = Admin {
+            faults: None,
+            status: Some(status),
+        };
+        let metrics = Metrics::new();
+        let get = |path: &str| route("GET", path, &metrics, &admin);
+        assert_eq!(get("/status").2, "None");
+        assert_eq!(get("/status?keyspace=ks1").2, "Some(\"ks1\")");
+        assert_eq!(get("/status?x=1&keyspace=My%20Ks").2, "Some(\"My Ks\")");
+        assert_eq!(get("/status?keyspace=").2, "None");
+        let refused = get("/status?keyspace=nope");
+        assert_eq!(refused.0, "400 Bad Request");
+        assert!(refused.2.contains("does not exist"));
+        let without = Admin::default();
+        assert_eq!(
+            route("GET", "/status", &metrics, &without).0,
+            "404 Not Found"
+        );
+    }
 }

@@ -12,8 +12,10 @@
 //! HTTP stack would add dependencies without adding anything a scraper needs.
 
 pub mod alloc;
+mod cluster;
 mod http;
 mod replica;
+pub mod status;
 
 use std::sync::OnceLock;
 
@@ -24,7 +26,8 @@ use prometheus::{
 
 use crate::protocol::Opcode;
 
-pub use http::{serve, Admin};
+pub use cluster::{ClusterSource, MetaReport, PeerReport, Report as ClusterReport};
+pub use http::{serve, Admin, StatusSource};
 pub use replica::{ReplicaSource, Report as ReplicaReport};
 
 /// Request latency buckets in seconds: 25 µs to 2.5 s, roughly ×2.5 per step.
@@ -62,6 +65,11 @@ pub struct Metrics {
     replica: replica::ReplicaMetrics,
     /// Where the replica report is read from at each scrape.
     replica_source: OnceLock<ReplicaSource>,
+    /// The cluster's families (peers, internode traffic, coordinated requests, schema
+    /// agreement, the metadata log).
+    cluster: cluster::ClusterMetrics,
+    /// Where the cluster report is read from at each scrape.
+    cluster_source: OnceLock<ClusterSource>,
 }
 
 /// Reads the storage engine's counters.
@@ -140,6 +148,8 @@ impl Metrics {
             storage_source: OnceLock::new(),
             replica: replica::ReplicaMetrics::new(&registry),
             replica_source: OnceLock::new(),
+            cluster: cluster::ClusterMetrics::new(&registry),
+            cluster_source: OnceLock::new(),
             registry,
         };
         m.register_all();
@@ -188,8 +198,16 @@ impl Metrics {
         let _ = self.replica_source.set(source);
     }
 
+    /// Reports the cluster from `source` at every scrape (set once).
+    pub fn watch_cluster(&self, source: ClusterSource) {
+        let _ = self.cluster_source.set(source);
+    }
+
     /// The text exposition of every family.
     pub fn render(&self) -> String {
+        if let Some(source) = self.cluster_source.get() {
+            self.cluster.update(&source());
+        }
         let report = self.replica_source.get().map(|source| source());
         self.replica.update(&report.unwrap_or_default());
         if let Some(source) = self.storage_source.get() {

@@ -15,6 +15,7 @@
 //! bytes and requests per connection (past them the connection simply stops reading), and the
 //! number of connections.
 
+mod admin;
 mod connection;
 mod listener;
 
@@ -170,7 +171,7 @@ impl Server {
             &node,
             cql_addr,
             replica.clone(),
-            facts,
+            facts.clone(),
             events.clone(),
             shutdown_rx.clone(),
         )
@@ -215,13 +216,22 @@ impl Server {
         metrics.watch_storage(Box::new(move || watched.coordinator.storage_stats()));
         let watched = shared.clone();
         metrics.watch_replica(Box::new(move || watched.coordinator.replica_report()));
+        let sources = Arc::new(admin::ClusterSources {
+            shared: shared.clone(),
+            membership: cluster.membership.clone(),
+            transport: cluster.transport.clone(),
+            metadata: metadata.clone(),
+            facts,
+        });
+        let watched = sources.clone();
+        metrics.watch_cluster(Box::new(move || watched.report()));
         let admin = crate::metrics::Admin {
             faults: shared
                 .config
                 .faults
                 .link_control
                 .then(|| cluster.transport.faults().clone()),
-            status: None,
+            status: Some(Arc::new(move |keyspace| sources.status(keyspace))),
         };
         let tasks = vec![
             tokio::spawn(purger(shared.clone(), shutdown_rx.clone())),

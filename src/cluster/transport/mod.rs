@@ -410,6 +410,7 @@ async fn run_connection(
         loop {
             match frame::decode::<Envelope>(&mut buf, inner.settings.max_message_bytes) {
                 Ok(Some(Envelope::Response { id, response })) => {
+                    inner.stats.decoded(to);
                     if inner.faults.is_cut(to.ip()) {
                         continue;
                     }
@@ -501,7 +502,10 @@ async fn read_requests(
     let from = peer.listen;
     loop {
         let message = match frame::decode::<Envelope>(&mut buf, inner.settings.max_message_bytes) {
-            Ok(Some(message)) => message,
+            Ok(Some(message)) => {
+                inner.stats.decoded(from);
+                message
+            }
             Ok(None) => {
                 match read.read_buf(&mut buf).await {
                     Ok(0) | Err(_) => return,

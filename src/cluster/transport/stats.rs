@@ -13,6 +13,9 @@ pub struct PeerTraffic {
     /// several).
     pub reads: u64,
     pub bytes_received: u64,
+    /// Messages decoded from the peer's connections (cut links' included: they arrive
+    /// before the fault seam drops them).
+    pub messages_received: u64,
 }
 
 /// Counters by peer address. One short lock per message: internode traffic is a few
@@ -35,6 +38,11 @@ impl TransportStats {
         let traffic = peers.entry(from).or_default();
         traffic.reads += 1;
         traffic.bytes_received += bytes as u64;
+    }
+
+    pub(super) fn decoded(&self, from: SocketAddr) {
+        let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+        peers.entry(from).or_default().messages_received += 1;
     }
 
     /// Every peer's counters.

@@ -15,6 +15,9 @@
 //!   `read_request_timeout_ms`.
 //! - `scan.rs`: token-range scans walk the ring range by range, asking each range's
 //!   replicas for the partitions they hold; TRUNCATE goes to every node.
+//! - `ownership.rs`: the share of the token space each node holds, raw and per keyspace
+//!   (`ringcache status`), from the same placements; `counters.rs`: what `/metrics` counts
+//!   of requests and of the partitions planned here.
 //!
 //! A replica is addressed as [`Replica`]: this node (called directly: no serialization, no
 //! task, the same [`LocalReplica`] calls a peer's request would make) or a peer's internode
@@ -22,6 +25,8 @@
 //! one replica is local, and the write and read paths take their in-process shortcut.
 
 mod batchlog;
+mod counters;
+mod ownership;
 mod quorum;
 mod read;
 mod scan;
@@ -43,6 +48,8 @@ use crate::config::Config;
 use crate::replica::LocalReplica;
 use crate::ring::{Location, Placement, Strategy, Token};
 use crate::schema::KeyspaceDef;
+pub use counters::{Counters, Outcome, PartitionOp, RequestCounts};
+pub use ownership::{Ownership, OwnershipError};
 pub use quorum::{Need, Tally};
 pub use read::{ReadFailed, ReadTarget};
 pub use write::WriteType;
@@ -95,6 +102,8 @@ pub struct Replication {
     placements: Mutex<Placements>,
     /// `[faults] abandon_logged_batches`.
     abandon_batches: bool,
+    /// Requests and planned partitions, for `/metrics`.
+    pub counters: Counters,
 }
 
 /// Placements of the current ring, by strategy; dropped when the ring changes.
@@ -113,6 +122,7 @@ impl Replication {
             timeouts: Timeouts::from_config(config),
             placements: Mutex::new(Placements::default()),
             abandon_batches: config.faults.abandon_logged_batches,
+            counters: Counters::default(),
         }
     }
 

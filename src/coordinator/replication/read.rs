@@ -72,6 +72,8 @@ impl Replication {
     ) -> Result<Served, ReadFailed> {
         let view = self.view();
         let replicas = self.replicas(&view, target.keyspace, target.partition.token);
+        let local = replicas.iter().any(Replica::is_local);
+        self.counters.planned(super::PartitionOp::Read, local);
         let need = self.need(target.keyspace, consistency);
         let candidates: Vec<Replica> = self
             .by_proximity(replicas)

@@ -79,7 +79,10 @@ impl Replication {
                 .ok_or_else(|| Error::invalid(format!("unknown table id {}", update.table)))?;
             let need = self.need(keyspace, consistency);
             let mut alive = Tally::default();
-            for replica in self.replicas(&view, keyspace, update.partition.token) {
+            let replicas = self.replicas(&view, keyspace, update.partition.token);
+            let local = replicas.iter().any(Replica::is_local);
+            self.counters.planned(super::PartitionOp::Write, local);
+            for replica in replicas {
                 if !replica.alive {
                     continue;
                 }
