@@ -20,7 +20,10 @@
 use std::cmp::Ordering;
 
 use super::cell::DeletionTime;
-use super::partition::{CellFragment, ColumnFragment, PartitionFragment, RowFragment};
+use super::partition::{
+    CellFragment, ColumnFragment, ColumnWrite, PartitionFragment, PartitionUpdate, RowFragment,
+    RowUpdate,
+};
 use super::reconcile::{merge_deletion, merge_liveness, reconcile, row_deletion};
 
 /// Merges answers to one read of one partition (`reversed`: rows in reverse clustering
@@ -150,4 +153,93 @@ fn merge_sorted<T>(
         out.extend(next);
     }
     out
+}
+
+/// What `replica`'s answer lacks of `merged` (the reconciled answer it took part in), as a
+/// write that brings it level: the newer partition deletion, the range deletions it did not
+/// have, and per row the newer marker, deletion and cells (read repair sends each replica
+/// its difference, not the whole partition). None when it lacks nothing. `merged` must be
+/// the merge of answers including `replica`'s, so everything in it is at least as new.
+pub fn repair_for(
+    merged: &PartitionFragment,
+    replica: &PartitionFragment,
+    table: uuid::Uuid,
+) -> Option<PartitionUpdate> {
+    let mut update = PartitionUpdate {
+        table,
+        partition: merged.partition.clone(),
+        deletion: (merged.deletion != replica.deletion && !merged.deletion.is_live())
+            .then_some(merged.deletion),
+        static_columns: Vec::new(),
+        rows: Vec::new(),
+        range_deletions: merged
+            .range_deletions
+            .iter()
+            .filter(|r| !replica.range_deletions.contains(r))
+            .filter_map(|r| Some((range_of(r)?, r.deletion)))
+            .collect(),
+    };
+    if let Some(statics) = &merged.static_row {
+        let theirs = replica.static_row.as_ref();
+        update.static_columns = missing_columns(&statics.columns, theirs.map(|r| &r.columns[..]));
+    }
+    for row in &merged.rows {
+        let theirs = replica.rows.iter().find(|r| r.clustering == row.clustering);
+        if let Some(repair) = row_repair(row, theirs) {
+            update.rows.push(repair);
+        }
+    }
+    let empty = update.deletion.is_none()
+        && update.static_columns.is_empty()
+        && update.rows.is_empty()
+        && update.range_deletions.is_empty();
+    (!empty).then_some(update)
+}
+
+fn row_repair(row: &RowFragment, theirs: Option<&RowFragment>) -> Option<RowUpdate> {
+    let marker = row.marker.filter(|m| theirs.and_then(|t| t.marker) != Some(*m));
+    let deletion = (!row.deletion.is_live() && theirs.map(|t| t.deletion) != Some(row.deletion))
+        .then_some(row.deletion);
+    let columns = missing_columns(&row.columns, theirs.map(|t| &t.columns[..]));
+    if marker.is_none() && deletion.is_none() && columns.is_empty() {
+        return None;
+    }
+    Some(RowUpdate {
+        clustering: row.clustering.clone(),
+        marker,
+        deletion,
+        columns,
+    })
+}
+
+/// The column slots of `ours` that `theirs` lacks or holds differently, as writes.
+fn missing_columns(ours: &[ColumnFragment], theirs: Option<&[ColumnFragment]>) -> Vec<ColumnWrite> {
+    ours.iter()
+        .filter(|c| !theirs.is_some_and(|t| t.contains(c)))
+        .map(|c| {
+            let column = String::from_utf8_lossy(&c.column).into_owned();
+            match &c.value {
+                CellFragment::Cell(cell) => ColumnWrite::Cell {
+                    column,
+                    path: c.path.clone(),
+                    cell: cell.clone(),
+                },
+                CellFragment::CollectionDeletion(deletion) => ColumnWrite::CollectionDeletion {
+                    column,
+                    deletion: *deletion,
+                },
+            }
+        })
+        .collect()
+}
+
+/// The clustering range a range tombstone covers, in the write form (start inclusive, end
+/// exclusive, each bound with its terminator byte).
+fn range_of(range: &crate::storage::cell::RangeTombstone) -> Option<crate::storage::comparable::ClusteringRange> {
+    use crate::storage::comparable::{AFTER, BEFORE};
+    let bound = |key: &[u8], tag: u8| [key, &[tag]].concat();
+    Some(crate::storage::comparable::ClusteringRange {
+        start: bound(&range.start.key, if range.start.inclusive { BEFORE } else { AFTER }),
+        end: bound(&range.end.key, if range.end.inclusive { AFTER } else { BEFORE }),
+    })
 }
