@@ -16,8 +16,10 @@
 #                                        features without them and compiles it
 #                                        a second time)
 #   4. cargo test                       (all Rust tests but the two below)
-#   5. the protocol fuzz test           (RINGCACHE_FUZZ_EXECS=1000000: 1M inputs,
-#                                        its execution count printed)
+#   5. the fuzz tests                   (RINGCACHE_FUZZ_EXECS=1000000: 1M inputs
+#                                        each through the CQL protocol decoders and
+#                                        the internode (frame, envelope, handshake)
+#                                        decoders, each run's execution count printed)
 #   6. the durability tests             (fsync/fdatasync calls counted by strace;
 #                                        kill -9 under load, with
 #                                        the number of acknowledged writes verified)
@@ -31,7 +33,7 @@ set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$RINGCACHE_ROOT" || exit 1
 
-# How many fuzz executions the protocol fuzz test runs (it reads this env).
+# How many fuzz executions each fuzz test runs (they read this env).
 export RINGCACHE_FUZZ_EXECS="${RINGCACHE_FUZZ_EXECS:-1000000}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
@@ -75,10 +77,12 @@ step fmt cargo fmt --all -- --check
 step clippy cargo clippy --all-targets -- -D warnings
 
 if step build cargo build --all-targets; then
-    # The million-execution fuzz run and the durability tests get their own steps
+    # The million-execution fuzz runs and the durability tests get their own steps
     # so their counts are printed (libtest captures the output of passing tests).
-    step cargo-test cargo test -- --skip fuzz_decoders_one_million --skip durability::
-    step fuzz cargo test --lib fuzz_decoders_one_million -- --nocapture
+    step cargo-test cargo test -- --skip fuzz_decoders_one_million \
+        --skip fuzz_internode_one_million --skip durability::
+    step fuzz cargo test --lib -- --nocapture \
+        fuzz_decoders_one_million fuzz_internode_one_million
     step durability cargo test --test integration durability:: -- --nocapture --test-threads 1
     step pytest env RINGCACHE_BIN="$RINGCACHE_ROOT/target/debug/ringcache" \
         "$VENV/bin/python" -m pytest tests/python "$@"

@@ -8,9 +8,11 @@
 //! Decoding is two-phase, as the CQL connection's: the 4-byte header alone decides whether
 //! the frame is acceptable (`len` within `max_message_bytes`) before the body is buffered,
 //! so an oversized frame closes the connection without a byte of it being kept. The body
-//! decode allocates nothing beyond what the bytes present describe. Nothing here panics on
-//! any input; `fuzz_frames_one_million` (below, and in `scripts/test.sh` with a million
-//! executions) holds it to that.
+//! decode allocates nothing beyond what the bytes present describe, and the room reserved
+//! for a body still to come is at most [`READ_AHEAD`] (it grows as the body arrives), so a
+//! header declaring the limit does not make a node hold the limit. Nothing here panics on
+//! any input; `fuzz_internode_one_million` (`fuzz/`, a million executions in
+//! `scripts/test.sh`) holds it to all of that.
 
 use bytes::{Buf, BufMut, BytesMut};
 use serde::de::DeserializeOwned;
@@ -18,6 +20,8 @@ use serde::Serialize;
 
 /// Bytes of the length prefix.
 pub const HEADER_LEN: usize = 4;
+/// The most room [`decode`] reserves for a body's bytes not yet received.
+pub const READ_AHEAD: usize = 64 << 10;
 
 /// Why a frame could not be read or written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -60,7 +64,11 @@ pub fn decode<T: DeserializeOwned>(
         return Ok(None);
     };
     if buf.len() < HEADER_LEN + len {
-        buf.reserve(HEADER_LEN + len - buf.len());
+        // Room for the body as it arrives, but never more than `READ_AHEAD` beyond the bytes
+        // here: a 4-byte header declaring the limit must not make the node hold the limit.
+        // (The buffer still grows geometrically, so a large body is copied O(1) times.)
+        let missing = HEADER_LEN + len - buf.len();
+        buf.reserve(missing.min(READ_AHEAD));
         return Ok(None);
     }
     buf.advance(HEADER_LEN);
@@ -121,6 +129,19 @@ mod tests {
         };
         assert!(encode(&big, 64, &mut out).is_err());
         assert!(out.is_empty(), "nothing is left of a refused frame");
+    }
+
+    #[test]
+    fn a_declared_length_is_not_reserved_before_it_arrives() {
+        let max = 64 << 20;
+        let mut buf = BytesMut::from(&((max - 1) as u32).to_be_bytes()[..]);
+        let result: Result<Option<Envelope>, _> = decode(&mut buf, max);
+        assert_eq!(result, Ok(None));
+        assert!(
+            buf.capacity() <= HEADER_LEN + READ_AHEAD,
+            "a 4-byte header made room for {} bytes",
+            buf.capacity()
+        );
     }
 
     #[test]

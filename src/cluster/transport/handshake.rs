@@ -81,6 +81,7 @@ pub enum HandshakeError {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(test, derive(Hash))]
 struct Hello {
     magic: [u8; 4],
     version: u16,
@@ -92,6 +93,7 @@ struct Hello {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(test, derive(Hash))]
 enum Reply {
     Challenge {
         version: u16,
@@ -107,6 +109,7 @@ enum Reply {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(test, derive(Hash))]
 struct Proof {
     proof: Vec<u8>,
 }
@@ -348,5 +351,86 @@ async fn receive<T: serde::de::DeserializeOwned>(
         if read == 0 {
             return Err(HandshakeError::Io("connection closed".into()));
         }
+    }
+}
+
+/// The internode fuzz test's view of the handshake (`fuzz/`), whose message types are
+/// private: their decoders, each reading the next frame exactly as [`receive`] does and
+/// answering with a hash of the message (so decodes can be compared without naming the
+/// types), and one encoded frame of every message.
+#[cfg(test)]
+pub(super) mod fuzz_hook {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+
+    use super::*;
+
+    /// What one decoder made of the front of a buffer: a message's hash, "need more
+    /// bytes", or the error that would end the handshake.
+    pub type Decoded = Result<Option<u64>, frame::FrameError>;
+
+    /// `Hello` (the listener's first read), `Reply` (the dialer's), `Proof` (the
+    /// listener's second).
+    pub const DECODERS: [fn(&mut BytesMut) -> Decoded; 3] =
+        [decode_as::<Hello>, decode_as::<Reply>, decode_as::<Proof>];
+
+    fn decode_as<T: serde::de::DeserializeOwned + Hash>(buf: &mut BytesMut) -> Decoded {
+        let message = frame::decode::<T>(buf, MAX_HANDSHAKE_BYTES)?;
+        Ok(message.map(|m| {
+            let mut h = DefaultHasher::new();
+            m.hash(&mut h);
+            h.finish()
+        }))
+    }
+
+    /// One frame of each message a real handshake sends, proofs computed as `dial` and
+    /// `accept` compute them.
+    pub fn seed_frames() -> Vec<Vec<u8>> {
+        let me = LocalIdentity {
+            cluster_name: "Test Cluster".into(),
+            secret: "s3cret".into(),
+            host_id: Uuid::from_u128(0x5eed_0001),
+            listen: ([127, 0, 0, 1], 7000).into(),
+        };
+        let dialer = Uuid::from_u128(0x5eed_0002);
+        let (nonce_d, nonce_l) = ([0xd1; 32], [0x1e; 32]);
+        let proof = |role, first, second| {
+            let mac = mac(&me, role, first, second, dialer, me.host_id);
+            mac.finalize().into_bytes().to_vec()
+        };
+        let mut frames: Vec<Vec<u8>> = [Channel::Gossip, Channel::Requests]
+            .into_iter()
+            .map(|channel| {
+                frame_of(&Hello {
+                    magic: MAGIC,
+                    version: PROTOCOL_VERSION,
+                    cluster_name: me.cluster_name.clone(),
+                    host_id: dialer,
+                    listen: "[::1]:7000".parse().expect("address"),
+                    channel,
+                    nonce: nonce_d,
+                })
+            })
+            .collect();
+        frames.push(frame_of(&Reply::Challenge {
+            version: PROTOCOL_VERSION,
+            host_id: me.host_id,
+            listen: me.listen,
+            nonce: nonce_l,
+            proof: proof(Role::Listener, &nonce_d, &nonce_l),
+        }));
+        frames.push(frame_of(&Proof {
+            proof: proof(Role::Dialer, &nonce_l, &nonce_d),
+        }));
+        frames.push(frame_of(&Reply::Welcome));
+        frames.push(frame_of(&Reply::Refused {
+            reason: "cluster name \"Other\" is not this node's \"Test Cluster\"".into(),
+        }));
+        frames
+    }
+
+    fn frame_of<T: Serialize>(message: &T) -> Vec<u8> {
+        let mut out = BytesMut::new();
+        frame::encode(message, MAX_HANDSHAKE_BYTES, &mut out).expect("a handshake message fits");
+        out.to_vec()
     }
 }

@@ -17,7 +17,8 @@
 //!
 //! **Untrusted input.** A frame larger than `max_message_bytes`, a body that does not
 //! decode, or a message of the wrong kind closes that connection and only that one; the
-//! node keeps serving (`frame.rs` is fuzzed with a million inputs in the test command).
+//! node keeps serving (`fuzz/` feeds a million mutated inputs through the frame, envelope
+//! and handshake decoders in the test command).
 //!
 //! **Faults.** Every message in or out passes the [`LinkFaults`] seam first (`faults.rs`).
 
@@ -584,5 +585,7 @@ fn kind(envelope: &Envelope) -> &'static str {
     }
 }
 
+#[cfg(test)]
+mod fuzz;
 #[cfg(test)]
 mod tests;
