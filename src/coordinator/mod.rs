@@ -323,6 +323,7 @@ impl Coordinator {
             slice: &slice,
             after: None,
             limits: &limits,
+            read_repair: table.options.read_repair != "NONE",
         };
         let level = match consistency {
             crate::protocol::Consistency::Any => crate::protocol::Consistency::One,

@@ -393,6 +393,7 @@ impl TableRead<'_> {
                     slice,
                     after,
                     limits,
+                    read_repair: self.table.options.read_repair != "NONE",
                 };
                 match replication.read(&target, self.consistency).await {
                     Ok(served) => Ok(served),

@@ -81,6 +81,8 @@ pub struct Counters {
     requests: [[AtomicU64; Outcome::ALL.len()]; LEVELS],
     /// `[op][is this node a replica]`.
     partitions: [[AtomicU64; 2]; 2],
+    /// Repair writes sent by reads whose replicas disagreed.
+    read_repairs: AtomicU64,
 }
 
 /// A snapshot of [`Counters`], every series that was ever bumped.
@@ -97,6 +99,7 @@ impl Default for Counters {
         Counters {
             requests: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
             partitions: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
+            read_repairs: AtomicU64::new(0),
         }
     }
 }
@@ -113,6 +116,16 @@ impl Counters {
     /// among its replicas.
     pub fn planned(&self, op: PartitionOp, local_replica: bool) {
         self.partitions[op as usize][usize::from(local_replica)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts repair writes a read sent to replicas that lacked what others had.
+    pub fn read_repairs(&self, writes: u64) {
+        self.read_repairs.fetch_add(writes, Ordering::Relaxed);
+    }
+
+    /// Repair writes sent since start.
+    pub fn read_repair_writes(&self) -> u64 {
+        self.read_repairs.load(Ordering::Relaxed)
     }
 
     /// Every non-zero counter.

@@ -27,7 +27,9 @@ use crate::protocol::Consistency;
 use crate::schema::KeyspaceDef;
 use crate::storage::digest::fragment_digest;
 use crate::storage::merge::merge_fragments;
-use crate::storage::partition::{PartitionId, ReadError, ReadLimits, Slice, TableLayout};
+use crate::storage::partition::{
+    PartitionFragment, PartitionId, ReadError, ReadLimits, Slice, TableLayout,
+};
 
 /// One partition read, as the coordinator plans it.
 pub struct ReadTarget<'a> {
@@ -39,6 +41,9 @@ pub struct ReadTarget<'a> {
     /// Continue after this encoded clustering key.
     pub after: Option<&'a [u8]>,
     pub limits: &'a ReadLimits,
+    /// The table's `read_repair` is BLOCKING: replicas found out of date are brought level
+    /// before the read answers.
+    pub read_repair: bool,
 }
 
 /// Why a read failed: a replica's own refusal (tombstones, storage), which the caller words
@@ -131,21 +136,23 @@ impl Replication {
         if agree {
             return Ok(data);
         }
-        self.reconcile(target, &contacted[1..], data, deadline, &timeout)
+        self.reconcile(target, &contacted, data, deadline, &timeout)
             .await
     }
 
-    /// Digests disagreed: every contacted replica's data, merged.
+    /// Digests disagreed: every contacted replica's data, merged by last-write-wins; with
+    /// BLOCKING read repair, each replica that lacked something is sent its difference and
+    /// the read answers once they all acknowledged (Cassandra 4's monotonic quorum reads).
     async fn reconcile(
         &self,
         target: &ReadTarget<'_>,
-        others: &[Replica],
+        contacted: &[Replica],
         data: Served,
         deadline: Instant,
         timeout: &impl Fn(usize, bool) -> Error,
     ) -> Result<Served, ReadFailed> {
         let stats = data.stats();
-        let asks = others.iter().map(|r| self.ask(r, target, false, deadline));
+        let asks = contacted[1..].iter().map(|r| self.ask(r, target, false, deadline));
         let answers = futures::future::join_all(asks).await;
         let received = 1 + answers.iter().filter(|a| a.is_ok()).count();
         let mut fragments = vec![data.fragment().clone()];
@@ -155,8 +162,39 @@ impl Replication {
                 Answer::Digest(_) => unreachable!("asked for data"),
             }
         }
-        let merged = merge_fragments(fragments, target.slice.reversed);
+        let merged = merge_fragments(fragments.clone(), target.slice.reversed);
+        if target.read_repair {
+            self.repair(target, contacted, &fragments, &merged, deadline)
+                .await
+                .map_err(|()| timeout(contacted.len(), true))?;
+        }
         Ok(Served::Fresh(merged, stats))
+    }
+
+    /// Sends each replica what it lacks of `merged` and waits for them all; Err if one did
+    /// not acknowledge by `deadline`.
+    async fn repair(
+        &self,
+        target: &ReadTarget<'_>,
+        contacted: &[Replica],
+        answers: &[PartitionFragment],
+        merged: &PartitionFragment,
+        deadline: Instant,
+    ) -> Result<(), ()> {
+        let table = target.layout.id;
+        let writes = contacted.iter().zip(answers).filter_map(|(replica, answer)| {
+            let update = crate::storage::merge::repair_for(merged, answer, table)?;
+            let request = Request::Write {
+                updates: vec![update],
+            };
+            Some(self.call(replica, request, deadline))
+        });
+        let acks = futures::future::join_all(writes).await;
+        self.counters.read_repairs(acks.len() as u64);
+        match acks.iter().all(|a| matches!(a, Ok(Response::Ack))) {
+            true => Ok(()),
+            false => Err(()),
+        }
     }
 
     async fn ask(
