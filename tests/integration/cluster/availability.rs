@@ -191,10 +191,15 @@ fn summary(missing: &[String]) -> String {
 /// The error a statement must fail with, and how long it took.
 async fn fails(session: &Session, statement: Statement) -> (DbError, Duration) {
     let started = Instant::now();
-    let err = session
-        .query_unpaged(statement, &[])
-        .await
-        .expect_err("must fail");
+    let cql = statement.contents.clone();
+    let level = statement.get_consistency();
+    let err = match session.query_unpaged(statement, &[]).await {
+        Ok(r) => panic!(
+            "{cql} at {level:?} must fail, but {:?} answered",
+            r.request_coordinator()
+        ),
+        Err(e) => e,
+    };
     let took = started.elapsed();
     let db = db_error(&err).unwrap_or_else(|| panic!("not a server error: {err}"));
     (db.clone(), took)
@@ -336,10 +341,9 @@ async fn missing_replicas_give_unavailable_or_timeouts_with_cassandras_counts() 
             ),
             "{err:?}"
         );
-        assert!(
-            took < Duration::from_millis(400),
-            "Unavailable waits for nothing: {took:?}"
-        );
+        // Decided before anything is sent (a silent replica would have made a timeout):
+        // it waits for no replica, and never hangs.
+        assert!(took < Duration::from_secs(2), "Unavailable took {took:?}");
     }
     // ONE still works with the one replica left.
     s1.query_unpaged(write(Consistency::One), &[])

@@ -255,14 +255,23 @@ impl TestCluster {
         self.wait_ready(i);
     }
 
-    /// SIGSTOP node `i`: it holds its connections open and answers nothing.
+    /// SIGSTOP node `i`, and wait until every thread of it has stopped: it holds its
+    /// connections open and answers nothing.
     pub fn pause(&self, i: usize) {
         self.signal(i, SIGSTOP);
+        let pid = self.pid(i).expect("running");
+        super::node::wait_until(&format!("node {i} stopped"), || {
+            thread_states(pid).iter().all(|s| *s == 'T')
+        });
     }
 
-    /// SIGCONT node `i` after [`TestCluster::pause`].
+    /// SIGCONT node `i` after [`TestCluster::pause`], and wait until no thread is stopped.
     pub fn resume(&self, i: usize) {
         self.signal(i, SIGCONT);
+        let pid = self.pid(i).expect("running");
+        super::node::wait_until(&format!("node {i} running"), || {
+            thread_states(pid).iter().all(|s| *s != 'T')
+        });
     }
 
     fn signal(&self, i: usize, signal: i32) {
@@ -475,6 +484,17 @@ fn free_layout(nodes: usize) -> (u8, Ports) {
         }
     }
     panic!("no free cluster addresses and ports after 200 tries");
+}
+
+/// The state letter (`R`, `S`, `T` for stopped, ...) of every thread of process `pid`,
+/// from `/proc/<pid>/task/*/stat`.
+fn thread_states(pid: u32) -> Vec<char> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("process tasks");
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("stat")).ok())
+        // The state follows the command name, which is in parentheses and may hold spaces.
+        .filter_map(|stat| stat.rsplit_once(") ")?.1.chars().next())
+        .collect()
 }
 
 /// One HTTP/1.1 request without a body; the whole answer, status line first.
