@@ -57,7 +57,13 @@ pub(super) fn check(
     let factors = replication_factors(keyspace, topology.local_dc);
     let replicas = |dc: &str, rf: usize| rf.min(topology.live_nodes.get(dc).copied().unwrap_or(0));
     let total_rf: usize = factors.values().sum();
-    let total_live: usize = factors.iter().map(|(dc, rf)| replicas(dc, *rf)).sum();
+    // SimpleStrategy places its replicas around the whole ring, every data centre's nodes
+    // included: its factor is counted in the local DC, but its live replicas are anywhere.
+    let total_live: usize = if is_simple(keyspace) {
+        total_rf.min(topology.live_nodes.values().sum())
+    } else {
+        factors.iter().map(|(dc, rf)| replicas(dc, *rf)).sum()
+    };
     let local_rf = factors.get(topology.local_dc).copied().unwrap_or(0);
     let local_live = replicas(topology.local_dc, local_rf);
     let quorum = |n: usize| n / 2 + 1;
@@ -97,7 +103,8 @@ fn is_simple(keyspace: &KeyspaceDef) -> bool {
 }
 
 /// Replication factor per data centre. SimpleStrategy places its replicas around the whole
-/// ring, which on this cluster's one data centre is the local one.
+/// ring whatever their data centres; its factor is counted in the local one (what LOCAL_*
+/// levels use, as Cassandra does).
 fn replication_factors(keyspace: &KeyspaceDef, local_dc: &str) -> BTreeMap<String, usize> {
     let parse = |v: &String| {
         v.split('/')
@@ -228,6 +235,27 @@ mod tests {
             unavailable(run(C::One, Access::Read, &elsewhere)),
             Some((1, 0))
         );
+    }
+
+    #[test]
+    fn simple_strategy_counts_live_nodes_of_every_data_centre() {
+        use Consistency as C;
+        let ks = simple("5");
+        let check_with = |cl, dc1, dc2| {
+            let live = BTreeMap::from([("dc1".to_owned(), dc1), ("dc2".to_owned(), dc2)]);
+            let topology = Topology {
+                live_nodes: &live,
+                local_dc: "dc1",
+            };
+            check(cl, Access::Write, &ks, &topology)
+        };
+        assert!(
+            check_with(C::All, 3, 2).is_ok(),
+            "five replicas over two DCs"
+        );
+        assert!(check_with(C::Quorum, 2, 1).is_ok());
+        assert_eq!(unavailable(check_with(C::All, 3, 1)), Some((5, 4)));
+        assert_eq!(unavailable(check_with(C::Quorum, 1, 1)), Some((3, 2)));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! planned had it as a replica, schema agreement, and the metadata log's view — refreshed
 //! at each scrape from a [`Report`] the server builds.
 
-use prometheus::{IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
 use super::replica::follow;
 use crate::cluster::transport::PeerTraffic;
@@ -56,6 +56,7 @@ pub struct ClusterMetrics {
     bytes: IntCounterVec,
     requests: IntCounterVec,
     partitions: IntCounterVec,
+    read_repairs: IntCounter,
     nodes: IntGauge,
     schema_agreeing: IntGauge,
     meta_role: IntGaugeVec,
@@ -70,6 +71,10 @@ fn gauges(name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
 
 fn counters(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     IntCounterVec::new(Opts::new(name, help), labels).expect("static metric definition")
+}
+
+fn counter(name: &str, help: &str) -> IntCounter {
+    IntCounter::new(name, help).expect("static metric definition")
 }
 
 fn gauge(name: &str, help: &str) -> IntGauge {
@@ -110,6 +115,10 @@ impl ClusterMetrics {
                 "Partition reads and writes this node planned, by whether it is one of the partition's replicas",
                 &["op", "local_replica"],
             ),
+            read_repairs: counter(
+                "ringcache_read_repair_writes_total",
+                "Repair writes reads sent to replicas that lacked what others had (BLOCKING read repair)",
+            ),
             nodes: gauge("ringcache_cluster_nodes", "Nodes known, this one included"),
             schema_agreeing: gauge(
                 "ringcache_schema_agreement_nodes",
@@ -135,7 +144,8 @@ impl ClusterMetrics {
     }
 
     fn register(&self, registry: &Registry) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 12] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 13] = [
+            Box::new(self.read_repairs.clone()),
             Box::new(self.peer_up.clone()),
             Box::new(self.peers.clone()),
             Box::new(self.messages.clone()),
@@ -175,6 +185,7 @@ impl ClusterMetrics {
             let local = if *local { "true" } else { "false" };
             follow(&self.partitions.with_label_values(&[op, local]), *n);
         }
+        follow(&self.read_repairs, report.requests.read_repairs);
         set(&self.nodes, report.nodes);
         set(&self.schema_agreeing, report.schema_agreeing);
         for role in ROLES {
@@ -241,6 +252,7 @@ mod tests {
             requests: RequestCounts {
                 requests: vec![("QUORUM", "ok", 5)],
                 partitions: vec![("read", true, 4)],
+                read_repairs: 3,
             },
         };
         m.update(&report);

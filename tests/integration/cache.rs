@@ -45,30 +45,30 @@ async fn create_rows_table(session: &Session) {
 }
 
 /// An acknowledged insert of row `c` in partition `k`.
-struct Write {
-    k: i32,
-    c: i32,
-    acked: Instant,
+pub(super) struct Write {
+    pub(super) k: i32,
+    pub(super) c: i32,
+    pub(super) acked: Instant,
 }
 
 /// A read of partition `k` that began at `started` and saw `seen`.
-struct Read {
-    k: i32,
-    started: Instant,
-    seen: HashSet<i32>,
+pub(super) struct Read {
+    pub(super) k: i32,
+    pub(super) started: Instant,
+    pub(super) seen: HashSet<i32>,
 }
 
 /// What the checker found.
 #[derive(Debug)]
-struct Checked {
-    reads: usize,
-    writes: usize,
+pub(super) struct Checked {
+    pub(super) reads: usize,
+    pub(super) writes: usize,
     /// Reads that missed a write acknowledged before they began.
-    stale: usize,
+    pub(super) stale: usize,
 }
 
 /// Every read must see every write to its partition acknowledged before it began.
-fn check(writes: &[Write], reads: &[Read]) -> Checked {
+pub(super) fn check(writes: &[Write], reads: &[Read]) -> Checked {
     let mut by_partition: HashMap<i32, Vec<&Write>> = HashMap::new();
     for w in writes {
         by_partition.entry(w.k).or_default().push(w);

@@ -6,6 +6,7 @@
 mod cache;
 mod cdrs;
 mod chat;
+mod cluster;
 mod cluster_ops;
 mod data_path;
 mod durability;

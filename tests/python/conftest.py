@@ -13,9 +13,12 @@ The binary comes from $RINGCACHE_BIN (scripts/test.sh sets it) or
 target/debug/ringcache.
 """
 
+import itertools
 import json
 import os
+import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -52,9 +55,16 @@ class RingcacheNode:
     data directory (that is how persistence is tested) and gets new ports.
     """
 
-    def __init__(self, binary: Path, workdir: Path, name: str = "node"):
+    def __init__(self, binary: Path, workdir: Path, name: str = "node",
+                 listen: str = "127.0.0.1", ports=(0, 0, 0), seeds=None, env=None):
+        """`ports` are (cql, metrics, internode), 0 for ephemeral; `seeds` a list of
+        addresses; `env` extra environment (RINGCACHE_* overrides)."""
         self.binary = binary
         self.name = name
+        self.listen = listen
+        self.ports = ports
+        self.seeds = seeds or []
+        self.env = env or {}
         self.data_dir = workdir / f"{name}-data"
         self.ready_file = workdir / f"{name}-ready.json"
         self.log_path = workdir / f"{name}.log"
@@ -69,16 +79,26 @@ class RingcacheNode:
 
     def start(self, timeout: float = READY_TIMEOUT_S):
         """Starts the process and waits (bounded) for its ready file."""
+        self.launch()
+        self._wait_ready(timeout)
+        return self
+
+    def launch(self):
+        """Starts the process without waiting for it to serve (see `start`)."""
         assert self.proc is None or self.proc.poll() is not None, "already running"
         self.ready_file.unlink(missing_ok=True)
+        cql, metrics, internode = self.ports
         cmd = [str(self.binary), "serve",
                "--data-dir", str(self.data_dir),
-               "--listen-address", "127.0.0.1",
-               "--cql-port", "0",
-               "--metrics-port", "0",
-               "--internode-port", "0",
+               "--listen-address", self.listen,
+               "--cql-port", str(cql),
+               "--metrics-port", str(metrics),
+               "--internode-port", str(internode),
                "--ready-file", str(self.ready_file)]
+        if self.seeds:
+            cmd += ["--seeds", ",".join(self.seeds)]
         env = dict(os.environ)
+        env.update(self.env)
         env.setdefault("RUST_LOG", "info")
         env.setdefault("RUST_BACKTRACE", "1")
         env.setdefault("NO_COLOR", "1")  # plain logs in reports
@@ -90,8 +110,6 @@ class RingcacheNode:
             self.proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=subprocess.STDOUT,
                                          start_new_session=True)
-        self._wait_ready(timeout)
-        return self
 
     def _wait_ready(self, timeout: float):
         deadline = time.monotonic() + timeout
@@ -210,6 +228,149 @@ def cluster(node):
     c = Cluster(contact_points=[node.host], port=node.port)
     yield c
     c.shutdown()
+
+
+# -- clusters -------------------------------------------------------------------------
+#
+# A cluster is laid out as ccm does: node i on its own loopback address 127.0.X.i, every
+# node on the same CQL, metrics and internode ports (drivers reach a peer they learn from
+# system.peers on the contact point's port), seeded on node 1. X comes from a random base
+# plus a counter in 30..99 and the ports are random; every address and port is bound once to
+# check it is free, so clusters of this run, of the Rust suite and of other runs on the
+# machine do not collide.
+
+_CLUSTER_COUNTER = itertools.count()
+_CLUSTER_BASE = random.randrange(70)
+PROBE_KEYSPACE = "cluster_probe"
+
+
+def _free_cluster_layout(n: int):
+    """(subnet, (cql, metrics, internode)) free on 127.0.subnet.1..n."""
+    for _ in range(200):
+        subnet = 30 + (_CLUSTER_BASE + next(_CLUSTER_COUNTER)) % 70
+        first = random.randrange(20000, 32000)
+        ports = (first, first + 1, first + 2)
+        try:
+            for i in range(1, n + 1):
+                for port in ports:
+                    with socket.socket() as probe:
+                        probe.bind((f"127.0.{subnet}.{i}", port))
+        except OSError:
+            continue
+        return subnet, ports
+    raise RuntimeError("no free cluster addresses and ports after 200 tries")
+
+
+class RingcacheCluster:
+    """`n` real nodes started at the same moment, seeded on node 1 (nodes numbered from 1)."""
+
+    def __init__(self, binary: Path, workdir: Path, n: int, env=None):
+        self.subnet, self.ports = _free_cluster_layout(n)
+        secret = f"test-{self.subnet}-{random.getrandbits(64)}"
+        base_env = {"RINGCACHE_FAULTS__LINK_CONTROL": "true",
+                    "RINGCACHE_CLUSTER_SECRET": secret, **(env or {})}
+        self.nodes = [
+            RingcacheNode(binary, workdir, f"n{i}", listen=self.ip(i), ports=self.ports,
+                          seeds=[self.ip(1)] if i > 1 else [], env=base_env)
+            for i in range(1, n + 1)]
+
+    def ip(self, i: int) -> str:
+        return f"127.0.{self.subnet}.{i}"
+
+    @property
+    def cql_port(self) -> int:
+        return self.ports[0]
+
+    def node(self, i: int) -> RingcacheNode:
+        return self.nodes[i - 1]
+
+    def start(self, timeout: float = READY_TIMEOUT_S):
+        """Launches every node, then waits for each one's ready file."""
+        for node in self.nodes:
+            node.launch()
+        for node in self.nodes:
+            node._wait_ready(timeout)
+        return self
+
+    def stop(self):
+        for node in self.nodes:
+            node.kill()
+
+    def connect(self, i: int, **cluster_args):
+        """A driver Cluster and Session that send every request to node i alone, with no
+        retries (errors arrive as the node sent them). Shut the Cluster down after."""
+        from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
+        from cassandra.policies import FallthroughRetryPolicy, WhiteListRoundRobinPolicy
+
+        profile = ExecutionProfile(load_balancing_policy=WhiteListRoundRobinPolicy([self.ip(i)]),
+                                   retry_policy=FallthroughRetryPolicy())
+        cluster = Cluster(contact_points=[self.ip(i)], port=self.cql_port,
+                          execution_profiles={EXEC_PROFILE_DEFAULT: profile}, **cluster_args)
+        return cluster, cluster.connect()
+
+    def wait_all_up(self, timeout: float = 60.0):
+        """Until every node lists every peer with its tokens and a write at ALL to a
+        keyspace replicated on every node succeeds through it (so it believes every
+        replica alive, and each answered)."""
+        n = len(self.nodes)
+        cluster, session = self.connect(1)
+        try:
+            session.execute(f"CREATE KEYSPACE IF NOT EXISTS {PROBE_KEYSPACE} WITH replication = "
+                            f"{{'class': 'SimpleStrategy', 'replication_factor': {n}}}")
+            session.execute(f"CREATE TABLE IF NOT EXISTS {PROBE_KEYSPACE}.up (k int PRIMARY KEY)")
+        finally:
+            cluster.shutdown()
+        deadline = time.monotonic() + timeout
+        for i in range(1, n + 1):
+            while (why := self._sees_all_up(i)) is not None:
+                assert time.monotonic() < deadline, f"node {i} never saw every node up: {why}"
+                time.sleep(0.1)
+
+    def _sees_all_up(self, i: int):
+        """None when node i sees every node up, else why not."""
+        from cassandra import ConsistencyLevel
+        from cassandra.query import SimpleStatement
+
+        try:
+            cluster, session = self.connect(i)
+        except Exception as exc:  # noqa: BLE001 - a node still starting
+            return f"cannot connect: {exc}"
+        try:
+            peers = session.execute("SELECT rpc_address, tokens FROM system.peers").all()
+            serving = [p for p in peers if p.rpc_address and p.tokens]
+            if len(serving) != len(self.nodes) - 1:
+                return f"{len(serving)} serving peers"
+            write = SimpleStatement(f"INSERT INTO {PROBE_KEYSPACE}.up (k) VALUES ({i})",
+                                    consistency_level=ConsistencyLevel.ALL)
+            session.execute(write)
+            return None
+        except Exception as exc:  # noqa: BLE001 - the reason is reported on timeout
+            return repr(exc)
+        finally:
+            cluster.shutdown()
+
+
+@pytest.fixture
+def cluster_factory(ringcache_bin, tmp_path):
+    """Makes and starts clusters: `cluster_factory(3)`; every node killed at test end."""
+    made = []
+
+    def make(n: int = 3, env=None):
+        c = RingcacheCluster(ringcache_bin, tmp_path / f"cluster{len(made)}", n, env).start()
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        c.stop()
+
+
+@pytest.fixture(scope="module")
+def three_node_cluster(ringcache_bin, tmp_path_factory):
+    """Three nodes started at the same moment, shared by a test module."""
+    c = RingcacheCluster(ringcache_bin, tmp_path_factory.mktemp("cluster"), 3).start()
+    yield c
+    c.stop()
 
 
 def pytest_runtest_makereport(item, call):

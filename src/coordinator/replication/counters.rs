@@ -92,6 +92,8 @@ pub struct RequestCounts {
     pub requests: Vec<(&'static str, &'static str, u64)>,
     /// `(op label, whether this node was a replica, partitions)`.
     pub partitions: Vec<(&'static str, bool, u64)>,
+    /// Repair writes sent by reads whose replicas disagreed.
+    pub read_repairs: u64,
 }
 
 impl Default for Counters {
@@ -123,11 +125,6 @@ impl Counters {
         self.read_repairs.fetch_add(writes, Ordering::Relaxed);
     }
 
-    /// Repair writes sent since start.
-    pub fn read_repair_writes(&self) -> u64 {
-        self.read_repairs.load(Ordering::Relaxed)
-    }
-
     /// Every non-zero counter.
     pub fn snapshot(&self) -> RequestCounts {
         let mut counts = RequestCounts::default();
@@ -150,6 +147,7 @@ impl Counters {
                 }
             }
         }
+        counts.read_repairs = self.read_repairs.load(Ordering::Relaxed);
         counts
     }
 }

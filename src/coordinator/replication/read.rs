@@ -152,7 +152,9 @@ impl Replication {
         timeout: &impl Fn(usize, bool) -> Error,
     ) -> Result<Served, ReadFailed> {
         let stats = data.stats();
-        let asks = contacted[1..].iter().map(|r| self.ask(r, target, false, deadline));
+        let asks = contacted[1..]
+            .iter()
+            .map(|r| self.ask(r, target, false, deadline));
         let answers = futures::future::join_all(asks).await;
         let received = 1 + answers.iter().filter(|a| a.is_ok()).count();
         let mut fragments = vec![data.fragment().clone()];
@@ -182,13 +184,16 @@ impl Replication {
         deadline: Instant,
     ) -> Result<(), ()> {
         let table = target.layout.id;
-        let writes = contacted.iter().zip(answers).filter_map(|(replica, answer)| {
-            let update = crate::storage::merge::repair_for(merged, answer, table)?;
-            let request = Request::Write {
-                updates: vec![update],
-            };
-            Some(self.call(replica, request, deadline))
-        });
+        let writes = contacted
+            .iter()
+            .zip(answers)
+            .filter_map(|(replica, answer)| {
+                let update = crate::storage::merge::repair_for(merged, answer, table)?;
+                let request = Request::Write {
+                    updates: vec![update],
+                };
+                Some(self.call(replica, request, deadline))
+            });
         let acks = futures::future::join_all(writes).await;
         self.counters.read_repairs(acks.len() as u64);
         match acks.iter().all(|a| matches!(a, Ok(Response::Ack))) {

@@ -10,7 +10,8 @@
 //! 3. Count: each answer acknowledges the updates it carried; when every update's tally
 //!    meets its need the statement is acknowledged. Failures that leave a need unreachable
 //!    end it with `WriteFailure`; the deadline with `WriteTimeout` (received = the fewest
-//!    acknowledgements any partition got, as Cassandra reports per mutation).
+//!    acknowledgements any partition got, as Cassandra reports per mutation) — a replica
+//!    whose own call timed out at that deadline counts as silent, not failed.
 //!
 //! When this node is the only replica of everything written (a single node, RF 1 here),
 //! the write is applied inline with no task and no message: the single-node path of old.
@@ -23,6 +24,7 @@ use uuid::Uuid;
 
 use super::{call, Need, Replica, Replication, Tally};
 use crate::cluster::message::{Request, Response};
+use crate::cluster::transport::CallError;
 use crate::error::{Error, Result};
 use crate::protocol::Consistency;
 use crate::schema::Catalog;
@@ -144,6 +146,11 @@ impl Replication {
             let Ok(Some((replica, indexes, result))) = next else {
                 return Err(timeout(&planned, consistency, write_type));
             };
+            // The replica's call shares this deadline and may report it first: a replica
+            // that did not answer in time is a timeout, never a failure.
+            if matches!(result, Err(CallError::Timeout(_))) {
+                continue;
+            }
             let acked = matches!(result, Ok(Response::Ack));
             if !acked {
                 failures += 1;

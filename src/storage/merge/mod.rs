@@ -197,7 +197,9 @@ pub fn repair_for(
 }
 
 fn row_repair(row: &RowFragment, theirs: Option<&RowFragment>) -> Option<RowUpdate> {
-    let marker = row.marker.filter(|m| theirs.and_then(|t| t.marker) != Some(*m));
+    let marker = row
+        .marker
+        .filter(|m| theirs.and_then(|t| t.marker) != Some(*m));
     let deletion = (!row.deletion.is_live() && theirs.map(|t| t.deletion) != Some(row.deletion))
         .then_some(row.deletion);
     let columns = missing_columns(&row.columns, theirs.map(|t| &t.columns[..]));
@@ -235,11 +237,19 @@ fn missing_columns(ours: &[ColumnFragment], theirs: Option<&[ColumnFragment]>) -
 
 /// The clustering range a range tombstone covers, in the write form (start inclusive, end
 /// exclusive, each bound with its terminator byte).
-fn range_of(range: &crate::storage::cell::RangeTombstone) -> Option<crate::storage::comparable::ClusteringRange> {
+fn range_of(
+    range: &crate::storage::cell::RangeTombstone,
+) -> Option<crate::storage::comparable::ClusteringRange> {
     use crate::storage::comparable::{AFTER, BEFORE};
     let bound = |key: &[u8], tag: u8| [key, &[tag]].concat();
     Some(crate::storage::comparable::ClusteringRange {
-        start: bound(&range.start.key, if range.start.inclusive { BEFORE } else { AFTER }),
-        end: bound(&range.end.key, if range.end.inclusive { AFTER } else { BEFORE }),
+        start: bound(
+            &range.start.key,
+            if range.start.inclusive { BEFORE } else { AFTER },
+        ),
+        end: bound(
+            &range.end.key,
+            if range.end.inclusive { AFTER } else { BEFORE },
+        ),
     })
 }
