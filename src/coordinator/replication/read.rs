@@ -86,10 +86,12 @@ impl Replication {
             .filter(|r| need.counts(&r.dc))
             .collect();
         let mut contacted = Vec::new();
+        let mut spares = std::collections::VecDeque::new();
         let mut chosen = Tally::default();
         for replica in candidates {
             if chosen.meets(&need) {
-                break;
+                spares.push_back(replica);
+                continue;
             }
             chosen.add(&replica.dc);
             contacted.push(replica);
@@ -109,11 +111,13 @@ impl Replication {
         }
         let deadline = Instant::now() + self.timeouts.read;
         let block_for = need.block_for();
+        let spares = std::sync::Mutex::new(spares);
         let asks = contacted
             .iter()
             .enumerate()
-            .map(|(i, r)| self.ask(r, target, i > 0, deadline));
-        let answers = futures::future::join_all(asks).await;
+            .map(|(i, r)| self.ask_any(r, &spares, target, i > 0, deadline));
+        let (contacted, answers): (Vec<Replica>, Vec<_>) =
+            futures::future::join_all(asks).await.into_iter().unzip();
         let timeout = |received: usize, data_present: bool| Error::ReadTimeout {
             consistency,
             received: received.min(block_for.saturating_sub(1)) as i32,
@@ -202,6 +206,35 @@ impl Replication {
         }
     }
 
+    /// [`Replication::ask`] `first`, or — when it cannot be reached at all (a crashed node
+    /// the failure detector has not convicted yet) — the next spare replica of its data
+    /// centre, so one dead replica does not fail a read the others can answer. Returns who
+    /// answered.
+    async fn ask_any(
+        &self,
+        first: &Replica,
+        spares: &std::sync::Mutex<std::collections::VecDeque<Replica>>,
+        target: &ReadTarget<'_>,
+        digest_only: bool,
+        deadline: Instant,
+    ) -> (Replica, Result<Answer, CallError>) {
+        let mut replica = first.clone();
+        loop {
+            let answer = self.ask(&replica, target, digest_only, deadline).await;
+            let unreachable = matches!(
+                answer,
+                Err(CallError::Unreachable { .. } | CallError::ConnectionLost(_))
+            );
+            let spare = unreachable
+                .then(|| take_spare(spares, &replica.dc))
+                .flatten();
+            match spare {
+                Some(next) => replica = next,
+                None => return (replica, answer),
+            }
+        }
+    }
+
     async fn ask(
         &self,
         replica: &Replica,
@@ -252,6 +285,16 @@ impl Replication {
             )
             .await
     }
+}
+
+/// The next spare replica in `dc`, if any is left.
+fn take_spare(
+    spares: &std::sync::Mutex<std::collections::VecDeque<Replica>>,
+    dc: &str,
+) -> Option<Replica> {
+    let mut spares = spares.lock().expect("spares");
+    let at = spares.iter().position(|r| r.dc == dc)?;
+    spares.remove(at)
 }
 
 /// A replica's failure as the read reports it: its refusal as it is, anything else (no

@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use super::{Replica, Replication, Tally};
 use crate::cluster::message::{Request, Response};
+use crate::cluster::transport::CallError;
 use crate::error::{Error, Result};
 use crate::protocol::Consistency;
 use crate::ring::Strategy;
@@ -83,6 +84,7 @@ impl Replication {
         consistency: Consistency,
     ) -> Result<Vec<PartitionId>> {
         let mut contacted = Vec::new();
+        let mut spares = Vec::new();
         let mut chosen = Tally::default();
         for replica in self
             .by_proximity(replicas)
@@ -90,7 +92,8 @@ impl Replication {
             .filter(|r| need.counts(&r.dc))
         {
             if chosen.meets(need) {
-                break;
+                spares.push(replica);
+                continue;
             }
             chosen.add(&replica.dc);
             contacted.push(replica);
@@ -103,16 +106,31 @@ impl Replication {
             });
         }
         let deadline = Instant::now() + self.timeouts.range;
-        let asks = contacted.iter().map(|r| {
-            let request = Request::Scan {
-                table,
-                start: start.clone(),
-                end,
-                limit: limit.min(u32::MAX as usize) as u32,
-            };
-            self.call(r, request, deadline)
-        });
-        let answers = futures::future::join_all(asks).await;
+        let request = Request::Scan {
+            table,
+            start: start.clone(),
+            end,
+            limit: limit.min(u32::MAX as usize) as u32,
+        };
+        let asks = contacted
+            .iter()
+            .map(|r| self.call(r, request.clone(), deadline));
+        let mut answers = futures::future::join_all(asks).await;
+        // A replica that cannot be reached at all (crashed, not yet convicted) is replaced
+        // by a spare of its data centre, so one dead node does not fail the scan.
+        for (replica, answer) in contacted.iter().zip(answers.iter_mut()) {
+            let unreachable = matches!(
+                answer,
+                Err(CallError::Unreachable { .. } | CallError::ConnectionLost(_))
+            );
+            if let Some(at) = spares
+                .iter()
+                .position(|s| unreachable && s.dc == replica.dc)
+            {
+                let spare = spares.remove(at);
+                *answer = self.call(&spare, request.clone(), deadline).await;
+            }
+        }
         let received = answers.iter().filter(|a| a.is_ok()).count();
         let mut union: Vec<PartitionId> = Vec::new();
         for answer in answers {

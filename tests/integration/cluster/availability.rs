@@ -355,10 +355,6 @@ async fn missing_replicas_give_unavailable_or_timeouts_with_cassandras_counts() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "gap in coordinator/replication/read.rs: until the failure detector convicts a \
-            crashed replica (about 9 s), a QUORUM read that picks it for a digest fails at \
-            once with ReadTimeout (the refused connection is mapped to a timeout) instead of \
-            asking the other live replica; about half of the reads fail in that window"]
 async fn quorum_reads_right_after_a_replica_crashes_use_the_live_replicas() {
     let mut cluster = TestCluster::start(3);
     cluster.wait_all_up().await;
