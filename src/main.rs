@@ -524,6 +524,12 @@ mod bench_cli {
         /// No progress line.
         #[arg(long)]
         quiet: bool,
+        /// Send every request to the contact node only (no token-aware routing).
+        #[arg(long)]
+        pin: bool,
+        /// With --populate: the chat keyspace's replication factor (SimpleStrategy).
+        #[arg(long)]
+        replication_factor: Option<usize>,
     }
 
     pub fn run(args: BenchArgs) -> Result<()> {
@@ -554,6 +560,8 @@ mod bench_cli {
             json: args.json,
             seed: args.seed,
             progress: !args.quiet,
+            pin: args.pin,
+            replication_factor: args.replication_factor,
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()

@@ -73,6 +73,12 @@ pub struct Options {
     pub seed: u64,
     /// Print a progress line every second (to stderr).
     pub progress: bool,
+    /// Send every request to the contact node only (no token-aware routing): the node
+    /// coordinates everything, as a driver pinned to one node would make it.
+    pub pin: bool,
+    /// With `populate`: the chat keyspace's replication factor (SimpleStrategy), so the
+    /// same workload measures a replicated cluster.
+    pub replication_factor: Option<usize>,
 }
 
 /// One target's results.
@@ -116,7 +122,7 @@ impl From<String> for BenchError {
 /// Runs the benchmark and prints its report; Err if the target cannot be used or any
 /// request failed.
 pub async fn run(options: Options) -> Result<Report, BenchError> {
-    let session = connect(&options.contact, options.connections).await?;
+    let session = connect(&options.contact, options.connections, options.pin).await?;
     if options.populate {
         populate(&session, &options).await?;
     }
@@ -163,11 +169,17 @@ pub async fn run(options: Options) -> Result<Report, BenchError> {
     Ok(report)
 }
 
-async fn connect(contact: &str, connections: usize) -> Result<Arc<Session>, String> {
+async fn connect(contact: &str, connections: usize, pin: bool) -> Result<Arc<Session>, String> {
     let size = std::num::NonZeroUsize::new(connections.max(1)).expect("at least one");
-    SessionBuilder::new()
+    let mut builder = SessionBuilder::new()
         .known_node(contact)
-        .pool_size(PoolSize::PerHost(size))
+        .pool_size(PoolSize::PerHost(size));
+    if pin {
+        let only = scylla::policies::host_filter::AllowListHostFilter::new([contact])
+            .map_err(|e| format!("cannot pin to {contact}: {e}"))?;
+        builder = builder.host_filter(Arc::new(only));
+    }
+    builder
         .build()
         .await
         .map(Arc::new)
@@ -181,6 +193,15 @@ async fn populate(session: &Arc<Session>, options: &Options) -> Result<(), Strin
             .query_unpaged(statement, &[])
             .await
             .map_err(|e| format!("cannot create the chat schema: {e}"))?;
+    }
+    if let Some(rf) = options.replication_factor {
+        let alter = format!(
+            "ALTER KEYSPACE chat WITH replication = {{'class': 'SimpleStrategy', 'replication_factor': {rf}}}"
+        );
+        session
+            .query_unpaged(alter, &[])
+            .await
+            .map_err(|e| format!("cannot set the chat keyspace's replication: {e}"))?;
     }
     session
         .await_schema_agreement()
@@ -297,7 +318,7 @@ async fn measure_baseline(
     let responder = Responder::replaying(upstream)
         .await
         .map_err(|e| format!("cannot start the bare responder: {e}"))?;
-    let session = connect(&responder.addr.to_string(), options.connections).await?;
+    let session = connect(&responder.addr.to_string(), options.connections, false).await?;
     record_replies(&session, options).await?;
     responder.arm();
     let sizes = responder.recorded();

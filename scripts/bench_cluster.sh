@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# The cluster benchmark recorded in the README (issue 11), reproducible:
+#
+#   bash scripts/bench_cluster.sh                         # ~6 minutes after the release build
+#   BENCH_SECS=5 PARTITIONS=5000 bash scripts/bench_cluster.sh   # a quicker look
+#
+# Side by side in one run on this machine (nodes and client share its two cores):
+#   1. one node (127.0.40.1), the chat keyspace at RF 1: latest-20 history reads and writes;
+#   2. three nodes (127.0.41.1-3, same ports, seeds 127.0.41.1), the chat keyspace at RF 3,
+#      every request at QUORUM (the driver's default LOCAL_QUORUM is QUORUM in one data
+#      centre): the same reads and writes, the driver token-aware (requests go straight to
+#      a replica), then pinned to node 1 (every request coordinated there).
+# Each phase prints throughput and latency (`ringcache bench`) and the CPU time all nodes
+# used per operation (from /proc, measured around the phase), so a gain that only moved
+# work between the two cores shows. Results as JSON in $OUT (default target/bench-cluster/).
+set -euo pipefail
+
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$RINGCACHE_ROOT"
+
+SECS="${BENCH_SECS:-10}"
+PARTITIONS="${PARTITIONS:-20000}"
+OUT="${OUT:-$RINGCACHE_ROOT/target/bench-cluster}"
+BIN="${RINGCACHE_BIN:-$RINGCACHE_ROOT/target/release/ringcache}"
+
+if [ -z "${RINGCACHE_BIN:-}" ]; then
+    ensure_build_packages
+    cargo build --release --bin ringcache
+fi
+mkdir -p "$OUT"
+WORK="$(mktemp -d)"
+PIDS=()
+
+stop_nodes() {
+    for pid in "${PIDS[@]:-}"; do
+        [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]:-}"; do
+        [ -n "$pid" ] && wait "$pid" 2>/dev/null || true
+    done
+    PIDS=()
+}
+trap 'stop_nodes; rm -rf "$WORK"' EXIT
+
+# start_nodes NET N: N nodes on 127.0.NET.1..N, same ports, seeds the first.
+start_nodes() {
+    local net="$1" n="$2" i
+    for i in $(seq 1 "$n"); do
+        local addr="127.0.$net.$i" dir="$WORK/n$net-$i"
+        mkdir -p "$dir"
+        RINGCACHE_LOG=warn RINGCACHE_SEEDS="127.0.$net.1" "$BIN" serve \
+            --listen-address "$addr" --data-dir "$dir" --ready-file "$dir/ready.json" \
+            >"$dir/node.log" 2>&1 &
+        PIDS+=($!)
+    done
+    for i in $(seq 1 "$n"); do
+        local ready="$WORK/n$net-$i/ready.json"
+        for _ in $(seq 1 600); do [ -s "$ready" ] && break; sleep 0.1; done
+        [ -s "$ready" ] || { log "node 127.0.$net.$i did not start"; exit 1; }
+    done
+    # Every node sees the others up before anything is measured.
+    for _ in $(seq 1 600); do
+        local up
+        up="$(curl -s "http://127.0.$net.1:9180/metrics" | awk '/^ringcache_peers\{state="up"\}/{print $2}')"
+        [ "${up:-0}" -ge $((n - 1)) ] && break
+        sleep 0.1
+    done
+    log "$n node(s) up on 127.0.$net.x"
+}
+
+# cpu_ticks: the CPU time (clock ticks, user + system) every running node has used.
+cpu_ticks() {
+    local total=0 pid
+    for pid in "${PIDS[@]}"; do
+        local t
+        t="$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)"
+        total=$((total + t))
+    done
+    echo "$total"
+}
+
+# prepare CONTACT ARGS...: writes the data (and reads every partition once), unmeasured.
+prepare() {
+    local contact="$1"; shift
+    "$BIN" bench --contact "$contact" --partitions "$PARTITIONS" --duration 1 --warmup 0 \
+        --quiet --populate "$@" >/dev/null
+}
+
+# bench NAME CONTACT ARGS...: one measured run (a 1 s warm-up, the closed loop, the open
+# loop at half its throughput), with the CPU all nodes used per operation over it.
+bench() {
+    local name="$1" contact="$2"; shift 2
+    log "bench $name"
+    local before after hz ops
+    before="$(cpu_ticks)"
+    "$BIN" bench --contact "$contact" --partitions "$PARTITIONS" --duration "$SECS" \
+        --warmup 1 --json "$OUT/$name.json" --quiet "$@"
+    after="$(cpu_ticks)"
+    hz="$(getconf CLK_TCK)"
+    ops="$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["target"]; print(int(r["closed"]["ops"] + r["open"]["ops"]))' "$OUT/$name.json")"
+    python3 -c 'import sys; t,h,o=map(float,sys.argv[1:4]); print(f"nodes CPU: {t/h:.1f} s, {1e6*t/h/max(o,1):.1f} us per operation")' \
+        "$((after - before))" "$hz" "$ops" | tee "$OUT/$name.cpu"
+}
+
+start_nodes 40 1
+prepare 127.0.40.1:9042 --workload latest --prewarm
+bench single-latest 127.0.40.1:9042 --workload latest
+bench single-write 127.0.40.1:9042 --workload write
+stop_nodes
+
+start_nodes 41 3
+prepare 127.0.41.1:9042 --workload latest --prewarm --replication-factor 3
+bench cluster-latest 127.0.41.1:9042 --workload latest
+bench cluster-latest-pinned 127.0.41.1:9042 --workload latest --pin
+bench cluster-write 127.0.41.1:9042 --workload write
+bench cluster-write-pinned 127.0.41.1:9042 --workload write --pin
+stop_nodes
+
+python3 - "$OUT" <<'EOF'
+import json, os, sys
+out = sys.argv[1]
+def load(name):
+    r = json.load(open(os.path.join(out, name + ".json")))["target"]
+    cpu = open(os.path.join(out, name + ".cpu")).read().split(",")[1].split()[0]
+    return r["closed"]["throughput"], r["open"]["p99_us"], cpu
+rows = [("single node, RF 1", "single"), ("3 nodes, RF 3, QUORUM, token-aware", "cluster"),
+        ("3 nodes, RF 3, QUORUM, pinned to node 1", "cluster", "-pinned")]
+print()
+print(f"{'setup':44} {'workload':8} {'op/s':>9} {'ratio':>6} {'open p99 ms':>11} {'us CPU/op':>10}")
+for workload in ("latest", "write"):
+    base = load(f"single-{workload}")[0]
+    for label, prefix, *suffix in rows:
+        name = f"{prefix}-{workload}{suffix[0] if suffix else ''}"
+        tput, p99, cpu = load(name)
+        print(f"{label:44} {workload:8} {tput:9.0f} {tput / base:6.2f} {p99 / 1000:11.2f} {cpu:>10}")
+EOF
