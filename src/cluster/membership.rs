@@ -171,6 +171,8 @@ impl View {
 pub struct Membership {
     view: RwLock<Arc<View>>,
     events: broadcast::Sender<Event>,
+    /// When each peer now down was marked down (hinted handoff's window counts from it).
+    down_since: std::sync::Mutex<std::collections::HashMap<Uuid, std::time::Instant>>,
 }
 
 impl Membership {
@@ -186,6 +188,7 @@ impl Membership {
         Membership {
             view: RwLock::new(Arc::new(view)),
             events,
+            down_since: Default::default(),
         }
     }
 
@@ -217,6 +220,12 @@ impl Membership {
                 return Vec::new();
             }
             node.alive = alive;
+            let mut down_since = self.down_since.lock().expect("down since");
+            match alive {
+                true => down_since.remove(&host_id),
+                false => down_since.insert(host_id, std::time::Instant::now()),
+            };
+            drop(down_since);
             tracing::info!(%host_id, address = %node.internode, alive, "peer is {}", if alive { "up" } else { "down" });
             let before = NodeView {
                 alive: !alive,
@@ -224,6 +233,14 @@ impl Membership {
             };
             transition_events(Some(&before), node)
         })
+    }
+
+    /// How long `host_id` has been down (zero if it is up or was never marked down).
+    pub fn down_for(&self, host_id: &Uuid) -> std::time::Duration {
+        let down_since = self.down_since.lock().expect("down since");
+        down_since
+            .get(host_id)
+            .map_or(std::time::Duration::ZERO, |at| at.elapsed())
     }
 
     /// Updates one of this node's own facts.

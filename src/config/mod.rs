@@ -76,6 +76,16 @@ pub struct Config {
     pub range_request_timeout_ms: u64,
     /// How long a coordinator waits for every replica to truncate a table (ms).
     pub truncate_request_timeout_ms: u64,
+    /// Store hints for replicas that are down or do not acknowledge a write in time, and
+    /// replay them when they are back (hinted handoff).
+    pub hinted_handoff_enabled: bool,
+    /// No new hints for a replica down longer than this (ms; Cassandra's default 3 h): it
+    /// needs a repair instead.
+    pub max_hint_window_ms: u64,
+    /// Bytes of hints kept per target replica; past it new hints are dropped and counted.
+    pub max_hints_bytes: u64,
+    /// Rate hints are replayed at, per target (KiB per second).
+    pub hinted_handoff_throttle_kb: u64,
     /// Internode transport and gossip settings.
     pub internode: Internode,
     /// The metadata log's Raft timing and compaction (design §16).
@@ -382,6 +392,10 @@ impl Default for Config {
             read_request_timeout_ms: 5000,
             range_request_timeout_ms: 10_000,
             truncate_request_timeout_ms: 60_000,
+            hinted_handoff_enabled: true,
+            max_hint_window_ms: 3 * 3600 * 1000,
+            max_hints_bytes: 256 << 20,
+            hinted_handoff_throttle_kb: 1024,
             internode: Internode::default(),
             metadata: Metadata::default(),
             limits: Limits::default(),

@@ -1002,6 +1002,13 @@ impl Coordinator {
         self.replication.replay_batchlog(&catalog).await
     }
 
+    /// Hands the hints this node holds to the replicas that are up again (the hints
+    /// worker's pass); how many were delivered.
+    pub async fn deliver_hints(&self) -> Result<usize> {
+        let catalog = self.read_catalog();
+        self.replication.deliver_hints(&catalog).await
+    }
+
     /// How often the batchlog worker runs.
     pub fn batchlog_interval(&self) -> std::time::Duration {
         self.replication.batchlog_interval()
@@ -1075,7 +1082,15 @@ impl Coordinator {
 
     /// What `/metrics` reports of the requests this node coordinated.
     pub fn request_counts(&self) -> RequestCounts {
-        self.replication.counters.snapshot()
+        let mut counts = self.replication.counters.snapshot();
+        counts.hints_pending = self
+            .replica
+            .hint_ledger()
+            .targets()
+            .into_iter()
+            .map(|(target, hints, _)| (target.to_string(), hints))
+            .collect();
+        counts
     }
 
     /// The share of the token space each node holds (`ringcache status [keyspace]`).

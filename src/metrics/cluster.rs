@@ -57,6 +57,8 @@ pub struct ClusterMetrics {
     requests: IntCounterVec,
     partitions: IntCounterVec,
     read_repairs: IntCounter,
+    hints: IntCounterVec,
+    hints_pending: IntGaugeVec,
     nodes: IntGauge,
     schema_agreeing: IntGauge,
     meta_role: IntGaugeVec,
@@ -119,6 +121,16 @@ impl ClusterMetrics {
                 "ringcache_read_repair_writes_total",
                 "Repair writes reads sent to replicas that lacked what others had (BLOCKING read repair)",
             ),
+            hints: counters(
+                "ringcache_hints_total",
+                "Hints this node stored for replicas that missed writes, replayed to them, and dropped",
+                &["event"],
+            ),
+            hints_pending: gauges(
+                "ringcache_hints_pending",
+                "Hints this node holds, by target replica (host id)",
+                &["target"],
+            ),
             nodes: gauge("ringcache_cluster_nodes", "Nodes known, this one included"),
             schema_agreeing: gauge(
                 "ringcache_schema_agreement_nodes",
@@ -144,7 +156,9 @@ impl ClusterMetrics {
     }
 
     fn register(&self, registry: &Registry) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 13] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 15] = [
+            Box::new(self.hints.clone()),
+            Box::new(self.hints_pending.clone()),
             Box::new(self.read_repairs.clone()),
             Box::new(self.peer_up.clone()),
             Box::new(self.peers.clone()),
@@ -186,6 +200,21 @@ impl ClusterMetrics {
             follow(&self.partitions.with_label_values(&[op, local]), *n);
         }
         follow(&self.read_repairs, report.requests.read_repairs);
+        let hints = &report.requests;
+        for (event, n) in [
+            ("stored", hints.hints_stored),
+            ("replayed", hints.hints_replayed),
+            ("dropped", hints.hints_dropped),
+        ] {
+            follow(&self.hints.with_label_values(&[event]), n);
+        }
+        self.hints_pending.reset();
+        for (target, n) in &hints.hints_pending {
+            set(
+                &self.hints_pending.with_label_values(&[target.as_str()]),
+                *n,
+            );
+        }
         set(&self.nodes, report.nodes);
         set(&self.schema_agreeing, report.schema_agreeing);
         for role in ROLES {
@@ -253,6 +282,7 @@ mod tests {
                 requests: vec![("QUORUM", "ok", 5)],
                 partitions: vec![("read", true, 4)],
                 read_repairs: 3,
+                ..Default::default()
             },
         };
         m.update(&report);

@@ -25,6 +25,7 @@
 
 mod batchlog;
 mod faults;
+mod hints;
 #[cfg(test)]
 mod tests;
 
@@ -35,6 +36,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 pub use batchlog::{LoggedBatch, BATCHLOG};
+pub use hints::{Hint, HintLedger, HINTS};
 
 use crate::cache::{Caching, ReplicaCache, Served, SliceKey};
 use crate::config::{Config, DurabilityMode, EngineKind};
@@ -52,6 +54,8 @@ use faults::ReadFaults;
 /// Why the replica's store could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
+    #[error("cannot read the stored hints: {0}")]
+    Hints(String),
     #[error("cannot open the RocksDB store in {path}: {source}")]
     Store {
         path: std::path::PathBuf,
@@ -78,6 +82,8 @@ pub struct LocalReplica {
     /// Purge passes finished, and keys they removed.
     purge_passes: AtomicU64,
     purged_keys: AtomicU64,
+    /// Hints pending per target (the store's own counts).
+    hints: HintLedger,
 }
 
 /// What one purge pass over a table did.
@@ -168,6 +174,9 @@ impl LocalReplica {
         replica.synced_writes =
             storage.engine == EngineKind::Rocksdb && storage.durability == DurabilityMode::Batch;
         replica.faults = ReadFaults::new(&config.faults);
+        replica
+            .load_hint_ledger()
+            .map_err(|e| OpenError::Hints(e.to_string()))?;
         Ok(replica)
     }
 
@@ -189,6 +198,7 @@ impl LocalReplica {
             locks: PartitionLocks::new(),
             purge_passes: AtomicU64::new(0),
             purged_keys: AtomicU64::new(0),
+            hints: HintLedger::default(),
         }
     }
 

@@ -236,6 +236,7 @@ impl Server {
         let tasks = vec![
             tokio::spawn(purger(shared.clone(), shutdown_rx.clone())),
             tokio::spawn(batchlog(shared.clone(), shutdown_rx.clone())),
+            tokio::spawn(hints(shared.clone(), shutdown_rx.clone())),
             tokio::spawn(listener::run(cql, shared, shutdown_rx.clone())),
             tokio::spawn(crate::metrics::serve(
                 http,
@@ -353,6 +354,26 @@ async fn batchlog(shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
         }
     }
 }
+
+/// The hints worker: hands stored hints to replicas that are up again.
+async fn hints(shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
+    let stop = wait_for(shutdown);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tokio::time::sleep(HINT_PASS_INTERVAL) => {}
+        }
+        match shared.coordinator.deliver_hints().await {
+            Ok(0) => {}
+            Ok(delivered) => tracing::info!(delivered, "hints delivered"),
+            Err(error) => tracing::warn!(%error, "hint delivery pass failed"),
+        }
+    }
+}
+
+/// How often the hints worker looks for replicas to hand hints to.
+const HINT_PASS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Resolves when the shutdown flag becomes true (or its sender is gone).
 pub(crate) async fn wait_for(mut rx: watch::Receiver<bool>) {

@@ -83,6 +83,11 @@ pub struct Counters {
     partitions: [[AtomicU64; 2]; 2],
     /// Repair writes sent by reads whose replicas disagreed.
     read_repairs: AtomicU64,
+    /// Hints stored for replicas that missed writes, replayed to them, and dropped (over
+    /// the window or the space, too old, or not storable).
+    pub hints_stored: AtomicU64,
+    pub hints_replayed: AtomicU64,
+    pub hints_dropped: AtomicU64,
 }
 
 /// A snapshot of [`Counters`], every series that was ever bumped.
@@ -94,6 +99,12 @@ pub struct RequestCounts {
     pub partitions: Vec<(&'static str, bool, u64)>,
     /// Repair writes sent by reads whose replicas disagreed.
     pub read_repairs: u64,
+    /// Hints pending per target (host id), as the store counts them.
+    pub hints_pending: Vec<(String, u64)>,
+    /// Hints stored, replayed and dropped since start.
+    pub hints_stored: u64,
+    pub hints_replayed: u64,
+    pub hints_dropped: u64,
 }
 
 impl Default for Counters {
@@ -102,6 +113,9 @@ impl Default for Counters {
             requests: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
             partitions: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
             read_repairs: AtomicU64::new(0),
+            hints_stored: AtomicU64::new(0),
+            hints_replayed: AtomicU64::new(0),
+            hints_dropped: AtomicU64::new(0),
         }
     }
 }
@@ -148,6 +162,9 @@ impl Counters {
             }
         }
         counts.read_repairs = self.read_repairs.load(Ordering::Relaxed);
+        counts.hints_stored = self.hints_stored.load(Ordering::Relaxed);
+        counts.hints_replayed = self.hints_replayed.load(Ordering::Relaxed);
+        counts.hints_dropped = self.hints_dropped.load(Ordering::Relaxed);
         counts
     }
 }

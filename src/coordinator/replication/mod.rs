@@ -26,6 +26,7 @@
 
 mod batchlog;
 mod counters;
+mod hints;
 mod ownership;
 mod quorum;
 mod read;
@@ -102,8 +103,10 @@ pub struct Replication {
     placements: Mutex<Placements>,
     /// `[faults] abandon_logged_batches`.
     abandon_batches: bool,
+    /// Hinted handoff's settings.
+    hints: hints::HintSettings,
     /// Requests and planned partitions, for `/metrics`.
-    pub counters: Counters,
+    pub counters: Arc<Counters>,
 }
 
 /// Placements of the current ring, by strategy; dropped when the ring changes.
@@ -122,7 +125,8 @@ impl Replication {
             timeouts: Timeouts::from_config(config),
             placements: Mutex::new(Placements::default()),
             abandon_batches: config.faults.abandon_logged_batches,
-            counters: Counters::default(),
+            hints: hints::HintSettings::from_config(config),
+            counters: Arc::default(),
         }
     }
 

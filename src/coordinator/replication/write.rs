@@ -74,6 +74,7 @@ impl Replication {
         let view = self.view();
         let mut planned = Vec::with_capacity(updates.len());
         let mut targets: BTreeMap<Uuid, (Replica, Vec<usize>)> = BTreeMap::new();
+        let mut down: BTreeMap<Uuid, (Replica, Vec<usize>)> = BTreeMap::new();
         for (index, update) in updates.iter().enumerate() {
             let keyspace = catalog
                 .table_by_id(update.table)
@@ -85,16 +86,21 @@ impl Replication {
             let local = replicas.iter().any(Replica::is_local);
             self.counters.planned(super::PartitionOp::Write, local);
             for replica in replicas {
-                if !replica.alive {
-                    continue;
-                }
-                alive.add(&replica.dc);
-                let entry = targets
+                let group = match replica.alive {
+                    true => {
+                        alive.add(&replica.dc);
+                        &mut targets
+                    }
+                    false => &mut down,
+                };
+                let entry = group
                     .entry(replica.host_id)
                     .or_insert_with(|| (replica, Vec::new()));
                 entry.1.push(index);
             }
-            if let Some((required, present)) = alive.shortfall(&need) {
+            // ANY is met by a hint stored here: it is never Unavailable.
+            let any = consistency == Consistency::Any && self.hints.enabled;
+            if let (false, Some((required, present))) = (any, alive.shortfall(&need)) {
                 return Err(Error::Unavailable {
                     consistency,
                     required: required as i32,
@@ -107,11 +113,44 @@ impl Replication {
                 pending: alive,
             });
         }
+        let hinted = self.hint_down(&updates, down).await;
+        if consistency == Consistency::Any && targets.is_empty() {
+            return match hinted {
+                true => Ok(()),
+                false => Err(Error::Unavailable {
+                    consistency,
+                    required: 1,
+                    alive: 0,
+                }),
+            };
+        }
         if targets.len() == 1 && targets.values().all(|(r, _)| r.is_local()) {
             return self.local.write(updates).await;
         }
-        self.fan_out(updates, targets, planned, consistency, write_type)
-            .await
+        let written = self
+            .fan_out(updates, targets, planned, consistency, write_type)
+            .await;
+        match (written, consistency) {
+            // The replicas that did not acknowledge are hinted by their own tasks.
+            (Err(Error::WriteTimeout { .. } | Error::WriteFailure { .. }), Consistency::Any) => {
+                Ok(())
+            }
+            (written, _) => written,
+        }
+    }
+
+    /// Stores hints for the replicas that are down; true if any was stored.
+    async fn hint_down(
+        &self,
+        updates: &[PartitionUpdate],
+        down: BTreeMap<Uuid, (Replica, Vec<usize>)>,
+    ) -> bool {
+        let mut stored = false;
+        for (replica, indexes) in down.into_values() {
+            let missed = indexes.iter().map(|i| updates[*i].clone()).collect();
+            stored |= self.hint(&replica, missed).await;
+        }
+        stored
     }
 
     async fn fan_out(
@@ -124,14 +163,26 @@ impl Replication {
     ) -> Result<()> {
         let deadline = Instant::now() + self.timeouts.write;
         let (answers, mut answered) = mpsc::unbounded_channel();
+        let updates = std::sync::Arc::new(updates);
         for (replica, indexes) in targets.into_values() {
             let request = Request::Write {
                 updates: indexes.iter().map(|i| updates[*i].clone()).collect(),
             };
             let (local, cluster, answers) =
                 (self.local.clone(), self.cluster.clone(), answers.clone());
+            let (settings, counters, all) = (self.hints, self.counters.clone(), updates.clone());
             tokio::spawn(async move {
                 let result = call(&local, &cluster, &replica, request, deadline).await;
+                if matches!(
+                    result,
+                    Err(CallError::Timeout(_)
+                        | CallError::Unreachable { .. }
+                        | CallError::ConnectionLost(_))
+                ) {
+                    let missed = indexes.iter().map(|i| all[*i].clone()).collect();
+                    super::hints::hint(&local, &cluster, settings, &counters, &replica, missed)
+                        .await;
+                }
                 let _ = answers.send((replica, indexes, result));
             });
         }

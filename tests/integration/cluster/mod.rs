@@ -24,6 +24,7 @@
 
 mod availability;
 mod coherence;
+mod convergence;
 mod digests;
 mod drivers;
 mod placement;

@@ -1,0 +1,224 @@
+//! Replicas converging after they missed writes: hinted handoff (a killed node catches up
+//! from its peers' hints, and a node down longer than the hint window gets none), blocking
+//! read repair (a stale replica is brought level by the QUORUM read that noticed it), and
+//! the batchlog (a logged batch whose coordinator gave up after storing it is applied by
+//! replay).
+//!
+//! Each checks the replica that missed something through a session pinned to it, reading at
+//! ONE — which that node answers from its own replica — so a coordinator that merely
+//! answered from the others could not pass.
+
+use scylla::client::session::Session;
+use scylla::frame::types::Consistency;
+
+use super::availability::{at, RF3};
+use super::{ClusterBuilder, TestCluster};
+use crate::data_path::run;
+use crate::node::{eventually, metric};
+
+/// How many rows of `conv.t` (keys `0..n`) node `session` holds, read at ONE.
+async fn rows_at_one(session: &Session, n: i32) -> usize {
+    let mut found = 0;
+    for k in 0..n {
+        let read = at("SELECT v FROM conv.t WHERE k = ?", Consistency::One);
+        let rows = session
+            .query_unpaged(read, (k,))
+            .await
+            .expect("read at ONE");
+        found += rows.into_rows_result().expect("rows").rows_num();
+    }
+    found
+}
+
+/// Row 0's `v`, read through `session` at `consistency`.
+async fn value_of(session: &Session, consistency: Consistency) -> i32 {
+    let read = at("SELECT v FROM conv.t WHERE k = 0", consistency);
+    let rows = session.query_unpaged(read, &[]).await.expect("read");
+    let row = rows
+        .into_rows_result()
+        .expect("rows")
+        .single_row::<(i32,)>();
+    row.expect("row").0
+}
+
+async fn schema(session: &Session) {
+    run(
+        session,
+        &[
+            &format!("CREATE KEYSPACE conv WITH replication = {RF3}"),
+            "CREATE TABLE conv.t (k int PRIMARY KEY, v int)",
+        ],
+    )
+    .await;
+}
+
+async fn write_rows(session: &Session, keys: std::ops::Range<i32>, consistency: Consistency) {
+    for k in keys {
+        let insert = at("INSERT INTO conv.t (k, v) VALUES (?, ?)", consistency);
+        session.query_unpaged(insert, (k, k)).await.expect("write");
+    }
+}
+
+/// `ringcache_hints_*` of node `i`: (pending for every target, stored, replayed, dropped).
+fn hints(cluster: &TestCluster, i: usize) -> (f64, f64, f64, f64) {
+    let text = cluster.scrape_metrics(i);
+    let pending = text
+        .lines()
+        .filter(|l| l.starts_with("ringcache_hints_pending{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    let event =
+        |e: &str| metric(&text, &format!("ringcache_hints_total{{event=\"{e}\"}}")).unwrap_or(0.0);
+    (
+        pending,
+        event("stored"),
+        event("replayed"),
+        event("dropped"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_node_catches_up_from_hints_and_holds_every_write_alone() {
+    let mut cluster = TestCluster::start(3);
+    cluster.wait_all_up().await;
+    let s1 = cluster.session(1).await;
+    schema(&s1).await;
+    cluster.kill9(3);
+    // Writes at ONE while node 3 is dead: before and after its peers convict it.
+    write_rows(&s1, 0..150, Consistency::One).await;
+    cluster.wait_sees_down(1).await;
+    write_rows(&s1, 150..300, Consistency::One).await;
+    let (pending, stored, _, _) = hints(&cluster, 1);
+    assert!(
+        pending >= 300.0 && stored >= 300.0,
+        "hints for node 3: {pending} pending, {stored} stored"
+    );
+
+    cluster.restart(3);
+    cluster.wait_all_up().await;
+    eventually("node 1 has handed every hint to node 3", || {
+        hints(&cluster, 1).0 == 0.0
+    })
+    .await;
+    let (_, _, replayed, _) = hints(&cluster, 1);
+    assert!(replayed >= 300.0, "{replayed} hints replayed");
+    let s3 = cluster.session(3).await;
+    assert_eq!(
+        rows_at_one(&s3, 300).await,
+        300,
+        "node 3's own replica holds every write"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_hint_is_kept_for_a_node_down_longer_than_the_window() {
+    let mut cluster = ClusterBuilder::new(3)
+        .env("RINGCACHE_MAX_HINT_WINDOW_MS", "200")
+        .start();
+    cluster.wait_all_up().await;
+    let s1 = cluster.session(1).await;
+    schema(&s1).await;
+    cluster.kill9(3);
+    cluster.wait_sees_down(1).await;
+    // Writes are hinted until node 1 has seen node 3 down for the window: the first one that
+    // is dropped instead marks the window's end.
+    let deadline = std::time::Instant::now() + crate::node::EVENT_TIMEOUT;
+    let mut key = 1000;
+    loop {
+        let dropped = hints(&cluster, 1).3;
+        write_rows(&s1, key..key + 1, Consistency::One).await;
+        key += 1;
+        if hints(&cluster, 1).3 > dropped {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "writes were hinted forever"
+        );
+    }
+    let before = hints(&cluster, 1);
+    write_rows(&s1, 0..20, Consistency::One).await;
+    let (pending, stored, _, dropped) = hints(&cluster, 1);
+    assert_eq!(stored, before.1, "no hint stored past the window");
+    assert_eq!(pending, before.0);
+    assert_eq!(dropped, before.3 + 20.0, "each hint not kept is counted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quorum_read_repairs_the_stale_replica_it_read() {
+    // No hints: node 3 must stay stale until a read repairs it.
+    let cluster = ClusterBuilder::new(3)
+        .env("RINGCACHE_HINTED_HANDOFF_ENABLED", "false")
+        .start();
+    cluster.wait_all_up().await;
+    let s1 = cluster.session(1).await;
+    schema(&s1).await;
+    write_rows(&s1, 0..1, Consistency::All).await;
+    cluster.cut(1, 3);
+    let update = at("UPDATE conv.t SET v = 42 WHERE k = 0", Consistency::One);
+    s1.query_unpaged(update, &[]).await.expect("write at ONE");
+    cluster.heal(1, 3);
+    let s3 = cluster.session(3).await;
+    assert_eq!(
+        value_of(&s3, Consistency::One).await,
+        0,
+        "node 3 missed the update"
+    );
+    // Node 3 coordinates at QUORUM: its own replica and one other, which disagree.
+    assert_eq!(
+        value_of(&s3, Consistency::Quorum).await,
+        42,
+        "the newest value wins"
+    );
+    assert_eq!(
+        value_of(&s3, Consistency::One).await,
+        42,
+        "and node 3's replica was repaired"
+    );
+    let repairs = metric(
+        &cluster.scrape_metrics(3),
+        "ringcache_read_repair_writes_total",
+    );
+    assert!(
+        repairs.unwrap_or(0.0) >= 1.0,
+        "the repair is counted: {repairs:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logged_batch_abandoned_after_it_was_stored_is_applied_by_replay() {
+    // Node 1 stores each logged batch in the batchlog and then gives up, as if it died.
+    let cluster = ClusterBuilder::new(3)
+        .node_env(1, "RINGCACHE_FAULTS__ABANDON_LOGGED_BATCHES", "true")
+        .start();
+    cluster.wait_all_up().await;
+    let s1 = cluster.session(1).await;
+    run(
+        &s1,
+        &[
+            "CREATE KEYSPACE conv WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}",
+            "CREATE TABLE conv.t (k int PRIMARY KEY, v int)",
+        ],
+    )
+    .await;
+    let inserts: String = (0..30)
+        .map(|k| format!("INSERT INTO conv.t (k, v) VALUES ({k}, {k}); "))
+        .collect();
+    let batch = format!("BEGIN BATCH {inserts} APPLY BATCH");
+    let abandoned = s1.query_unpaged(at(&batch, Consistency::One), &[]).await;
+    assert!(abandoned.is_err(), "the coordinator gave up: {abandoned:?}");
+    let s2 = cluster.session(2).await;
+    let deadline = std::time::Instant::now() + crate::node::EVENT_TIMEOUT;
+    loop {
+        let read = at("SELECT k FROM conv.t", Consistency::One);
+        let rows = s2.query_unpaged(read, &[]).await.expect("scan");
+        if rows.into_rows_result().expect("rows").rows_num() == 30 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the batch was never replayed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
