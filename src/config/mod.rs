@@ -76,6 +76,10 @@ pub struct Config {
     pub range_request_timeout_ms: u64,
     /// How long a coordinator waits for every replica to truncate a table (ms).
     pub truncate_request_timeout_ms: u64,
+    /// How long a lightweight transaction keeps retrying Paxos rounds that other
+    /// coordinators pre-empted before it answers WriteTimeout (ms; Cassandra's
+    /// `cas_contention_timeout`).
+    pub cas_contention_timeout_ms: u64,
     /// Internode transport and gossip settings.
     pub internode: Internode,
     /// The metadata log's Raft timing and compaction (design §16).
@@ -382,6 +386,7 @@ impl Default for Config {
             read_request_timeout_ms: 5000,
             range_request_timeout_ms: 10_000,
             truncate_request_timeout_ms: 60_000,
+            cas_contention_timeout_ms: 1000,
             internode: Internode::default(),
             metadata: Metadata::default(),
             limits: Limits::default(),
@@ -479,6 +484,7 @@ impl Config {
             self.read_request_timeout_ms,
             self.range_request_timeout_ms,
             self.truncate_request_timeout_ms,
+            self.cas_contention_timeout_ms,
         ];
         if timeouts.iter().any(|t| *t < 10) {
             return invalid("request timeouts must be at least 10 ms");

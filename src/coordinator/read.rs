@@ -84,8 +84,10 @@ fn decode_written_clustering(value: &Bytes) -> Option<Vec<Option<Bytes>>> {
 }
 
 /// Where a read's partitions come from.
+#[derive(Clone, Copy)]
 pub(super) enum ReadPath<'a> {
-    /// The partition's replicas at the read's consistency level (a SELECT).
+    /// The partition's replicas at the read's consistency level (a SELECT, or a Paxos
+    /// round's read).
     Replicas {
         replication: &'a Replication,
         keyspace: &'a KeyspaceDef,

@@ -21,10 +21,14 @@
 //! [`PartitionLocks`] shared, and the pass holds one partition's stripe exclusively while it
 //! reads and removes.
 //!
+//! Besides the tables, the replica keeps two node-local records under reserved key spaces:
+//! the batchlog (`batchlog.rs`) and each partition's Paxos state (`paxos.rs`).
+//!
 //! Tests inject faults into the reads that reach storage (`faults.rs`, `[faults]`).
 
 mod batchlog;
 mod faults;
+mod paxos;
 #[cfg(test)]
 mod tests;
 
@@ -35,6 +39,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 pub use batchlog::{LoggedBatch, BATCHLOG};
+pub use paxos::{Ballot, PaxosState, Promise, Proposal, PAXOS};
 
 use crate::cache::{Caching, ReplicaCache, Served, SliceKey};
 use crate::config::{Config, DurabilityMode, EngineKind};
@@ -78,6 +83,8 @@ pub struct LocalReplica {
     /// Purge passes finished, and keys they removed.
     purge_passes: AtomicU64,
     purged_keys: AtomicU64,
+    /// One Paxos step of a partition at a time (`paxos.rs`).
+    paxos_locks: paxos::PaxosLocks,
 }
 
 /// What one purge pass over a table did.
@@ -189,6 +196,7 @@ impl LocalReplica {
             locks: PartitionLocks::new(),
             purge_passes: AtomicU64::new(0),
             purged_keys: AtomicU64::new(0),
+            paxos_locks: paxos::PaxosLocks::new(),
         }
     }
 
