@@ -321,6 +321,7 @@ impl Coordinator {
             .replica
             .limits(usize::MAX, now, key.clustering.is_none());
         let target = replication::ReadTarget {
+            prefer: &[],
             keyspace,
             layout: &layout,
             caching: crate::cache::Caching::Off,

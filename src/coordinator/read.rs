@@ -91,6 +91,9 @@ pub(super) enum ReadPath<'a> {
     Replicas {
         replication: &'a Replication,
         keyspace: &'a KeyspaceDef,
+        /// Replicas (host ids) asked before the closest: a Paxos round's promisers, known to
+        /// be answering.
+        prefer: &'a [uuid::Uuid],
     },
     /// This node's replica alone (a lightweight transaction, run on its partition's only
     /// replica).
@@ -386,8 +389,10 @@ impl TableRead<'_> {
             ReadPath::Replicas {
                 replication,
                 keyspace,
+                prefer,
             } => {
                 let target = ReadTarget {
+                    prefer,
                     keyspace,
                     layout: self.layout,
                     caching: self.caching,
@@ -418,6 +423,7 @@ impl TableRead<'_> {
             ReadPath::Replicas {
                 replication,
                 keyspace,
+                ..
             } => {
                 replication
                     .scan(

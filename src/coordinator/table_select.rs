@@ -88,7 +88,7 @@ pub(super) async fn execute(
         .ok_or_else(|| Error::invalid(format!("Keyspace {} does not exist", table.keyspace)))?;
     // SERIAL: the partition's Paxos rounds in progress are finished first, then it is read
     // at the level's quorum (`paxos/`).
-    let level = source
+    let (level, promisers) = source
         .paxos
         .before_serial_read(
             source.replication,
@@ -102,6 +102,7 @@ pub(super) async fn execute(
         path: ReadPath::Replicas {
             replication: source.replication,
             keyspace,
+            prefer: &promisers,
         },
         caching,
         table,

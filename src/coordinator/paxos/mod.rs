@@ -13,7 +13,9 @@
 //!    latest commit is older are sent the latest and must acknowledge it. After this, every
 //!    promising replica holds every chosen update, so a quorum read sees them all.
 //! 3. **Read** the values the conditions name at QUORUM (LOCAL_QUORUM for LOCAL_SERIAL)
-//!    through the normal read path, cache off, and **decide** with the conditions
+//!    through the normal read path, cache off, asking the replicas that just promised first
+//!    (they are answering; a closer one may be alive to the failure detector yet silent),
+//!    and **decide** with the conditions
 //!    (`lwt::decide`). Not applied: the answer carries the current values, nothing is
 //!    proposed.
 //! 4. **Propose** the updates, timestamped with the ballot's time, to the participants; a
@@ -77,7 +79,8 @@ impl Paxos {
 
     /// Before a SERIAL or LOCAL_SERIAL read of `plan` in `keyspace`: with more than one
     /// replica, finishes the partition's Paxos rounds in progress and returns the level the
-    /// read then runs at (QUORUM or LOCAL_QUORUM); otherwise returns `level` unchanged.
+    /// read then runs at (QUORUM or LOCAL_QUORUM) and the replicas that promised, which the
+    /// read asks first; otherwise returns `level` unchanged.
     pub async fn before_serial_read(
         &self,
         replication: &Replication,
@@ -85,13 +88,13 @@ impl Paxos {
         table: uuid::Uuid,
         plan: &ReadPlan,
         level: Consistency,
-    ) -> Result<Consistency> {
+    ) -> Result<(Consistency, Vec<uuid::Uuid>)> {
         if !is_serial(level) || lwt::single_replica(keyspace) {
-            return Ok(level);
+            return Ok((level, Vec::new()));
         }
         let quorum = read_level(level);
         let PartitionSelection::Keys(keys) = &plan.partitions else {
-            return Ok(quorum);
+            return Ok((quorum, Vec::new()));
         };
         let [partition] = keys.as_slice() else {
             return Err(Error::invalid(
@@ -113,7 +116,7 @@ impl Paxos {
                 block_for: round.block_for() as i32,
                 data_present: false,
             }),
-            other => other.map(|_| quorum),
+            other => other.map(|_| (quorum, round.promisers().to_vec())),
         }
     }
 }
@@ -161,13 +164,7 @@ impl Coordinator {
         loop {
             let ballot = round.begin().await?;
             let decided = self
-                .decide_in_round(
-                    request,
-                    &catalog,
-                    keyspace,
-                    read_level(serial),
-                    ballot.micros(),
-                )
+                .decide_in_round(&round, request, &catalog, keyspace, ballot.micros())
                 .await?;
             let (updates, reply) = match decided {
                 lwt::Outcome::NotApplied(body) => return Ok(Reply::Result(body)),
@@ -191,12 +188,13 @@ impl Coordinator {
     /// index or value) are read at the round's read level, then the writes bound again.
     async fn decide_in_round(
         &self,
+        round: &Round<'_>,
         request: &CasRequest,
         catalog: &crate::schema::Catalog,
         keyspace: &KeyspaceDef,
-        level: Consistency,
         timestamp: i64,
     ) -> Result<lwt::Outcome> {
+        let level = read_level(round.serial());
         let fetched = FetchedLists::default();
         for _ in 0..super::MAX_LIST_READS {
             let lists = ReplicaLists { fetched: &fetched };
@@ -205,6 +203,7 @@ impl Coordinator {
                 path: ReadPath::Replicas {
                     replication: &self.replication,
                     keyspace,
+                    prefer: round.promisers(),
                 },
                 read_level: level,
                 lists: &lists,

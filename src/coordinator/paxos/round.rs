@@ -40,6 +40,8 @@ pub(super) struct Round<'a> {
     give_up: Instant,
     /// The latest ballot time a replica refused us with (µs).
     seen: i64,
+    /// The replicas whose promises the last successful prepare counted.
+    promisers: Vec<Uuid>,
 }
 
 /// What a prepare got.
@@ -100,7 +102,18 @@ impl<'a> Round<'a> {
             replicas,
             give_up: Instant::now() + contention,
             seen: i64::MIN,
+            promisers: Vec::new(),
         })
+    }
+
+    /// The Paxos level.
+    pub fn serial(&self) -> Consistency {
+        self.serial
+    }
+
+    /// The replicas (host ids) that promised the ballot [`Round::begin`] returned.
+    pub fn promisers(&self) -> &[Uuid] {
+        &self.promisers
     }
 
     /// What the Paxos level blocks for.
@@ -155,6 +168,7 @@ impl<'a> Round<'a> {
                     continue;
                 }
             }
+            self.promisers = promises.iter().map(|(r, _)| r.host_id).collect();
             return Ok(ballot);
         }
     }

@@ -182,7 +182,12 @@ async fn serial_value(session: &Session, stop: &AtomicBool) -> Option<i32> {
     while !stop.load(Ordering::Relaxed) {
         let answer = session.query_unpaged(read.clone(), &[]).await;
         if let Some(rows) = answer.ok().and_then(|r| r.into_rows_result().ok()) {
-            return Some(rows.maybe_first_row::<(Option<i32>,)>().ok()??.0.unwrap_or(0));
+            return Some(
+                rows.maybe_first_row::<(Option<i32>,)>()
+                    .ok()??
+                    .0
+                    .unwrap_or(0),
+            );
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -350,7 +355,11 @@ async fn a_paused_replica_does_not_stop_a_transaction_and_two_dead_ones_make_it_
             alive,
         }) = db
         {
-            assert_eq!((consistency, required, alive), (Consistency::Serial, 2, 1));
+            // The driver's default serial level.
+            assert_eq!(
+                (consistency, required, alive),
+                (Consistency::LocalSerial, 2, 1)
+            );
             break;
         }
         assert!(Instant::now() < deadline, "never Unavailable: {err}");
