@@ -16,13 +16,15 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::gossip::{Digest, EndpointDelta};
+use crate::replica::{Ballot, Promise, Proposal};
 use crate::storage::partition::{
     PartitionFragment, PartitionId, PartitionStart, PartitionUpdate, ReadLimits, ReadStats, Slice,
     TableLayout,
 };
 
-/// The version of this message set, agreed at the handshake. 2: the metadata log's messages.
-pub const PROTOCOL_VERSION: u16 = 2;
+/// The version of this message set, agreed at the handshake. 2: the metadata log's messages;
+/// 3: Paxos.
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// One frame's body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -96,6 +98,19 @@ pub enum Request {
     },
     /// The batch was applied: forget it.
     BatchlogRemove { id: Uuid },
+    /// Paxos prepare: promise not to accept proposals below `ballot` for the partition;
+    /// answered with [`Response::Promise`].
+    PaxosPrepare {
+        table: Uuid,
+        partition: PartitionId,
+        ballot: Ballot,
+    },
+    /// Paxos propose: accept this proposal unless a greater ballot was promised since;
+    /// answered with [`Response::Accepted`].
+    PaxosPropose(Proposal),
+    /// Paxos commit: apply the proposal's updates and record the commit; answered with
+    /// [`Response::Ack`].
+    PaxosCommit(Proposal),
     /// A message for the metadata log (Raft, proposals, joins), encoded by
     /// `metadata/rpc.rs`: opaque here, so this message set does not depend on openraft.
     Meta(bytes::Bytes),
@@ -165,6 +180,10 @@ pub enum Response {
     Cas(Result<bytes::Bytes, bytes::Bytes>),
     /// The metadata log's answer to a [`Request::Meta`], encoded by `metadata/rpc.rs`.
     Meta(bytes::Bytes),
+    /// The answer to a [`Request::PaxosPrepare`].
+    Promise(Promise),
+    /// The answer to a [`Request::PaxosPropose`]: whether it was accepted.
+    Accepted(bool),
 }
 
 /// Why a remote node could not do what was asked: the coordinator counts it as that

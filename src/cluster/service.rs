@@ -4,7 +4,9 @@
 //! in-process — a write is `LocalReplica::write` (so it bumps the cache versions before it
 //! is acknowledged, design §6), a read is `LocalReplica::read` (served from the cache when
 //! the coordinator's policy admits it) — so a remote replica behaves exactly as a local one.
-//! A digest read computes the digest of the very fragment a data read would return.
+//! A digest read computes the digest of the very fragment a data read would return. Paxos
+//! prepares, proposals and commits go to the replica's Paxos state (`replica/paxos.rs`), a
+//! commit's updates through the same `LocalReplica::write`.
 //!
 //! Metadata-log messages go to the log bound with [`ReplicaService::bind_meta`]: the log
 //! starts after the transport it talks over, so it is bound late, and until then those
@@ -143,6 +145,25 @@ pub async fn answer(replica: &LocalReplica, request: Request) -> Result<Response
             .map_err(|e| RemoteError::Failed(e.to_string())),
         Request::BatchlogRemove { id } => replica
             .batchlog_remove(id)
+            .await
+            .map(|()| Response::Ack)
+            .map_err(|e| RemoteError::Failed(e.to_string())),
+        Request::PaxosPrepare {
+            table,
+            partition,
+            ballot,
+        } => replica
+            .paxos_prepare(table, &partition, ballot)
+            .await
+            .map(Response::Promise)
+            .map_err(|e| RemoteError::Failed(e.to_string())),
+        Request::PaxosPropose(proposal) => replica
+            .paxos_propose(&proposal)
+            .await
+            .map(Response::Accepted)
+            .map_err(|e| RemoteError::Failed(e.to_string())),
+        Request::PaxosCommit(proposal) => replica
+            .paxos_commit(&proposal)
             .await
             .map(|()| Response::Ack)
             .map_err(|e| RemoteError::Failed(e.to_string())),

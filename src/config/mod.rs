@@ -86,6 +86,10 @@ pub struct Config {
     pub max_hints_bytes: u64,
     /// Rate hints are replayed at, per target (KiB per second).
     pub hinted_handoff_throttle_kb: u64,
+    /// How long a lightweight transaction keeps retrying Paxos rounds that other
+    /// coordinators pre-empted before it answers WriteTimeout (ms; Cassandra's
+    /// `cas_contention_timeout`).
+    pub cas_contention_timeout_ms: u64,
     /// Internode transport and gossip settings.
     pub internode: Internode,
     /// The metadata log's Raft timing and compaction (design §16).
@@ -396,6 +400,7 @@ impl Default for Config {
             max_hint_window_ms: 3 * 3600 * 1000,
             max_hints_bytes: 256 << 20,
             hinted_handoff_throttle_kb: 1024,
+            cas_contention_timeout_ms: 1000,
             internode: Internode::default(),
             metadata: Metadata::default(),
             limits: Limits::default(),
@@ -493,6 +498,7 @@ impl Config {
             self.read_request_timeout_ms,
             self.range_request_timeout_ms,
             self.truncate_request_timeout_ms,
+            self.cas_contention_timeout_ms,
         ];
         if timeouts.iter().any(|t| *t < 10) {
             return invalid("request timeouts must be at least 10 ms");

@@ -23,6 +23,7 @@ mod dml;
 mod functions;
 mod lwt;
 mod paging;
+mod paxos;
 mod plan;
 mod prepared;
 mod projection;
@@ -181,8 +182,11 @@ pub struct Coordinator {
     /// The last write timestamp this node assigned (µs), so assigned timestamps strictly
     /// increase even when the clock stalls or steps back.
     last_timestamp: AtomicI64,
-    /// Per-partition locks held by lightweight transactions from read to write.
+    /// Per-partition locks held by lightweight transactions from read to write (one
+    /// replica), or by this node's Paxos rounds on a partition (taking turns).
     cas_locks: lwt::CasLocks,
+    /// Ballots and contention for transactions at replication factor > 1.
+    paxos: paxos::Paxos,
     /// The replica cache's configured capacity in bytes, for `/metrics`.
     cache_capacity: u64,
 }
@@ -200,6 +204,7 @@ impl Coordinator {
         } = services;
         Coordinator {
             facts: source::NodeFacts::new(&node),
+            paxos: paxos::Paxos::new(config, node.host_id),
             node,
             schema,
             metadata,
@@ -316,6 +321,7 @@ impl Coordinator {
             .replica
             .limits(usize::MAX, now, key.clustering.is_none());
         let target = replication::ReadTarget {
+            prefer: &[],
             keyspace,
             layout: &layout,
             caching: crate::cache::Caching::Off,
@@ -383,14 +389,26 @@ impl Coordinator {
         }
     }
 
-    /// Runs a lightweight transaction on its partition's replica: here, or forwarded to the
-    /// node that holds it. Transactions need one replica (RF 1 until Paxos), so running them
-    /// there under its partition lock serialises every coordinator's.
+    /// Runs a lightweight transaction: through Paxos when its keyspace has several replicas
+    /// (`paxos/`); with one, on that replica — here, or forwarded to the node that holds it —
+    /// whose partition lock serialises every coordinator's.
     async fn cas(&self, request: &lwt::CasRequest) -> Result<Reply> {
+        if !self.single_replica(request)? {
+            return self.paxos_cas(request).await;
+        }
         match self.cas_replica(request)? {
             None => self.cas_here(request).await,
             Some(replica) => self.forward_cas(&replica, request).await,
         }
+    }
+
+    /// Whether the transaction's keyspace keeps one replica of each partition.
+    fn single_replica(&self, request: &lwt::CasRequest) -> Result<bool> {
+        let catalog = self.read_catalog();
+        let keyspace = catalog.keyspace(request.keyspace()).ok_or_else(|| {
+            Error::invalid(format!("Keyspace {} does not exist", request.keyspace()))
+        })?;
+        Ok(lwt::single_replica(keyspace))
     }
 
     /// The partition's replica if it is another node; None if it is this one.
@@ -405,12 +423,15 @@ impl Coordinator {
             [only] if only.is_local() => Ok(None),
             [only] if only.alive => Ok(Some(only.clone())),
             [_] => Err(Error::Unavailable {
-                consistency: request.forwarded().serial.unwrap_or(crate::protocol::Consistency::Serial),
+                consistency: request
+                    .forwarded()
+                    .serial
+                    .unwrap_or(crate::protocol::Consistency::Serial),
                 required: 1,
                 alive: 0,
             }),
-            _ => Err(Error::invalid(
-                "Lightweight transactions need Paxos, which this ringcache build does not have: use a keyspace with replication_factor 1",
+            _ => Err(Error::Server(
+                "a keyspace with one replica has several for this partition".into(),
             )),
         }
     }
@@ -467,10 +488,15 @@ impl Coordinator {
     ) -> std::result::Result<Bytes, Bytes> {
         let outcome = async {
             let source = lwt::Source::from_forwarded(forwarded.kind, forwarded.items)?;
-            let Step::Cas(request) = self.cas_step(source, forwarded.serial, forwarded.commit)?
-            else {
+            let fetched = FetchedLists::default();
+            let step = self.cas_step(source, forwarded.serial, forwarded.commit, &fetched)?;
+            let Step::Cas(request) = step else {
                 return Err(Error::Server("a forwarded transaction is not one".into()));
             };
+            if !self.single_replica(&request)? {
+                // The keyspace gained replicas since the coordinator forwarded it.
+                return self.paxos_cas(&request).await;
+            }
             if self.cas_replica(&request)?.is_some() {
                 return Err(Error::Server(
                     "this node is no longer the partition's replica".into(),
@@ -498,14 +524,17 @@ impl Coordinator {
         let (table, partition) = request.lock_key();
         let _lock = self.cas_locks.lock(table, partition).await;
         let catalog = self.read_catalog();
-        let outcome = lwt::decide(
-            request,
-            &catalog,
-            &self.replica,
-            self.max_unpaged_rows,
-            |newest| self.timestamp_above(newest),
-        )
-        .await?;
+        let lists = self.local_lists(&catalog);
+        let above = |newest| self.timestamp_above(newest);
+        let with = lwt::Decide {
+            catalog: &catalog,
+            path: read::ReadPath::Local(&self.replica),
+            read_level: crate::protocol::Consistency::Serial,
+            lists: &lists,
+            max_unpaged_rows: self.max_unpaged_rows,
+            stamp: lwt::Stamp::Above(&self.replica, &above),
+        };
+        let outcome = lwt::decide(request, &with).await?;
         match outcome {
             lwt::Outcome::NotApplied(body) => Ok(Reply::Result(body)),
             lwt::Outcome::Apply { updates, reply } => {
@@ -517,12 +546,14 @@ impl Coordinator {
         }
     }
 
-    /// Checks a lightweight transaction and plans it (nothing is locked yet).
+    /// Checks a lightweight transaction and plans it (nothing is locked yet). Stored lists
+    /// its writes name come from `fetched` at replication factor > 1.
     fn cas_step(
         &self,
         source: lwt::Source,
         serial: Option<crate::protocol::Consistency>,
         commit: crate::protocol::Consistency,
+        fetched: &FetchedLists,
     ) -> Result<Step> {
         let catalog = self.read_catalog();
         let live_nodes = self.live_nodes();
@@ -531,7 +562,10 @@ impl Coordinator {
             local_dc: &self.node.data_center,
         };
         let levels = lwt::Levels { serial, commit };
-        let lists = self.local_lists(&catalog);
+        let lists = stored_lists::TransactionLists {
+            local: self.local_lists(&catalog),
+            fetched: stored_lists::ReplicaLists { fetched },
+        };
         let request = lwt::CasRequest::new(source, &catalog, &lists, levels, &topology)?;
         Ok(Step::Cas(Box::new(request)))
     }
@@ -609,6 +643,7 @@ impl Coordinator {
                 schema_version: version,
                 replica: &self.replica,
                 replication: &self.replication,
+                paxos: &self.paxos,
                 cluster: &view,
                 live_nodes: &live_nodes,
                 local_dc: &self.node.data_center,
@@ -652,7 +687,12 @@ impl Coordinator {
                     keyspace: keyspace.map(str::to_owned),
                     values: params.values.values.clone(),
                 };
-                self.cas_step(source, params.serial_consistency, params.consistency)
+                self.cas_step(
+                    source,
+                    params.serial_consistency,
+                    params.consistency,
+                    &ctx.lists,
+                )
             }
             Statement::Batch(batch) if dml::batch_has_conditions(batch) => {
                 let source = lwt::Source::TextBatch {
@@ -661,7 +701,12 @@ impl Coordinator {
                     keyspace: keyspace.map(str::to_owned),
                     values: params.values.values.clone(),
                 };
-                self.cas_step(source, params.serial_consistency, params.consistency)
+                self.cas_step(
+                    source,
+                    params.serial_consistency,
+                    params.consistency,
+                    &ctx.lists,
+                )
             }
             Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) => {
                 let updates = {
@@ -871,7 +916,12 @@ impl Coordinator {
                 .map(|((s, text, ks), item)| ((*s).clone(), text, ks, item.values.values.clone()))
                 .collect();
             let source = lwt::Source::Items(items);
-            return self.cas_step(source, batch.serial_consistency, batch.consistency);
+            return self.cas_step(
+                source,
+                batch.serial_consistency,
+                batch.consistency,
+                &ctx.lists,
+            );
         }
         let timestamp = batch.timestamp.unwrap_or_else(|| self.next_timestamp());
         let params = QueryParameters {

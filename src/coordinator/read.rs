@@ -84,11 +84,16 @@ fn decode_written_clustering(value: &Bytes) -> Option<Vec<Option<Bytes>>> {
 }
 
 /// Where a read's partitions come from.
+#[derive(Clone, Copy)]
 pub(super) enum ReadPath<'a> {
-    /// The partition's replicas at the read's consistency level (a SELECT).
+    /// The partition's replicas at the read's consistency level (a SELECT, or a Paxos
+    /// round's read).
     Replicas {
         replication: &'a Replication,
         keyspace: &'a KeyspaceDef,
+        /// Replicas (host ids) asked before the closest: a Paxos round's promisers, known to
+        /// be answering.
+        prefer: &'a [uuid::Uuid],
     },
     /// This node's replica alone (a lightweight transaction, run on its partition's only
     /// replica).
@@ -384,8 +389,10 @@ impl TableRead<'_> {
             ReadPath::Replicas {
                 replication,
                 keyspace,
+                prefer,
             } => {
                 let target = ReadTarget {
+                    prefer,
                     keyspace,
                     layout: self.layout,
                     caching: self.caching,
@@ -416,6 +423,7 @@ impl TableRead<'_> {
             ReadPath::Replicas {
                 replication,
                 keyspace,
+                ..
             } => {
                 replication
                     .scan(

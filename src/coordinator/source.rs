@@ -122,6 +122,8 @@ pub(super) struct Source<'a> {
     pub replica: &'a crate::replica::LocalReplica,
     /// Every replica, for reads at a consistency level.
     pub replication: &'a super::replication::Replication,
+    /// Paxos, which a SERIAL read of a replicated partition runs first.
+    pub paxos: &'a super::paxos::Paxos,
     /// The cluster as this node sees it (`system.peers`).
     pub cluster: &'a crate::cluster::membership::View,
     /// Live nodes per data centre, for consistency checks.

@@ -7,9 +7,10 @@
 //! the request's [`FetchedLists`], and binds again — a write that names no such list binds
 //! once, as before. Like Cassandra's, the read is not isolated from concurrent writes.
 //!
-//! A lightweight transaction runs on its partition's only replica under the partition's
-//! lock, so it reads its lists straight from this node's engine ([`LocalLists`]),
-//! uncached.
+//! A lightweight transaction on a partition's only replica runs under the partition's lock,
+//! so it reads its lists straight from this node's engine ([`LocalLists`]), uncached; one
+//! run through Paxos reads them from the replicas within its round (`paxos/`), and
+//! [`TransactionLists`] picks between the two when a transaction is first bound.
 
 use std::collections::HashMap;
 
@@ -143,5 +144,33 @@ impl ListReader for LocalLists<'_> {
             column,
             self.now_secs,
         ))
+    }
+}
+
+/// A transaction's lists when it is first bound (checked, not yet run): from this node's
+/// engine for a keyspace with one replica, as the transaction will read them; from the
+/// replicas otherwise.
+pub(super) struct TransactionLists<'a> {
+    pub local: LocalLists<'a>,
+    pub fetched: ReplicaLists<'a>,
+}
+
+impl ListReader for TransactionLists<'_> {
+    fn elements(
+        &self,
+        table: &TableDef,
+        partition: &PartitionId,
+        clustering: Option<&Bytes>,
+        column: &str,
+    ) -> Result<Vec<(Bytes, Bytes)>> {
+        let single = self
+            .local
+            .catalog
+            .keyspace(&table.keyspace)
+            .is_some_and(super::lwt::single_replica);
+        match single {
+            true => self.local.elements(table, partition, clustering, column),
+            false => self.fetched.elements(table, partition, clustering, column),
+        }
     }
 }

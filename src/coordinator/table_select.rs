@@ -86,10 +86,23 @@ pub(super) async fn execute(
         .catalog
         .keyspace(&table.keyspace)
         .ok_or_else(|| Error::invalid(format!("Keyspace {} does not exist", table.keyspace)))?;
+    // SERIAL: the partition's Paxos rounds in progress are finished first, then it is read
+    // at the level's quorum (`paxos/`).
+    let (level, promisers) = source
+        .paxos
+        .before_serial_read(
+            source.replication,
+            keyspace,
+            table.id,
+            &read_plan,
+            params.consistency,
+        )
+        .await?;
     let read = TableRead {
         path: ReadPath::Replicas {
             replication: source.replication,
             keyspace,
+            prefer: &promisers,
         },
         caching,
         table,
@@ -97,7 +110,7 @@ pub(super) async fn execute(
         types: &types,
         now_secs: crate::clock::now_secs(),
         max_unpaged_rows: source.max_unpaged_rows,
-        consistency: params.consistency,
+        consistency: level,
     };
     let mut out = read.run(&query, params).await?;
     if post_order {

@@ -21,11 +21,15 @@
 //! [`PartitionLocks`] shared, and the pass holds one partition's stripe exclusively while it
 //! reads and removes.
 //!
+//! Besides the tables, the replica keeps two node-local records under reserved key spaces:
+//! the batchlog (`batchlog.rs`) and each partition's Paxos state (`paxos.rs`).
+//!
 //! Tests inject faults into the reads that reach storage (`faults.rs`, `[faults]`).
 
 mod batchlog;
 mod faults;
 mod hints;
+mod paxos;
 #[cfg(test)]
 mod tests;
 
@@ -37,6 +41,7 @@ use uuid::Uuid;
 
 pub use batchlog::{LoggedBatch, BATCHLOG};
 pub use hints::{Hint, HintLedger, HINTS};
+pub use paxos::{Ballot, PaxosState, Promise, Proposal, PAXOS};
 
 use crate::cache::{Caching, ReplicaCache, Served, SliceKey};
 use crate::config::{Config, DurabilityMode, EngineKind};
@@ -84,6 +89,8 @@ pub struct LocalReplica {
     purged_keys: AtomicU64,
     /// Hints pending per target (the store's own counts).
     hints: HintLedger,
+    /// One Paxos step of a partition at a time (`paxos.rs`).
+    paxos_locks: paxos::PaxosLocks,
 }
 
 /// What one purge pass over a table did.
@@ -199,6 +206,7 @@ impl LocalReplica {
             purge_passes: AtomicU64::new(0),
             purged_keys: AtomicU64::new(0),
             hints: HintLedger::default(),
+            paxos_locks: paxos::PaxosLocks::new(),
         }
     }
 

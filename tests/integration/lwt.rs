@@ -1,7 +1,7 @@
 //! Lightweight transactions on one node through the `scylla` crate: `IF NOT EXISTS` raced
 //! by 50 clients, a counter kept with `IF v = ?` by 20 clients, Cassandra's `[applied]`
 //! rows with the current values, conditional batches, prepared bind metadata, serial
-//! consistency levels, and the refusal of LWT at RF > 1.
+//! consistency levels, and LWT at RF 3 (Unavailable on one node, applied on three).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -343,9 +343,37 @@ async fn prepared_conditions_bind_in_text_order_and_serial_levels_are_accepted()
     assert!(format!("{err}").contains("Cannot provide custom timestamp for conditional updates"));
 }
 
-#[tokio::test]
-async fn lwt_at_replication_factor_3_is_refused_until_paxos_exists() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lwt_at_replication_factor_3_runs_through_paxos() {
+    // One node cannot hold three replicas: SERIAL needs two of them, as in Cassandra.
     let (_node, session) = setup().await;
+    run(
+        &session,
+        &[
+            "CREATE KEYSPACE rf3 WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 3}",
+            "CREATE TABLE rf3.t (k int PRIMARY KEY, v int)",
+        ],
+    )
+    .await;
+    let err = session
+        .query_unpaged("INSERT INTO rf3.t (k, v) VALUES (1, 1) IF NOT EXISTS", &[])
+        .await
+        .expect_err("three replicas on one node");
+    assert!(
+        matches!(
+            db_error(&err),
+            Some(scylla::errors::DbError::Unavailable {
+                required: 2,
+                alive: 1,
+                ..
+            })
+        ),
+        "{err}"
+    );
+    // Three nodes: each statement applies, through Paxos.
+    let cluster = super::cluster::TestCluster::start(3);
+    cluster.wait_all_up().await;
+    let session = cluster.session(1).await;
     run(
         &session,
         &[
@@ -359,13 +387,9 @@ async fn lwt_at_replication_factor_3_is_refused_until_paxos_exists() {
         "UPDATE rf3.t SET v = 2 WHERE k = 1 IF v = 1",
         "DELETE FROM rf3.t WHERE k = 1 IF EXISTS",
     ] {
-        let err = session.query_unpaged(query, &[]).await.expect_err(query);
-        assert!(db_error(&err).is_some(), "{query}: {err}");
-        assert!(
-            format!("{err}").contains(
-                "Lightweight transactions need Paxos, which this ringcache build does not have"
-            ),
-            "{query}: {err}"
-        );
+        let (_, rows) = result(&session, query).await;
+        assert!(applied(&rows[0]), "{query}: {rows:?}");
     }
+    let (_, rows) = result(&session, "SELECT v FROM rf3.t WHERE k = 1").await;
+    assert!(rows.is_empty(), "{rows:?}");
 }

@@ -235,19 +235,19 @@ def cluster(node):
 # A cluster is laid out as ccm does: node i on its own loopback address 127.0.X.i, every
 # node on the same CQL, metrics and internode ports (drivers reach a peer they learn from
 # system.peers on the contact point's port), seeded on node 1. X comes from a random base
-# plus a counter in 30..99 and the ports are random; every address and port is bound once to
+# plus a counter in 100..140 and the ports are random; every address and port is bound once to
 # check it is free, so clusters of this run, of the Rust suite and of other runs on the
 # machine do not collide.
 
 _CLUSTER_COUNTER = itertools.count()
-_CLUSTER_BASE = random.randrange(70)
+_CLUSTER_BASE = random.randrange(41)
 PROBE_KEYSPACE = "cluster_probe"
 
 
 def _free_cluster_layout(n: int):
     """(subnet, (cql, metrics, internode)) free on 127.0.subnet.1..n."""
     for _ in range(200):
-        subnet = 30 + (_CLUSTER_BASE + next(_CLUSTER_COUNTER)) % 70
+        subnet = 100 + (_CLUSTER_BASE + next(_CLUSTER_COUNTER)) % 41
         first = random.randrange(20000, 32000)
         ports = (first, first + 1, first + 2)
         try:

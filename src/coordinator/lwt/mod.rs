@@ -31,7 +31,7 @@ use uuid::Uuid;
 
 use super::consistency::{self, Access, Topology};
 use super::dml::{self, Conditional, WriteInput};
-use super::read::StoredRow;
+use super::read::{ReadPath, StoredRow};
 use crate::cluster::message::{CasItem, CasKind, ForwardedCas};
 use crate::cql::ast::{Batch, Operator, Statement};
 use crate::cql::types::{CqlType, NativeType};
@@ -55,9 +55,6 @@ const LOCK_SHARDS: usize = 1024;
 
 /// Cassandra's name of the result column.
 const APPLIED: &str = "[applied]";
-
-/// The refusal of LWT where Paxos would be needed.
-const NEEDS_PAXOS: &str = "Lightweight transactions need Paxos, which this ringcache build does not have: use a keyspace with replication_factor 1";
 
 /// A statement's `IF` clause, bound.
 #[derive(Debug, Clone, PartialEq)]
@@ -295,6 +292,11 @@ impl CasRequest {
         &self.plan.keyspace
     }
 
+    /// The levels the transaction runs at.
+    pub fn levels(&self) -> Levels {
+        self.levels
+    }
+
     /// The transaction as forwarded to its partition's replica.
     pub fn forwarded(&self) -> ForwardedCas {
         let (kind, items) = self.source.forwarded();
@@ -318,22 +320,45 @@ pub(super) enum Outcome {
     },
 }
 
+/// How a transaction's writes are timestamped.
+pub(super) enum Stamp<'a> {
+    /// Strictly above the newest timestamp stored on this node's replica for what the
+    /// transaction reads or writes (the one-replica path): the function is given that newest
+    /// timestamp and returns the one to use.
+    Above(&'a LocalReplica, &'a (dyn Fn(i64) -> i64 + Sync)),
+    /// Exactly this one: the Paxos ballot's time.
+    Exactly(i64),
+}
+
+/// Where and how [`decide`] reads, binds and timestamps.
+pub(super) struct Decide<'a> {
+    pub catalog: &'a Catalog,
+    /// This node's replica (the one-replica path) or the partition's replicas (Paxos).
+    pub path: ReadPath<'a>,
+    /// The level the read runs at through replicas (the Paxos level's quorum).
+    pub read_level: Consistency,
+    /// The stored lists the writes read (list operations by index or value).
+    pub lists: &'a (dyn dml::ListReader + Sync),
+    pub max_unpaged_rows: usize,
+    pub stamp: Stamp<'a>,
+}
+
 /// Reads the partition, evaluates the conditions and, when they hold, binds the writes
-/// with a timestamp from `timestamp_above` (given the newest timestamp read). Must run
-/// under the partition's lock.
-pub(super) async fn decide(
-    request: &CasRequest,
-    catalog: &Catalog,
-    replica: &LocalReplica,
-    max_unpaged_rows: usize,
-    timestamp_above: impl FnOnce(i64) -> i64,
-) -> Result<Outcome> {
-    let plan = &request.plan;
+/// with their final timestamp. Must run under the partition's lock (one replica) or within
+/// a Paxos round holding a promise.
+pub(super) async fn decide(request: &CasRequest, with: &Decide<'_>) -> Result<Outcome> {
+    let (plan, catalog) = (&request.plan, with.catalog);
     let table = catalog
         .table(&plan.keyspace, &plan.table_name)
         .filter(|t| t.id == plan.table)
         .ok_or_else(|| Error::invalid(format!("unconfigured table {}", plan.table_name)))?;
-    let reader = Reader::new(table, catalog, replica, max_unpaged_rows);
+    let reader = Reader::new(
+        table,
+        catalog,
+        with.path,
+        with.read_level,
+        with.max_unpaged_rows,
+    );
     let state = reader.current(plan).await?;
     if !state.applies(plan, table, &reader.types)? {
         let rows = state.failure_rows(plan, table);
@@ -341,15 +366,11 @@ pub(super) async fn decide(
             plan, table, catalog, false, rows,
         )));
     }
-    let newest = reader.newest_timestamp(plan).await?;
-    let lists = super::stored_lists::LocalLists {
-        replica,
-        catalog,
-        now_secs: crate::clock::now_secs(),
+    let timestamp = match &with.stamp {
+        Stamp::Above(replica, above) => above(reader.newest_timestamp(replica, plan).await?),
+        Stamp::Exactly(timestamp) => *timestamp,
     };
-    let bound = request
-        .source
-        .bind(catalog, &lists, timestamp_above(newest))?;
+    let bound = request.source.bind(catalog, with.lists, timestamp)?;
     let updates = dml::merge_updates(bound.into_iter().flat_map(|b| b.updates).collect());
     Ok(Outcome::Apply {
         updates,
@@ -357,7 +378,7 @@ pub(super) async fn decide(
     })
 }
 
-/// Cassandra's checks of a transaction's levels, and this build's refusal of RF > 1.
+/// Cassandra's checks of a transaction's levels.
 fn check_levels(keyspace: &KeyspaceDef, levels: Levels, topology: &Topology<'_>) -> Result<()> {
     let serial = levels.serial.unwrap_or(Consistency::Serial);
     if !matches!(serial, Consistency::Serial | Consistency::LocalSerial) {
@@ -374,9 +395,6 @@ fn check_levels(keyspace: &KeyspaceDef, levels: Levels, topology: &Topology<'_>)
             level_name(levels.commit)
         )));
     }
-    if replicas(keyspace) > 1 {
-        return Err(Error::invalid(NEEDS_PAXOS));
-    }
     consistency::check(serial, Access::Read, keyspace, topology)?;
     consistency::check(levels.commit, Access::Write, keyspace, topology)
 }
@@ -386,6 +404,12 @@ fn level_name(level: Consistency) -> &'static str {
         Consistency::LocalSerial => "LOCAL_SERIAL",
         _ => "SERIAL",
     }
+}
+
+/// Whether the keyspace keeps one replica of each partition: its transactions run on that
+/// replica under the partition's lock instead of through Paxos.
+pub(super) fn single_replica(keyspace: &KeyspaceDef) -> bool {
+    replicas(keyspace) == 1
 }
 
 /// The keyspace's replication factor summed over data centres.

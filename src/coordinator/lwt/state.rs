@@ -20,10 +20,13 @@ use crate::schema::{Catalog, ColumnKind, TableDef};
 use crate::storage::comparable::{self, ClusteringRange};
 use crate::storage::partition::{CellFragment, PartitionFragment, PartitionId, RowFragment, Slice};
 
-/// Reads a transaction's partition.
+/// Reads a transaction's partition: on its only replica (under the partition's lock), or
+/// from its replicas at the Paxos level's quorum (within a Paxos round).
 pub(super) struct Reader<'a> {
     table: &'a TableDef,
-    replica: &'a LocalReplica,
+    path: ReadPath<'a>,
+    /// QUORUM or LOCAL_QUORUM through replicas; SERIAL (unused) on the one replica.
+    consistency: Consistency,
     layout: crate::storage::partition::TableLayout,
     /// Column types in table order, user types resolved.
     pub types: Vec<CqlType>,
@@ -43,12 +46,14 @@ impl<'a> Reader<'a> {
     pub fn new(
         table: &'a TableDef,
         catalog: &Catalog,
-        replica: &'a LocalReplica,
+        path: ReadPath<'a>,
+        consistency: Consistency,
         max_unpaged_rows: usize,
     ) -> Reader<'a> {
         Reader {
             table,
-            replica,
+            path,
+            consistency,
             layout: restrict::layout(table, catalog),
             types: table
                 .columns
@@ -105,34 +110,32 @@ impl<'a> Reader<'a> {
             counted: &[],
             filter: &|_| true,
         };
-        // A transaction reads storage under its partition's lock: the newest data, with no
-        // entry filled on its behalf.
+        // A transaction reads storage, never the cache: the newest data, with no entry
+        // filled on its behalf.
         let read = TableRead {
-            path: ReadPath::Local(self.replica),
+            path: self.path,
             caching: Caching::Off,
             table: self.table,
             layout: &self.layout,
             types: &self.types,
             now_secs: self.now_secs,
             max_unpaged_rows: self.max_unpaged_rows,
-            consistency: Consistency::Serial,
+            consistency: self.consistency,
         };
         Ok(read.run(&query, &QueryParameters::default()).await?.rows)
     }
 
-    /// The newest timestamp stored for what the transaction reads or writes: the
-    /// partition deletion, the static row, and the named rows (dead data included).
-    pub async fn newest_timestamp(&self, plan: &CasPlan) -> Result<i64> {
+    /// The newest timestamp stored on this node's replica for what the transaction reads or
+    /// writes: the partition deletion, the static row, and the named rows (dead data
+    /// included).
+    pub async fn newest_timestamp(&self, replica: &LocalReplica, plan: &CasPlan) -> Result<i64> {
         let named: BTreeSet<&Bytes> = plan.rows.keys().chain(&plan.written).collect();
         let slice = Slice {
             ranges: exact_ranges(named.into_iter())?,
             reversed: false,
         };
-        let limits = self
-            .replica
-            .limits(usize::MAX, self.now_secs, self.table.has_static());
-        let served = self
-            .replica
+        let limits = replica.limits(usize::MAX, self.now_secs, self.table.has_static());
+        let served = replica
             .read(
                 &self.layout,
                 Caching::Off,

@@ -209,6 +209,28 @@ impl Replication {
         call(&self.local, &self.cluster, replica, request, deadline).await
     }
 
+    /// Sends `request` to each of `targets`, each call in its own task so that it finishes
+    /// even once the caller stops listening; the answers arrive on the returned channel as
+    /// they come (the Paxos rounds' fan-out).
+    pub fn send_each(
+        &self,
+        targets: &[Replica],
+        request: &Request,
+        deadline: Instant,
+    ) -> tokio::sync::mpsc::UnboundedReceiver<(Replica, Result<Response, CallError>)> {
+        let (answers, answered) = tokio::sync::mpsc::unbounded_channel();
+        for replica in targets.iter().cloned() {
+            let (local, cluster, answers) =
+                (self.local.clone(), self.cluster.clone(), answers.clone());
+            let request = request.clone();
+            tokio::spawn(async move {
+                let result = call(&local, &cluster, &replica, request, deadline).await;
+                let _ = answers.send((replica, result));
+            });
+        }
+        answered
+    }
+
     /// The live replicas in the order reads prefer them: this node, then its data centre,
     /// then the others (shuffled within each group, to spread load).
     fn by_proximity(&self, mut replicas: Vec<Replica>) -> Vec<Replica> {

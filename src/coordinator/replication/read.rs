@@ -44,6 +44,8 @@ pub struct ReadTarget<'a> {
     /// The table's `read_repair` is BLOCKING: replicas found out of date are brought level
     /// before the read answers.
     pub read_repair: bool,
+    /// Replicas (host ids) to ask before the closest ones (a Paxos round's promisers).
+    pub prefer: &'a [uuid::Uuid],
 }
 
 /// Why a read failed: a replica's own refusal (tombstones, storage), which the caller words
@@ -85,6 +87,9 @@ impl Replication {
             .into_iter()
             .filter(|r| need.counts(&r.dc))
             .collect();
+        let mut candidates = candidates;
+        // Stable: the preferred keep their proximity order among themselves.
+        candidates.sort_by_key(|r| !target.prefer.contains(&r.host_id));
         let mut contacted = Vec::new();
         let mut spares = std::collections::VecDeque::new();
         let mut chosen = Tally::default();

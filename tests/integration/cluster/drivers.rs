@@ -132,9 +132,6 @@ async fn chat_load_at_rf(rf: usize) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "chat load logs in, creates threads and posts with IF NOT EXISTS, which this build \
-            refuses at RF > 1 (lightweight transactions need Paxos): every login, \
-            create_thread and post fails"]
 async fn chat_load_verifies_with_zero_errors_on_three_nodes_at_rf3() {
     chat_load_at_rf(3).await;
 }

@@ -7,7 +7,7 @@
 //! contact point's port. `X` and the ports are chosen per cluster so that tests running at
 //! once in this binary (cargo runs them on parallel threads) and in other test runs on the
 //! machine never collide: a process-wide counter added to a per-run random base picks `X` in
-//! 30..=99, the ports are random, and every address and port is checked free by binding it
+//! 100..=140, the ports are random, and every address and port is checked free by binding it
 //! before any node starts.
 //!
 //! Every node has its own temporary data directory, seeds on node 1, accepts link faults
@@ -27,6 +27,7 @@ mod coherence;
 mod convergence;
 mod digests;
 mod drivers;
+mod paxos;
 mod placement;
 
 use std::fs::File;
@@ -55,9 +56,9 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// How often cluster-wide conditions are polled (each poll opens driver sessions).
 const CLUSTER_POLL: Duration = Duration::from_millis(100);
 
-/// The third octet of cluster addresses: 127.0.30.0 to 127.0.99.255.
-const FIRST_SUBNET: u32 = 30;
-const SUBNETS: u32 = 70;
+/// The third octet of cluster addresses: 127.0.100.0 to 127.0.140.255.
+const FIRST_SUBNET: u32 = 100;
+const SUBNETS: u32 = 41;
 
 /// The keyspace [`TestCluster::wait_all_up`] writes to at ALL (replicated on every node).
 const PROBE_KEYSPACE: &str = "cluster_probe";
