@@ -1133,12 +1133,22 @@ impl Coordinator {
     /// What `/metrics` reports of the requests this node coordinated.
     pub fn request_counts(&self) -> RequestCounts {
         let mut counts = self.replication.counters.snapshot();
-        counts.hints_pending = self
-            .replica
-            .hint_ledger()
-            .targets()
+        // Every peer is reported (0 when none are pending), by its address as
+        // `ringcache_peer_up` names it; a target no longer known, by its host id.
+        let view = self.replication.view();
+        let mut pending: std::collections::BTreeMap<Uuid, u64> =
+            view.peers().map(|p| (p.host_id, 0)).collect();
+        for (target, hints, _) in self.replica.hint_ledger().targets() {
+            pending.insert(target, hints);
+        }
+        counts.hints_pending = pending
             .into_iter()
-            .map(|(target, hints, _)| (target.to_string(), hints))
+            .map(|(target, hints)| {
+                let peer = view
+                    .node(&target)
+                    .map_or_else(|| target.to_string(), |n| n.internode.ip().to_string());
+                (peer, hints)
+            })
             .collect();
         counts
     }

@@ -128,8 +128,8 @@ impl ClusterMetrics {
             ),
             hints_pending: gauges(
                 "ringcache_hints_pending",
-                "Hints this node holds, by target replica (host id)",
-                &["target"],
+                "Hints this node holds, by target replica (its address; its host id once forgotten)",
+                &["peer"],
             ),
             nodes: gauge("ringcache_cluster_nodes", "Nodes known, this one included"),
             schema_agreeing: gauge(
