@@ -56,7 +56,7 @@ start_nodes() {
     for i in $(seq 1 "$n"); do
         local ready="$WORK/n$net-$i/ready.json"
         for _ in $(seq 1 600); do [ -s "$ready" ] && break; sleep 0.1; done
-        [ -s "$ready" ] || { log "node 127.0.$net.$i did not start"; exit 1; }
+        [ -s "$ready" ] || { log "node 127.0.$net.$i did not start:"; head -20 "$WORK/n$net-$i/node.log" >&2; exit 1; }
     done
     # Every node sees the others up before anything is measured.
     for _ in $(seq 1 600); do

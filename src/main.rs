@@ -36,6 +36,9 @@ enum Command {
     /// Print the cluster as one node sees it, like `nodetool status`: per data centre each
     /// node's state, address, load, tokens, ownership, host id and rack.
     Status(status_cli::StatusArgs),
+    /// Repair tables by Merkle-tree anti-entropy, like `nodetool repair`: every replica of
+    /// every token span compared, only differing partitions streamed, with progress.
+    Repair(repair_cli::RepairArgs),
 }
 
 /// Flags override the config file and `RINGCACHE_*` environment variables.
@@ -90,7 +93,7 @@ fn main() -> Result<()> {
     // A chat command is a client: the driver's connection chatter is noise to its user.
     let default_level = match cli.command {
         Command::Serve(_) => "info",
-        Command::Chat(_) | Command::Bench(_) | Command::Status(_) => "warn",
+        Command::Chat(_) | Command::Bench(_) | Command::Status(_) | Command::Repair(_) => "warn",
     };
     init_tracing(default_level);
     match cli.command {
@@ -101,6 +104,13 @@ fn main() -> Result<()> {
             // Like nodetool: the error on one line and a non-zero exit, no backtrace.
             if let Err(error) = status_cli::run(args) {
                 eprintln!("ringcache status: {error:#}");
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Repair(args) => {
+            if let Err(error) = repair_cli::run(args) {
+                eprintln!("ringcache repair: {error:#}");
                 std::process::exit(1);
             }
             Ok(())
@@ -605,7 +615,7 @@ mod status_cli {
         if let Some(keyspace) = &args.keyspace {
             path = format!("{path}?keyspace={}", encode(keyspace));
         }
-        let (code, body) = get(&target, &path)?;
+        let (code, body) = http("GET", &target, &path)?;
         match code {
             200 if args.json => print!("{body}"),
             200 => {
@@ -620,7 +630,7 @@ mod status_cli {
         Ok(())
     }
 
-    fn with_port(host: &str) -> String {
+    pub fn with_port(host: &str) -> String {
         let bare_v6 = host.matches(':').count() > 1 && !host.starts_with('[');
         match host.rsplit_once(':') {
             Some((_, port)) if !bare_v6 && port.parse::<u16>().is_ok() => host.to_owned(),
@@ -631,7 +641,7 @@ mod status_cli {
 
     /// Percent-encodes everything but letters, digits and `_` (keyspace names are those,
     /// unless quoted).
-    fn encode(text: &str) -> String {
+    pub fn encode(text: &str) -> String {
         text.bytes()
             .map(|b| match b {
                 b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' => (b as char).to_string(),
@@ -640,9 +650,9 @@ mod status_cli {
             .collect()
     }
 
-    /// One HTTP/1.1 GET: the status code and the body. The node closes the connection
-    /// after its answer.
-    fn get(target: &str, path: &str) -> Result<(u16, String)> {
+    /// One HTTP/1.1 request without a body: the status code and the body. The node closes
+    /// the connection after its answer.
+    pub fn http(method: &str, target: &str, path: &str) -> Result<(u16, String)> {
         let failed = |e: &dyn std::fmt::Display| anyhow!("Failed to connect to '{target}' - {e}.");
         let addr = target
             .to_socket_addrs()
@@ -652,7 +662,8 @@ mod status_cli {
         let timeout = Duration::from_secs(10);
         let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| failed(&e))?;
         stream.set_read_timeout(Some(timeout))?;
-        let request = format!("GET {path} HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\n\r\n");
+        let request =
+            format!("{method} {path} HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\n\r\n");
         stream.write_all(request.as_bytes())?;
         let mut answer = String::new();
         stream
@@ -667,5 +678,155 @@ mod status_cli {
             .and_then(|c| c.parse().ok())
             .ok_or_else(|| anyhow!("{target} sent no HTTP status"))?;
         Ok((code, body.to_owned()))
+    }
+}
+
+/// `ringcache repair`: starts a repair on a node (`POST /repair`), follows it (`GET /repair`)
+/// with a progress line, and prints its summary.
+mod repair_cli {
+    use std::io::{IsTerminal, Write};
+    use std::time::{Duration, Instant};
+
+    use anyhow::{bail, Context, Result};
+    use clap::Args;
+    use ringcache::metrics::status::RepairReport;
+
+    use super::status_cli::{encode, http, with_port};
+
+    /// `ringcache repair` flags.
+    #[derive(Args)]
+    pub struct RepairArgs {
+        /// The node to run it: `host` or `host:port` of its metrics endpoint.
+        #[arg(long, short = 'H', default_value = "127.0.0.1")]
+        host: String,
+        /// `keyspace` or `keyspace.table`; every user table without it.
+        target: Option<String>,
+        /// Repair among the live replicas when some are down, instead of refusing.
+        #[arg(long)]
+        force: bool,
+        /// Print the final report as JSON instead of the summary.
+        #[arg(long)]
+        json: bool,
+    }
+
+    pub fn run(args: RepairArgs) -> Result<()> {
+        let node = with_port(&args.host);
+        let mut query = Vec::new();
+        if let Some(target) = &args.target {
+            let (keyspace, table) = match target.split_once('.') {
+                Some((k, t)) => (k, Some(t)),
+                None => (target.as_str(), None),
+            };
+            query.push(format!("keyspace={}", encode(keyspace)));
+            if let Some(table) = table {
+                query.push(format!("table={}", encode(table)));
+            }
+        }
+        if args.force {
+            query.push("force=1".to_owned());
+        }
+        let (code, body) = http("POST", &node, &format!("/repair?{}", query.join("&")))?;
+        let started: RepairReport = match code {
+            202 => serde_json::from_str(&body)
+                .with_context(|| format!("unreadable answer from {node}"))?,
+            400 | 409 => bail!("{}", body.trim_end()),
+            404 => bail!("{node} does not serve /repair (not a ringcache node?)"),
+            other => bail!("{node} answered HTTP {other}: {}", body.trim_end()),
+        };
+        let tty = std::io::stderr().is_terminal();
+        let mut last_line = Instant::now();
+        let report = loop {
+            let (code, body) = http("GET", &node, "/repair")?;
+            if code != 200 {
+                bail!("{node} answered HTTP {code}: {}", body.trim_end());
+            }
+            let report: RepairReport = serde_json::from_str(&body)
+                .with_context(|| format!("unreadable answer from {node}"))?;
+            if report.id != started.id {
+                bail!("{node} started another repair ({}) meanwhile", report.id);
+            }
+            if report.state != "running" {
+                if tty {
+                    eprintln!();
+                }
+                break report;
+            }
+            if tty {
+                eprint!("\r{}", progress(&report));
+                let _ = std::io::stderr().flush();
+            } else if last_line.elapsed() >= Duration::from_secs(5) {
+                eprintln!("{}", progress(&report));
+                last_line = Instant::now();
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            print!("{}", summary(&report));
+        }
+        match report.state.as_str() {
+            "succeeded" => Ok(()),
+            _ => bail!("{}", report.error.unwrap_or_else(|| report.state.clone())),
+        }
+    }
+
+    /// `[#####.....]  12/48 spans  3.1 MiB streamed  1.0 MiB/s  ks.t`
+    fn progress(r: &RepairReport) -> String {
+        const WIDTH: u64 = 30;
+        let done = (r.spans_done * WIDTH)
+            .checked_div(r.spans_total)
+            .unwrap_or(0);
+        let bar: String = (0..WIDTH)
+            .map(|i| if i < done { '#' } else { '.' })
+            .collect();
+        let rate = r.bytes_streamed as f64 / r.elapsed_secs.max(0.001);
+        format!(
+            "[{bar}] {}/{} spans  {} streamed  {}/s  {}",
+            r.spans_done,
+            r.spans_total,
+            bytes(r.bytes_streamed as f64),
+            bytes(rate),
+            r.table.as_deref().unwrap_or("")
+        )
+    }
+
+    fn summary(r: &RepairReport) -> String {
+        let mut out = format!(
+            "Repair {} of {}: {} in {:.1} s\n",
+            r.id, r.scope, r.state, r.elapsed_secs
+        );
+        if !r.left_out.is_empty() {
+            out += &format!("  left out (down): {}\n", r.left_out.join(", "));
+        }
+        out += &format!(
+            "  tables {}/{}, token spans {}/{}\n  Merkle leaves compared {}, mismatched {}\n  \
+             partitions compared {}, repaired {}\n  streamed {} ({} bytes) in repair writes; \
+             read {} ({} bytes) to compare\n",
+            r.tables_done,
+            r.tables_total,
+            r.spans_done,
+            r.spans_total,
+            r.leaves_compared,
+            r.leaves_mismatched,
+            r.partitions_compared,
+            r.partitions_repaired,
+            bytes(r.bytes_streamed as f64),
+            r.bytes_streamed,
+            bytes(r.bytes_compared as f64),
+            r.bytes_compared,
+        );
+        if let Some(error) = &r.error {
+            out += &format!("  error: {error}\n");
+        }
+        out
+    }
+
+    fn bytes(n: f64) -> String {
+        match n {
+            n if n >= 1024.0 * 1024.0 => format!("{:.1} MiB", n / (1024.0 * 1024.0)),
+            n if n >= 1024.0 => format!("{:.1} KiB", n / 1024.0),
+            n => format!("{n:.0} B"),
+        }
     }
 }

@@ -17,14 +17,15 @@ use uuid::Uuid;
 
 use super::gossip::{Digest, EndpointDelta};
 use crate::replica::{Ballot, Promise, Proposal};
+use crate::storage::merkle::{MerkleTree, TokenSpan};
 use crate::storage::partition::{
     PartitionFragment, PartitionId, PartitionStart, PartitionUpdate, ReadLimits, ReadStats, Slice,
     TableLayout,
 };
 
 /// The version of this message set, agreed at the handshake. 2: the metadata log's messages;
-/// 3: Paxos.
-pub const PROTOCOL_VERSION: u16 = 3;
+/// 3: Paxos; 4: anti-entropy repair.
+pub const PROTOCOL_VERSION: u16 = 4;
 
 /// One frame's body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -111,6 +112,23 @@ pub enum Request {
     /// Paxos commit: apply the proposal's updates and record the commit; answered with
     /// [`Response::Ack`].
     PaxosCommit(Proposal),
+    /// Anti-entropy: the replica's Merkle tree of a table's token span (every partition it
+    /// stores there, read whole as of `now_secs`); answered with [`Response::Tree`].
+    MerkleTree {
+        layout: TableLayout,
+        span: TokenSpan,
+        depth: u8,
+        now_secs: u32,
+    },
+    /// Anti-entropy: the digests of up to `limit` whole partitions of a table's token span,
+    /// after `after`, in storage order; answered with [`Response::PartitionDigests`].
+    PartitionDigests {
+        layout: TableLayout,
+        span: TokenSpan,
+        after: Option<PartitionId>,
+        limit: u32,
+        now_secs: u32,
+    },
     /// A message for the metadata log (Raft, proposals, joins), encoded by
     /// `metadata/rpc.rs`: opaque here, so this message set does not depend on openraft.
     Meta(bytes::Bytes),
@@ -184,6 +202,10 @@ pub enum Response {
     Promise(Promise),
     /// The answer to a [`Request::PaxosPropose`]: whether it was accepted.
     Accepted(bool),
+    /// The answer to a [`Request::MerkleTree`].
+    Tree(MerkleTree),
+    /// The answer to a [`Request::PartitionDigests`].
+    PartitionDigests(Vec<(PartitionId, [u8; 16])>),
 }
 
 /// Why a remote node could not do what was asked: the coordinator counts it as that

@@ -115,6 +115,9 @@ impl Inbound for ReplicaService {
     }
 }
 
+/// The most partition digests one answer carries, whatever a peer asks for.
+const MAX_DIGESTS: u32 = 4096;
+
 /// Runs one request against `replica`.
 pub async fn answer(replica: &LocalReplica, request: Request) -> Result<Response, RemoteError> {
     match request {
@@ -167,6 +170,35 @@ pub async fn answer(replica: &LocalReplica, request: Request) -> Result<Response
             .await
             .map(|()| Response::Ack)
             .map_err(|e| RemoteError::Failed(e.to_string())),
+        Request::MerkleTree { span, .. } | Request::PartitionDigests { span, .. }
+            if span.first > span.last =>
+        {
+            Err(RemoteError::Failed(format!(
+                "an empty token span {}..={}",
+                span.first, span.last
+            )))
+        }
+        Request::MerkleTree {
+            layout,
+            span,
+            depth,
+            now_secs,
+        } => replica
+            .merkle_tree(&layout, span, depth, now_secs)
+            .await
+            .map(Response::Tree)
+            .map_err(read_error),
+        Request::PartitionDigests {
+            layout,
+            span,
+            after,
+            limit,
+            now_secs,
+        } => replica
+            .partition_digests(&layout, span, after, limit.min(MAX_DIGESTS), now_secs)
+            .await
+            .map(Response::PartitionDigests)
+            .map_err(read_error),
         Request::Meta(_) | Request::Cas(_) => {
             Err(RemoteError::Failed("not a replica request".into()))
         }

@@ -90,6 +90,15 @@ pub struct Config {
     /// coordinators pre-empted before it answers WriteTimeout (ms; Cassandra's
     /// `cas_contention_timeout`).
     pub cas_contention_timeout_ms: u64,
+    /// How long a repair waits for one replica step: a Merkle tree of a token span, a page
+    /// of partition digests, a partition read or repair write (ms).
+    pub repair_request_timeout_ms: u64,
+    /// Depth of a repair's Merkle tree per token span: 2^depth leaves of 16 bytes each
+    /// (at most 16).
+    pub repair_merkle_depth: u8,
+    /// How often the scheduled worker repairs each table (ms), capped at half the table's
+    /// `gc_grace_seconds`; 0 turns scheduled repair off.
+    pub repair_interval_ms: u64,
     /// Internode transport and gossip settings.
     pub internode: Internode,
     /// The metadata log's Raft timing and compaction (design §16).
@@ -401,6 +410,9 @@ impl Default for Config {
             max_hints_bytes: 256 << 20,
             hinted_handoff_throttle_kb: 1024,
             cas_contention_timeout_ms: 1000,
+            repair_request_timeout_ms: 120_000,
+            repair_merkle_depth: 10,
+            repair_interval_ms: 5 * 24 * 3600 * 1000,
             internode: Internode::default(),
             metadata: Metadata::default(),
             limits: Limits::default(),
@@ -490,6 +502,9 @@ impl Config {
                 "storage.tombstone_warn_threshold must be <= tombstone_failure_threshold",
             );
         }
+        if self.repair_merkle_depth > crate::storage::merkle::MAX_DEPTH {
+            return invalid("repair_merkle_depth must be at most 16");
+        }
         if !(1.0..=32.0).contains(&self.phi_convict_threshold) {
             return invalid("phi_convict_threshold must be between 1 and 32");
         }
@@ -499,6 +514,7 @@ impl Config {
             self.range_request_timeout_ms,
             self.truncate_request_timeout_ms,
             self.cas_contention_timeout_ms,
+            self.repair_request_timeout_ms,
         ];
         if timeouts.iter().any(|t| *t < 10) {
             return invalid("request timeouts must be at least 10 ms");

@@ -28,6 +28,7 @@ mod plan;
 mod prepared;
 mod projection;
 mod read;
+mod repair;
 mod replication;
 mod restrict;
 mod schema;
@@ -55,7 +56,8 @@ use crate::schema::{Catalog, ClusterInfo};
 
 pub use plan::{EncodedColumns, PlannedRows};
 pub use prepared::PreparedCache;
-pub use replication::{Ownership, OwnershipError, RequestCounts};
+pub use repair::{RepairOptions, RepairPlan, TablePlan};
+pub use replication::{Ownership, OwnershipError, RepairProgress, RequestCounts};
 pub use schema::{Schema, SchemaCommand, SchemaService};
 pub use stored_lists::{FetchedLists, ListKey};
 

@@ -40,6 +40,21 @@ pub struct Report {
     pub schema_agreeing: u64,
     pub meta: MetaReport,
     pub requests: RequestCounts,
+    pub repair: RepairTotals,
+}
+
+/// Every repair this node ran, summed (`server/repair.rs`).
+#[derive(Debug, Clone, Default)]
+pub struct RepairTotals {
+    pub spans: u64,
+    pub leaves_compared: u64,
+    pub leaves_mismatched: u64,
+    pub partitions_compared: u64,
+    pub partitions_repaired: u64,
+    pub bytes_streamed: u64,
+    pub bytes_compared: u64,
+    /// `(keyspace, table, Unix seconds)` of each table's last successful repair.
+    pub last_success: Vec<(String, String, u64)>,
 }
 
 /// Reads the node's cluster report.
@@ -65,6 +80,11 @@ pub struct ClusterMetrics {
     meta_leader_known: IntGauge,
     meta_term: IntGauge,
     meta_applied: IntGauge,
+    repair_spans: IntCounter,
+    repair_leaves: IntCounterVec,
+    repair_partitions: IntCounterVec,
+    repair_bytes: IntCounterVec,
+    repair_last_success: IntGaugeVec,
 }
 
 fn gauges(name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
@@ -150,13 +170,42 @@ impl ClusterMetrics {
                 "ringcache_metadata_applied_index",
                 "The last metadata log entry applied on this node",
             ),
+            repair_spans: counter(
+                "ringcache_repair_spans_total",
+                "Token spans of a table this node's repairs compared on every replica",
+            ),
+            repair_leaves: counters(
+                "ringcache_repair_leaves_total",
+                "Merkle tree leaves this node's repairs compared, and those that differed",
+                &["result"],
+            ),
+            repair_partitions: counters(
+                "ringcache_repair_partitions_total",
+                "Partitions in differing leaves this node's repairs compared, and those repaired",
+                &["result"],
+            ),
+            repair_bytes: counters(
+                "ringcache_repair_bytes_total",
+                "Bytes of repair writes this node's repairs streamed to replicas, and of trees, digests and partitions read to find them",
+                &["kind"],
+            ),
+            repair_last_success: gauges(
+                "ringcache_repair_last_success_timestamp_seconds",
+                "When this node last finished repairing the table (Unix seconds)",
+                &["keyspace", "table"],
+            ),
         };
         m.register(registry);
         m
     }
 
     fn register(&self, registry: &Registry) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 15] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 20] = [
+            Box::new(self.repair_spans.clone()),
+            Box::new(self.repair_leaves.clone()),
+            Box::new(self.repair_partitions.clone()),
+            Box::new(self.repair_bytes.clone()),
+            Box::new(self.repair_last_success.clone()),
             Box::new(self.hints.clone()),
             Box::new(self.hints_pending.clone()),
             Box::new(self.read_repairs.clone()),
@@ -224,6 +273,46 @@ impl ClusterMetrics {
         set(&self.meta_leader_known, u64::from(report.meta.leader_known));
         set(&self.meta_term, report.meta.term);
         set(&self.meta_applied, report.meta.last_applied);
+        self.update_repair(&report.repair);
+    }
+
+    fn update_repair(&self, repair: &RepairTotals) {
+        follow(&self.repair_spans, repair.spans);
+        for (family, counts) in [
+            (
+                &self.repair_leaves,
+                [
+                    ("compared", repair.leaves_compared),
+                    ("mismatched", repair.leaves_mismatched),
+                ],
+            ),
+            (
+                &self.repair_partitions,
+                [
+                    ("compared", repair.partitions_compared),
+                    ("repaired", repair.partitions_repaired),
+                ],
+            ),
+            (
+                &self.repair_bytes,
+                [
+                    ("streamed", repair.bytes_streamed),
+                    ("compared", repair.bytes_compared),
+                ],
+            ),
+        ] {
+            for (label, n) in counts {
+                follow(&family.with_label_values(&[label]), n);
+            }
+        }
+        for (keyspace, table, at) in &repair.last_success {
+            set(
+                &self
+                    .repair_last_success
+                    .with_label_values(&[keyspace, table]),
+                *at,
+            );
+        }
     }
 
     fn update_traffic(&self, traffic: &[(String, PeerTraffic)]) {
@@ -284,6 +373,7 @@ mod tests {
                 read_repairs: 3,
                 ..Default::default()
             },
+            repair: RepairTotals::default(),
         };
         m.update(&report);
         m.update(&report);

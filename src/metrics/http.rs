@@ -1,5 +1,5 @@
 //! The node's HTTP endpoint: `GET /metrics` for Prometheus, `GET /status` for
-//! `ringcache status` (JSON), and — only when `[faults] link_control` is on — `POST
+//! `ringcache status` (JSON), `POST /repair` and `GET /repair` for `ringcache repair`, and — only when `[faults] link_control` is on — `POST
 //! /faults/...`, the seam through which cluster tests cut and heal internode links.
 
 use std::future::Future;
@@ -19,6 +19,22 @@ pub struct Admin {
     pub faults: Option<Arc<LinkFaults>>,
     /// This node's view of the cluster, as JSON, for `ringcache status`.
     pub status: Option<StatusSource>,
+    /// Starts and reports repairs, for `ringcache repair`.
+    pub repair: Option<Arc<dyn RepairAdmin>>,
+}
+
+/// What `/repair` drives.
+pub trait RepairAdmin: Send + Sync {
+    /// Starts a repair of `keyspace[.table]` (all user tables without one): its report as
+    /// JSON, or the status line and reason it did not start.
+    fn start(
+        &self,
+        keyspace: Option<String>,
+        table: Option<String>,
+        force: bool,
+    ) -> Result<String, (&'static str, String)>;
+    /// The latest repair's report as JSON, if one ran.
+    fn report(&self) -> Option<String>;
 }
 
 /// Builds `GET /status[?keyspace=ks]`'s JSON for a keyspace (or none), or says why not.
@@ -96,6 +112,26 @@ fn route(
                 Ok(json) => ("200 OK", "application/json", json),
                 Err(why) => ("400 Bad Request", "text/plain", format!("{why}\n")),
             },
+            None => not_found,
+        },
+        ("POST", "/repair") => match &admin.repair {
+            Some(repair) => match repair.start(
+                query_value(query, "keyspace"),
+                query_value(query, "table"),
+                query_value(query, "force").is_some_and(|f| f == "1" || f == "true"),
+            ) {
+                Ok(json) => ("202 Accepted", "application/json", json),
+                Err((status, why)) => (status, "text/plain", format!("{why}\n")),
+            },
+            None => not_found,
+        },
+        ("GET", "/repair") => match admin.repair.as_ref().map(|r| r.report()) {
+            Some(Some(json)) => ("200 OK", "application/json", json),
+            Some(None) => (
+                "404 Not Found",
+                "text/plain",
+                "no repair has run on this node since it started\n".to_owned(),
+            ),
             None => not_found,
         },
         ("POST", fault) if fault.starts_with("/faults/") => match &admin.faults {
@@ -178,8 +214,8 @@ mod tests {
             other => Ok(format!("{other:?}")),
         });
         let admin = Admin {
-            faults: None,
             status: Some(status),
+            ..Admin::default()
         };
         let metrics = Metrics::new();
         let get = |path: &str| route("GET", path, &metrics, &admin);

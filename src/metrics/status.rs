@@ -279,3 +279,33 @@ This node (00000000-0000-0000-0000-000000000002): follower, applied through entr
         assert_eq!(file_size(5 * 1_048_576 + 1_048_576 / 3), "5.33 MiB");
     }
 }
+
+/// `GET /repair`'s JSON: the latest repair this node ran (or runs), for `ringcache repair`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RepairReport {
+    /// Counts up with every repair this node starts.
+    pub id: u64,
+    /// `running`, `succeeded` or `failed`.
+    pub state: String,
+    /// What was asked: `all user tables`, a keyspace, or `keyspace.table`.
+    pub scope: String,
+    /// Down nodes left out (`--force`).
+    pub left_out: Vec<String>,
+    pub tables_total: usize,
+    pub tables_done: usize,
+    /// The table being repaired now.
+    pub table: Option<String>,
+    pub spans_total: u64,
+    pub spans_done: u64,
+    pub leaves_compared: u64,
+    pub leaves_mismatched: u64,
+    pub partitions_compared: u64,
+    pub partitions_repaired: u64,
+    /// Encoded bytes of the repair writes sent to replicas.
+    pub bytes_streamed: u64,
+    /// Encoded bytes of trees, digests and partitions read from peers to find the differences.
+    pub bytes_compared: u64,
+    pub elapsed_secs: f64,
+    /// Why it failed.
+    pub error: Option<String>,
+}

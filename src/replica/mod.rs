@@ -29,6 +29,7 @@
 mod batchlog;
 mod faults;
 mod hints;
+mod merkle;
 mod paxos;
 #[cfg(test)]
 mod tests;
@@ -41,6 +42,7 @@ use uuid::Uuid;
 
 pub use batchlog::{LoggedBatch, BATCHLOG};
 pub use hints::{Hint, HintLedger, HINTS};
+pub use merkle::{repair_limits, whole_partition};
 pub use paxos::{Ballot, PaxosState, Promise, Proposal, PAXOS};
 
 use crate::cache::{Caching, ReplicaCache, Served, SliceKey};

@@ -18,6 +18,7 @@ use super::Shared;
 /// The node's parts the reports read.
 pub(super) struct ClusterSources {
     pub shared: Arc<Shared>,
+    pub repairs: Arc<super::repair::Repairs>,
     pub membership: Arc<Membership>,
     pub transport: Transport,
     pub metadata: Arc<MetadataLog>,
@@ -49,6 +50,22 @@ impl ClusterSources {
             schema_agreeing: agreeing as u64,
             meta: meta_report(&self.metadata.status()),
             requests: self.shared.coordinator.request_counts(),
+            repair: self.repair_totals(),
+        }
+    }
+
+    fn repair_totals(&self) -> crate::metrics::RepairTotals {
+        let (sum, last_success) = self.repairs.totals();
+        let load = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
+        crate::metrics::RepairTotals {
+            spans: load(&sum.spans_done),
+            leaves_compared: load(&sum.leaves_compared),
+            leaves_mismatched: load(&sum.leaves_mismatched),
+            partitions_compared: load(&sum.partitions_compared),
+            partitions_repaired: load(&sum.partitions_repaired),
+            bytes_streamed: load(&sum.bytes_streamed),
+            bytes_compared: load(&sum.bytes_compared),
+            last_success,
         }
     }
 

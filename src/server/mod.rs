@@ -18,6 +18,7 @@
 mod admin;
 mod connection;
 mod listener;
+mod repair;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -216,8 +217,10 @@ impl Server {
         metrics.watch_storage(Box::new(move || watched.coordinator.storage_stats()));
         let watched = shared.clone();
         metrics.watch_replica(Box::new(move || watched.coordinator.replica_report()));
+        let repairs = Arc::new(repair::Repairs::new(Arc::downgrade(&shared)));
         let sources = Arc::new(admin::ClusterSources {
             shared: shared.clone(),
+            repairs: repairs.clone(),
             membership: cluster.membership.clone(),
             transport: cluster.transport.clone(),
             metadata: metadata.clone(),
@@ -232,11 +235,17 @@ impl Server {
                 .link_control
                 .then(|| cluster.transport.faults().clone()),
             status: Some(Arc::new(move |keyspace| sources.status(keyspace))),
+            repair: Some(Arc::new(repair::Endpoint(repairs.clone()))),
         };
         let tasks = vec![
             tokio::spawn(purger(shared.clone(), shutdown_rx.clone())),
             tokio::spawn(batchlog(shared.clone(), shutdown_rx.clone())),
             tokio::spawn(hints(shared.clone(), shutdown_rx.clone())),
+            tokio::spawn(scheduled_repairs(
+                repairs,
+                std::time::Duration::from_millis(shared.config.repair_interval_ms),
+                shutdown_rx.clone(),
+            )),
             tokio::spawn(listener::run(cql, shared, shutdown_rx.clone())),
             tokio::spawn(crate::metrics::serve(
                 http,
@@ -369,6 +378,31 @@ async fn hints(shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
             Ok(delivered) => tracing::info!(delivered, "hints delivered"),
             Err(error) => tracing::warn!(%error, "hint delivery pass failed"),
         }
+    }
+}
+
+/// The scheduled repair worker: looks for a table due for repair (`Repairs::scheduled_pass`)
+/// every tenth of the interval, at most every 10 s.
+async fn scheduled_repairs(
+    repairs: Arc<repair::Repairs>,
+    interval: std::time::Duration,
+    shutdown: watch::Receiver<bool>,
+) {
+    if interval.is_zero() {
+        return;
+    }
+    let look = (interval / 10).clamp(
+        std::time::Duration::from_millis(100),
+        std::time::Duration::from_secs(10),
+    );
+    let stop = wait_for(shutdown);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tokio::time::sleep(look) => {}
+        }
+        repairs.scheduled_pass(interval);
     }
 }
 

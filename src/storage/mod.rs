@@ -25,6 +25,7 @@ pub mod engine;
 pub mod keys;
 pub mod memory;
 pub mod merge;
+pub mod merkle;
 pub mod partition;
 pub mod purge;
 pub mod reconcile;

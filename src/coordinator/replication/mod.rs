@@ -30,6 +30,7 @@ mod hints;
 mod ownership;
 mod quorum;
 mod read;
+mod repair;
 mod scan;
 mod write;
 
@@ -53,6 +54,7 @@ pub use counters::{Counters, Outcome, PartitionOp, RequestCounts};
 pub use ownership::{Ownership, OwnershipError};
 pub use quorum::{Need, Tally};
 pub use read::{ReadFailed, ReadTarget};
+pub use repair::{RepairProgress, SpanRepair};
 pub use write::WriteType;
 
 /// How long the coordinator waits for replicas.
@@ -62,6 +64,7 @@ pub struct Timeouts {
     pub read: Duration,
     pub range: Duration,
     pub truncate: Duration,
+    pub repair: Duration,
 }
 
 impl Timeouts {
@@ -72,6 +75,7 @@ impl Timeouts {
             read: ms(config.read_request_timeout_ms),
             range: ms(config.range_request_timeout_ms),
             truncate: ms(config.truncate_request_timeout_ms),
+            repair: ms(config.repair_request_timeout_ms),
         }
     }
 }

@@ -29,6 +29,7 @@ mod digests;
 mod drivers;
 mod paxos;
 mod placement;
+mod repair;
 
 use std::fs::File;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};

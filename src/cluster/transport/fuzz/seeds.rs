@@ -25,6 +25,7 @@ use crate::storage::cell::{
     Cell, CellKind, ClusteringBound, DeletionTime, Expiry, RangeTombstone, RowMarker,
 };
 use crate::storage::comparable::{self, full_range, Order, BEFORE, END};
+use crate::storage::merkle::{MerkleTree, TokenSpan};
 use crate::storage::partition::{
     CellFragment, ColumnFragment, ColumnWrite, PartitionFragment, PartitionId, PartitionStart,
     PartitionUpdate, ReadLimits, ReadStats, RowFragment, RowUpdate, Slice, TableLayout,
@@ -284,6 +285,25 @@ fn read(digest_only: bool, caching: Caching) -> Request {
 fn requests() -> Vec<Request> {
     vec![
         Request::Echo,
+        Request::MerkleTree {
+            layout: layout(),
+            span: TokenSpan {
+                first: -3_074_457_345_618_258_602,
+                last: i64::MAX,
+            },
+            depth: 10,
+            now_secs: NOW,
+        },
+        Request::PartitionDigests {
+            layout: layout(),
+            span: TokenSpan {
+                first: i64::MIN,
+                last: 42,
+            },
+            after: Some(partition(b"thread-17")),
+            limit: 1024,
+            now_secs: NOW,
+        },
         Request::Write {
             updates: vec![update(), update()],
         },
@@ -380,6 +400,15 @@ fn responses() -> Vec<Result<Response, RemoteError>> {
             },
         }),
         Ok(Response::Digest([0x5a; 16])),
+        Ok(Response::Tree(MerkleTree {
+            depth: 2,
+            leaves: vec![[0; 16], [0x11; 16], [0; 16], [0xfe; 16]],
+            partitions: 3,
+        })),
+        Ok(Response::PartitionDigests(vec![
+            (partition(b"thread-17"), [0x17; 16]),
+            (partition(b"thread-18"), [0x18; 16]),
+        ])),
         Ok(Response::Partitions(vec![
             partition(b"thread-17"),
             partition(b"thread-18"),

@@ -1,0 +1,190 @@
+//! Anti-entropy repair of whole tables, as `ringcache repair [keyspace[.table]]` and the
+//! scheduled worker run it (design §17): which tables and token spans, which replicas, and
+//! the refusal when one is down. Each span is repaired by `replication/repair.rs`.
+//!
+//! A repair run from one node covers every token span of each table's ring, not only the
+//! spans this node replicates: one command leaves the whole table consistent, and every
+//! replica of every span takes part. As `nodetool repair` does, it refuses to start while a
+//! replica of a span it would repair is down (and names the nodes), since the down replica
+//! would stay behind; `force` repairs among the live replicas instead.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::replication::{RepairProgress, Replica, SpanRepair};
+use super::{restrict, Coordinator};
+use crate::storage::merkle::TokenSpan;
+use crate::storage::partition::TableLayout;
+
+/// What to repair.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RepairOptions {
+    /// One keyspace, or every user keyspace.
+    pub keyspace: Option<String>,
+    /// One table of that keyspace, or all of them.
+    pub table: Option<String>,
+    /// Repair among the live replicas when some are down, instead of refusing.
+    pub force: bool,
+}
+
+/// The tables a repair will visit, each with its spans and their replicas.
+pub struct RepairPlan {
+    pub tables: Vec<TablePlan>,
+    /// Down nodes left out (with `force`).
+    pub left_out: Vec<String>,
+}
+
+/// One table's part of a plan.
+pub struct TablePlan {
+    pub keyspace: String,
+    pub table: String,
+    layout: TableLayout,
+    spans: Vec<(TokenSpan, Vec<Replica>)>,
+}
+
+impl TablePlan {
+    /// `keyspace.table`.
+    pub fn name(&self) -> String {
+        format!("{}.{}", self.keyspace, self.table)
+    }
+
+    /// How many token spans it has.
+    pub fn spans(&self) -> usize {
+        self.spans.len()
+    }
+}
+
+impl Coordinator {
+    /// Plans a repair: the tables `options` names (user tables only), each span's replicas;
+    /// refuses unknown names, and — unless `force` — any span with a replica down.
+    pub fn plan_repair(&self, options: &RepairOptions) -> Result<RepairPlan, String> {
+        let catalog = self.read_catalog();
+        let keyspaces: Vec<_> = match &options.keyspace {
+            Some(name) => {
+                let keyspace = catalog
+                    .keyspace(name)
+                    .ok_or_else(|| format!("keyspace {name} does not exist"))?;
+                if keyspace.is_system() {
+                    return Err(format!(
+                        "{name} is a system keyspace: it is local to each node and has nothing to repair"
+                    ));
+                }
+                vec![keyspace]
+            }
+            None => catalog.user_keyspaces().collect(),
+        };
+        let mut tables = Vec::new();
+        let mut down = std::collections::BTreeSet::new();
+        for keyspace in keyspaces {
+            let defs: Vec<_> = match &options.table {
+                Some(name) => vec![keyspace
+                    .tables
+                    .get(name)
+                    .ok_or_else(|| format!("table {}.{name} does not exist", keyspace.name))?],
+                None => keyspace.tables.values().collect(),
+            };
+            let spans = self.replication.repair_spans(keyspace);
+            for replica in spans.iter().flat_map(|(_, r)| r).filter(|r| !r.alive) {
+                down.insert(
+                    replica
+                        .address
+                        .map_or_else(|| replica.host_id.to_string(), |a| a.ip().to_string()),
+                );
+            }
+            for def in defs {
+                tables.push(TablePlan {
+                    keyspace: keyspace.name.clone(),
+                    table: def.name.clone(),
+                    layout: restrict::layout(def, &catalog),
+                    spans: spans
+                        .iter()
+                        .map(|(span, replicas)| {
+                            let live = replicas.iter().filter(|r| r.alive).cloned().collect();
+                            (*span, live)
+                        })
+                        .collect(),
+                });
+            }
+        }
+        let down: Vec<String> = down.into_iter().collect();
+        if !down.is_empty() && !options.force {
+            return Err(format!(
+                "cannot repair while replicas are down: {} (a down replica would stay behind; \
+                 bring it back, or pass --force to repair among the live replicas)",
+                down.join(", ")
+            ));
+        }
+        Ok(RepairPlan {
+            tables,
+            left_out: down,
+        })
+    }
+
+    /// Repairs every span of `table`, counting into `progress`; the first span that fails
+    /// ends it, with the reason.
+    pub async fn repair_table(
+        &self,
+        table: &TablePlan,
+        depth: u8,
+        progress: &Arc<RepairProgress>,
+    ) -> Result<(), String> {
+        let now_secs = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as u32);
+        for (span, replicas) in &table.spans {
+            let job = SpanRepair {
+                layout: &table.layout,
+                span: *span,
+                replicas: replicas.clone(),
+                depth,
+                now_secs,
+            };
+            self.replication
+                .repair_span(&job, progress)
+                .await
+                .map_err(|e| {
+                    format!(
+                        "{}: token span {}..={}: {e}",
+                        table.name(),
+                        span.first,
+                        span.last
+                    )
+                })?;
+            progress
+                .spans_done
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
+
+impl Coordinator {
+    /// Every user table with its `gc_grace_seconds`, for the repair schedule.
+    pub fn repairable_tables(&self) -> Vec<(String, String, i32)> {
+        let catalog = self.read_catalog();
+        catalog
+            .user_keyspaces()
+            .flat_map(|k| k.tables.values())
+            .map(|t| {
+                (
+                    t.keyspace.clone(),
+                    t.name.clone(),
+                    t.options.gc_grace_seconds,
+                )
+            })
+            .collect()
+    }
+
+    /// Whether this node runs the cluster's scheduled repairs: the live node with the
+    /// smallest host id does, so each table is repaired once per interval, not once per node,
+    /// and another node takes over when it is down.
+    pub fn runs_scheduled_repairs(&self) -> bool {
+        let view = self.replication.view();
+        view.nodes
+            .values()
+            .filter(|n| n.alive || n.host_id == view.local)
+            .map(|n| n.host_id)
+            .min()
+            == Some(view.local)
+    }
+}

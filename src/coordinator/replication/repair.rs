@@ -1,0 +1,318 @@
+//! Anti-entropy repair of one token span of one table, the coordinator's side
+//! (`storage/merkle.rs` has the trees, `replica/merkle.rs` the replicas' side).
+//!
+//! 1. Every replica of the span builds its Merkle tree of the span (same depth, same
+//!    `now`), in parallel; a tree of the wrong shape is refused.
+//! 2. Leaves that differ between any two trees are compared partition by partition: each
+//!    replica lists the digest of every partition it holds in the leaf's token span (paged).
+//! 3. Each partition whose digests differ, or that some replica lacks, is read whole from
+//!    every replica and merged by last-write-wins (`storage::merge`, tombstones included);
+//!    each replica is sent exactly what it lacks (`merge::repair_for`) through its normal
+//!    write path — so caches stay coherent and a write newer than the repair's reads is never
+//!    overwritten: the repair write carries the cells' own timestamps and loses to it.
+//!
+//! What crosses the network therefore grows with the divergence: trees (16 bytes a leaf),
+//! digests of the partitions in differing leaves, whole copies of differing partitions, and
+//! the repair writes. The writes are the "bytes streamed" a repair reports; the reads are
+//! counted beside them.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use super::{Replica, Replication};
+use crate::cluster::message::{ReadCommand, Request, Response};
+use crate::cluster::transport::CallError;
+use crate::replica::{repair_limits, whole_partition};
+use crate::schema::KeyspaceDef;
+use crate::storage::merge::{merge_fragments, repair_for};
+use crate::storage::merkle::{MerkleTree, TokenSpan};
+use crate::storage::partition::{PartitionFragment, PartitionId, TableLayout};
+
+/// Partition digests asked for per page.
+const DIGEST_PAGE: u32 = 1024;
+
+/// What repairs have done so far, shared with whoever watches them (`ringcache repair`'s
+/// progress, the metrics).
+#[derive(Debug, Default)]
+pub struct RepairProgress {
+    pub spans_total: AtomicU64,
+    pub spans_done: AtomicU64,
+    pub leaves_compared: AtomicU64,
+    pub leaves_mismatched: AtomicU64,
+    pub partitions_compared: AtomicU64,
+    pub partitions_repaired: AtomicU64,
+    /// Encoded bytes of the repair writes sent to replicas.
+    pub bytes_streamed: AtomicU64,
+    /// Encoded bytes of trees, digests and partitions read from peers to find them.
+    pub bytes_compared: AtomicU64,
+}
+
+/// One span's repair, as planned.
+pub struct SpanRepair<'a> {
+    pub layout: &'a TableLayout,
+    pub span: TokenSpan,
+    /// The replicas taking part (the live ones, or all of them).
+    pub replicas: Vec<Replica>,
+    pub depth: u8,
+    pub now_secs: u32,
+}
+
+/// Why a span could not be repaired.
+#[derive(Debug, thiserror::Error)]
+pub enum SpanError {
+    #[error("replica {replica} failed: {error}")]
+    Call { replica: String, error: CallError },
+    #[error("replica {replica} sent {what}")]
+    Malformed { replica: String, what: String },
+}
+
+impl Replication {
+    /// Every token span of `keyspace`'s ring with all its replicas, alive or not, in ring
+    /// order (a range that wraps gives two spans).
+    pub fn repair_spans(&self, keyspace: &KeyspaceDef) -> Vec<(TokenSpan, Vec<Replica>)> {
+        let view = self.view();
+        let whole = || TokenSpan {
+            first: i64::MIN,
+            last: i64::MAX,
+        };
+        if view.ring.is_empty() {
+            return vec![(whole(), self.replicas(&view, keyspace, 0))];
+        }
+        let mut spans = Vec::new();
+        for (start, end, _) in view.ring.ranges() {
+            let replicas = self.replicas(&view, keyspace, end.0);
+            for span in TokenSpan::of_range(start.0, end.0) {
+                spans.push((span, replicas.clone()));
+            }
+        }
+        spans
+    }
+
+    /// Repairs one span (see the module's essay).
+    pub async fn repair_span(
+        &self,
+        job: &SpanRepair<'_>,
+        progress: &RepairProgress,
+    ) -> Result<(), SpanError> {
+        if job.replicas.len() < 2 {
+            return Ok(());
+        }
+        let trees = self.trees(job, progress).await?;
+        let differing = MerkleTree::differing_leaves(&trees);
+        progress
+            .leaves_compared
+            .fetch_add(trees[0].leaves.len() as u64, Ordering::Relaxed);
+        progress
+            .leaves_mismatched
+            .fetch_add(differing.len() as u64, Ordering::Relaxed);
+        for leaf in differing {
+            let Some(span) = job.span.leaf_span(job.depth, leaf) else {
+                continue;
+            };
+            for partition in self.differing_partitions(job, span, progress).await? {
+                self.repair_partition(job, &partition, progress).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn trees(
+        &self,
+        job: &SpanRepair<'_>,
+        progress: &RepairProgress,
+    ) -> Result<Vec<MerkleTree>, SpanError> {
+        let request = Request::MerkleTree {
+            layout: job.layout.clone(),
+            span: job.span,
+            depth: job.depth,
+            now_secs: job.now_secs,
+        };
+        let deadline = Instant::now() + self.timeouts.repair;
+        let asks = job
+            .replicas
+            .iter()
+            .map(|r| self.call(r, request.clone(), deadline));
+        let mut trees = Vec::with_capacity(job.replicas.len());
+        for (replica, answer) in job
+            .replicas
+            .iter()
+            .zip(futures::future::join_all(asks).await)
+        {
+            match answer.map_err(|error| call_error(replica, error))? {
+                Response::Tree(tree) => {
+                    tree.check(job.depth)
+                        .map_err(|what| malformed(replica, what))?;
+                    if !replica.is_local() {
+                        progress
+                            .bytes_compared
+                            .fetch_add(16 * tree.leaves.len() as u64, Ordering::Relaxed);
+                    }
+                    trees.push(tree);
+                }
+                other => return Err(malformed(replica, format!("{other:?}"))),
+            }
+        }
+        Ok(trees)
+    }
+
+    /// The partitions of `span` whose digests differ between replicas or that some replica
+    /// lacks.
+    async fn differing_partitions(
+        &self,
+        job: &SpanRepair<'_>,
+        span: TokenSpan,
+        progress: &RepairProgress,
+    ) -> Result<Vec<PartitionId>, SpanError> {
+        let mut seen: HashMap<PartitionId, Vec<Option<[u8; 16]>>> = HashMap::new();
+        let count = job.replicas.len();
+        for (i, replica) in job.replicas.iter().enumerate() {
+            let mut after = None;
+            loop {
+                let request = Request::PartitionDigests {
+                    layout: job.layout.clone(),
+                    span,
+                    after: after.clone(),
+                    limit: DIGEST_PAGE,
+                    now_secs: job.now_secs,
+                };
+                let deadline = Instant::now() + self.timeouts.repair;
+                let page = match self
+                    .call(replica, request, deadline)
+                    .await
+                    .map_err(|error| call_error(replica, error))?
+                {
+                    Response::PartitionDigests(page) => page,
+                    other => return Err(malformed(replica, format!("{other:?}"))),
+                };
+                if !replica.is_local() {
+                    let bytes: usize = page.iter().map(|(p, _)| p.key.len() + 24).sum();
+                    progress
+                        .bytes_compared
+                        .fetch_add(bytes as u64, Ordering::Relaxed);
+                }
+                let full = page.len() >= DIGEST_PAGE as usize;
+                for (partition, digest) in page {
+                    if !span.contains(partition.token) {
+                        return Err(malformed(
+                            replica,
+                            format!("a partition outside {}..={}", span.first, span.last),
+                        ));
+                    }
+                    after = Some(partition.clone());
+                    seen.entry(partition).or_insert_with(|| vec![None; count])[i] = Some(digest);
+                }
+                if !full {
+                    break;
+                }
+            }
+        }
+        progress
+            .partitions_compared
+            .fetch_add(seen.len() as u64, Ordering::Relaxed);
+        let mut differing: Vec<PartitionId> = seen
+            .into_iter()
+            .filter(|(_, digests)| digests.iter().any(|d| d.is_none() || *d != digests[0]))
+            .map(|(partition, _)| partition)
+            .collect();
+        differing.sort_by(|a, b| (a.token, &a.key).cmp(&(b.token, &b.key)));
+        Ok(differing)
+    }
+
+    /// Reads `partition` whole from every replica, merges, and sends each what it lacks.
+    async fn repair_partition(
+        &self,
+        job: &SpanRepair<'_>,
+        partition: &PartitionId,
+        progress: &RepairProgress,
+    ) -> Result<(), SpanError> {
+        let command = ReadCommand {
+            layout: job.layout.clone(),
+            caching: crate::cache::Caching::Off,
+            partition: partition.clone(),
+            slice: whole_partition(),
+            after: None,
+            limits: repair_limits(job.now_secs),
+        };
+        let deadline = Instant::now() + self.timeouts.repair;
+        let asks = job.replicas.iter().map(|r| {
+            let request = Request::Read {
+                command: command.clone(),
+                digest_only: false,
+            };
+            self.call(r, request, deadline)
+        });
+        let mut fragments: Vec<PartitionFragment> = Vec::with_capacity(job.replicas.len());
+        for (replica, answer) in job
+            .replicas
+            .iter()
+            .zip(futures::future::join_all(asks).await)
+        {
+            match answer.map_err(|error| call_error(replica, error))? {
+                Response::Data { fragment, .. } => {
+                    if fragment.partition != *partition || !fragment.exhausted {
+                        return Err(malformed(
+                            replica,
+                            "a partial or different partition".into(),
+                        ));
+                    }
+                    if !replica.is_local() {
+                        progress
+                            .bytes_compared
+                            .fetch_add(encoded_len(&fragment), Ordering::Relaxed);
+                    }
+                    fragments.push(fragment);
+                }
+                other => return Err(malformed(replica, format!("{other:?}"))),
+            }
+        }
+        let merged = merge_fragments(fragments.clone(), false);
+        let deadline = Instant::now() + self.timeouts.repair;
+        let writes = job
+            .replicas
+            .iter()
+            .zip(&fragments)
+            .filter_map(|(replica, fragment)| {
+                let update = repair_for(&merged, fragment, job.layout.id)?;
+                progress
+                    .bytes_streamed
+                    .fetch_add(encoded_len(&update), Ordering::Relaxed);
+                let request = Request::Write {
+                    updates: vec![update],
+                };
+                Some(async move { (replica, self.call(replica, request, deadline).await) })
+            });
+        for (replica, answer) in futures::future::join_all(writes).await {
+            match answer.map_err(|error| call_error(replica, error))? {
+                Response::Ack => {}
+                other => return Err(malformed(replica, format!("{other:?}"))),
+            }
+        }
+        progress.partitions_repaired.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+fn name(replica: &Replica) -> String {
+    replica
+        .address
+        .map_or_else(|| "this node".to_owned(), |a| a.ip().to_string())
+}
+
+fn call_error(replica: &Replica, error: CallError) -> SpanError {
+    SpanError::Call {
+        replica: name(replica),
+        error,
+    }
+}
+
+fn malformed(replica: &Replica, what: String) -> SpanError {
+    SpanError::Malformed {
+        replica: name(replica),
+        what,
+    }
+}
+
+fn encoded_len<T: serde::Serialize>(value: &T) -> u64 {
+    postcard::to_stdvec(value).map_or(0, |b| b.len() as u64)
+}

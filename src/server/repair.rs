@@ -1,0 +1,290 @@
+//! Repair jobs on this node: at most one at a time, started by `POST /repair` (`ringcache
+//! repair`), watched through `GET /repair`, each table's last success kept for the metrics.
+//! The repair itself is `coordinator/repair.rs`.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use super::Shared;
+use crate::coordinator::{RepairOptions, RepairProgress};
+use crate::metrics::status::RepairReport;
+
+/// This node's repairs.
+pub struct Repairs {
+    shared: Weak<Shared>,
+    state: Mutex<State>,
+    /// Every repair's counts, for the metrics.
+    totals: Arc<RepairProgress>,
+    /// When this node started (Unix seconds): the schedule counts from here for a table it
+    /// has not repaired yet.
+    since: u64,
+}
+
+#[derive(Default)]
+struct State {
+    next_id: u64,
+    /// The latest repair's report, its live counts, and when it started.
+    latest: Option<(RepairReport, Arc<RepairProgress>, Instant)>,
+    /// Unix seconds of each table's last successful repair, by `keyspace.table`.
+    last_success: BTreeMap<(String, String), u64>,
+}
+
+/// Why a repair did not start.
+#[derive(Debug, PartialEq, Eq)]
+pub enum StartError {
+    /// One is running (its id).
+    Running(u64),
+    /// Refused: an unknown name, a replica down.
+    Refused(String),
+}
+
+impl Repairs {
+    pub fn new(shared: Weak<Shared>) -> Repairs {
+        Repairs {
+            shared,
+            state: Mutex::new(State::default()),
+            totals: Arc::new(RepairProgress::default()),
+            since: unix_now(),
+        }
+    }
+
+    /// Starts a repair in the background; its first report.
+    pub fn start(self: &Arc<Self>, options: RepairOptions) -> Result<RepairReport, StartError> {
+        let shared = self
+            .shared
+            .upgrade()
+            .ok_or_else(|| StartError::Refused("the node is shutting down".to_owned()))?;
+        let mut state = self.state.lock().expect("repair state");
+        if let Some((report, _, _)) = &state.latest {
+            if report.state == "running" {
+                return Err(StartError::Running(report.id));
+            }
+        }
+        let plan = shared
+            .coordinator
+            .plan_repair(&options)
+            .map_err(StartError::Refused)?;
+        state.next_id += 1;
+        let progress = Arc::new(RepairProgress::default());
+        let spans: usize = plan.tables.iter().map(|t| t.spans()).sum();
+        progress.spans_total.store(spans as u64, Ordering::Relaxed);
+        let report = RepairReport {
+            id: state.next_id,
+            state: "running".to_owned(),
+            scope: match (&options.keyspace, &options.table) {
+                (Some(k), Some(t)) => format!("{k}.{t}"),
+                (Some(k), None) => k.clone(),
+                _ => "all user tables".to_owned(),
+            },
+            left_out: plan.left_out.clone(),
+            tables_total: plan.tables.len(),
+            ..RepairReport::default()
+        };
+        state.latest = Some((report.clone(), progress.clone(), Instant::now()));
+        drop(state);
+        let repairs = self.clone();
+        let depth = shared.config.repair_merkle_depth;
+        tokio::spawn(async move {
+            let mut failure = None;
+            for table in &plan.tables {
+                repairs.update(|report| report.table = Some(table.name()));
+                match shared
+                    .coordinator
+                    .repair_table(table, depth, &progress)
+                    .await
+                {
+                    Ok(()) => {
+                        let now = unix_now();
+                        let mut state = repairs.state.lock().expect("repair state");
+                        state
+                            .last_success
+                            .insert((table.keyspace.clone(), table.table.clone()), now);
+                        if let Some((report, _, _)) = &mut state.latest {
+                            report.tables_done += 1;
+                        }
+                    }
+                    Err(error) => {
+                        failure = Some(error);
+                        break;
+                    }
+                }
+            }
+            match &failure {
+                None => tracing::info!(id = report.id, "repair succeeded"),
+                Some(error) => tracing::warn!(id = report.id, %error, "repair failed"),
+            }
+            repairs.finish(&progress, failure);
+        });
+        Ok(self.report().expect("just started"))
+    }
+
+    fn update(&self, change: impl FnOnce(&mut RepairReport)) {
+        if let Some((report, _, _)) = &mut self.state.lock().expect("repair state").latest {
+            change(report);
+        }
+    }
+
+    /// Marks the running repair done and adds its counts to the totals.
+    fn finish(&self, progress: &RepairProgress, failure: Option<String>) {
+        add(&self.totals, progress);
+        self.update(|report| {
+            report.table = None;
+            report.state = match failure {
+                None => "succeeded".to_owned(),
+                Some(_) => "failed".to_owned(),
+            };
+            report.error = failure;
+        });
+    }
+
+    /// The latest repair's report, with its counts as they are now.
+    pub fn report(&self) -> Option<RepairReport> {
+        let state = self.state.lock().expect("repair state");
+        let (report, progress, started) = state.latest.as_ref()?;
+        let mut report = report.clone();
+        let load = |n: &std::sync::atomic::AtomicU64| n.load(Ordering::Relaxed);
+        report.spans_total = load(&progress.spans_total);
+        report.spans_done = load(&progress.spans_done);
+        report.leaves_compared = load(&progress.leaves_compared);
+        report.leaves_mismatched = load(&progress.leaves_mismatched);
+        report.partitions_compared = load(&progress.partitions_compared);
+        report.partitions_repaired = load(&progress.partitions_repaired);
+        report.bytes_streamed = load(&progress.bytes_streamed);
+        report.bytes_compared = load(&progress.bytes_compared);
+        report.elapsed_secs = started.elapsed().as_secs_f64();
+        Some(report)
+    }
+
+    /// One look of the scheduled worker: on the node that runs the cluster's scheduled
+    /// repairs (`Coordinator::runs_scheduled_repairs`), with no repair running, starts a
+    /// repair of the first table whose last success (or this node's start) is older than its
+    /// interval — `interval`, or half its `gc_grace_seconds` if that is shorter, so every
+    /// table is repaired well within gc_grace — less a random tenth, so tables created
+    /// together drift apart. A refusal (a replica down) is logged and tried again at the next
+    /// look. Returns the table started.
+    pub fn scheduled_pass(self: &Arc<Self>, interval: std::time::Duration) -> Option<String> {
+        let shared = self.shared.upgrade()?;
+        if interval.is_zero() || !shared.coordinator.runs_scheduled_repairs() {
+            return None;
+        }
+        let now = unix_now();
+        let due = {
+            let state = self.state.lock().expect("repair state");
+            if matches!(&state.latest, Some((r, _, _)) if r.state == "running") {
+                return None;
+            }
+            shared.coordinator.repairable_tables().into_iter().find(
+                |(keyspace, table, gc_grace)| {
+                    let mut every = interval.as_secs_f64();
+                    if *gc_grace > 0 {
+                        every = every.min(f64::from(*gc_grace) / 2.0);
+                    }
+                    every *= 1.0 - rand::random::<f64>() / 10.0;
+                    let last = state
+                        .last_success
+                        .get(&(keyspace.clone(), table.clone()))
+                        .copied()
+                        .unwrap_or(self.since);
+                    (now.saturating_sub(last)) as f64 >= every
+                },
+            )
+        };
+        let (keyspace, table, _) = due?;
+        let name = format!("{keyspace}.{table}");
+        let options = RepairOptions {
+            keyspace: Some(keyspace),
+            table: Some(table),
+            force: false,
+        };
+        match self.start(options) {
+            Ok(report) => {
+                tracing::info!(id = report.id, table = %name, "scheduled repair started");
+                Some(name)
+            }
+            Err(StartError::Running(_)) => None,
+            Err(StartError::Refused(why)) => {
+                tracing::warn!(table = %name, %why, "scheduled repair could not start");
+                None
+            }
+        }
+    }
+
+    /// Counts of every repair finished on this node, and each table's last success (Unix
+    /// seconds), for the metrics.
+    pub fn totals(&self) -> (RepairProgress, Vec<(String, String, u64)>) {
+        let sum = RepairProgress::default();
+        add(&sum, &self.totals);
+        let state = self.state.lock().expect("repair state");
+        if let Some((report, progress, _)) = &state.latest {
+            if report.state == "running" {
+                add(&sum, progress);
+            }
+        }
+        let last = state
+            .last_success
+            .iter()
+            .map(|((k, t), at)| (k.clone(), t.clone(), *at))
+            .collect();
+        (sum, last)
+    }
+}
+
+fn add(to: &RepairProgress, from: &RepairProgress) {
+    let pairs = [
+        (&to.spans_done, &from.spans_done),
+        (&to.leaves_compared, &from.leaves_compared),
+        (&to.leaves_mismatched, &from.leaves_mismatched),
+        (&to.partitions_compared, &from.partitions_compared),
+        (&to.partitions_repaired, &from.partitions_repaired),
+        (&to.bytes_streamed, &from.bytes_streamed),
+        (&to.bytes_compared, &from.bytes_compared),
+    ];
+    for (to, from) in pairs {
+        to.fetch_add(from.load(Ordering::Relaxed), Ordering::Relaxed);
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// `/repair` over this node's repairs.
+pub struct Endpoint(pub Arc<Repairs>);
+
+impl crate::metrics::RepairAdmin for Endpoint {
+    fn start(
+        &self,
+        keyspace: Option<String>,
+        table: Option<String>,
+        force: bool,
+    ) -> Result<String, (&'static str, String)> {
+        if table.is_some() && keyspace.is_none() {
+            return Err(("400 Bad Request", "a table needs its keyspace".to_owned()));
+        }
+        let options = RepairOptions {
+            keyspace,
+            table,
+            force,
+        };
+        match self.0.start(options) {
+            Ok(report) => Ok(to_json(&report)),
+            Err(StartError::Running(id)) => Err((
+                "409 Conflict",
+                format!("repair {id} is still running on this node"),
+            )),
+            Err(StartError::Refused(why)) => Err(("400 Bad Request", why)),
+        }
+    }
+
+    fn report(&self) -> Option<String> {
+        self.0.report().map(|r| to_json(&r))
+    }
+}
+
+fn to_json(report: &RepairReport) -> String {
+    serde_json::to_string_pretty(report).expect("a report serializes")
+}
