@@ -21,8 +21,9 @@
 //! [`PartitionLocks`] shared, and the pass holds one partition's stripe exclusively while it
 //! reads and removes.
 //!
-//! Besides the tables, the replica keeps two node-local records under reserved key spaces:
-//! the batchlog (`batchlog.rs`) and each partition's Paxos state (`paxos.rs`).
+//! Besides the tables, the replica keeps node-local records under reserved key spaces: the
+//! batchlog (`batchlog.rs`), each partition's Paxos state (`paxos.rs`), the hints it holds
+//! for other replicas (`hints.rs`) and when it last truncated each table (`truncations.rs`).
 //!
 //! Tests inject faults into the reads that reach storage (`faults.rs`, `[faults]`).
 
@@ -33,6 +34,7 @@ mod merkle;
 mod paxos;
 #[cfg(test)]
 mod tests;
+mod truncations;
 
 use std::ops::Bound;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -44,6 +46,7 @@ pub use batchlog::{LoggedBatch, BATCHLOG};
 pub use hints::{Hint, HintLedger, HINTS};
 pub use merkle::{repair_limits, whole_partition};
 pub use paxos::{Ballot, PaxosState, Promise, Proposal, PAXOS};
+pub use truncations::TRUNCATIONS;
 
 use crate::cache::{Caching, ReplicaCache, Served, SliceKey};
 use crate::config::{Config, DurabilityMode, EngineKind};
@@ -93,6 +96,8 @@ pub struct LocalReplica {
     hints: HintLedger,
     /// One Paxos step of a partition at a time (`paxos.rs`).
     paxos_locks: paxos::PaxosLocks,
+    /// When each table was last truncated here (`truncations.rs`).
+    truncations: truncations::Truncations,
 }
 
 /// What one purge pass over a table did.
@@ -186,6 +191,9 @@ impl LocalReplica {
         replica
             .load_hint_ledger()
             .map_err(|e| OpenError::Hints(e.to_string()))?;
+        replica
+            .load_truncations()
+            .map_err(|e| OpenError::Hints(e.to_string()))?;
         Ok(replica)
     }
 
@@ -209,6 +217,7 @@ impl LocalReplica {
             purged_keys: AtomicU64::new(0),
             hints: HintLedger::default(),
             paxos_locks: paxos::PaxosLocks::new(),
+            truncations: truncations::Truncations::default(),
         }
     }
 
@@ -324,13 +333,17 @@ impl LocalReplica {
     }
 
     /// Removes every row of `table` physically (TRUNCATE): its data is gone, not shadowed.
+    /// Records the time, in the same batch, so hints stored before it are not replayed.
     pub fn truncate(&self, table: Uuid) -> Result<()> {
         let start = table.as_bytes().to_vec();
         // A table id of all 0xFF bytes has no successor; nothing sorts after 17 such bytes.
         let end = prefix_successor(&start).unwrap_or_else(|| vec![0xFF; 17]);
+        let at = crate::clock::now_micros();
         let mut batch = WriteBatch::new();
         batch.purge_range(start, end);
+        truncations::record(&mut batch, table, at);
         let purged = self.engine.write(batch).map_err(storage_error);
+        self.note_truncation(table, at);
         self.cache.truncated(table);
         purged
     }

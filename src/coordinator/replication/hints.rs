@@ -13,7 +13,8 @@
 //! does not answer is tried again at the next pass. Hints keep the writes' timestamps, so
 //! one replayed twice changes nothing. A hint older than the `gc_grace_seconds` of a table
 //! it writes is dropped instead of replayed: the tombstones that shadowed it elsewhere may
-//! be purged by then, and replaying it could bring deleted data back.
+//! be purged by then, and replaying it could bring deleted data back. Nor is an update of a
+//! table this node truncated after the hint was stored (`replica/truncations.rs`).
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -87,7 +88,22 @@ impl Replication {
             if hints.is_empty() {
                 return Ok(delivered);
             }
-            for hint in hints {
+            for mut hint in hints {
+                // Updates of tables truncated since the hint was stored are dropped: they
+                // would bring truncated rows back.
+                let before = hint.updates.len();
+                let local = &self.local;
+                hint.updates.retain(|u| {
+                    local
+                        .truncated_at(u.table)
+                        .is_none_or(|at| at < hint.stored_at)
+                });
+                if hint.updates.is_empty() {
+                    tracing::info!(target = %target.host_id, hint = %hint.id, truncated = before, "hint older than a TRUNCATE of its tables dropped");
+                    self.counters.hints_dropped.fetch_add(1, Ordering::Relaxed);
+                    self.local.hint_remove(target.host_id, &hint).await?;
+                    continue;
+                }
                 if too_old(catalog, &hint.updates, hint.stored_at) {
                     tracing::info!(target = %target.host_id, hint = %hint.id, "hint older than gc_grace_seconds dropped");
                     self.counters.hints_dropped.fetch_add(1, Ordering::Relaxed);

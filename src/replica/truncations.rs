@@ -1,0 +1,118 @@
+//! Truncation records: when this node last truncated each table (µs since the epoch, by
+//! its own clock), kept under a reserved key space so they survive a restart, and in memory.
+//!
+//! A hint is data its coordinator held back for a replica; one stored before a TRUNCATE of
+//! its table would bring truncated rows back if replayed after it. TRUNCATE needs every node,
+//! so the hint's holder truncated too, and compares the hint's storage time with its own
+//! record, on one clock (`coordinator/replication/hints.rs`), as Cassandra drops hints older
+//! than the table's `truncated_at`.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use uuid::Uuid;
+
+use super::{storage_error, LocalReplica};
+use crate::error::Result;
+use crate::storage::cell::{Cell, StoredValue};
+use crate::storage::engine::{Direction, KeyRange, WriteBatch};
+
+/// The reserved key space of truncation records: this id, then the table's id.
+pub const TRUNCATIONS: Uuid = Uuid::from_u128(0x0000_0000_0000_0000_0000_0000_0000_7c0a);
+
+/// Each table's last truncation, as loaded and recorded.
+#[derive(Debug, Default)]
+pub struct Truncations(Mutex<HashMap<Uuid, i64>>);
+
+fn key(table: Uuid) -> Vec<u8> {
+    [
+        TRUNCATIONS.as_bytes().as_slice(),
+        table.as_bytes().as_slice(),
+    ]
+    .concat()
+}
+
+/// Adds the record of truncating `table` at `at` to `batch`.
+pub(super) fn record(batch: &mut WriteBatch, table: Uuid, at: i64) {
+    let cell = Cell::live(at, Bytes::copy_from_slice(&at.to_be_bytes()));
+    batch.merge(key(table), StoredValue::Cell(cell).encode());
+}
+
+impl LocalReplica {
+    /// When this node last truncated `table` (µs since the epoch), if it ever did.
+    pub fn truncated_at(&self, table: Uuid) -> Option<i64> {
+        self.truncations
+            .0
+            .lock()
+            .expect("truncations")
+            .get(&table)
+            .copied()
+    }
+
+    pub(super) fn note_truncation(&self, table: Uuid, at: i64) {
+        let mut records = self.truncations.0.lock().expect("truncations");
+        let entry = records.entry(table).or_insert(at);
+        *entry = (*entry).max(at);
+    }
+
+    /// Reads every truncation record into memory (at open). A record that does not decode
+    /// is skipped and logged: it can only make a stale hint replay, never lose data.
+    pub fn load_truncations(&self) -> Result<()> {
+        let entries = self
+            .engine
+            .scan(
+                &KeyRange::prefix(TRUNCATIONS.as_bytes()),
+                Direction::Forward,
+                usize::MAX,
+            )
+            .map_err(storage_error)?;
+        for (key, value) in entries {
+            let table = key.get(16..32).and_then(|b| Uuid::from_slice(b).ok());
+            let at = match StoredValue::decode(&value) {
+                Ok(StoredValue::Cell(cell)) => Some(cell.timestamp),
+                _ => None,
+            };
+            match (table, at) {
+                (Some(table), Some(at)) => self.note_truncation(table, at),
+                _ => tracing::error!(?key, "a truncation record does not decode; skipped"),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::cache::ReplicaCache;
+    use crate::config::{Cache, Faults};
+    use crate::storage::memory::MemoryEngine;
+
+    #[test]
+    fn a_truncation_is_recorded_and_survives_a_restart() {
+        let engine = Arc::new(MemoryEngine::new(crate::storage::cql_merge));
+        let open = || {
+            let cache = ReplicaCache::new(&Cache::default(), &Faults::default());
+            LocalReplica::with_engine(engine.clone(), 1000, 100_000, cache)
+        };
+        let (t1, t2) = (Uuid::from_u128(7), Uuid::from_u128(8));
+        let replica = open();
+        assert_eq!(replica.truncated_at(t1), None);
+        let before = crate::clock::now_micros();
+        replica.truncate(t1).unwrap();
+        let at = replica.truncated_at(t1).expect("recorded");
+        assert!(at >= before);
+        replica.truncate(t1).unwrap();
+        let later = replica.truncated_at(t1).unwrap();
+        assert!(later >= at);
+        // Another table's truncation (a purge of its range) leaves the record alone.
+        replica.truncate(t2).unwrap();
+        let reopened = open();
+        reopened.load_truncations().unwrap();
+        assert_eq!(reopened.truncated_at(t1), Some(later));
+        assert!(reopened.truncated_at(t2).is_some());
+    }
+}
