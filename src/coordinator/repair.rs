@@ -188,3 +188,22 @@ impl Coordinator {
             == Some(view.local)
     }
 }
+
+impl Coordinator {
+    /// Nodes that missed writes no hint kept since the last repair of every table (this
+    /// node's view, as their coordinator): they need a repair within gc_grace_seconds.
+    pub fn needs_repair(&self) -> Vec<String> {
+        let unhinted = self.replication.counters.unhinted.lock().expect("unhinted");
+        unhinted.iter().cloned().collect()
+    }
+
+    /// A repair of every user table succeeded with every replica: nothing is owed any more.
+    pub fn repaired_everything(&self) {
+        self.replication
+            .counters
+            .unhinted
+            .lock()
+            .expect("unhinted")
+            .clear();
+    }
+}

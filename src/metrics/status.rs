@@ -26,6 +26,10 @@ pub struct Status {
     pub note: Option<String>,
     pub nodes: Vec<NodeRow>,
     pub metadata: MetadataRow,
+    /// Nodes this one holds writes for that no hint kept (down past the hint window, or
+    /// their hint space full): they need `ringcache repair` within gc_grace_seconds.
+    #[serde(default)]
+    pub needs_repair: Vec<String>,
 }
 
 /// One node's line.
@@ -110,6 +114,14 @@ impl Status {
         out.push('\n');
         if let Some(note) = &self.note {
             let _ = writeln!(out, "Note: {note}");
+        }
+        if !self.needs_repair.is_empty() {
+            let _ = writeln!(
+                out,
+                "Needs repair: {} missed writes that were not hinted; run `ringcache repair` \
+                 before gc_grace_seconds passes, or deleted data may come back.",
+                self.needs_repair.join(", ")
+            );
         }
         out += &self.metadata.render(self.this_node);
         out
@@ -213,6 +225,7 @@ mod tests {
     #[test]
     fn renders_like_nodetool_status() {
         let status = Status {
+            needs_repair: Vec::new(),
             cluster_name: "c".into(),
             this_node: Uuid::from_u128(2),
             keyspace: Some("ks".into()),
@@ -245,6 +258,7 @@ This node (00000000-0000-0000-0000-000000000002): follower, applied through entr
     #[test]
     fn raw_ownership_carries_the_note_and_round_trips_as_json() {
         let status = Status {
+            needs_repair: Vec::new(),
             cluster_name: "c".into(),
             this_node: Uuid::from_u128(1),
             keyspace: None,

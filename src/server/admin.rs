@@ -108,6 +108,7 @@ impl ClusterSources {
             })
             .collect();
         let status = Status {
+            needs_repair: self.shared.coordinator.needs_repair(),
             cluster_name: self.shared.config.cluster_name.clone(),
             this_node: view.local,
             keyspace: keyspace.map(str::to_owned),

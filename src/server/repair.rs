@@ -111,6 +111,10 @@ impl Repairs {
                     }
                 }
             }
+            let everything = options.keyspace.is_none() && plan.left_out.is_empty();
+            if failure.is_none() && everything {
+                shared.coordinator.repaired_everything();
+            }
             match &failure {
                 None => tracing::info!(id = report.id, "repair succeeded"),
                 Some(error) => tracing::warn!(id = report.id, %error, "repair failed"),

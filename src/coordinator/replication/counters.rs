@@ -88,6 +88,10 @@ pub struct Counters {
     pub hints_stored: AtomicU64,
     pub hints_replayed: AtomicU64,
     pub hints_dropped: AtomicU64,
+    /// Replicas (by address) that missed writes no hint kept — down past
+    /// `max_hint_window_ms`, or their hint space full — since the last repair of every
+    /// table: they need one before gc_grace_seconds passes.
+    pub unhinted: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 /// A snapshot of [`Counters`], every series that was ever bumped.
@@ -116,6 +120,7 @@ impl Default for Counters {
             hints_stored: AtomicU64::new(0),
             hints_replayed: AtomicU64::new(0),
             hints_dropped: AtomicU64::new(0),
+            unhinted: Default::default(),
         }
     }
 }

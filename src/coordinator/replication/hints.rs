@@ -144,13 +144,30 @@ pub(super) async fn hint(
         return false;
     }
     let target = replica.host_id;
-    if cluster.membership.down_for(&target) > settings.window {
-        tracing::debug!(%target, "down longer than max_hint_window_ms: no hint");
+    let why = if cluster.membership.down_for(&target) > settings.window {
+        Some("it has been down longer than max_hint_window_ms")
+    } else if local.hint_ledger().of(&target).1 >= settings.max_bytes {
+        Some("its hints fill max_hints_bytes")
+    } else {
+        None
+    };
+    if let Some(why) = why {
         counters.hints_dropped.fetch_add(1, Ordering::Relaxed);
-        return false;
-    }
-    if local.hint_ledger().of(&target).1 >= settings.max_bytes {
-        counters.hints_dropped.fetch_add(1, Ordering::Relaxed);
+        let address = replica
+            .address
+            .map_or_else(|| target.to_string(), |a| a.ip().to_string());
+        let first = counters
+            .unhinted
+            .lock()
+            .expect("unhinted")
+            .insert(address.clone());
+        if first {
+            tracing::warn!(
+                node = %address,
+                "writes for {address} are no longer hinted ({why}): run `ringcache repair` \
+                 once it is back, before gc_grace_seconds passes, or deleted data may return"
+            );
+        }
         return false;
     }
     let ticks = crate::coordinator::functions::time::next_timeuuid_ticks();

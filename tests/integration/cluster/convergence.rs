@@ -142,6 +142,31 @@ async fn no_hint_is_kept_for_a_node_down_longer_than_the_window() {
     assert_eq!(stored, before.1, "no hint stored past the window");
     assert_eq!(pending, before.0);
     assert_eq!(dropped, before.3 + 20.0, "each hint not kept is counted");
+
+    // Node 1 says node 3 needs a repair, until one of every table ran.
+    let ip3 = cluster.ip(3).to_string();
+    assert_eq!(needs_repair(&cluster, 1), vec![ip3.clone()]);
+    cluster.restart(3);
+    cluster.wait_all_up().await;
+    let (ok, out, err) = super::repair::repair_cli(&cluster, 1, &[]);
+    assert!(ok, "repair: {err}{out}");
+    assert!(needs_repair(&cluster, 1).is_empty());
+}
+
+/// `ringcache status --json` of node `i`: the nodes it says need a repair.
+fn needs_repair(cluster: &TestCluster, i: usize) -> Vec<String> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ringcache"))
+        .args(["status", "--json", "-H", &cluster.metrics(i).to_string()])
+        .output()
+        .expect("ringcache status");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status: ringcache::metrics::status::Status =
+        serde_json::from_slice(&out.stdout).expect("status JSON");
+    status.needs_repair
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

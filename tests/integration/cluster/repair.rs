@@ -131,7 +131,7 @@ async fn rows_at_one(session: &Session) -> Rows {
 
 /// `ringcache repair <args>` against node `i`: exit success, stdout, stderr. Killed after
 /// two minutes.
-fn repair_cli(cluster: &TestCluster, i: usize, args: &[&str]) -> (bool, String, String) {
+pub(super) fn repair_cli(cluster: &TestCluster, i: usize, args: &[&str]) -> (bool, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ringcache"))
         .arg("repair")
         .args(["-H", &cluster.metrics(i).to_string()])
