@@ -61,31 +61,46 @@ async fn if_not_exists_raced_through_three_nodes_applies_exactly_once() {
             let insert = format!(
                 "INSERT INTO px.t (k, v, w) VALUES (1, {client}, 'c{client}') IF NOT EXISTS"
             );
-            let rows = session
-                .query_unpaged(insert, &[])
-                .await
-                .expect("conditional insert")
-                .into_rows_result()
-                .expect("rows");
-            let row = rows.first_row::<Row>().expect("one row");
-            (client, row)
+            let answer = session.query_unpaged(insert, &[]).await.map(|result| {
+                let rows = result.into_rows_result().expect("rows");
+                rows.first_row::<Row>().expect("one row")
+            });
+            // A round that stayed contended past cas_contention_timeout_ms is a CAS write
+            // timeout, as in Cassandra: applied or not, the SERIAL read below settles it.
+            let answer = match answer {
+                Ok(row) => Some(row),
+                Err(error) => match db_error(&error) {
+                    Some(DbError::WriteTimeout { .. }) => None,
+                    _ => panic!("conditional insert: {error}"),
+                },
+            };
+            (client, answer)
         }));
     }
     let mut winners = Vec::new();
     let mut losers = Vec::new();
+    let mut uncertain = Vec::new();
     for task in tasks {
-        let (client, row) = task.await.expect("client");
-        match applied(&row) {
-            true => winners.push(client),
-            false => losers.push(row),
+        match task.await.expect("client") {
+            (client, Some(row)) if applied(&row) => winners.push(client),
+            (_, Some(row)) => losers.push(row),
+            (client, None) => uncertain.push(client),
         }
     }
-    assert_eq!(
-        winners.len(),
-        1,
-        "exactly one client creates the row: {winners:?}"
+    assert!(
+        winners.len() <= 1,
+        "at most one client creates the row: {winners:?}"
     );
-    let winner = winners[0];
+    assert!(
+        uncertain.len() < 25,
+        "most clients got an answer: {uncertain:?} timed out"
+    );
+    // The row's creator: the one winner, or, if its answer timed out, one of the uncertain.
+    let winner = winners.first().copied().unwrap_or_else(|| {
+        assert!(!losers.is_empty(), "nobody saw the row");
+        int(losers[0].columns.get(2)).expect("the row's v")
+    });
+    assert!(winners.contains(&winner) || uncertain.contains(&winner));
     // [applied], k, v, w: every loser sees the winner's row.
     for row in &losers {
         assert_eq!(int(row.columns.get(1)), Some(1));
