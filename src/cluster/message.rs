@@ -129,6 +129,10 @@ pub enum Request {
         limit: u32,
         now_secs: u32,
     },
+    /// A repair of `table` that reached every replica started at `started_at` (µs since the
+    /// epoch): tombstones older than that may be purged once past gc_grace. Answered with
+    /// [`Response::Ack`].
+    Repaired { table: Uuid, started_at: i64 },
     /// A message for the metadata log (Raft, proposals, joins), encoded by
     /// `metadata/rpc.rs`: opaque here, so this message set does not depend on openraft.
     Meta(bytes::Bytes),

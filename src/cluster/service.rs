@@ -199,6 +199,11 @@ pub async fn answer(replica: &LocalReplica, request: Request) -> Result<Response
             .await
             .map(Response::PartitionDigests)
             .map_err(read_error),
+        Request::Repaired { table, started_at } => replica
+            .record_repair(table, started_at)
+            .await
+            .map(|()| Response::Ack)
+            .map_err(|e| RemoteError::Failed(e.to_string())),
         Request::Meta(_) | Request::Cas(_) => {
             Err(RemoteError::Failed("not a replica request".into()))
         }

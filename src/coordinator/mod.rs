@@ -1078,20 +1078,40 @@ impl Coordinator {
         let catalog = self.read_catalog();
         let now = crate::clock::now_secs();
         let mut total = crate::replica::PurgeStats::default();
-        for table in catalog.user_keyspaces().flat_map(|k| k.tables.values()) {
-            let layout = restrict::layout(table, &catalog);
-            let grace = u32::try_from(table.options.gc_grace_seconds).unwrap_or(0);
-            match self.replica.purge_table(&layout, grace, now) {
-                Ok(stats) => {
-                    total.partitions += stats.partitions;
-                    total.keys += stats.keys;
+        for keyspace in catalog.user_keyspaces() {
+            // With other replicas, a tombstone is kept until a repair that reached them all
+            // began after it (Cassandra's only_purge_repaired_tombstones): a replica that
+            // missed the deletion would otherwise bring the data back through the next
+            // repair or read. "Now" is held back to the last such repair's start plus grace
+            // (0: no repair yet, nothing purgeable). A lone replica needs no repair.
+            let replicated = self
+                .replication
+                .repair_spans(keyspace)
+                .iter()
+                .any(|(_, replicas)| replicas.len() > 1);
+            for table in keyspace.tables.values() {
+                let layout = restrict::layout(table, &catalog);
+                let grace = u32::try_from(table.options.gc_grace_seconds).unwrap_or(0);
+                let horizon = match (replicated, self.replica.repaired_at(table.id)) {
+                    (false, _) => now,
+                    (true, None) => 0,
+                    (true, Some(at)) => {
+                        let secs = u32::try_from(at / 1_000_000).unwrap_or(u32::MAX);
+                        now.min(secs.saturating_sub(1).saturating_add(grace))
+                    }
+                };
+                match self.replica.purge_table(&layout, grace, horizon) {
+                    Ok(stats) => {
+                        total.partitions += stats.partitions;
+                        total.keys += stats.keys;
+                    }
+                    Err(error) => tracing::warn!(
+                        keyspace = %table.keyspace,
+                        table = %table.name,
+                        %error,
+                        "purge pass failed"
+                    ),
                 }
-                Err(error) => tracing::warn!(
-                    keyspace = %table.keyspace,
-                    table = %table.name,
-                    %error,
-                    "purge pass failed"
-                ),
             }
         }
         total

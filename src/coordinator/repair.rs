@@ -121,13 +121,16 @@ impl Coordinator {
     }
 
     /// Repairs every span of `table`, counting into `progress`; the first span that fails
-    /// ends it, with the reason.
+    /// ends it, with the reason. When every replica took part (`everyone`), every node is
+    /// told when it started, so tombstones older than that may be purged past gc_grace.
     pub async fn repair_table(
         &self,
         table: &TablePlan,
         depth: u8,
         progress: &Arc<RepairProgress>,
+        everyone: bool,
     ) -> Result<(), String> {
+        let started_at = crate::clock::now_micros();
         let now_secs = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as u32);
@@ -153,6 +156,15 @@ impl Coordinator {
             progress
                 .spans_done
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        if everyone {
+            let missed = self
+                .replication
+                .announce_repaired(table.layout.id, started_at)
+                .await;
+            if !missed.is_empty() {
+                tracing::warn!(table = %table.name(), nodes = ?missed, "nodes did not record the repair; they keep its tombstones until the next one");
+            }
         }
         Ok(())
     }

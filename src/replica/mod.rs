@@ -46,7 +46,7 @@ pub use batchlog::{LoggedBatch, BATCHLOG};
 pub use hints::{Hint, HintLedger, HINTS};
 pub use merkle::{repair_limits, whole_partition};
 pub use paxos::{Ballot, PaxosState, Promise, Proposal, PAXOS};
-pub use truncations::TRUNCATIONS;
+pub use truncations::{REPAIRS, TRUNCATIONS};
 
 use crate::cache::{Caching, ReplicaCache, Served, SliceKey};
 use crate::config::{Config, DurabilityMode, EngineKind};
@@ -96,8 +96,10 @@ pub struct LocalReplica {
     hints: HintLedger,
     /// One Paxos step of a partition at a time (`paxos.rs`).
     paxos_locks: paxos::PaxosLocks,
-    /// When each table was last truncated here (`truncations.rs`).
+    /// When each table was last truncated here, and last repaired everywhere
+    /// (`truncations.rs`).
     truncations: truncations::Truncations,
+    repairs: truncations::Truncations,
 }
 
 /// What one purge pass over a table did.
@@ -218,6 +220,7 @@ impl LocalReplica {
             hints: HintLedger::default(),
             paxos_locks: paxos::PaxosLocks::new(),
             truncations: truncations::Truncations::default(),
+            repairs: truncations::Truncations::default(),
         }
     }
 

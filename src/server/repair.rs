@@ -90,9 +90,10 @@ impl Repairs {
             let mut failure = None;
             for table in &plan.tables {
                 repairs.update(|report| report.table = Some(table.name()));
+                let everyone = plan.left_out.is_empty();
                 match shared
                     .coordinator
-                    .repair_table(table, depth, &progress)
+                    .repair_table(table, depth, &progress, everyone)
                     .await
                 {
                     Ok(()) => {

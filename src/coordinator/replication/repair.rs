@@ -89,6 +89,30 @@ impl Replication {
         spans
     }
 
+    /// Tells every live node that a repair of `table` reaching every replica started at
+    /// `started_at`, so their purge passes may drop the tombstones it carried; the nodes
+    /// that did not take it (they keep those tombstones longer, which is safe).
+    pub async fn announce_repaired(&self, table: uuid::Uuid, started_at: i64) -> Vec<String> {
+        let view = self.view();
+        let nodes: Vec<Replica> = view
+            .nodes
+            .values()
+            .filter(|n| n.alive || n.host_id == view.local)
+            .map(|n| self.replica(&view, n.host_id))
+            .collect();
+        let deadline = Instant::now() + self.timeouts.write;
+        let asks = nodes
+            .iter()
+            .map(|r| self.call(r, Request::Repaired { table, started_at }, deadline));
+        let answers = futures::future::join_all(asks).await;
+        nodes
+            .iter()
+            .zip(answers)
+            .filter(|(_, a)| !matches!(a, Ok(Response::Ack)))
+            .map(|(r, _)| name(r))
+            .collect()
+    }
+
     /// Repairs one span (see the module's essay).
     pub async fn repair_span(
         &self,

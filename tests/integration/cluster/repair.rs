@@ -21,6 +21,7 @@ use scylla::frame::types::Consistency;
 use super::availability::{at, RF3};
 use super::{ClusterBuilder, TestCluster};
 use crate::data_path::run;
+use crate::node::{eventually, metric};
 
 /// Base rows: keys `0..100`, clusterings `0..3`.
 const KEYS: i32 = 100;
@@ -337,5 +338,70 @@ async fn the_scheduled_worker_repairs_a_table_nobody_asked_to_repair() {
             "no scheduled repair of sched.t succeeded: {metrics}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tombstone_past_gc_grace_is_kept_until_a_repair_has_reached_every_replica() {
+    let mut cluster = ClusterBuilder::new(3)
+        .env("RINGCACHE_HINTED_HANDOFF_ENABLED", "false")
+        .env("RINGCACHE_STORAGE__PURGE_INTERVAL_SECS", "1")
+        .start();
+    cluster.wait_all_up().await;
+    let s1 = cluster.session(1).await;
+    run(
+        &s1,
+        &[
+            &format!("CREATE KEYSPACE gc WITH replication = {RF3}"),
+            "CREATE TABLE gc.t (k int PRIMARY KEY, v int) \
+             WITH gc_grace_seconds = 1 AND read_repair = 'NONE'",
+        ],
+    )
+    .await;
+    s1.query_unpaged(
+        at("INSERT INTO gc.t (k, v) VALUES (1, 1)", Consistency::All),
+        &[],
+    )
+    .await
+    .expect("write at ALL");
+    // Node 3 misses the deletion; nodes 1 and 2 hold its tombstone.
+    cluster.kill9(3);
+    cluster.wait_sees_down(1).await;
+    s1.query_unpaged(at("DELETE FROM gc.t WHERE k = 1", Consistency::Quorum), &[])
+        .await
+        .expect("delete at QUORUM");
+    // Purge passes that start after the tombstone's gc_grace has passed, on both nodes.
+    let deleted = Instant::now();
+    eventually("gc_grace_seconds passed", || {
+        deleted.elapsed() > Duration::from_secs(2)
+    })
+    .await;
+    let passes = |i| {
+        metric(
+            &cluster.scrape_metrics(i),
+            "ringcache_storage_purge_passes_total",
+        )
+        .unwrap_or(0.0)
+    };
+    let (p1, p2) = (passes(1), passes(2));
+    eventually("nodes 1 and 2 ran purge passes past gc_grace", || {
+        passes(1) >= p1 + 2.0 && passes(2) >= p2 + 2.0
+    })
+    .await;
+    // The tombstone must still be there: a repair now takes it to node 3, not node 3's row
+    // back to the others.
+    cluster.restart(3);
+    cluster.wait_all_up().await;
+    let report = repair_json(&cluster, 1, &["gc"]);
+    assert_eq!(report.state, "succeeded");
+    for i in 1..=3 {
+        let session = cluster.session(i).await;
+        let read = at("SELECT v FROM gc.t WHERE k = 1", Consistency::One);
+        let rows = session.query_unpaged(read, &[]).await.expect("read at ONE");
+        assert_eq!(
+            rows.into_rows_result().expect("rows").rows_num(),
+            0,
+            "node {i}: the deleted row came back"
+        );
     }
 }

@@ -285,6 +285,10 @@ fn read(digest_only: bool, caching: Caching) -> Request {
 fn requests() -> Vec<Request> {
     vec![
         Request::Echo,
+        Request::Repaired {
+            table: TABLE,
+            started_at: MICROS,
+        },
         Request::MerkleTree {
             layout: layout(),
             span: TokenSpan {
