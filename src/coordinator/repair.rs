@@ -171,8 +171,9 @@ impl Coordinator {
 }
 
 impl Coordinator {
-    /// Every user table with its `gc_grace_seconds`, for the repair schedule.
-    pub fn repairable_tables(&self) -> Vec<(String, String, i32)> {
+    /// Every user table with its `gc_grace_seconds` and, if this node has recorded one, when
+    /// its last repair that reached every replica started (µs), for the repair schedule.
+    pub fn repairable_tables(&self) -> Vec<(String, String, i32, Option<i64>)> {
         let catalog = self.read_catalog();
         catalog
             .user_keyspaces()
@@ -182,6 +183,7 @@ impl Coordinator {
                     t.keyspace.clone(),
                     t.name.clone(),
                     t.options.gc_grace_seconds,
+                    self.replica.repaired_at(t.id),
                 )
             })
             .collect()

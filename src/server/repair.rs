@@ -181,22 +181,25 @@ impl Repairs {
                 return None;
             }
             shared.coordinator.repairable_tables().into_iter().find(
-                |(keyspace, table, gc_grace)| {
+                |(keyspace, table, gc_grace, repaired_at)| {
                     let mut every = interval.as_secs_f64();
                     if *gc_grace > 0 {
                         every = every.min(f64::from(*gc_grace) / 2.0);
                     }
                     every *= 1.0 - rand::random::<f64>() / 10.0;
+                    // This node's own runs, else the last full repair any node recorded
+                    // here (it survives restarts), else this node's start.
                     let last = state
                         .last_success
                         .get(&(keyspace.clone(), table.clone()))
                         .copied()
+                        .or(repaired_at.map(|us| u64::try_from(us / 1_000_000).unwrap_or(0)))
                         .unwrap_or(self.since);
                     (now.saturating_sub(last)) as f64 >= every
                 },
             )
         };
-        let (keyspace, table, _) = due?;
+        let (keyspace, table, _, _) = due?;
         let name = format!("{keyspace}.{table}");
         let options = RepairOptions {
             keyspace: Some(keyspace),
