@@ -85,11 +85,7 @@ impl Coordinator {
             };
             let spans = self.replication.repair_spans(keyspace);
             for replica in spans.iter().flat_map(|(_, r)| r).filter(|r| !r.alive) {
-                down.insert(
-                    replica
-                        .address
-                        .map_or_else(|| replica.host_id.to_string(), |a| a.ip().to_string()),
-                );
+                down.insert(replica.label());
             }
             for def in defs {
                 tables.push(TablePlan {

@@ -153,9 +153,7 @@ pub(super) async fn hint(
     };
     if let Some(why) = why {
         counters.hints_dropped.fetch_add(1, Ordering::Relaxed);
-        let address = replica
-            .address
-            .map_or_else(|| target.to_string(), |a| a.ip().to_string());
+        let address = replica.label();
         let first = counters
             .unhinted
             .lock()

@@ -95,6 +95,12 @@ impl Replica {
     pub fn is_local(&self) -> bool {
         self.address.is_none()
     }
+
+    /// How messages name it: its address, or "this node".
+    pub fn label(&self) -> String {
+        self.address
+            .map_or_else(|| "this node".to_owned(), |a| a.ip().to_string())
+    }
 }
 
 /// The coordinator's access to every replica: this node's, and its peers' through the

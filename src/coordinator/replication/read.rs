@@ -88,8 +88,10 @@ impl Replication {
             .filter(|r| need.counts(&r.dc))
             .collect();
         let mut candidates = candidates;
-        // Stable: the preferred keep their proximity order among themselves.
-        candidates.sort_by_key(|r| !target.prefer.contains(&r.host_id));
+        if !target.prefer.is_empty() {
+            // Stable: the preferred keep their proximity order among themselves.
+            candidates.sort_by_key(|r| !target.prefer.contains(&r.host_id));
+        }
         let mut contacted = Vec::new();
         let mut spares = std::collections::VecDeque::new();
         let mut chosen = Tally::default();

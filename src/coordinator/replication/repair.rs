@@ -109,7 +109,7 @@ impl Replication {
             .iter()
             .zip(answers)
             .filter(|(_, a)| !matches!(a, Ok(Response::Ack)))
-            .map(|(r, _)| name(r))
+            .map(|(r, _)| r.label())
             .collect()
     }
 
@@ -317,22 +317,16 @@ impl Replication {
     }
 }
 
-fn name(replica: &Replica) -> String {
-    replica
-        .address
-        .map_or_else(|| "this node".to_owned(), |a| a.ip().to_string())
-}
-
 fn call_error(replica: &Replica, error: CallError) -> SpanError {
     SpanError::Call {
-        replica: name(replica),
+        replica: replica.label(),
         error,
     }
 }
 
 fn malformed(replica: &Replica, what: String) -> SpanError {
     SpanError::Malformed {
-        replica: name(replica),
+        replica: replica.label(),
         what,
     }
 }
