@@ -57,7 +57,7 @@ use crate::schema::{Catalog, ClusterInfo};
 pub use plan::{EncodedColumns, PlannedRows};
 pub use prepared::PreparedCache;
 pub use repair::{RepairOptions, RepairPlan, TablePlan};
-pub use replication::{Ownership, OwnershipError, RepairProgress, RequestCounts};
+pub use replication::{Ownership, OwnershipError, RepairCounts, RepairProgress, RequestCounts};
 pub use schema::{Schema, SchemaCommand, SchemaService};
 pub use stored_lists::{FetchedLists, ListKey};
 

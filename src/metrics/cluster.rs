@@ -46,13 +46,7 @@ pub struct Report {
 /// Every repair this node ran, summed (`server/repair.rs`).
 #[derive(Debug, Clone, Default)]
 pub struct RepairTotals {
-    pub spans: u64,
-    pub leaves_compared: u64,
-    pub leaves_mismatched: u64,
-    pub partitions_compared: u64,
-    pub partitions_repaired: u64,
-    pub bytes_streamed: u64,
-    pub bytes_compared: u64,
+    pub counts: crate::coordinator::RepairCounts,
     /// `(keyspace, table, Unix seconds)` of each table's last successful repair.
     pub last_success: Vec<(String, String, u64)>,
 }
@@ -277,27 +271,28 @@ impl ClusterMetrics {
     }
 
     fn update_repair(&self, repair: &RepairTotals) {
-        follow(&self.repair_spans, repair.spans);
+        let counts = &repair.counts;
+        follow(&self.repair_spans, counts.spans_done);
         for (family, counts) in [
             (
                 &self.repair_leaves,
                 [
-                    ("compared", repair.leaves_compared),
-                    ("mismatched", repair.leaves_mismatched),
+                    ("compared", counts.leaves_compared),
+                    ("mismatched", counts.leaves_mismatched),
                 ],
             ),
             (
                 &self.repair_partitions,
                 [
-                    ("compared", repair.partitions_compared),
-                    ("repaired", repair.partitions_repaired),
+                    ("compared", counts.partitions_compared),
+                    ("repaired", counts.partitions_repaired),
                 ],
             ),
             (
                 &self.repair_bytes,
                 [
-                    ("streamed", repair.bytes_streamed),
-                    ("compared", repair.bytes_compared),
+                    ("streamed", counts.bytes_streamed),
+                    ("compared", counts.bytes_compared),
                 ],
             ),
         ] {

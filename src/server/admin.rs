@@ -55,16 +55,9 @@ impl ClusterSources {
     }
 
     fn repair_totals(&self) -> crate::metrics::RepairTotals {
-        let (sum, last_success) = self.repairs.totals();
-        let load = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
+        let (counts, last_success) = self.repairs.totals();
         crate::metrics::RepairTotals {
-            spans: load(&sum.spans_done),
-            leaves_compared: load(&sum.leaves_compared),
-            leaves_mismatched: load(&sum.leaves_mismatched),
-            partitions_compared: load(&sum.partitions_compared),
-            partitions_repaired: load(&sum.partitions_repaired),
-            bytes_streamed: load(&sum.bytes_streamed),
-            bytes_compared: load(&sum.bytes_compared),
+            counts,
             last_success,
         }
     }

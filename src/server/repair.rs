@@ -8,15 +8,15 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use super::Shared;
-use crate::coordinator::{RepairOptions, RepairProgress};
+use crate::coordinator::{RepairCounts, RepairOptions, RepairProgress};
 use crate::metrics::status::RepairReport;
 
 /// This node's repairs.
 pub struct Repairs {
     shared: Weak<Shared>,
     state: Mutex<State>,
-    /// Every repair's counts, for the metrics.
-    totals: Arc<RepairProgress>,
+    /// The counts of every repair finished, for the metrics.
+    finished: Mutex<RepairCounts>,
     /// When this node started (Unix seconds): the schedule counts from here for a table it
     /// has not repaired yet.
     since: u64,
@@ -45,7 +45,7 @@ impl Repairs {
         Repairs {
             shared,
             state: Mutex::new(State::default()),
-            totals: Arc::new(RepairProgress::default()),
+            finished: Mutex::new(RepairCounts::default()),
             since: unix_now(),
         }
     }
@@ -133,7 +133,10 @@ impl Repairs {
 
     /// Marks the running repair done and adds its counts to the totals.
     fn finish(&self, progress: &RepairProgress, failure: Option<String>) {
-        add(&self.totals, progress);
+        {
+            let mut finished = self.finished.lock().expect("repair totals");
+            *finished = *finished + progress.counts();
+        }
         self.update(|report| {
             report.table = None;
             report.state = match failure {
@@ -149,15 +152,15 @@ impl Repairs {
         let state = self.state.lock().expect("repair state");
         let (report, progress, started) = state.latest.as_ref()?;
         let mut report = report.clone();
-        let load = |n: &std::sync::atomic::AtomicU64| n.load(Ordering::Relaxed);
-        report.spans_total = load(&progress.spans_total);
-        report.spans_done = load(&progress.spans_done);
-        report.leaves_compared = load(&progress.leaves_compared);
-        report.leaves_mismatched = load(&progress.leaves_mismatched);
-        report.partitions_compared = load(&progress.partitions_compared);
-        report.partitions_repaired = load(&progress.partitions_repaired);
-        report.bytes_streamed = load(&progress.bytes_streamed);
-        report.bytes_compared = load(&progress.bytes_compared);
+        let counts = progress.counts();
+        report.spans_total = progress.spans_total.load(Ordering::Relaxed);
+        report.spans_done = counts.spans_done;
+        report.leaves_compared = counts.leaves_compared;
+        report.leaves_mismatched = counts.leaves_mismatched;
+        report.partitions_compared = counts.partitions_compared;
+        report.partitions_repaired = counts.partitions_repaired;
+        report.bytes_streamed = counts.bytes_streamed;
+        report.bytes_compared = counts.bytes_compared;
         report.elapsed_secs = started.elapsed().as_secs_f64();
         Some(report)
     }
@@ -221,13 +224,12 @@ impl Repairs {
 
     /// Counts of every repair finished on this node, and each table's last success (Unix
     /// seconds), for the metrics.
-    pub fn totals(&self) -> (RepairProgress, Vec<(String, String, u64)>) {
-        let sum = RepairProgress::default();
-        add(&sum, &self.totals);
+    pub fn totals(&self) -> (RepairCounts, Vec<(String, String, u64)>) {
+        let mut sum = *self.finished.lock().expect("repair totals");
         let state = self.state.lock().expect("repair state");
         if let Some((report, progress, _)) = &state.latest {
             if report.state == "running" {
-                add(&sum, progress);
+                sum = sum + progress.counts();
             }
         }
         let last = state
@@ -236,21 +238,6 @@ impl Repairs {
             .map(|((k, t), at)| (k.clone(), t.clone(), *at))
             .collect();
         (sum, last)
-    }
-}
-
-fn add(to: &RepairProgress, from: &RepairProgress) {
-    let pairs = [
-        (&to.spans_done, &from.spans_done),
-        (&to.leaves_compared, &from.leaves_compared),
-        (&to.leaves_mismatched, &from.leaves_mismatched),
-        (&to.partitions_compared, &from.partitions_compared),
-        (&to.partitions_repaired, &from.partitions_repaired),
-        (&to.bytes_streamed, &from.bytes_streamed),
-        (&to.bytes_compared, &from.bytes_compared),
-    ];
-    for (to, from) in pairs {
-        to.fetch_add(from.load(Ordering::Relaxed), Ordering::Relaxed);
     }
 }
 

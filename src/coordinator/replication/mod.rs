@@ -54,7 +54,7 @@ pub use counters::{Counters, Outcome, PartitionOp, RequestCounts};
 pub use ownership::{Ownership, OwnershipError};
 pub use quorum::{Need, Tally};
 pub use read::{ReadFailed, ReadTarget};
-pub use repair::{RepairProgress, SpanRepair};
+pub use repair::{RepairCounts, RepairProgress, SpanRepair};
 pub use write::WriteType;
 
 /// How long the coordinator waits for replicas.

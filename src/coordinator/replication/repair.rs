@@ -48,6 +48,50 @@ pub struct RepairProgress {
     pub bytes_compared: AtomicU64,
 }
 
+/// [`RepairProgress`]'s counts at one moment (spans_total aside), to report and to sum.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RepairCounts {
+    pub spans_done: u64,
+    pub leaves_compared: u64,
+    pub leaves_mismatched: u64,
+    pub partitions_compared: u64,
+    pub partitions_repaired: u64,
+    pub bytes_streamed: u64,
+    pub bytes_compared: u64,
+}
+
+impl RepairProgress {
+    /// The counts now.
+    pub fn counts(&self) -> RepairCounts {
+        let load = |n: &AtomicU64| n.load(Ordering::Relaxed);
+        RepairCounts {
+            spans_done: load(&self.spans_done),
+            leaves_compared: load(&self.leaves_compared),
+            leaves_mismatched: load(&self.leaves_mismatched),
+            partitions_compared: load(&self.partitions_compared),
+            partitions_repaired: load(&self.partitions_repaired),
+            bytes_streamed: load(&self.bytes_streamed),
+            bytes_compared: load(&self.bytes_compared),
+        }
+    }
+}
+
+impl std::ops::Add for RepairCounts {
+    type Output = RepairCounts;
+
+    fn add(self, o: RepairCounts) -> RepairCounts {
+        RepairCounts {
+            spans_done: self.spans_done + o.spans_done,
+            leaves_compared: self.leaves_compared + o.leaves_compared,
+            leaves_mismatched: self.leaves_mismatched + o.leaves_mismatched,
+            partitions_compared: self.partitions_compared + o.partitions_compared,
+            partitions_repaired: self.partitions_repaired + o.partitions_repaired,
+            bytes_streamed: self.bytes_streamed + o.bytes_streamed,
+            bytes_compared: self.bytes_compared + o.bytes_compared,
+        }
+    }
+}
+
 /// One span's repair, as planned.
 pub struct SpanRepair<'a> {
     pub layout: &'a TableLayout,
