@@ -96,32 +96,16 @@ fn decode(key: &[u8], value: &[u8]) -> std::result::Result<LoggedBatch, String> 
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
+    use crate::replica::tests::{deletion_update, memory_engine, memory_replica};
 
     use super::*;
-    use crate::cache::ReplicaCache;
-    use crate::config::{Cache, Faults};
-    use crate::storage::memory::MemoryEngine;
-    use crate::storage::partition::PartitionId;
 
     fn replica() -> LocalReplica {
-        let engine = Arc::new(MemoryEngine::new(crate::storage::cql_merge));
-        let cache = ReplicaCache::new(&Cache::default(), &Faults::default());
-        LocalReplica::with_engine(engine, 1000, 100_000, cache)
+        memory_replica(memory_engine())
     }
 
     fn update(n: u8) -> PartitionUpdate {
-        PartitionUpdate {
-            table: Uuid::from_u128(7),
-            partition: PartitionId {
-                token: i64::from(n),
-                key: Bytes::from(vec![n]),
-            },
-            deletion: Some(crate::storage::cell::DeletionTime::new(5, 9)),
-            static_columns: Vec::new(),
-            rows: Vec::new(),
-            range_deletions: Vec::new(),
-        }
+        deletion_update(7, n)
     }
 
     #[tokio::test]

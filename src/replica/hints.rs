@@ -187,33 +187,18 @@ fn decode(key: &[u8], value: &[u8]) -> std::result::Result<Hint, String> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
+    use crate::replica::tests::{deletion_update, memory_engine, memory_replica};
 
     use super::*;
-    use crate::cache::ReplicaCache;
-    use crate::config::{Cache, Faults};
-    use crate::storage::memory::MemoryEngine;
-    use crate::storage::partition::PartitionId;
 
     fn update(n: u8) -> PartitionUpdate {
-        PartitionUpdate {
-            table: Uuid::from_u128(9),
-            partition: PartitionId {
-                token: i64::from(n),
-                key: Bytes::from(vec![n]),
-            },
-            deletion: Some(crate::storage::cell::DeletionTime::new(5, 9)),
-            static_columns: Vec::new(),
-            rows: Vec::new(),
-            range_deletions: Vec::new(),
-        }
+        deletion_update(9, n)
     }
 
     #[tokio::test]
     async fn hints_are_kept_per_target_in_order_until_removed_and_counted() {
-        let engine = Arc::new(MemoryEngine::new(crate::storage::cql_merge));
-        let cache = ReplicaCache::new(&Cache::default(), &Faults::default());
-        let replica = LocalReplica::with_engine(engine.clone(), 1000, 100_000, cache);
+        let engine = memory_engine();
+        let replica = memory_replica(engine.clone());
         let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
         replica
             .hint_store(a, Uuid::from_u128(10), &[update(1)])
@@ -240,8 +225,7 @@ mod tests {
         assert_eq!(replica.hints_for(a, 10).await.unwrap().len(), 1);
         assert_eq!(replica.hint_ledger().of(&a).0, 1);
         // The ledger is rebuilt from the store after a restart.
-        let cache = ReplicaCache::new(&Cache::default(), &Faults::default());
-        let reopened = LocalReplica::with_engine(engine, 1000, 100_000, cache);
+        let reopened = memory_replica(engine);
         reopened.load_hint_ledger().unwrap();
         let mut targets = reopened.hint_ledger().targets();
         targets.sort();

@@ -294,12 +294,9 @@ impl LocalReplica {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
+    use crate::replica::tests::{memory_engine, memory_replica};
 
     use super::*;
-    use crate::cache::ReplicaCache;
-    use crate::config::{Cache, Faults};
-    use crate::storage::memory::MemoryEngine;
 
     const A: [u8; 8] = [1; 8];
     const B: [u8; 8] = [2; 8];
@@ -398,9 +395,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_state_is_stored_and_read_back_replaced_whole() {
-        let engine = Arc::new(MemoryEngine::new(crate::storage::cql_merge));
-        let cache = ReplicaCache::new(&Cache::default(), &Faults::default());
-        let replica = LocalReplica::with_engine(engine, 1000, 100_000, cache);
+        let replica = memory_replica(memory_engine());
         let table = Uuid::from_u128(7);
         let p = partition();
         let first = Ballot::new(1_000, A);

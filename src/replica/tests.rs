@@ -278,3 +278,32 @@ fn purge_passes_never_lose_an_acknowledged_write_or_bring_back_a_deleted_row() {
         "the purge had no work during the writes: {passes} passes, {keys} keys"
     );
 }
+
+/// A replica on `engine` with the default cache and thresholds, for the record modules'
+/// unit tests (batchlog, hints, Paxos state, truncations).
+pub(super) fn memory_replica(engine: Arc<crate::storage::memory::MemoryEngine>) -> LocalReplica {
+    let cache = ReplicaCache::new(&Cache::default(), &Faults::default());
+    LocalReplica::with_engine(engine, 1000, 100_000, cache)
+}
+
+/// A fresh in-memory engine.
+pub(super) fn memory_engine() -> Arc<crate::storage::memory::MemoryEngine> {
+    Arc::new(crate::storage::memory::MemoryEngine::new(
+        crate::storage::cql_merge,
+    ))
+}
+
+/// An update of `table` deleting partition `n` (key `[n]`, token `n`).
+pub(super) fn deletion_update(table: u128, n: u8) -> crate::storage::partition::PartitionUpdate {
+    crate::storage::partition::PartitionUpdate {
+        table: Uuid::from_u128(table),
+        partition: PartitionId {
+            token: i64::from(n),
+            key: Bytes::from(vec![n]),
+        },
+        deletion: Some(DeletionTime::new(5, 9)),
+        static_columns: Vec::new(),
+        rows: Vec::new(),
+        range_deletions: Vec::new(),
+    }
+}

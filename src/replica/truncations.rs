@@ -116,20 +116,14 @@ impl LocalReplica {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
+    use crate::replica::tests::{memory_engine, memory_replica};
 
     use super::*;
-    use crate::cache::ReplicaCache;
-    use crate::config::{Cache, Faults};
-    use crate::storage::memory::MemoryEngine;
 
     #[test]
     fn a_truncation_is_recorded_and_survives_a_restart() {
-        let engine = Arc::new(MemoryEngine::new(crate::storage::cql_merge));
-        let open = || {
-            let cache = ReplicaCache::new(&Cache::default(), &Faults::default());
-            LocalReplica::with_engine(engine.clone(), 1000, 100_000, cache)
-        };
+        let engine = memory_engine();
+        let open = || memory_replica(engine.clone());
         let (t1, t2) = (Uuid::from_u128(7), Uuid::from_u128(8));
         let replica = open();
         assert_eq!(replica.truncated_at(t1), None);
