@@ -52,6 +52,23 @@ async fn schema(session: &Session) {
     .await;
 }
 
+/// Three nodes from `builder`, every one up, `conv.t` created; a session to node 1.
+async fn three_nodes(builder: ClusterBuilder) -> (TestCluster, Session) {
+    let cluster = builder.start();
+    cluster.wait_all_up().await;
+    let s1 = cluster.session(1).await;
+    schema(&s1).await;
+    (cluster, s1)
+}
+
+/// [`three_nodes`], then node 3 killed and seen down by node 1.
+async fn node_3_dead(builder: ClusterBuilder) -> (TestCluster, Session) {
+    let (mut cluster, s1) = three_nodes(builder).await;
+    cluster.kill9(3);
+    cluster.wait_sees_down(1).await;
+    (cluster, s1)
+}
+
 async fn write_rows(session: &Session, keys: std::ops::Range<i32>, consistency: Consistency) {
     for k in keys {
         let insert = at("INSERT INTO conv.t (k, v) VALUES (?, ?)", consistency);
@@ -79,10 +96,7 @@ fn hints(cluster: &TestCluster, i: usize) -> (f64, f64, f64, f64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_node_catches_up_from_hints_and_holds_every_write_alone() {
-    let mut cluster = TestCluster::start(3);
-    cluster.wait_all_up().await;
-    let s1 = cluster.session(1).await;
-    schema(&s1).await;
+    let (mut cluster, s1) = three_nodes(ClusterBuilder::new(3)).await;
     cluster.kill9(3);
     // Writes at ONE while node 3 is dead: before and after its peers convict it.
     write_rows(&s1, 0..150, Consistency::One).await;
@@ -112,14 +126,8 @@ async fn a_killed_node_catches_up_from_hints_and_holds_every_write_alone() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_hint_is_kept_for_a_node_down_longer_than_the_window() {
-    let mut cluster = ClusterBuilder::new(3)
-        .env("RINGCACHE_MAX_HINT_WINDOW_MS", "200")
-        .start();
-    cluster.wait_all_up().await;
-    let s1 = cluster.session(1).await;
-    schema(&s1).await;
-    cluster.kill9(3);
-    cluster.wait_sees_down(1).await;
+    let (mut cluster, s1) =
+        node_3_dead(ClusterBuilder::new(3).env("RINGCACHE_MAX_HINT_WINDOW_MS", "200")).await;
     // Writes are hinted until node 1 has seen node 3 down for the window: the first one that
     // is dropped instead marks the window's end.
     let deadline = std::time::Instant::now() + crate::node::EVENT_TIMEOUT;
@@ -172,12 +180,8 @@ fn needs_repair(cluster: &TestCluster, i: usize) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_quorum_read_repairs_the_stale_replica_it_read() {
     // No hints: node 3 must stay stale until a read repairs it.
-    let cluster = ClusterBuilder::new(3)
-        .env("RINGCACHE_HINTED_HANDOFF_ENABLED", "false")
-        .start();
-    cluster.wait_all_up().await;
-    let s1 = cluster.session(1).await;
-    schema(&s1).await;
+    let (cluster, s1) =
+        three_nodes(ClusterBuilder::new(3).env("RINGCACHE_HINTED_HANDOFF_ENABLED", "false")).await;
     write_rows(&s1, 0..1, Consistency::All).await;
     cluster.cut(1, 3);
     let update = at("UPDATE conv.t SET v = 42 WHERE k = 0", Consistency::One);
@@ -251,14 +255,8 @@ async fn a_logged_batch_abandoned_after_it_was_stored_is_applied_by_replay() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_truncate_with_hints_pending_brings_nothing_back() {
     // Replayed at 1 KiB/s, so hints are still pending when the TRUNCATE comes.
-    let mut cluster = ClusterBuilder::new(3)
-        .env("RINGCACHE_HINTED_HANDOFF_THROTTLE_KB", "1")
-        .start();
-    cluster.wait_all_up().await;
-    let s1 = cluster.session(1).await;
-    schema(&s1).await;
-    cluster.kill9(3);
-    cluster.wait_sees_down(1).await;
+    let (mut cluster, s1) =
+        node_3_dead(ClusterBuilder::new(3).env("RINGCACHE_HINTED_HANDOFF_THROTTLE_KB", "1")).await;
     write_rows(&s1, 0..300, Consistency::One).await;
     cluster.restart(3);
     cluster.wait_all_up().await;
