@@ -56,15 +56,16 @@ pub struct FuzzStats {
     pub corpus_size: usize,
 }
 
-/// Xorshift64*: tiny, deterministic, good enough to pick mutations.
-struct Rng(u64);
+/// Xorshift64*: tiny, deterministic, good enough to pick mutations (the internode fuzzer
+/// uses it too).
+pub(crate) struct Rng(u64);
 
 impl Rng {
-    fn new(seed: u64) -> Rng {
+    pub(crate) fn new(seed: u64) -> Rng {
         Rng(seed | 1)
     }
 
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -72,7 +73,7 @@ impl Rng {
     }
 
     /// Uniform-ish in `0..n` (0 when `n` is 0).
-    fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         if n == 0 {
             0
         } else {
@@ -80,7 +81,7 @@ impl Rng {
         }
     }
 
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
+    pub(crate) fn pick<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
         items.get(self.below(items.len()))
     }
 }
@@ -320,14 +321,14 @@ fn mutate(rng: &mut Rng, corpus: &[Vec<u8>], input: &mut Vec<u8>) {
     }
 }
 
-fn overwrite(input: &mut [u8], at: usize, bytes: &[u8]) {
+pub(crate) fn overwrite(input: &mut [u8], at: usize, bytes: &[u8]) {
     if let Some(dst) = input.get_mut(at..at + bytes.len()) {
         dst.copy_from_slice(bytes);
     }
 }
 
 /// This input's prefix followed by another corpus entry's suffix.
-fn splice(rng: &mut Rng, corpus: &[Vec<u8>], input: &mut Vec<u8>, at: usize) {
+pub(crate) fn splice(rng: &mut Rng, corpus: &[Vec<u8>], input: &mut Vec<u8>, at: usize) {
     if let Some(other) = rng.pick(corpus) {
         let from = rng.below(other.len());
         input.truncate(at);

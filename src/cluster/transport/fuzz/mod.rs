@@ -36,6 +36,7 @@ use super::frame::{self, FrameError, HEADER_LEN};
 use super::handshake::fuzz_hook;
 use crate::cluster::message::{Envelope, Request, Response};
 use crate::metadata::rpc::{self, MetaRequest, MetaResponse};
+use crate::protocol::fuzz::{overwrite, splice, Rng};
 
 /// The default `max_message_bytes` and the least the configuration accepts.
 const LIMITS: [usize; 2] = [64 << 20, 64 << 10];
@@ -78,36 +79,9 @@ pub struct FuzzStats {
     pub corpus_size: usize,
 }
 
-/// Xorshift64*: tiny, deterministic, good enough to pick mutations.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// Uniform-ish in `0..n` (0 when `n` is 0).
-    fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            0
-        } else {
-            (self.next() % n as u64) as usize
-        }
-    }
-
-    fn pick<T: Copy + Default>(&mut self, items: &[T]) -> T {
-        items
-            .get(self.below(items.len()))
-            .copied()
-            .unwrap_or_default()
-    }
+/// One of `items`, drawn as [`Rng::pick`] draws.
+fn pick<T: Copy + Default>(rng: &mut Rng, items: &[T]) -> T {
+    rng.pick(items).copied().unwrap_or_default()
 }
 
 /// Mutates seeds `executions` times and decodes every result; a broken contract panics.
@@ -412,15 +386,15 @@ fn mutate(rng: &mut Rng, corpus: &[Vec<u8>], input: &mut Vec<u8>) {
         }
         1 => {
             if let Some(b) = input.get_mut(at) {
-                *b = rng.pick(&INTERESTING_8);
+                *b = pick(rng, &INTERESTING_8);
             }
         }
         2 => {
-            let v = varint(rng.pick(&INTERESTING_VARINT));
+            let v = varint(pick(rng, &INTERESTING_VARINT));
             overwrite(input, at, &v);
         }
         3 => {
-            let v = varint(rng.pick(&INTERESTING_VARINT));
+            let v = varint(pick(rng, &INTERESTING_VARINT));
             input.splice(at..at, v);
         }
         4 => input.truncate(at),
@@ -440,7 +414,7 @@ fn mutate(rng: &mut Rng, corpus: &[Vec<u8>], input: &mut Vec<u8>) {
             let to = rng.below(input.len() + 1);
             input.splice(to..to, chunk);
         }
-        9 => overwrite(input, 0, &rng.pick(&INTERESTING_LEN).to_be_bytes()),
+        9 => overwrite(input, 0, &pick(rng, &INTERESTING_LEN).to_be_bytes()),
         10 => {
             // A second frame behind the first, as a busy connection delivers them.
             let other = &corpus[rng.below(corpus.len())];
@@ -473,20 +447,6 @@ fn varint(mut v: u64) -> Vec<u8> {
     }
     out.push(v as u8);
     out
-}
-
-fn overwrite(input: &mut [u8], at: usize, bytes: &[u8]) {
-    if let Some(dst) = input.get_mut(at..at + bytes.len()) {
-        dst.copy_from_slice(bytes);
-    }
-}
-
-/// This input's prefix followed by another corpus entry's suffix.
-fn splice(rng: &mut Rng, corpus: &[Vec<u8>], input: &mut Vec<u8>, at: usize) {
-    let other = &corpus[rng.below(corpus.len())];
-    let from = rng.below(other.len());
-    input.truncate(at);
-    input.extend_from_slice(other.get(from..).unwrap_or_default());
 }
 
 /// Sets the length prefix to the body actually present, so the body is decoded rather
