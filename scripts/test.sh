@@ -14,7 +14,9 @@
 #                                        features, so RocksDB's C++ is compiled
 #                                        once: a plain `cargo build` unifies
 #                                        features without them and compiles it
-#                                        a second time)
+#                                        a second time; clippy's compile of it is
+#                                        shared too, by Cargo.toml's
+#                                        [profile.dev.build-override])
 #   4. cargo test                       (all Rust tests but the two below)
 #   5. the fuzz tests                   (RINGCACHE_FUZZ_EXECS=1000000: 1M inputs
 #                                        each through the CQL protocol decoders and
