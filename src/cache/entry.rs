@@ -10,6 +10,7 @@
 //! ([`ENTRY_OVERHEAD`]).
 
 use std::mem::size_of;
+use std::sync::OnceLock;
 
 use bytes::{Bytes, BytesMut};
 
@@ -39,6 +40,9 @@ pub struct Entry {
     pub stats: ReadStats,
     /// Heap bytes held: the key, the fragment and [`ENTRY_OVERHEAD`].
     pub weight: u32,
+    /// The fragment's digest, computed by the first read that asks for it: the fragment
+    /// never changes, and a QUORUM read asks for it on every replica it reaches.
+    digest: OnceLock<[u8; 16]>,
 }
 
 impl Entry {
@@ -58,7 +62,15 @@ impl Entry {
             fragment,
             stats,
             weight: u32::try_from(weight).unwrap_or(u32::MAX),
+            digest: OnceLock::new(),
         }
+    }
+
+    /// The digest of the fragment (`storage::digest`), computed once per entry.
+    pub fn digest(&self) -> [u8; 16] {
+        *self
+            .digest
+            .get_or_init(|| crate::storage::digest::fragment_digest(&self.fragment))
     }
 
     /// Whether the entry answers a read that began at `stamp`, evaluated at `now_secs`.
@@ -274,5 +286,17 @@ mod tests {
             0,
         );
         assert_eq!(forever.valid_until, u32::MAX);
+    }
+
+    #[test]
+    fn the_kept_digest_is_the_fragments() {
+        let original = fragment(vec![row(
+            b"\x01",
+            vec![column("body", Cell::live(5, &b"hello"[..]))],
+        )]);
+        let entry = Entry::new(Stamp::default(), &original, ReadStats::default(), 0);
+        let digest = crate::storage::digest::fragment_digest(&original);
+        assert_eq!(entry.digest(), digest);
+        assert_eq!(entry.digest(), digest, "the second ask answers the same");
     }
 }

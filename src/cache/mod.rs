@@ -173,6 +173,14 @@ impl Served {
         }
     }
 
+    /// The fragment's digest (`storage::digest`); a cached entry's is computed once.
+    pub fn digest(&self) -> [u8; 16] {
+        match self {
+            Served::Cached(entry) => entry.digest(),
+            Served::Fresh(fragment, _) => crate::storage::digest::fragment_digest(fragment),
+        }
+    }
+
     /// What the read passed.
     pub fn stats(&self) -> ReadStats {
         match self {

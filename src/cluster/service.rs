@@ -226,12 +226,11 @@ async fn read(
         )
         .await
         .map_err(read_error)?;
-    let fragment = served.fragment();
     Ok(if digest_only {
-        Response::Digest(crate::storage::digest::fragment_digest(fragment))
+        Response::Digest(served.digest())
     } else {
         Response::Data {
-            fragment: fragment.clone(),
+            fragment: served.fragment().clone(),
             stats: served.stats(),
         }
     })

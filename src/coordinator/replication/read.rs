@@ -25,7 +25,6 @@ use crate::cluster::transport::CallError;
 use crate::error::Error;
 use crate::protocol::Consistency;
 use crate::schema::KeyspaceDef;
-use crate::storage::digest::fragment_digest;
 use crate::storage::merge::merge_fragments;
 use crate::storage::partition::{
     PartitionFragment, PartitionId, ReadError, ReadLimits, Slice, TableLayout,
@@ -139,7 +138,7 @@ impl Replication {
         let Some(Answer::Data(data)) = answers.next().transpose()? else {
             return Err(timeout(received, false).into());
         };
-        let digest = fragment_digest(data.fragment());
+        let digest = data.digest();
         let mut agree = true;
         for answer in answers {
             agree &= matches!(answer?, Answer::Digest(d) if d == digest);
@@ -255,7 +254,7 @@ impl Replication {
                 .await
                 .map_err(|e| CallError::Remote(remote(e)))?;
             return Ok(match digest_only {
-                true => Answer::Digest(fragment_digest(served.fragment())),
+                true => Answer::Digest(served.digest()),
                 false => Answer::Data(served),
             });
         }
