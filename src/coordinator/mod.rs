@@ -191,6 +191,9 @@ pub struct Coordinator {
     paxos: paxos::Paxos,
     /// The replica cache's configured capacity in bytes, for `/metrics`.
     cache_capacity: u64,
+    /// Set when this node was down longer than the hint window before it started: it owes
+    /// itself a repair (`needs_repair`).
+    missed_hints: std::sync::OnceLock<repair::MissedHints>,
 }
 
 impl Coordinator {
@@ -224,6 +227,7 @@ impl Coordinator {
             last_timestamp: AtomicI64::new(0),
             cas_locks: lwt::CasLocks::new(),
             cache_capacity: config.cache.capacity_bytes,
+            missed_hints: std::sync::OnceLock::new(),
         }
     }
 

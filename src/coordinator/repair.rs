@@ -199,12 +199,45 @@ impl Coordinator {
     }
 }
 
+/// This node's own downtime before it started, when longer than the hint window.
+#[derive(Debug, Clone, Copy)]
+pub struct MissedHints {
+    pub down: std::time::Duration,
+    /// When this life began (µs): a repair of a table that started after it covers it.
+    pub back_at: i64,
+}
+
 impl Coordinator {
     /// Nodes that missed writes no hint kept since the last repair of every table (this
     /// node's view, as their coordinator): they need a repair within gc_grace_seconds.
+    /// This node itself is one while it was down longer than the hint window before it
+    /// started and a table has not been repaired (with every replica) since.
     pub fn needs_repair(&self) -> Vec<String> {
-        let unhinted = self.replication.counters.unhinted.lock().expect("unhinted");
-        unhinted.iter().cloned().collect()
+        let mut nodes: Vec<String> = {
+            let unhinted = self.replication.counters.unhinted.lock().expect("unhinted");
+            unhinted.iter().cloned().collect()
+        };
+        if let Some(missed) = self.missed_hints.get() {
+            let alone = self.replication.view().nodes.len() <= 1;
+            let repaired = self
+                .repairable_tables()
+                .iter()
+                .all(|(.., at)| at.is_some_and(|at| at >= missed.back_at));
+            if !alone && !repaired {
+                nodes.push(format!(
+                    "this node ({}, down {:.1} s before it started)",
+                    self.cluster.transport.local().listen.ip(),
+                    missed.down.as_secs_f64()
+                ));
+            }
+        }
+        nodes
+    }
+
+    /// Records that this node was down for `down`, longer than the hint window, before the
+    /// life that began at `back_at` (µs).
+    pub fn missed_hints(&self, down: std::time::Duration, back_at: i64) {
+        let _ = self.missed_hints.set(MissedHints { down, back_at });
     }
 
     /// A repair of every user table succeeded with every replica: nothing is owed any more.

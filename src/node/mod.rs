@@ -7,6 +7,7 @@
 //! cluster advertises. Everything above this module (the coordinator, the server, the
 //! cluster layer) reads these facts from here; nothing here depends on them.
 
+pub mod alive;
 mod identity;
 
 use uuid::Uuid;

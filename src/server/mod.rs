@@ -134,6 +134,11 @@ impl Server {
         };
         let identity = NodeIdentity::load_or_create(&config.data_dir, config.num_tokens)
             .map_err(|e| data_dir(e.to_string()))?;
+        let back_at = crate::clock::now_micros();
+        let now_ms = (back_at / 1000) as u64;
+        let downtime = crate::node::alive::downtime(&config.data_dir, now_ms);
+        crate::node::alive::record(&config.data_dir, now_ms)
+            .map_err(|e| data_dir(format!("cannot record that the node is alive: {e}")))?;
         let generation =
             crate::node::next_generation(&config.data_dir).map_err(|e| data_dir(e.to_string()))?;
         let node = NodeInfo::new(&config, identity, generation);
@@ -201,6 +206,20 @@ impl Server {
             events,
         };
         let coordinator = Coordinator::open(&config, node, services);
+        let window = std::time::Duration::from_millis(config.max_hint_window_ms);
+        // A node alone has no replica to miss writes for.
+        let members = metadata.status().addresses.len();
+        if let Some(down) = downtime.filter(|down| *down > window && members > 1) {
+            tracing::warn!(
+                down_secs = down.as_secs_f64(),
+                "this node was down for {:.1} s, longer than max_hint_window_ms ({:.1} s): it \
+                 missed writes no hint will bring; run `ringcache repair` before \
+                 gc_grace_seconds passes, or deleted data may come back",
+                down.as_secs_f64(),
+                window.as_secs_f64()
+            );
+            coordinator.missed_hints(down, back_at);
+        }
         wait_for_membership(&metadata).await;
         for script in startup {
             run_startup_script(&coordinator, script).await;
@@ -244,6 +263,10 @@ impl Server {
             tokio::spawn(scheduled_repairs(
                 repairs,
                 std::time::Duration::from_millis(shared.config.repair_interval_ms),
+                shutdown_rx.clone(),
+            )),
+            tokio::spawn(record_alive(
+                shared.config.data_dir.clone(),
                 shutdown_rx.clone(),
             )),
             tokio::spawn(listener::run(cql, shared, shutdown_rx.clone())),
@@ -320,6 +343,26 @@ fn local_addr(listener: &TcpListener, what: &'static str) -> Result<SocketAddr, 
 /// The purge worker: a pass over every table each `[storage] purge_interval_secs` (none if
 /// 0), on the blocking pool so it never holds up a runtime worker. Shutdown waits for a
 /// pass in progress to finish its current table walk.
+/// Records every `alive::PERIOD` that this node is alive (`node::alive`), until shutdown.
+async fn record_alive(data_dir: std::path::PathBuf, shutdown: watch::Receiver<bool>) {
+    let stop = wait_for(shutdown);
+    tokio::pin!(stop);
+    loop {
+        // A clean stop records its time too, so the next start measures from it.
+        let stopping = tokio::select! {
+            _ = &mut stop => true,
+            _ = tokio::time::sleep(crate::node::alive::PERIOD) => false,
+        };
+        let now_ms = (crate::clock::now_micros() / 1000) as u64;
+        if let Err(error) = crate::node::alive::record(&data_dir, now_ms) {
+            tracing::warn!(%error, "cannot record that this node is alive");
+        }
+        if stopping {
+            return;
+        }
+    }
+}
+
 async fn purger(shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
     let interval = shared.config.storage.purge_interval_secs;
     if interval == 0 {

@@ -151,14 +151,26 @@ async fn no_hint_is_kept_for_a_node_down_longer_than_the_window() {
     assert_eq!(pending, before.0);
     assert_eq!(dropped, before.3 + 20.0, "each hint not kept is counted");
 
-    // Node 1 says node 3 needs a repair, until one of every table ran.
+    // Node 1 says node 3 needs a repair, until one of every table ran; so does node 3
+    // itself once back, having been down longer than the window (it last recorded being
+    // alive before it was killed); node 2, never down, says neither.
     let ip3 = cluster.ip(3).to_string();
     assert_eq!(needs_repair(&cluster, 1), vec![ip3.clone()]);
     cluster.restart(3);
     cluster.wait_all_up().await;
+    let own = needs_repair(&cluster, 3);
+    assert!(
+        matches!(own.as_slice(), [only] if only.starts_with(&format!("this node ({ip3}, down "))),
+        "node 3's own status: {own:?}"
+    );
+    assert!(needs_repair(&cluster, 2).is_empty());
     let (ok, out, err) = super::repair::repair_cli(&cluster, 1, &[]);
     assert!(ok, "repair: {err}{out}");
     assert!(needs_repair(&cluster, 1).is_empty());
+    assert!(
+        needs_repair(&cluster, 3).is_empty(),
+        "a repair of every table reached node 3"
+    );
 }
 
 /// `ringcache status --json` of node `i`: the nodes it says need a repair.
