@@ -21,63 +21,8 @@ cd "$RINGCACHE_ROOT"
 SECS="${BENCH_SECS:-10}"
 PARTITIONS="${PARTITIONS:-20000}"
 OUT="${OUT:-$RINGCACHE_ROOT/target/bench-cluster}"
-BIN="${RINGCACHE_BIN:-$RINGCACHE_ROOT/target/release/ringcache}"
-
-if [ -z "${RINGCACHE_BIN:-}" ]; then
-    ensure_build_packages
-    cargo build --release --bin ringcache
-fi
+source "$RINGCACHE_ROOT/scripts/nodes.sh"
 mkdir -p "$OUT"
-WORK="$(mktemp -d)"
-PIDS=()
-
-stop_nodes() {
-    for pid in "${PIDS[@]:-}"; do
-        [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]:-}"; do
-        [ -n "$pid" ] && wait "$pid" 2>/dev/null || true
-    done
-    PIDS=()
-}
-trap 'stop_nodes; rm -rf "$WORK"' EXIT
-
-# start_nodes NET N: N nodes on 127.0.NET.1..N, same ports, seeds the first.
-start_nodes() {
-    local net="$1" n="$2" i
-    for i in $(seq 1 "$n"); do
-        local addr="127.0.$net.$i" dir="$WORK/n$net-$i"
-        mkdir -p "$dir"
-        RINGCACHE_LOG=warn RINGCACHE_SEEDS="127.0.$net.1" "$BIN" serve \
-            --listen-address "$addr" --data-dir "$dir" --ready-file "$dir/ready.json" \
-            >"$dir/node.log" 2>&1 &
-        PIDS+=($!)
-    done
-    for i in $(seq 1 "$n"); do
-        local ready="$WORK/n$net-$i/ready.json"
-        for _ in $(seq 1 600); do [ -s "$ready" ] && break; sleep 0.1; done
-        [ -s "$ready" ] || { log "node 127.0.$net.$i did not start:"; head -20 "$WORK/n$net-$i/node.log" >&2; exit 1; }
-    done
-    # Every node sees the others up before anything is measured.
-    for _ in $(seq 1 600); do
-        local up
-        up="$(curl -s "http://127.0.$net.1:9180/metrics" | awk '/^ringcache_peers\{state="up"\}/{print $2}')"
-        [ "${up:-0}" -ge $((n - 1)) ] && break
-        sleep 0.1
-    done
-    log "$n node(s) up on 127.0.$net.x"
-}
-
-# cpu_ticks: the CPU time (clock ticks, user + system) every running node has used.
-cpu_ticks() {
-    local total=0 pid
-    for pid in "${PIDS[@]}"; do
-        local t
-        t="$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)"
-        total=$((total + t))
-    done
-    echo "$total"
-}
 
 # prepare CONTACT ARGS...: writes the data (and reads every partition once), unmeasured.
 prepare() {
