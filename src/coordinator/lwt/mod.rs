@@ -19,9 +19,10 @@
 //!
 //! The answer is Cassandra's: one row whose first column is `[applied]`; on failure the
 //! rows read, with the condition columns (all columns for `IF [NOT] EXISTS`, the primary
-//! key first in a batch), values that were not read shown as null. A keyspace with more
-//! than one replica is refused outright: without Paxos the guarantee cannot hold, and a
-//! silent downgrade would be worse than an error.
+//! key first in a batch), values that were not read shown as null. With more than one
+//! replica the same decision runs inside a Paxos round among the replicas
+//! (`coordinator/paxos/`): a partition lock on one node cannot isolate writes that other
+//! coordinators send.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
