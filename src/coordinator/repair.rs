@@ -217,13 +217,13 @@ impl Coordinator {
             let unhinted = self.replication.counters.unhinted.lock().expect("unhinted");
             unhinted.iter().cloned().collect()
         };
+        // Set only when the node has seeds or has met a peer (`Server::start`).
         if let Some(missed) = self.missed_hints.get() {
-            let alone = self.replication.view().nodes.len() <= 1;
             let repaired = self
                 .repairable_tables()
                 .iter()
                 .all(|(.., at)| at.is_some_and(|at| at >= missed.back_at));
-            if !alone && !repaired {
+            if !repaired {
                 nodes.push(format!(
                     "this node ({}, down {:.1} s before it started)",
                     self.cluster.transport.local().listen.ip(),

@@ -207,9 +207,13 @@ impl Server {
         };
         let coordinator = Coordinator::open(&config, node, services);
         let window = std::time::Duration::from_millis(config.max_hint_window_ms);
-        // A node alone has no replica to miss writes for.
-        let members = metadata.status().addresses.len();
-        if let Some(down) = downtime.filter(|down| *down > window && members > 1) {
+        // A node that never met a peer has no replica to miss writes for.
+        let has_peers = !config.seeds.0.is_empty()
+            || config
+                .data_dir
+                .join(crate::cluster::gossip::PEERS_FILE)
+                .exists();
+        if let Some(down) = downtime.filter(|down| *down > window && has_peers) {
             tracing::warn!(
                 down_secs = down.as_secs_f64(),
                 "this node was down for {:.1} s, longer than max_hint_window_ms ({:.1} s): it \
@@ -340,9 +344,6 @@ fn local_addr(listener: &TcpListener, what: &'static str) -> Result<SocketAddr, 
     })
 }
 
-/// The purge worker: a pass over every table each `[storage] purge_interval_secs` (none if
-/// 0), on the blocking pool so it never holds up a runtime worker. Shutdown waits for a
-/// pass in progress to finish its current table walk.
 /// Records every `alive::PERIOD` that this node is alive (`node::alive`), until shutdown.
 async fn record_alive(data_dir: std::path::PathBuf, shutdown: watch::Receiver<bool>) {
     let stop = wait_for(shutdown);
@@ -363,6 +364,9 @@ async fn record_alive(data_dir: std::path::PathBuf, shutdown: watch::Receiver<bo
     }
 }
 
+/// The purge worker: a pass over every table each `[storage] purge_interval_secs` (none if
+/// 0), on the blocking pool so it never holds up a runtime worker. Shutdown waits for a
+/// pass in progress to finish its current table walk.
 async fn purger(shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
     let interval = shared.config.storage.purge_interval_secs;
     if interval == 0 {

@@ -35,6 +35,10 @@ use super::message::{Gossip, Request, Response};
 use super::transport::{Peer, Transport};
 pub use state::{AppKey, Change, Digest, EndpointDelta, EndpointState, GossipState, Versioned};
 
+/// Where a node keeps the internode addresses of every peer it ever met, in its data
+/// directory: present once it has met one.
+pub const PEERS_FILE: &str = "peers.json";
+
 /// Peers gossiped to per round, besides one believed down and a seed.
 const FANOUT: usize = 3;
 /// How long an echo may take before the peer is left down until the next try.
@@ -89,7 +93,7 @@ impl Gossiper {
         for (key, value) in advertised(local, &*facts) {
             state.set_local(key, value);
         }
-        let peers_file = config.data_dir.join("peers.json");
+        let peers_file = config.data_dir.join(PEERS_FILE);
         let known = load_peers(&peers_file);
         let me = transport.local().listen;
         Arc::new(Gossiper {
