@@ -447,13 +447,14 @@ async fn run_connection(
 /// same burst, the other answers of the same read) leaves in the same write: on loopback
 /// and under load, a system call per message is most of an internode message's cost.
 async fn gather(rx: &mut mpsc::Receiver<Bytes>, out: &mut BytesMut) {
-    while let Ok(more) = rx.try_recv() {
-        out.extend_from_slice(&more);
-    }
+    let drain = |rx: &mut mpsc::Receiver<Bytes>, out: &mut BytesMut| {
+        while let Ok(more) = rx.try_recv() {
+            out.extend_from_slice(&more);
+        }
+    };
+    drain(rx, out);
     tokio::task::yield_now().await;
-    while let Ok(more) = rx.try_recv() {
-        out.extend_from_slice(&more);
-    }
+    drain(rx, out);
 }
 
 /// Serves one accepted connection: handshake, then requests (answered concurrently, within
