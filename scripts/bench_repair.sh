@@ -10,7 +10,9 @@
 #   1. `ringcache repair` of the table with no divergence: the Merkle pass alone;
 #   2. node 3 stopped, 1 % of the threads each given 25 more messages (1 % more rows) on
 #      nodes 1 and 2 only, node 3 restarted: the repair that finds and streams them;
-#   3. the same repair again: nothing left to stream.
+#   3. the same repair again: nothing left to stream;
+#   4. a fourth node joins (bootstrap): it streams every span it takes over from the three
+#      replicas (a repair of those spans into it), then turns NORMAL.
 # Each pass prints its time, what it compared and what it streamed, the CPU all nodes used,
 # and beside them this machine's limits: sequential disk writes (dd, fdatasync) and one
 # loopback TCP stream. Results as JSON in $OUT (default target/bench-repair/).
@@ -88,6 +90,19 @@ wait_peers_up 42 3
 repair divergent
 repair again
 
+# The bootstrap's report is node 4's latest repair job (scope "bootstrap", GET /repair).
+log "node 4 joins and streams the ranges it takes over"
+before="$(cpu_ticks)"
+start_node 42 4
+for _ in $(seq 1 36000); do
+    curl -s "http://127.0.42.4:9180/repair" >"$OUT/join.json" || true
+    python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); sys.exit(r["scope"] != "bootstrap" or r["state"] == "running")' \
+        "$OUT/join.json" 2>/dev/null && break
+    sleep 0.1
+done
+after="$(cpu_ticks)"
+echo "$(( after - before )) $(getconf CLK_TCK)" >"$OUT/join.cpu"
+
 python3 - "$OUT" "$THREADS" "$ROWS" "$DIVERGENT" <<'EOF'
 import json, os, sys
 out, threads, rows, divergent = sys.argv[1], *map(int, sys.argv[2:5])
@@ -98,7 +113,7 @@ print(open(os.path.join(out, "limits.txt")).read().strip())
 print(f"{'pass':12} {'seconds':>8} {'spans':>6} {'leaves':>7} {'mismatched':>10} "
       f"{'partitions':>10} {'repaired':>8} {'MB compared':>11} {'MB streamed':>11} "
       f"{'nodes CPU s':>11}")
-for name in ("clean", "divergent", "again"):
+for name in ("clean", "divergent", "again", "join"):
     r = json.load(open(os.path.join(out, name + ".json")))
     ticks, hz = map(int, open(os.path.join(out, name + ".cpu")).read().split())
     if r["state"] != "succeeded":
@@ -107,4 +122,8 @@ for name in ("clean", "divergent", "again"):
           f"{r['leaves_mismatched']:10} {r['partitions_compared']:10} "
           f"{r['partitions_repaired']:8} {r['bytes_compared'] / 1e6:11.1f} "
           f"{r['bytes_streamed'] / 1e6:11.2f} {ticks / hz:11.1f}")
+r = json.load(open(os.path.join(out, "join.json")))
+print(f"join: node 4 streamed {r['bytes_streamed'] / 1e6:.1f} MB in {r['elapsed_secs']:.1f} s "
+      f"({r['bytes_streamed'] / 1e6 / r['elapsed_secs']:.1f} MB/s), "
+      f"{r['partitions_repaired']:,} partitions")
 EOF

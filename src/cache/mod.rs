@@ -282,6 +282,20 @@ impl ReplicaCache {
         }
     }
 
+    /// Retires every entry, because the ranges this node replicates changed (a node joined
+    /// or left): an entry of a range it no longer replicates would stop seeing the writes
+    /// of that range, and be stale if the range ever came back. Versions first, as for
+    /// TRUNCATE, so no read already in flight keeps what it fills. Coarse — every table,
+    /// not only the ranges lost — and rare: once per ownership change.
+    pub fn ownership_changed(&self) {
+        if !self.skip_bumps {
+            self.versions.bump_all();
+        }
+        if let Some(entries) = &self.entries {
+            entries.invalidate_all();
+        }
+    }
+
     /// Stops counting a dropped table (its entries went with its truncation).
     pub fn dropped(&self, table: Uuid) {
         self.stats.forget(&table);

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
 
 use super::gossip::{AppKey, EndpointState};
@@ -63,6 +63,12 @@ impl NodeStatus {
     /// Whether the node's tokens are on the ring (it owns ranges).
     pub fn owns_ranges(self) -> bool {
         matches!(self, NodeStatus::Normal | NodeStatus::Leaving)
+    }
+
+    /// Whether the node's tokens are on the ring once the moves in progress finish: a
+    /// joining node's are, a leaving node's are not.
+    pub fn will_own_ranges(self) -> bool {
+        matches!(self, NodeStatus::Normal | NodeStatus::Joining)
     }
 }
 
@@ -128,7 +134,12 @@ pub struct View {
     pub nodes: BTreeMap<Uuid, NodeView>,
     /// The tokens of every node that owns ranges.
     pub ring: TokenRing<Uuid>,
-    /// Bumped on every change of the ring (tokens or statuses), for placement caches.
+    /// The ring once the moves in progress are done (joining nodes' tokens added), while a
+    /// node is joining: its replicas that are not replicas on `ring` are the *pending*
+    /// replicas writes also go to, so a joining node misses no write made while it streams
+    /// (Cassandra's pending ranges). None when no move is in progress.
+    pub pending_ring: Option<TokenRing<Uuid>>,
+    /// Bumped on every change of either ring (tokens or statuses), for placement caches.
     pub ring_version: u64,
 }
 
@@ -154,14 +165,20 @@ impl View {
     }
 
     fn rebuild_ring(&mut self) {
-        let ring = TokenRing::new(
-            self.nodes
-                .values()
-                .filter(|n| n.status.owns_ranges())
-                .flat_map(|n| n.tokens.iter().map(|t| (*t, n.host_id))),
-        );
-        if ring != self.ring {
+        let ring_of = |owns: fn(NodeStatus) -> bool| {
+            TokenRing::new(
+                self.nodes
+                    .values()
+                    .filter(|n| owns(n.status))
+                    .flat_map(|n| n.tokens.iter().map(|t| (*t, n.host_id))),
+            )
+        };
+        let ring = ring_of(NodeStatus::owns_ranges);
+        let future = ring_of(NodeStatus::will_own_ranges);
+        let pending_ring = (future != ring).then_some(future);
+        if ring != self.ring || pending_ring != self.pending_ring {
             self.ring = ring;
+            self.pending_ring = pending_ring;
             self.ring_version += 1;
         }
     }
@@ -173,6 +190,8 @@ pub struct Membership {
     events: broadcast::Sender<Event>,
     /// When each peer now down was marked down (hinted handoff's window counts from it).
     down_since: std::sync::Mutex<std::collections::HashMap<Uuid, std::time::Instant>>,
+    /// Counts the changes of who owns which ranges (the current ring, not a pending one).
+    ownership: watch::Sender<u64>,
 }
 
 impl Membership {
@@ -182,6 +201,7 @@ impl Membership {
             local: local.host_id,
             nodes: BTreeMap::from([(local.host_id, local)]),
             ring: TokenRing::default(),
+            pending_ring: None,
             ring_version: 0,
         };
         view.rebuild_ring();
@@ -189,7 +209,13 @@ impl Membership {
             view: RwLock::new(Arc::new(view)),
             events,
             down_since: Default::default(),
+            ownership: watch::channel(0).0,
         }
+    }
+
+    /// Changes whenever the ranges nodes own change (a node became NORMAL, or left).
+    pub fn ownership_changes(&self) -> watch::Receiver<u64> {
+        self.ownership.subscribe()
     }
 
     /// The current picture.
@@ -276,8 +302,12 @@ impl Membership {
         let events = edit(&mut next);
         next.rebuild_ring();
         let changed = !events.is_empty() || next.nodes != guard.nodes;
+        let owners_changed = next.ring != guard.ring;
         *guard = Arc::new(next);
         drop(guard);
+        if owners_changed {
+            self.ownership.send_modify(|n| *n += 1);
+        }
         for event in events {
             let _ = self.events.send(event);
         }

@@ -34,7 +34,7 @@ use crate::config::Config;
 use crate::node::NodeInfo;
 use crate::protocol::Event;
 use crate::replica::LocalReplica;
-use gossip::{GossipConfig, Gossiper, LocalFacts};
+use gossip::{AppKey, GossipConfig, Gossiper, LocalFacts};
 use membership::{Membership, NodeStatus, NodeView};
 use transport::{LinkFaults, LocalIdentity, Settings, Transport};
 
@@ -61,11 +61,14 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Binds the internode port and starts gossiping. `cql` is the address clients reach
-    /// this node's CQL server at.
+    /// Binds the internode port and starts gossiping, advertising `status` (NORMAL, or
+    /// JOINING for a node that must stream its ranges first). `cql` is the address clients
+    /// reach this node's CQL server at.
+    #[allow(clippy::too_many_arguments)]
     pub async fn start(
         config: &Config,
         node: &NodeInfo,
+        status: NodeStatus,
         cql: SocketAddr,
         replica: Arc<LocalReplica>,
         facts: Arc<dyn LocalFacts>,
@@ -91,7 +94,7 @@ impl Cluster {
                 source,
             })?;
         let listen = transport.local().listen;
-        let local = local_view(node, listen, cql);
+        let local = local_view(node, status, listen, cql);
         let membership = Arc::new(Membership::new(local.clone(), events));
         let gossip = GossipConfig {
             cluster_name: config.cluster_name.clone(),
@@ -128,7 +131,12 @@ impl Cluster {
 }
 
 /// This node as membership shows it at start.
-fn local_view(node: &NodeInfo, internode: SocketAddr, cql: SocketAddr) -> NodeView {
+fn local_view(
+    node: &NodeInfo,
+    status: NodeStatus,
+    internode: SocketAddr,
+    cql: SocketAddr,
+) -> NodeView {
     NodeView {
         host_id: node.host_id,
         internode,
@@ -136,13 +144,19 @@ fn local_view(node: &NodeInfo, internode: SocketAddr, cql: SocketAddr) -> NodeVi
         data_center: node.data_center.clone(),
         rack: node.rack.clone(),
         tokens: node.tokens.iter().filter_map(|t| t.parse().ok()).collect(),
-        status: NodeStatus::Normal,
+        status,
         schema_version: None,
         release_version: Some(crate::node::RELEASE_VERSION.to_owned()),
         load: 0,
         generation: node.generation.into(),
         alive: true,
     }
+}
+
+/// Changes this node's status in `membership` and in what `gossiper` advertises.
+pub fn set_status(membership: &Membership, gossiper: &Gossiper, status: NodeStatus) {
+    membership.update_local(|node| node.status = status);
+    gossiper.set_local(AppKey::Status, status.as_str().to_owned());
 }
 
 /// The configured seeds as addresses (validated at start, so none is dropped here).

@@ -61,6 +61,11 @@ pub struct Config {
     /// The port nodes talk to each other on (gossip, replica requests, the metadata log),
     /// on `listen_address`.
     pub internode_port: u16,
+    /// A node starting for the first time into a running cluster (it has seeds other than
+    /// itself) joins as JOINING and streams the data of the ranges it takes over before it
+    /// serves them (Cassandra's `auto_bootstrap`). Off: it serves its ranges at once, empty
+    /// (for a brand-new cluster, or one to be filled by repair).
+    pub auto_bootstrap: bool,
     /// Shared secret every node of the cluster knows: both ends of an internode connection
     /// prove knowledge of it (an HMAC challenge; it never crosses the wire). Empty is allowed
     /// but logged as a warning: then any process that knows the cluster name can join.
@@ -251,6 +256,9 @@ pub struct Faults {
     /// it died before applying it: the batch is applied only by the batchlog's replay.
     /// Exists so a test can show that replay completes such batches.
     pub abandon_logged_batches: bool,
+    /// A joining node skips streaming: it goes from JOINING to NORMAL without the data of
+    /// its ranges. Exists so the join test can show that it catches a join that loses data.
+    pub skip_bootstrap_streaming: bool,
 }
 
 /// The chat application's schema (`config/chat.cql`, built into the binary).
@@ -399,6 +407,7 @@ impl Default for Config {
             num_tokens: 16,
             seeds: Seeds::default(),
             internode_port: 7000,
+            auto_bootstrap: true,
             cluster_secret: String::new(),
             phi_convict_threshold: 8.0,
             write_request_timeout_ms: 2000,

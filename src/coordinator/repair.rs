@@ -55,6 +55,29 @@ impl TablePlan {
 }
 
 impl Coordinator {
+    /// Plans a bootstrap's streaming: for every user table, the spans this joining node
+    /// will replicate, each repaired from its live replicas into this node (see
+    /// `server/bootstrap.rs`). Empty when this node is not joining.
+    pub fn plan_bootstrap(&self) -> Vec<TablePlan> {
+        let catalog = self.read_catalog();
+        let mut tables = Vec::new();
+        for keyspace in catalog.user_keyspaces() {
+            let spans = self.replication.bootstrap_spans(keyspace);
+            if spans.is_empty() {
+                continue;
+            }
+            for def in keyspace.tables.values() {
+                tables.push(TablePlan {
+                    keyspace: keyspace.name.clone(),
+                    table: def.name.clone(),
+                    layout: restrict::layout(def, &catalog),
+                    spans: spans.clone(),
+                });
+            }
+        }
+        tables
+    }
+
     /// Plans a repair: the tables `options` names (user tables only), each span's replicas;
     /// refuses unknown names, and — unless `force` — any span with a replica down.
     pub fn plan_repair(&self, options: &RepairOptions) -> Result<RepairPlan, String> {

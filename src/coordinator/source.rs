@@ -179,13 +179,13 @@ impl Source<'_> {
             .collect()
     }
 
-    /// One row per other node this node knows (left nodes excluded), each column from what
-    /// the node advertises; `peers_v2` adds the ports.
+    /// One row per other node that owns ranges (as in Cassandra, a joining node appears
+    /// once it is NORMAL, when drivers also get NEW_NODE, and a node that left is gone),
+    /// each column from what the node advertises; `peers_v2` adds the ports.
     fn peer_rows(&self, table: &TableDef) -> Vec<Row> {
-        use crate::cluster::membership::NodeStatus;
         self.cluster
             .peers()
-            .filter(|n| n.status != NodeStatus::Left)
+            .filter(|n| n.status.owns_ranges())
             .map(|node| {
                 table
                     .columns

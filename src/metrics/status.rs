@@ -30,6 +30,9 @@ pub struct Status {
     /// their hint space full): they need `ringcache repair` within gc_grace_seconds.
     #[serde(default)]
     pub needs_repair: Vec<String>,
+    /// The answering node's bootstrap stream, while it joins: spans and bytes so far.
+    #[serde(default)]
+    pub streaming: Option<String>,
 }
 
 /// One node's line.
@@ -122,6 +125,9 @@ impl Status {
                  before gc_grace_seconds passes, or deleted data may come back.",
                 self.needs_repair.join(", ")
             );
+        }
+        if let Some(streaming) = &self.streaming {
+            let _ = writeln!(out, "Streaming (joining): {streaming}");
         }
         out += &self.metadata.render(self.this_node);
         out
@@ -226,6 +232,7 @@ mod tests {
     fn renders_like_nodetool_status() {
         let status = Status {
             needs_repair: Vec::new(),
+            streaming: None,
             cluster_name: "c".into(),
             this_node: Uuid::from_u128(2),
             keyspace: Some("ks".into()),
@@ -259,6 +266,7 @@ This node (00000000-0000-0000-0000-000000000002): follower, applied through entr
     fn raw_ownership_carries_the_note_and_round_trips_as_json() {
         let status = Status {
             needs_repair: Vec::new(),
+            streaming: None,
             cluster_name: "c".into(),
             this_node: Uuid::from_u128(1),
             keyspace: None,

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::ring::{random_tokens, Token};
 
-const FILE: &str = "node.json";
+pub(crate) const FILE: &str = "node.json";
 const FORMAT: u32 = 1;
 
 /// Why the identity could not be read or created.
@@ -135,7 +135,7 @@ pub fn next_generation(data_dir: &Path) -> Result<i32, IdentityError> {
 
 /// Writes `bytes` to `path` so that a crash at any instant leaves either the old file or the
 /// new one: write a temporary file, fsync it, rename it over `path`, fsync the directory.
-fn durable_write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn durable_write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let tmp = path.with_extension("tmp");
     let mut file = std::fs::File::create(&tmp)?;

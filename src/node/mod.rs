@@ -8,6 +8,7 @@
 //! cluster layer) reads these facts from here; nothing here depends on them.
 
 pub mod alive;
+pub mod bootstrap;
 mod identity;
 
 use uuid::Uuid;

@@ -102,6 +102,16 @@ impl ClusterSources {
             .collect();
         let status = Status {
             needs_repair: self.shared.coordinator.needs_repair(),
+            streaming: self.repairs.streaming().map(|r| {
+                format!(
+                    "{} of {} spans, {} partitions, {} bytes streamed in {:.0} s",
+                    r.spans_done,
+                    r.spans_total,
+                    r.partitions_repaired,
+                    r.bytes_streamed,
+                    r.elapsed_secs
+                )
+            }),
             cluster_name: self.shared.config.cluster_name.clone(),
             this_node: view.local,
             keyspace: keyspace.map(str::to_owned),

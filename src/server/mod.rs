@@ -16,6 +16,7 @@
 //! number of connections.
 
 mod admin;
+mod bootstrap;
 mod connection;
 mod listener;
 mod repair;
@@ -30,6 +31,7 @@ use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
 use crate::cluster::gossip::LocalFacts;
+use crate::cluster::membership::NodeStatus;
 use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::coordinator::{ClusterLinks, Coordinator, PreparedCache, SchemaService, Services};
@@ -132,6 +134,17 @@ impl Server {
             path: config.data_dir.clone(),
             message,
         };
+        let me = SocketAddr::new(config.listen_address, config.internode_port);
+        let other_seeds = config
+            .seeds
+            .0
+            .iter()
+            .filter_map(|s| crate::config::parse_seed(s, config.internode_port))
+            .any(|seed| seed != me);
+        // Decided (and recorded) before a first start creates the identity: see node/bootstrap.rs.
+        let bootstrap =
+            crate::node::bootstrap::needed(&config.data_dir, config.auto_bootstrap, other_seeds)
+                .map_err(|e| data_dir(format!("cannot record the bootstrap: {e}")))?;
         let identity = NodeIdentity::load_or_create(&config.data_dir, config.num_tokens)
             .map_err(|e| data_dir(e.to_string()))?;
         let back_at = crate::clock::now_micros();
@@ -172,9 +185,14 @@ impl Server {
             schema: schema_rx,
             replica: replica.clone(),
         });
+        let status = match bootstrap {
+            true => NodeStatus::Joining,
+            false => NodeStatus::Normal,
+        };
         let cluster = Cluster::start(
             &config,
             &node,
+            status,
             cql_addr,
             replica.clone(),
             facts.clone(),
@@ -194,6 +212,7 @@ impl Server {
         .await
         .map_err(|e| StartError::Cluster(e.to_string()))?;
         cluster.service.bind_meta(metadata.inbound());
+        let cache_owner = replica.clone();
         let services = Services {
             replica,
             cluster: ClusterLinks {
@@ -260,7 +279,19 @@ impl Server {
             status: Some(Arc::new(move |keyspace| sources.status(keyspace))),
             repair: Some(Arc::new(repair::Endpoint(repairs.clone()))),
         };
-        let tasks = vec![
+        let joining = bootstrap.then(|| bootstrap::Joining {
+            shared: shared.clone(),
+            repairs: repairs.clone(),
+            membership: cluster.membership.clone(),
+            gossiper: cluster.gossiper.clone(),
+        });
+        let joining = joining.map(|j| tokio::spawn(bootstrap::run(j, shutdown_rx.clone())));
+        let mut tasks = vec![
+            tokio::spawn(bootstrap::drop_cache_on_ownership_change(
+                cluster.membership.clone(),
+                cache_owner,
+                shutdown_rx.clone(),
+            )),
             tokio::spawn(purger(shared.clone(), shutdown_rx.clone())),
             tokio::spawn(batchlog(shared.clone(), shutdown_rx.clone())),
             tokio::spawn(hints(shared.clone(), shutdown_rx.clone())),
@@ -282,6 +313,7 @@ impl Server {
             )),
             tokio::spawn(cluster.stopped()),
         ];
+        tasks.extend(joining);
         tracing::info!(%cql_addr, %metrics_addr, "ringcache node listening");
         Ok(Server {
             cql_addr,

@@ -8,8 +8,11 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use super::Shared;
-use crate::coordinator::{RepairCounts, RepairOptions, RepairProgress};
+use crate::coordinator::{RepairCounts, RepairOptions, RepairProgress, TablePlan};
 use crate::metrics::status::RepairReport;
+
+/// The scope a bootstrap's stream reports as.
+const BOOTSTRAP_SCOPE: &str = "bootstrap";
 
 /// This node's repairs.
 pub struct Repairs {
@@ -85,33 +88,11 @@ impl Repairs {
         state.latest = Some((report.clone(), progress.clone(), Instant::now()));
         drop(state);
         let repairs = self.clone();
-        let depth = shared.config.repair_merkle_depth;
         tokio::spawn(async move {
-            let mut failure = None;
-            for table in &plan.tables {
-                repairs.update(|report| report.table = Some(table.name()));
-                let everyone = plan.left_out.is_empty();
-                match shared
-                    .coordinator
-                    .repair_table(table, depth, &progress, everyone)
-                    .await
-                {
-                    Ok(()) => {
-                        let now = unix_now();
-                        let mut state = repairs.state.lock().expect("repair state");
-                        state
-                            .last_success
-                            .insert((table.keyspace.clone(), table.table.clone()), now);
-                        if let Some((report, _, _)) = &mut state.latest {
-                            report.tables_done += 1;
-                        }
-                    }
-                    Err(error) => {
-                        failure = Some(error);
-                        break;
-                    }
-                }
-            }
+            let everyone = plan.left_out.is_empty();
+            let failure = repairs
+                .run_tables(&shared, &plan.tables, &progress, (everyone, true))
+                .await;
             let everything = options.keyspace.is_none() && plan.left_out.is_empty();
             if failure.is_none() && everything {
                 shared.coordinator.repaired_everything();
@@ -123,6 +104,84 @@ impl Repairs {
             repairs.finish(&progress, failure);
         });
         Ok(self.report().expect("just started"))
+    }
+
+    /// Repairs `tables` in turn, counting into `progress` and the report; the first
+    /// failure ends it. `everyone`: every replica takes part (see `repair_table`); a
+    /// `scheduled` repair's successes count for the schedule (a bootstrap's do not).
+    async fn run_tables(
+        &self,
+        shared: &Shared,
+        tables: &[TablePlan],
+        progress: &Arc<RepairProgress>,
+        (everyone, scheduled): (bool, bool),
+    ) -> Option<String> {
+        let depth = shared.config.repair_merkle_depth;
+        for table in tables {
+            self.update(|report| report.table = Some(table.name()));
+            if let Err(error) = shared
+                .coordinator
+                .repair_table(table, depth, progress, everyone)
+                .await
+            {
+                return Some(error);
+            }
+            let mut state = self.state.lock().expect("repair state");
+            if scheduled {
+                state
+                    .last_success
+                    .insert((table.keyspace.clone(), table.table.clone()), unix_now());
+            }
+            if let Some((report, _, _)) = &mut state.latest {
+                report.tables_done += 1;
+            }
+        }
+        None
+    }
+
+    /// Streams a joining node's ranges (`Coordinator::plan_bootstrap`: every span it will
+    /// replicate, repaired from its live replicas into it) as this node's repair job, scope
+    /// `bootstrap`, so `ringcache status` and `GET /repair` show the progress. Returns when
+    /// done: what it streamed, or the first failure (a repair running here: try later).
+    pub async fn bootstrap(
+        self: &Arc<Self>,
+        shared: &Shared,
+        tables: Vec<TablePlan>,
+    ) -> Result<RepairCounts, String> {
+        let progress = Arc::new(RepairProgress::default());
+        {
+            let mut state = self.state.lock().expect("repair state");
+            if let Some((report, _, _)) = &state.latest {
+                if report.state == "running" {
+                    return Err(format!("repair {} is running on this node", report.id));
+                }
+            }
+            state.next_id += 1;
+            let spans: usize = tables.iter().map(|t| t.spans()).sum();
+            progress.spans_total.store(spans as u64, Ordering::Relaxed);
+            let report = RepairReport {
+                id: state.next_id,
+                state: "running".to_owned(),
+                scope: BOOTSTRAP_SCOPE.to_owned(),
+                tables_total: tables.len(),
+                ..RepairReport::default()
+            };
+            state.latest = Some((report, progress.clone(), Instant::now()));
+        }
+        let failure = self
+            .run_tables(shared, &tables, &progress, (false, false))
+            .await;
+        self.finish(&progress, failure.clone());
+        match failure {
+            None => Ok(progress.counts()),
+            Some(error) => Err(error),
+        }
+    }
+
+    /// A bootstrap stream in progress here, for `ringcache status`.
+    pub fn streaming(&self) -> Option<RepairReport> {
+        self.report()
+            .filter(|r| r.scope == BOOTSTRAP_SCOPE && r.state == "running")
     }
 
     fn update(&self, change: impl FnOnce(&mut RepairReport)) {

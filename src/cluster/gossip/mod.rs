@@ -19,14 +19,14 @@
 
 pub mod state;
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rand::seq::IteratorRandom;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use uuid::Uuid;
 
 use super::failure_detector::FailureDetector;
@@ -68,6 +68,10 @@ pub struct Gossiper {
     /// Internode addresses of every peer ever met (`peers.json`).
     known: Mutex<BTreeSet<SocketAddr>>,
     peers_file: PathBuf,
+    /// What each peer's last SYN said it holds of this node's state: (generation, version).
+    seen: Mutex<HashMap<Uuid, (i64, u64)>>,
+    /// Woken at every SYN, for [`Gossiper::wait_seen`].
+    seen_changed: Notify,
 }
 
 /// How a gossiper is set up.
@@ -111,6 +115,8 @@ impl Gossiper {
             echoing: Mutex::new(HashSet::new()),
             known: Mutex::new(known),
             peers_file,
+            seen: Mutex::new(HashMap::new()),
+            seen_changed: Notify::new(),
         })
     }
 
@@ -204,6 +210,7 @@ impl Gossiper {
                 if cluster_name != self.cluster_name {
                     return;
                 }
+                self.note_seen(from.host_id, &digests);
                 let (deltas, requests) = self
                     .state
                     .lock()
@@ -370,6 +377,55 @@ impl Gossiper {
             .lock()
             .expect("gossip state")
             .set_local(key, value);
+    }
+
+    /// This node's generation and the version of everything it advertises now.
+    pub fn local_version(&self) -> (i64, u64) {
+        let state = self.state.lock().expect("gossip state");
+        let local = state
+            .endpoint(&state.local_id())
+            .expect("the local endpoint");
+        (local.generation, local.max_version())
+    }
+
+    fn note_seen(&self, from: Uuid, digests: &[Digest]) {
+        let local = self.membership.view().local;
+        if let Some(mine) = digests.iter().find(|d| d.host_id == local) {
+            let mut seen = self.seen.lock().expect("seen");
+            seen.insert(from, (mine.generation, mine.max_version));
+        }
+        self.seen_changed.notify_waiters();
+    }
+
+    /// Waits until this node knows a ring (a peer that owns ranges) and every live peer has
+    /// shown (in a SYN's digests) that it holds this node's state up to `version` of this
+    /// life, e.g. a status change, so each has applied it; at most `limit`. Returns the
+    /// live peers that had not, or None when no ring is known yet.
+    pub async fn wait_seen(&self, version: (i64, u64), limit: Duration) -> Option<Vec<SocketAddr>> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let changed = self.seen_changed.notified();
+            let view = self.membership.view();
+            let missing: Vec<SocketAddr> = {
+                let seen = self.seen.lock().expect("seen");
+                view.peers()
+                    .filter(|n| n.alive)
+                    .filter(|n| {
+                        seen.get(&n.host_id)
+                            .is_none_or(|(g, v)| *g != version.0 || *v < version.1)
+                    })
+                    .map(|n| n.internode)
+                    .collect()
+            };
+            let ring = !view.ring.is_empty();
+            if ring && missing.is_empty() {
+                return Some(missing);
+            }
+            tokio::select! {
+                _ = changed => {}
+                _ = tokio::time::sleep_until(deadline) => return ring.then_some(missing),
+            }
+        }
     }
 
     /// Every endpoint's gossiped state (for `ringcache status` and tests).

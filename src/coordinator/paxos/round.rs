@@ -71,12 +71,19 @@ impl<'a> Round<'a> {
         contention: Duration,
     ) -> Result<Round<'a>> {
         let view = replication.view();
-        let paxos_need = replication.need(target.keyspace, target.serial);
-        let replicas: Vec<Replica> = replication
-            .replicas(&view, target.keyspace, target.partition.token)
-            .into_iter()
-            .filter(|r| r.alive)
-            .collect();
+        let mut paxos_need = replication.need(target.keyspace, target.serial);
+        let mut commit_need = replication.need(target.keyspace, target.commit);
+        let mut replicas = replication.replicas(&view, target.keyspace, target.partition.token);
+        // A node joining takes part as a pending replica, raising both needs by one, as
+        // Cassandra's Paxos does: a decision is then known to enough replicas on either
+        // side of the move.
+        for pending in replication.pending_replicas(&view, target.keyspace, target.partition.token)
+        {
+            paxos_need.plus_pending(&pending.dc);
+            commit_need.plus_pending(&pending.dc);
+            replicas.push(pending);
+        }
+        replicas.retain(|r| r.alive);
         let participants: Vec<Replica> = replicas
             .iter()
             .filter(|r| paxos_need.counts(&r.dc))
@@ -95,7 +102,7 @@ impl<'a> Round<'a> {
             table: target.table,
             partition: target.partition.clone(),
             serial: target.serial,
-            commit_need: replication.need(target.keyspace, target.commit),
+            commit_need,
             commit_level: target.commit,
             paxos_need,
             participants,

@@ -119,11 +119,12 @@ pub struct Replication {
     pub counters: Arc<Counters>,
 }
 
-/// Placements of the current ring, by strategy; dropped when the ring changes.
+/// Placements of the current ring (and of the pending ring, flagged `true`), by strategy;
+/// dropped when either ring changes.
 #[derive(Default)]
 struct Placements {
     ring_version: u64,
-    by_strategy: HashMap<Strategy, Arc<Placement>>,
+    by_strategy: HashMap<(Strategy, bool), Arc<Placement>>,
 }
 
 impl Replication {
@@ -157,10 +158,38 @@ impl Replication {
         if strategy == Strategy::Local {
             return vec![self.replica(view, view.local)];
         }
-        let placement = self.placement(view, &strategy);
+        let placement = self.placement(view, &strategy, false);
         placement
             .replicas(Token(token))
             .iter()
+            .map(|host| self.replica(view, *host))
+            .collect()
+    }
+
+    /// The pending replicas of `token` in `keyspace` while a node joins or leaves: the
+    /// replicas it will have once the move is done that it does not have now. Writes go to
+    /// them too and wait for one more acknowledgement each (Cassandra's pending endpoints),
+    /// so a write acknowledged during the move is on enough replicas after it.
+    pub fn pending_replicas(
+        &self,
+        view: &View,
+        keyspace: &KeyspaceDef,
+        token: i64,
+    ) -> Vec<Replica> {
+        if view.pending_ring.is_none() {
+            return Vec::new();
+        }
+        let strategy = strategy(keyspace);
+        if strategy == Strategy::Local {
+            return Vec::new();
+        }
+        let now = self.placement(view, &strategy, false);
+        let natural = now.replicas(Token(token));
+        let future = self.placement(view, &strategy, true);
+        future
+            .replicas(Token(token))
+            .iter()
+            .filter(|host| !natural.contains(host))
             .map(|host| self.replica(view, *host))
             .collect()
     }
@@ -189,7 +218,9 @@ impl Replication {
         }
     }
 
-    fn placement(&self, view: &View, strategy: &Strategy) -> Arc<Placement> {
+    /// The placement of `strategy` on the current ring, or on the pending one (`pending`,
+    /// which falls back to the current ring when no move is in progress).
+    fn placement(&self, view: &View, strategy: &Strategy, pending: bool) -> Arc<Placement> {
         let mut cache = self.placements.lock().expect("placements");
         if cache.ring_version != view.ring_version {
             *cache = Placements {
@@ -197,10 +228,14 @@ impl Replication {
                 by_strategy: HashMap::new(),
             };
         }
+        let ring = match (pending, &view.pending_ring) {
+            (true, Some(ring)) => ring,
+            _ => &view.ring,
+        };
         cache
             .by_strategy
-            .entry(strategy.clone())
-            .or_insert_with(|| Arc::new(Placement::new(&view.ring, &locations(view), strategy)))
+            .entry((strategy.clone(), pending))
+            .or_insert_with(|| Arc::new(Placement::new(ring, &locations(view), strategy)))
             .clone()
     }
 

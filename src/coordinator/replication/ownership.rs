@@ -70,7 +70,7 @@ impl Replication {
         if strategy == Strategy::Local {
             return BTreeMap::from([(view.local, 1.0)]);
         }
-        shares(&self.placement(&view, &strategy), false)
+        shares(&self.placement(&view, &strategy, false), false)
     }
 
     /// Raw token ownership: per node, the share of the ring its tokens end.
@@ -79,7 +79,7 @@ impl Replication {
         let simple = Strategy::Simple {
             replication_factor: 1,
         };
-        shares(&self.placement(&view, &simple), true)
+        shares(&self.placement(&view, &simple, false), true)
     }
 
     /// What `ringcache status [keyspace]` shows: effective ownership of `keyspace`; without

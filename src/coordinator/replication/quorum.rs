@@ -68,6 +68,23 @@ impl Need {
         }
     }
 
+    /// The need raised by one pending replica in `dc` (a node joining or leaving takes
+    /// writes for a range it is gaining): Cassandra adds each pending replica the level
+    /// counts to `blockFor`, so the write is on enough replicas whichever side of the move
+    /// a later read plans on.
+    pub fn plus_pending(&mut self, dc: &str) {
+        match self {
+            Need::Total(n) => *n += 1,
+            Need::Local { dc: local, count } if local == dc => *count += 1,
+            Need::Local { .. } => {}
+            Need::EachDc(counts) => {
+                if let Some(n) = counts.get_mut(dc) {
+                    *n += 1;
+                }
+            }
+        }
+    }
+
     /// Whether a replica in `dc` counts towards the level.
     pub fn counts(&self, dc: &str) -> bool {
         match self {
@@ -134,6 +151,32 @@ impl Tally {
 mod tests {
     use super::*;
     use Consistency as C;
+
+    #[test]
+    fn a_pending_replica_raises_the_need_where_it_counts() {
+        let dcs = factors(&[("dc1", 3), ("dc2", 3)]);
+        let mut quorum = Need::of(C::Quorum, &dcs, "dc1", false);
+        quorum.plus_pending("dc2");
+        assert_eq!(quorum, Need::Total(5));
+        let mut local = Need::of(C::LocalQuorum, &dcs, "dc1", false);
+        local.plus_pending("dc2");
+        assert_eq!(
+            local.block_for(),
+            2,
+            "a pending replica elsewhere does not count"
+        );
+        local.plus_pending("dc1");
+        assert_eq!(local.block_for(), 3);
+        let mut each = Need::of(C::EachQuorum, &dcs, "dc1", false);
+        each.plus_pending("dc2");
+        let mut alive = Tally::default();
+        for dc in ["dc1", "dc1", "dc2", "dc2"] {
+            alive.add(dc);
+        }
+        assert_eq!(alive.shortfall(&each), Some((3, 2)));
+        alive.add("dc2");
+        assert!(alive.meets(&each));
+    }
 
     fn factors(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
         pairs.iter().map(|(d, f)| (d.to_string(), *f)).collect()

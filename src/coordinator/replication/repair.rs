@@ -133,6 +133,33 @@ impl Replication {
         spans
     }
 
+    /// The spans this node is a pending replica of in `keyspace` (it is joining, and will
+    /// replicate them once NORMAL), each with the replicas to stream it from — the span's
+    /// live replicas now — and this node, last: the spans a bootstrap repairs into this node.
+    pub fn bootstrap_spans(&self, keyspace: &KeyspaceDef) -> Vec<(TokenSpan, Vec<Replica>)> {
+        let view = self.view();
+        let Some(future) = &view.pending_ring else {
+            return Vec::new();
+        };
+        let mut spans = Vec::new();
+        for (start, end, _) in future.ranges() {
+            let pending = self.pending_replicas(&view, keyspace, end.0);
+            let Some(me) = pending.into_iter().find(Replica::is_local) else {
+                continue;
+            };
+            let mut replicas: Vec<Replica> = self
+                .replicas(&view, keyspace, end.0)
+                .into_iter()
+                .filter(|r| r.alive)
+                .collect();
+            replicas.push(me);
+            for span in TokenSpan::of_range(start.0, end.0) {
+                spans.push((span, replicas.clone()));
+            }
+        }
+        spans
+    }
+
     /// Tells every live node that a repair of `table` reaching every replica started at
     /// `started_at`, so their purge passes may drop the tombstones it carried; the nodes
     /// that did not take it (they keep those tombstones longer, which is safe).

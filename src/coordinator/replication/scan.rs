@@ -40,7 +40,7 @@ impl Replication {
         if strategy == Strategy::Local || view.nodes.len() == 1 {
             return self.scan_local(table, start.clone(), end, limit);
         }
-        let placement = self.placement(&view, &strategy);
+        let placement = self.placement(&view, &strategy, false);
         let need = self.need(keyspace, consistency);
         let from = start_token(start);
         let mut found: Vec<PartitionId> = Vec::new();

@@ -2,7 +2,9 @@
 //! the statement is acknowledged once each partition has what its consistency level needs.
 //!
 //! 1. Plan: for each partition update, its replicas (placement) and the level's [`Need`];
-//!    if the live replicas cannot meet it, `Unavailable` — before anything is sent.
+//!    while a node joins, its pending replicas too, each raising the need by one (a write
+//!    acknowledged during the move is then on enough replicas after it); if the live
+//!    replicas cannot meet it, `Unavailable` — before anything is sent.
 //! 2. Send: one message per replica node carrying all of that node's updates, this node's
 //!    applied in-process through `LocalReplica::write` (the cache versions are bumped before
 //!    it returns), each in its own task, so a replica still writing when the level is met
@@ -80,11 +82,15 @@ impl Replication {
                 .table_by_id(update.table)
                 .and_then(|t| catalog.keyspace(&t.keyspace))
                 .ok_or_else(|| Error::invalid(format!("unknown table id {}", update.table)))?;
-            let need = self.need(keyspace, consistency);
+            let mut need = self.need(keyspace, consistency);
             let mut alive = Tally::default();
-            let replicas = self.replicas(&view, keyspace, update.partition.token);
+            let mut replicas = self.replicas(&view, keyspace, update.partition.token);
             let local = replicas.iter().any(Replica::is_local);
             self.counters.planned(super::PartitionOp::Write, local);
+            for pending in self.pending_replicas(&view, keyspace, update.partition.token) {
+                need.plus_pending(&pending.dc);
+                replicas.push(pending);
+            }
             for replica in replicas {
                 let group = match replica.alive {
                     true => {

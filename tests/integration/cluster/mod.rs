@@ -27,6 +27,7 @@ mod coherence;
 mod convergence;
 mod digests;
 mod drivers;
+mod join;
 mod paxos;
 mod placement;
 mod repair;
@@ -67,6 +68,8 @@ const PROBE_KEYSPACE: &str = "cluster_probe";
 /// A cluster to start: how many nodes and what each one's environment adds.
 pub struct ClusterBuilder {
     nodes: usize,
+    /// Nodes started by [`ClusterBuilder::start`]: the first this many.
+    started: usize,
     env: Vec<(String, String)>,
     node_env: Vec<Vec<(String, String)>>,
 }
@@ -76,9 +79,17 @@ impl ClusterBuilder {
     pub fn new(nodes: usize) -> ClusterBuilder {
         ClusterBuilder {
             nodes,
+            started: nodes,
             env: Vec::new(),
             node_env: vec![Vec::new(); nodes],
         }
+    }
+
+    /// Starts only the first `n` nodes; the others are laid out (addresses, ports, data
+    /// directories) for [`TestCluster::restart`] to start later, joining the running cluster.
+    pub fn start_only(mut self, n: usize) -> ClusterBuilder {
+        self.started = n;
+        self
     }
 
     /// An environment override for every node (`RINGCACHE_SECTION__FIELD`).
@@ -123,10 +134,10 @@ impl ClusterBuilder {
             ports,
             tmp: Some(tmp),
         };
-        for i in 1..=cluster.len() {
+        for i in 1..=self.started {
             cluster.spawn(i);
         }
-        for i in 1..=cluster.len() {
+        for i in 1..=self.started {
             cluster.wait_ready(i);
         }
         cluster
@@ -250,8 +261,9 @@ impl TestCluster {
         }
     }
 
-    /// Kills node `i` if it runs, starts it again on its data directory and waits until it
-    /// serves (not until its peers see it: [`TestCluster::wait_all_up`]).
+    /// Kills node `i` if it runs, starts it again on its data directory (or for the first
+    /// time) and waits until it serves (not until its peers see it:
+    /// [`TestCluster::wait_all_up`]).
     pub fn restart(&mut self, i: usize) {
         self.kill9(i);
         self.spawn(i);
@@ -340,14 +352,14 @@ impl TestCluster {
             .expect("token-aware session")
     }
 
-    /// Waits until every node sees every other up: each lists all its peers in
+    /// Waits until every node running sees every other up: each lists all its peers in
     /// `system.peers` with their CQL address and tokens, and a write at ALL to a keyspace
     /// replicated on every node succeeds through it (so it believes every replica alive and
     /// every replica answered it).
     pub async fn wait_all_up(&self) {
         self.create_probe_keyspace().await;
         let deadline = Instant::now() + EVENT_TIMEOUT;
-        for i in 1..=self.len() {
+        for i in self.running() {
             loop {
                 let Err(last) = self.sees_all_up(i).await else {
                     break;
@@ -384,9 +396,16 @@ impl TestCluster {
         }
     }
 
+    /// The nodes started (and not killed), in order.
+    fn running(&self) -> Vec<usize> {
+        (1..=self.len())
+            .filter(|i| self.nodes[i - 1].child.is_some())
+            .collect()
+    }
+
     async fn create_probe_keyspace(&self) {
         let session = self.session(1).await;
-        let rf = self.len();
+        let rf = self.running().len();
         for ddl in [
             format!(
                 "CREATE KEYSPACE IF NOT EXISTS {PROBE_KEYSPACE} WITH replication = \
@@ -411,7 +430,7 @@ impl TestCluster {
             .map_err(|e| e.to_string())?
             .filter(|r| matches!(r, Ok((Some(_), Some(t))) if !t.is_empty()))
             .count();
-        if serving != self.len() - 1 {
+        if serving != self.running().len() - 1 {
             return Err(format!("node {i} lists {serving} serving peers"));
         }
         let mut write = Statement::new(format!("INSERT INTO {PROBE_KEYSPACE}.up (k) VALUES (?)"));

@@ -44,8 +44,12 @@ const KEYSPACES: [(&str, &str); 4] = [
     ("nts_dc2", "{'class': 'NetworkTopologyStrategy', 'dc2': 2}"),
 ];
 
-/// The ring as node 1 advertises it: every node's tokens and location.
-async fn advertised_ring(session: &Session) -> (TokenRing<Uuid>, HashMap<Uuid, Location>) {
+/// The ring as the node `session` reaches advertises it: every node's tokens and location
+/// (`nodes` of them).
+pub(super) async fn advertised_ring(
+    session: &Session,
+    nodes: usize,
+) -> (TokenRing<Uuid>, HashMap<Uuid, Location>) {
     let mut pairs = Vec::new();
     let mut locations = HashMap::new();
     for table in ["local", "peers"] {
@@ -69,7 +73,7 @@ async fn advertised_ring(session: &Session) -> (TokenRing<Uuid>, HashMap<Uuid, L
             locations.insert(host_id, Location { data_center, rack });
         }
     }
-    assert_eq!(locations.len(), 5, "five nodes advertised");
+    assert_eq!(locations.len(), nodes, "every node advertised");
     (TokenRing::new(pairs), locations)
 }
 
@@ -137,7 +141,7 @@ async fn the_scylla_driver_routes_to_the_replicas_ringcache_places() {
         5,
         "the driver knows five nodes"
     );
-    let (ring, locations) = advertised_ring(&admin).await;
+    let (ring, locations) = advertised_ring(&admin, 5).await;
 
     let mut rng = rand::rngs::StdRng::seed_from_u64(18);
     let mut tokens: Vec<i64> = ring
