@@ -39,6 +39,9 @@ enum Command {
     /// Repair tables by Merkle-tree anti-entropy, like `nodetool repair`: every replica of
     /// every token span compared, only differing partitions streamed, with progress.
     Repair(repair_cli::RepairArgs),
+    /// Take a node out of the cluster, like `nodetool decommission`: it hands its ranges to
+    /// the nodes that gain them (with progress), leaves, and stops.
+    Decommission(repair_cli::DecommissionArgs),
 }
 
 /// Flags override the config file and `RINGCACHE_*` environment variables.
@@ -93,7 +96,11 @@ fn main() -> Result<()> {
     // A chat command is a client: the driver's connection chatter is noise to its user.
     let default_level = match cli.command {
         Command::Serve(_) => "info",
-        Command::Chat(_) | Command::Bench(_) | Command::Status(_) | Command::Repair(_) => "warn",
+        Command::Chat(_)
+        | Command::Bench(_)
+        | Command::Status(_)
+        | Command::Repair(_)
+        | Command::Decommission(_) => "warn",
     };
     init_tracing(default_level);
     match cli.command {
@@ -111,6 +118,13 @@ fn main() -> Result<()> {
         Command::Repair(args) => {
             if let Err(error) = repair_cli::run(args) {
                 eprintln!("ringcache repair: {error:#}");
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Decommission(args) => {
+            if let Err(error) = repair_cli::decommission(args) {
+                eprintln!("ringcache decommission: {error:#}");
                 std::process::exit(1);
             }
             Ok(())
@@ -177,7 +191,10 @@ fn serve(args: ServeArgs) -> Result<()> {
         if let Some(path) = &args.ready_file {
             write_ready_file(path, &server).context("writing the ready file")?;
         }
-        wait_for_signal().await?;
+        tokio::select! {
+            signal = wait_for_signal() => signal?,
+            () = server.left() => {}
+        }
         tracing::info!("shutting down: finishing in-flight requests");
         server.shutdown().await;
         Ok(())
@@ -725,18 +742,79 @@ mod repair_cli {
         if args.force {
             query.push("force=1".to_owned());
         }
-        let (code, body) = http("POST", &node, &format!("/repair?{}", query.join("&")))?;
-        let started: RepairReport = match code {
+        let started = start(&node, &format!("/repair?{}", query.join("&")))?;
+        let report = follow(&node, &started)?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            print!("{}", summary(&report));
+        }
+        match report.state.as_str() {
+            "succeeded" => Ok(()),
+            _ => bail!("{}", report.error.unwrap_or_else(|| report.state.clone())),
+        }
+    }
+
+    /// `ringcache decommission` flags.
+    #[derive(Args)]
+    pub struct DecommissionArgs {
+        /// The node to take out: `host` or `host:port` of its metrics endpoint.
+        #[arg(long, short = 'H', default_value = "127.0.0.1")]
+        host: String,
+        /// Print the stream's final report as JSON instead of the summary.
+        #[arg(long)]
+        json: bool,
+    }
+
+    /// Starts the node's decommission, follows its stream, and waits until it stopped.
+    pub fn decommission(args: DecommissionArgs) -> Result<()> {
+        let node = with_port(&args.host);
+        let started = start(&node, "/decommission")?;
+        let report = follow(&node, &started)?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            print!("{}", summary(&report));
+        }
+        if report.state != "succeeded" {
+            bail!(
+                "{}; the node stays in the cluster",
+                report.error.unwrap_or_else(|| report.state.clone())
+            );
+        }
+        // The node leaves once its peers have seen it go, then stops: its endpoint closes.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while http("GET", &node, "/status").is_ok() {
+            if Instant::now() > deadline {
+                bail!("{node} handed its ranges over but has not stopped");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        if !args.json {
+            println!("{node} left the cluster and stopped.");
+        }
+        Ok(())
+    }
+
+    /// `POST path` on `node`: the job's first report.
+    fn start(node: &str, path: &str) -> Result<RepairReport> {
+        let (code, body) = http("POST", node, path)?;
+        match code {
             202 => serde_json::from_str(&body)
-                .with_context(|| format!("unreadable answer from {node}"))?,
+                .with_context(|| format!("unreadable answer from {node}")),
             400 | 409 => bail!("{}", body.trim_end()),
-            404 => bail!("{node} does not serve /repair (not a ringcache node?)"),
+            404 => bail!("{node} does not serve {path} (not a ringcache node?)"),
             other => bail!("{node} answered HTTP {other}: {}", body.trim_end()),
-        };
+        }
+    }
+
+    /// Follows the job `started` on `node` (`GET /repair`) with a progress line until it
+    /// ends; its last report.
+    fn follow(node: &str, started: &RepairReport) -> Result<RepairReport> {
         let tty = std::io::stderr().is_terminal();
         let mut last_line = Instant::now();
         let report = loop {
-            let (code, body) = http("GET", &node, "/repair")?;
+            let (code, body) = http("GET", node, "/repair")?;
             if code != 200 {
                 bail!("{node} answered HTTP {code}: {}", body.trim_end());
             }
@@ -760,15 +838,7 @@ mod repair_cli {
             }
             std::thread::sleep(Duration::from_millis(200));
         };
-        if args.json {
-            println!("{}", serde_json::to_string_pretty(&report)?);
-        } else {
-            print!("{}", summary(&report));
-        }
-        match report.state.as_str() {
-            "succeeded" => Ok(()),
-            _ => bail!("{}", report.error.unwrap_or_else(|| report.state.clone())),
-        }
+        Ok(report)
     }
 
     /// `[#####.....]  12/48 spans  3.1 MiB streamed  1.0 MiB/s  ks.t`
@@ -793,8 +863,15 @@ mod repair_cli {
 
     fn summary(r: &RepairReport) -> String {
         let mut out = format!(
-            "Repair {} of {}: {} in {:.1} s\n",
-            r.id, r.scope, r.state, r.elapsed_secs
+            "{} {} of {}: {} in {:.1} s\n",
+            match r.scope.as_str() {
+                "bootstrap" | "decommission" => "Stream",
+                _ => "Repair",
+            },
+            r.id,
+            r.scope,
+            r.state,
+            r.elapsed_secs
         );
         if !r.left_out.is_empty() {
             out += &format!("  left out (down): {}\n", r.left_out.join(", "));

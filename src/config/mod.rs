@@ -256,9 +256,10 @@ pub struct Faults {
     /// it died before applying it: the batch is applied only by the batchlog's replay.
     /// Exists so a test can show that replay completes such batches.
     pub abandon_logged_batches: bool,
-    /// A joining node skips streaming: it goes from JOINING to NORMAL without the data of
-    /// its ranges. Exists so the join test can show that it catches a join that loses data.
-    pub skip_bootstrap_streaming: bool,
+    /// A joining or leaving node skips streaming: it goes to NORMAL (or LEFT) without
+    /// handing over the data of its ranges. Exists so the join and decommission test can
+    /// show that it catches a move that loses data.
+    pub skip_streaming: bool,
 }
 
 /// The chat application's schema (`config/chat.cql`, built into the binary).

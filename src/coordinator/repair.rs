@@ -55,14 +55,16 @@ impl TablePlan {
 }
 
 impl Coordinator {
-    /// Plans a bootstrap's streaming: for every user table, the spans this joining node
-    /// will replicate, each repaired from its live replicas into this node (see
-    /// `server/bootstrap.rs`). Empty when this node is not joining.
-    pub fn plan_bootstrap(&self) -> Vec<TablePlan> {
+    /// Plans the streams of a node joining or leaving: for every user table, the spans
+    /// that gain a replica (only those this node gains, when it is the one `joining`), each
+    /// repaired from its live replicas into the pending ones (see `server/bootstrap.rs`,
+    /// `server/decommission.rs`). Empty when no move is in progress.
+    pub fn plan_movement(&self, joining: bool) -> Vec<TablePlan> {
         let catalog = self.read_catalog();
+        let to = joining.then(|| self.replication.view().local);
         let mut tables = Vec::new();
         for keyspace in catalog.user_keyspaces() {
-            let spans = self.replication.bootstrap_spans(keyspace);
+            let spans = self.replication.movement_spans(keyspace, to);
             if spans.is_empty() {
                 continue;
             }
@@ -76,6 +78,47 @@ impl Coordinator {
             }
         }
         tables
+    }
+
+    /// Whether every user keyspace's replication factor still fits, in each data centre,
+    /// in the nodes that own ranges once `leaving` is gone (Cassandra refuses a
+    /// decommission that would not); why not, if not.
+    pub fn fits_without(&self, leaving: uuid::Uuid) -> Result<(), String> {
+        let view = self.replication.view();
+        let catalog = self.read_catalog();
+        let local_dc = &view.local().data_center;
+        for keyspace in catalog.user_keyspaces() {
+            use crate::ring::Strategy;
+            let strategy = super::replication::strategy(keyspace);
+            let remain = |dc: Option<&str>| {
+                view.nodes
+                    .values()
+                    .filter(|n| n.status.owns_ranges() && n.host_id != leaving)
+                    .filter(|n| dc.is_none_or(|dc| n.data_center == dc))
+                    .count()
+            };
+            let needs: Vec<(Option<String>, usize)> = match &strategy {
+                Strategy::Local => continue,
+                Strategy::Simple { replication_factor } => vec![(None, *replication_factor)],
+                Strategy::NetworkTopology { .. } => strategy
+                    .factors(local_dc)
+                    .into_iter()
+                    .map(|(dc, rf)| (Some(dc), rf))
+                    .collect(),
+            };
+            for (dc, rf) in needs {
+                let remaining = remain(dc.as_deref());
+                if rf > remaining {
+                    let place = dc.unwrap_or_else(|| "the cluster".to_owned());
+                    return Err(format!(
+                        "keyspace {} has replication factor {rf} in {place}, and only \
+                         {remaining} node(s) would remain there: lower it (ALTER KEYSPACE) first",
+                        keyspace.name
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Plans a repair: the tables `options` names (user tables only), each span's replicas;

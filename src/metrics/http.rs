@@ -1,6 +1,8 @@
 //! The node's HTTP endpoint: `GET /metrics` for Prometheus, `GET /status` for
-//! `ringcache status` (JSON), `POST /repair` and `GET /repair` for `ringcache repair`, and — only when `[faults] link_control` is on — `POST
-//! /faults/...`, the seam through which cluster tests cut and heal internode links.
+//! `ringcache status` (JSON), `POST /repair` and `GET /repair` for `ringcache repair`,
+//! `POST /decommission` for `ringcache decommission` (followed through `GET /repair`), and —
+//! only when `[faults] link_control` is on — `POST /faults/...`, the seam through which
+//! cluster tests cut and heal internode links.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -21,7 +23,13 @@ pub struct Admin {
     pub status: Option<StatusSource>,
     /// Starts and reports repairs, for `ringcache repair`.
     pub repair: Option<Arc<dyn RepairAdmin>>,
+    /// Starts this node's decommission, for `ringcache decommission`.
+    pub decommission: Option<DecommissionSource>,
 }
+
+/// Starts `POST /decommission`: the stream's first report as JSON, or the status line and
+/// the reason it was refused. Its progress is `GET /repair`'s.
+pub type DecommissionSource = Arc<dyn Fn() -> Result<String, (&'static str, String)> + Send + Sync>;
 
 /// What `/repair` drives.
 pub trait RepairAdmin: Send + Sync {
@@ -120,6 +128,13 @@ fn route(
                 query_value(query, "table"),
                 query_value(query, "force").is_some_and(|f| f == "1" || f == "true"),
             ) {
+                Ok(json) => ("202 Accepted", "application/json", json),
+                Err((status, why)) => (status, "text/plain", format!("{why}\n")),
+            },
+            None => not_found,
+        },
+        ("POST", "/decommission") => match &admin.decommission {
+            Some(start) => match start() {
                 Ok(json) => ("202 Accepted", "application/json", json),
                 Err((status, why)) => (status, "text/plain", format!("{why}\n")),
             },

@@ -30,7 +30,7 @@ pub struct Status {
     /// their hint space full): they need `ringcache repair` within gc_grace_seconds.
     #[serde(default)]
     pub needs_repair: Vec<String>,
-    /// The answering node's bootstrap stream, while it joins: spans and bytes so far.
+    /// The answering node's stream while it joins or leaves: spans and bytes so far.
     #[serde(default)]
     pub streaming: Option<String>,
 }
@@ -127,7 +127,7 @@ impl Status {
             );
         }
         if let Some(streaming) = &self.streaming {
-            let _ = writeln!(out, "Streaming (joining): {streaming}");
+            let _ = writeln!(out, "Streaming ({streaming})");
         }
         out += &self.metadata.render(self.this_node);
         out

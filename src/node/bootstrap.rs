@@ -7,7 +7,8 @@
 //! *before* the identity is created, and removed once the node is NORMAL, so a node killed
 //! mid-stream streams again when it restarts instead of serving ranges it never received.
 //! A seed (a node whose seeds are only itself, or none) founds or rejoins its cluster and
-//! never streams, as in Cassandra.
+//! never streams, as in Cassandra. A node that left the cluster (decommission) records it in
+//! `<data_dir>/left` and never starts on that directory again.
 
 use std::path::Path;
 
@@ -42,6 +43,31 @@ pub fn finished(data_dir: &Path) -> std::io::Result<()> {
     }
 }
 
+/// Where a node that left the cluster (decommission) records it.
+const LEFT_FILE: &str = "left";
+
+/// Records, durably, that this node left the cluster: its tokens now belong to others.
+pub fn record_left(data_dir: &Path) -> std::io::Result<()> {
+    super::identity::durable_write(
+        &data_dir.join(LEFT_FILE),
+        b"this node was decommissioned: it left the cluster\n",
+    )
+}
+
+/// Refuses to start a node that left the cluster on its old data directory: it would come
+/// back owning ranges whose data and writes went to other nodes since (Cassandra refuses
+/// too). Wiped, it joins as a new node.
+pub fn check_not_left(data_dir: &Path) -> Result<(), String> {
+    match data_dir.join(LEFT_FILE).exists() {
+        false => Ok(()),
+        true => Err(format!(
+            "this node was decommissioned and left its cluster; {} cannot rejoin it (start \
+             with an empty data_dir to join as a new node)",
+            data_dir.display()
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,5 +88,8 @@ mod tests {
             "a restart of a joined node"
         );
         finished(path).unwrap();
+        assert!(check_not_left(path).is_ok());
+        record_left(path).unwrap();
+        assert!(check_not_left(path).unwrap_err().contains("decommissioned"));
     }
 }

@@ -84,9 +84,11 @@ impl ClusterSources {
             .ownership(keyspace)
             .map_err(|e| e.to_string())?;
         let view = self.membership.view();
+        // A node that left is gone from the cluster (its gossip state lingers).
         let nodes = view
             .nodes
             .values()
+            .filter(|n| n.status != NodeStatus::Left)
             .map(|n| NodeRow {
                 host_id: n.host_id,
                 address: n.internode.ip().to_string(),
@@ -104,7 +106,8 @@ impl ClusterSources {
             needs_repair: self.shared.coordinator.needs_repair(),
             streaming: self.repairs.streaming().map(|r| {
                 format!(
-                    "{} of {} spans, {} partitions, {} bytes streamed in {:.0} s",
+                    "{}: {} of {} spans, {} partitions, {} bytes streamed in {:.0} s",
+                    r.scope,
                     r.spans_done,
                     r.spans_total,
                     r.partitions_repaired,

@@ -9,7 +9,7 @@
 //!    gossip digests hold its state; Cassandra sleeps RING_DELAY instead), so every write
 //!    acknowledged from then on reaches it.
 //! 3. It streams: every span it will replicate, of every user table, is repaired from the
-//!    span's live replicas into it (`Repairs::bootstrap`: Merkle trees, then the partitions
+//!    span's live replicas into it (`Repairs::stream`: Merkle trees, then the partitions
 //!    it lacks, merged by last-write-wins, tombstones included, applied through its normal
 //!    write path). Together with step 2 this node then holds every write acknowledged
 //!    before it was seen joining and every one after. A failure (a source gone, a timeout)
@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::repair::Repairs;
+use super::repair::{Repairs, Stream};
 use super::Shared;
 use crate::cluster::gossip::Gossiper;
 use crate::cluster::membership::{Membership, NodeStatus};
@@ -72,16 +72,19 @@ pub async fn run(joining: Joining, mut shutdown: watch::Receiver<bool>) {
         );
     }
     loop {
-        let streamed = match shared.config.faults.skip_bootstrap_streaming {
+        let streamed = match shared.config.faults.skip_streaming {
             true => {
-                tracing::warn!("[faults] skip_bootstrap_streaming: joining without the data");
+                tracing::warn!("[faults] skip_streaming: joining without the data");
                 Ok(Default::default())
             }
             false => {
-                let plan = shared.coordinator.plan_bootstrap();
-                tokio::select! {
-                    streamed = repairs.bootstrap(&shared, plan) => streamed,
-                    _ = shutdown.changed() => return,
+                let plan = shared.coordinator.plan_movement(true);
+                match repairs.begin_stream(Stream::Bootstrap, &plan) {
+                    Ok((_, progress)) => tokio::select! {
+                        streamed = repairs.stream(&shared, &plan, &progress) => streamed,
+                        _ = shutdown.changed() => return,
+                    },
+                    Err(error) => Err(error),
                 }
             }
         };

@@ -18,6 +18,7 @@
 mod admin;
 mod bootstrap;
 mod connection;
+mod decommission;
 mod listener;
 mod repair;
 
@@ -121,6 +122,8 @@ pub struct Server {
     /// Address of the internode listener.
     pub internode_addr: SocketAddr,
     shutdown: watch::Sender<bool>,
+    /// Turns true once this node has left the cluster (decommission): it should stop.
+    left: watch::Receiver<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -141,6 +144,7 @@ impl Server {
             .iter()
             .filter_map(|s| crate::config::parse_seed(s, config.internode_port))
             .any(|seed| seed != me);
+        crate::node::bootstrap::check_not_left(&config.data_dir).map_err(data_dir)?;
         // Decided (and recorded) before a first start creates the identity: see node/bootstrap.rs.
         let bootstrap =
             crate::node::bootstrap::needed(&config.data_dir, config.auto_bootstrap, other_seeds)
@@ -270,6 +274,14 @@ impl Server {
         });
         let watched = sources.clone();
         metrics.watch_cluster(Box::new(move || watched.report()));
+        let (left_tx, left) = watch::channel(false);
+        let decommission = Arc::new(decommission::Decommission::new(
+            shared.clone(),
+            repairs.clone(),
+            cluster.membership.clone(),
+            cluster.gossiper.clone(),
+            left_tx,
+        ));
         let admin = crate::metrics::Admin {
             faults: shared
                 .config
@@ -278,6 +290,7 @@ impl Server {
                 .then(|| cluster.transport.faults().clone()),
             status: Some(Arc::new(move |keyspace| sources.status(keyspace))),
             repair: Some(Arc::new(repair::Endpoint(repairs.clone()))),
+            decommission: Some(Arc::new(move || decommission.start())),
         };
         let joining = bootstrap.then(|| bootstrap::Joining {
             shared: shared.clone(),
@@ -320,8 +333,18 @@ impl Server {
             metrics_addr,
             internode_addr,
             shutdown,
+            left,
             tasks,
         })
+    }
+
+    /// Resolves once this node has left the cluster (`ringcache decommission`): the
+    /// process has nothing left to serve and should shut down.
+    pub fn left(&self) -> impl std::future::Future<Output = ()> + 'static {
+        let mut left = self.left.clone();
+        async move {
+            let _ = left.wait_for(|left| *left).await;
+        }
     }
 
     /// Stops accepting, lets open connections finish their in-flight requests (bounded by a

@@ -11,8 +11,22 @@ use super::Shared;
 use crate::coordinator::{RepairCounts, RepairOptions, RepairProgress, TablePlan};
 use crate::metrics::status::RepairReport;
 
-/// The scope a bootstrap's stream reports as.
-const BOOTSTRAP_SCOPE: &str = "bootstrap";
+/// The streams of a node joining or leaving, each reported as a repair job of its own scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Bootstrap,
+    Decommission,
+}
+
+impl Stream {
+    /// The job's scope in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stream::Bootstrap => "bootstrap",
+            Stream::Decommission => "decommission",
+        }
+    }
+}
 
 /// This node's repairs.
 pub struct Repairs {
@@ -139,49 +153,63 @@ impl Repairs {
         None
     }
 
-    /// Streams a joining node's ranges (`Coordinator::plan_bootstrap`: every span it will
-    /// replicate, repaired from its live replicas into it) as this node's repair job, scope
-    /// `bootstrap`, so `ringcache status` and `GET /repair` show the progress. Returns when
-    /// done: what it streamed, or the first failure (a repair running here: try later).
-    pub async fn bootstrap(
-        self: &Arc<Self>,
-        shared: &Shared,
-        tables: Vec<TablePlan>,
-    ) -> Result<RepairCounts, String> {
+    /// Registers the stream of a node joining or leaving (`Coordinator::plan_movement`:
+    /// spans repaired from their live replicas into the pending ones) as this node's repair
+    /// job, scope `bootstrap` or `decommission`, so `ringcache status` and `GET /repair`
+    /// show its progress: its first report and its counts. Refused while a repair runs.
+    pub fn begin_stream(
+        &self,
+        scope: Stream,
+        tables: &[TablePlan],
+    ) -> Result<(RepairReport, Arc<RepairProgress>), String> {
         let progress = Arc::new(RepairProgress::default());
-        {
-            let mut state = self.state.lock().expect("repair state");
-            if let Some((report, _, _)) = &state.latest {
-                if report.state == "running" {
-                    return Err(format!("repair {} is running on this node", report.id));
-                }
+        let mut state = self.state.lock().expect("repair state");
+        if let Some((report, _, _)) = &state.latest {
+            if report.state == "running" {
+                return Err(format!("repair {} is running on this node", report.id));
             }
-            state.next_id += 1;
-            let spans: usize = tables.iter().map(|t| t.spans()).sum();
-            progress.spans_total.store(spans as u64, Ordering::Relaxed);
-            let report = RepairReport {
-                id: state.next_id,
-                state: "running".to_owned(),
-                scope: BOOTSTRAP_SCOPE.to_owned(),
-                tables_total: tables.len(),
-                ..RepairReport::default()
-            };
-            state.latest = Some((report, progress.clone(), Instant::now()));
         }
+        state.next_id += 1;
+        let spans: usize = tables.iter().map(|t| t.spans()).sum();
+        progress.spans_total.store(spans as u64, Ordering::Relaxed);
+        let report = RepairReport {
+            id: state.next_id,
+            state: "running".to_owned(),
+            scope: scope.name().to_owned(),
+            tables_total: tables.len(),
+            spans_total: spans as u64,
+            ..RepairReport::default()
+        };
+        state.latest = Some((report.clone(), progress.clone(), Instant::now()));
+        Ok((report, progress))
+    }
+
+    /// Runs a stream [`Repairs::begin_stream`] registered; what it streamed, or the first
+    /// failure.
+    pub async fn stream(
+        &self,
+        shared: &Shared,
+        tables: &[TablePlan],
+        progress: &Arc<RepairProgress>,
+    ) -> Result<RepairCounts, String> {
         let failure = self
-            .run_tables(shared, &tables, &progress, (false, false))
+            .run_tables(shared, tables, progress, (false, false))
             .await;
-        self.finish(&progress, failure.clone());
+        self.finish(progress, failure.clone());
         match failure {
             None => Ok(progress.counts()),
             Some(error) => Err(error),
         }
     }
 
-    /// A bootstrap stream in progress here, for `ringcache status`.
+    /// A join's or leave's stream in progress here, for `ringcache status`.
     pub fn streaming(&self) -> Option<RepairReport> {
-        self.report()
-            .filter(|r| r.scope == BOOTSTRAP_SCOPE && r.state == "running")
+        self.report().filter(|r| {
+            r.state == "running"
+                && [Stream::Bootstrap, Stream::Decommission]
+                    .iter()
+                    .any(|s| s.name() == r.scope)
+        })
     }
 
     fn update(&self, change: impl FnOnce(&mut RepairReport)) {

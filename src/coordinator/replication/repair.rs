@@ -24,6 +24,7 @@ use super::{Replica, Replication};
 use crate::cluster::message::{ReadCommand, Request, Response};
 use crate::cluster::transport::CallError;
 use crate::replica::{repair_limits, whole_partition};
+use crate::ring::TokenRing;
 use crate::schema::KeyspaceDef;
 use crate::storage::merge::{merge_fragments, repair_for};
 use crate::storage::merkle::{MerkleTree, TokenSpan};
@@ -133,26 +134,39 @@ impl Replication {
         spans
     }
 
-    /// The spans this node is a pending replica of in `keyspace` (it is joining, and will
-    /// replicate them once NORMAL), each with the replicas to stream it from — the span's
-    /// live replicas now — and this node, last: the spans a bootstrap repairs into this node.
-    pub fn bootstrap_spans(&self, keyspace: &KeyspaceDef) -> Vec<(TokenSpan, Vec<Replica>)> {
+    /// The spans of `keyspace` that have pending replicas while a node joins or leaves,
+    /// each with the replicas a stream of it is a repair among: the span's live replicas
+    /// now, then its pending ones. With `to`, only the spans `to` is pending for, with `to`
+    /// alone as the pending one (a joining node streams what it gains); without, every
+    /// span that gains a replica (a leaving node hands over all it loses).
+    pub fn movement_spans(
+        &self,
+        keyspace: &KeyspaceDef,
+        to: Option<uuid::Uuid>,
+    ) -> Vec<(TokenSpan, Vec<Replica>)> {
         let view = self.view();
         let Some(future) = &view.pending_ring else {
             return Vec::new();
         };
+        // Within a range of both rings' tokens together, the replicas on each ring are the
+        // same throughout (a leaving node's tokens are on the current ring only, a joining
+        // one's on the pending ring only).
+        let boundaries = TokenRing::new(future.tokens().chain(view.ring.tokens()).map(|t| (t, ())));
         let mut spans = Vec::new();
-        for (start, end, _) in future.ranges() {
-            let pending = self.pending_replicas(&view, keyspace, end.0);
-            let Some(me) = pending.into_iter().find(Replica::is_local) else {
+        for (start, end, _) in boundaries.ranges() {
+            let mut pending = self.pending_replicas(&view, keyspace, end.0);
+            if let Some(to) = to {
+                pending.retain(|r| r.host_id == to);
+            }
+            if pending.is_empty() {
                 continue;
-            };
+            }
             let mut replicas: Vec<Replica> = self
                 .replicas(&view, keyspace, end.0)
                 .into_iter()
                 .filter(|r| r.alive)
                 .collect();
-            replicas.push(me);
+            replicas.extend(pending);
             for span in TokenSpan::of_range(start.0, end.0) {
                 spans.push((span, replicas.clone()));
             }

@@ -1,13 +1,16 @@
-//! A node joining a running cluster (bootstrap): it streams the ranges it takes over and
-//! takes, as a pending replica, the writes made while it joins, so once it is NORMAL it
-//! holds every acknowledged write of every partition it replicates — checked on the node
-//! itself, reading at ONE through it only the partitions the ring makes it a replica of
-//! (which it answers from its own store), so the other replicas cannot answer for it.
+//! Nodes joining and leaving a running cluster under writes. A joining node (bootstrap)
+//! streams the ranges it takes over and takes, as a pending replica, the writes made while
+//! it joins; a leaving one (decommission) streams its ranges to the nodes that gain them,
+//! which take the writes made meanwhile. Afterwards every node holds every acknowledged write
+//! of every partition it replicates — checked on each node itself, reading at ONE through it
+//! only the partitions the ring makes it a replica of (which it answers from its own
+//! store), so the other replicas cannot answer for it.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use futures::StreamExt;
 use ringcache::metrics::status::Status;
 use ringcache::ring::{Murmur3Partitioner, Placement, Strategy};
 use scylla::client::session::Session;
@@ -22,8 +25,11 @@ use crate::node::eventually;
 
 /// Rows written before the fourth node starts; every tenth is then deleted.
 const BEFORE: i32 = 2000;
-/// Keys written while it joins start here.
-const DURING: i32 = 100_000;
+/// Keys written while node 4 joins start here, and while node 2 leaves here.
+const DURING_JOIN: i32 = 100_000;
+const DURING_LEAVE: i32 = 200_000;
+/// Keys written on the four-node ring, between the join and the leave, start here.
+const BETWEEN: i32 = 300_000;
 
 /// `ringcache status --json` of node `i` for `keyspace`.
 fn status(cluster: &TestCluster, i: usize, keyspace: &str) -> Status {
@@ -54,15 +60,16 @@ async fn put(session: &Session, k: i32) -> bool {
     session.query_unpaged(write, (k, k)).await.is_ok()
 }
 
-/// Writes keys from [`DURING`] up, at QUORUM, through nodes 1–3 in turn, until `stop`;
+/// Writes keys from `first` up, at QUORUM, through `sessions` in turn, until `stop`;
 /// returns the keys acknowledged. Counts failures in `failed`.
 async fn write_until(
     sessions: Vec<Session>,
+    first: i32,
     stop: Arc<AtomicBool>,
     failed: Arc<AtomicUsize>,
 ) -> Vec<i32> {
     let mut acknowledged = Vec::new();
-    let mut k = DURING;
+    let mut k = first;
     while !stop.load(Ordering::Relaxed) {
         let session = &sessions[k as usize % sessions.len()];
         match put(session, k).await {
@@ -76,8 +83,145 @@ async fn write_until(
     acknowledged
 }
 
+/// The host id of the node `session` reaches.
+async fn host_id(session: &Session) -> Uuid {
+    session
+        .query_unpaged("SELECT host_id FROM system.local", &[])
+        .await
+        .expect("system.local")
+        .into_rows_result()
+        .expect("rows")
+        .single_row::<(Uuid,)>()
+        .expect("host id")
+        .0
+}
+
+/// Reads at ONE through `session` (node `host`) every key of `expected` that the ring
+/// `session` advertises makes `host` a replica of — which it answers from its own store —
+/// and returns how many it checked and the (key, expected, found) it got wrong.
+async fn check_replica(
+    session: &Session,
+    nodes: usize,
+    expected: &BTreeMap<i32, Option<i32>>,
+) -> (usize, Vec<(i32, Option<i32>, Option<i32>)>) {
+    let host = host_id(session).await;
+    let (ring, locations) = advertised_ring(session, nodes).await;
+    let placement = Placement::new(
+        &ring,
+        &locations,
+        &Strategy::Simple {
+            replication_factor: 3,
+        },
+    );
+    let mine: Vec<(i32, Option<i32>)> = expected
+        .iter()
+        .filter(|(k, _)| {
+            let token = Murmur3Partitioner::token(&k.to_be_bytes());
+            placement.replicas(token).contains(&host)
+        })
+        .map(|(k, want)| (*k, *want))
+        .collect();
+    let reads = mine.iter().map(|(k, want)| async move {
+        let read = at("SELECT v FROM grow.t WHERE k = ?", Consistency::One);
+        let rows = session
+            .query_unpaged(read, (*k,))
+            .await
+            .expect("read at ONE");
+        let got = rows
+            .into_rows_result()
+            .expect("rows")
+            .maybe_first_row::<(i32,)>()
+            .expect("typed")
+            .map(|r| r.0);
+        (got != *want).then_some((*k, *want, got))
+    });
+    let wrong: Vec<_> = futures::stream::iter(reads)
+        .buffer_unordered(32)
+        .filter_map(|w| async move { w })
+        .collect()
+        .await;
+    let checked = mine.len();
+    (checked, wrong)
+}
+
+/// Asserts that node `i` holds every partition of `expected` it replicates, and that it
+/// replicates more than `share` of them.
+async fn assert_holds(
+    cluster: &TestCluster,
+    i: usize,
+    nodes: usize,
+    expected: &BTreeMap<i32, Option<i32>>,
+    share: f64,
+) {
+    let session = cluster.session(i).await;
+    let (checked, wrong) = check_replica(&session, nodes, expected).await;
+    assert!(
+        wrong.is_empty(),
+        "node {i} holds {} of the {checked} partitions it replicates wrongly, e.g. (key, \
+         expected, found) {:?}",
+        wrong.len(),
+        &wrong[..wrong.len().min(10)]
+    );
+    assert!(
+        checked as f64 > share * expected.len() as f64,
+        "node {i} replicates only {checked} of {} partitions",
+        expected.len()
+    );
+}
+
+/// Ownership as node `i` reports it for `grow`: every node listed, each effective share,
+/// summing to RF 3.
+fn assert_ownership(cluster: &TestCluster, i: usize, nodes: usize) {
+    let seen = status(cluster, i, "grow");
+    assert_eq!(seen.nodes.len(), nodes, "{seen:?}");
+    assert!(
+        seen.nodes.iter().all(|n| n.up && n.state == "Normal"),
+        "{seen:?}"
+    );
+    let total: f64 = seen.nodes.iter().map(|n| n.owns.expect("owns")).sum();
+    assert!(
+        (total - 3.0).abs() < 1e-6,
+        "ownership sums to {total}, not 3"
+    );
+}
+
+/// Writes at QUORUM in the background through chosen nodes, from a first key up.
+struct Writer {
+    stop: Arc<AtomicBool>,
+    failed: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<Vec<i32>>,
+}
+
+impl Writer {
+    async fn start(cluster: &TestCluster, through: &[usize], first: i32) -> Writer {
+        let mut sessions = Vec::new();
+        for i in through {
+            sessions.push(cluster.session(*i).await);
+        }
+        let (stop, failed) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicUsize::new(0)),
+        );
+        let task = tokio::spawn(write_until(sessions, first, stop.clone(), failed.clone()));
+        Writer { stop, failed, task }
+    }
+
+    /// Stops it: the keys acknowledged, after checking that some were and none failed.
+    async fn stop(self) -> Vec<i32> {
+        self.stop.store(true, Ordering::Relaxed);
+        let written = self.task.await.expect("writer");
+        assert_eq!(
+            self.failed.load(Ordering::Relaxed),
+            0,
+            "writes failed meanwhile"
+        );
+        assert!(!written.is_empty(), "no write was made meanwhile");
+        written
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_joining_node_streams_its_ranges_and_takes_the_writes_made_meanwhile() {
+async fn a_node_joins_then_one_leaves_and_no_acknowledged_write_is_lost() {
     let mut cluster = ClusterBuilder::new(4).start_only(3).start();
     cluster.wait_all_up().await;
     let s1 = cluster.session(1).await;
@@ -96,94 +240,82 @@ async fn a_joining_node_streams_its_ranges_and_takes_the_writes_made_meanwhile()
         let delete = at("DELETE FROM grow.t WHERE k = ?", Consistency::Quorum);
         s1.query_unpaged(delete, (k,)).await.expect("delete");
     }
+    let mut expected: BTreeMap<i32, Option<i32>> = (0..BEFORE)
+        .map(|k| (k, (k % 10 != 0).then_some(k)))
+        .collect();
 
-    // Writes keep coming through nodes 1-3 while node 4 starts, streams and turns NORMAL.
-    let mut sessions = Vec::new();
-    for i in 1..=3 {
-        sessions.push(cluster.session(i).await);
-    }
-    let (stop, failed) = (Arc::new(AtomicBool::new(false)), Arc::default());
-    let writer = tokio::spawn(write_until(sessions, stop.clone(), Arc::clone(&failed)));
-    cluster.restart(4);
+    // Join: writes keep coming through nodes 1-3 while node 4 starts, streams and turns
+    // NORMAL. Node 4 then answers, from its own store, every partition it replicates.
+    let n4 = cluster.ip(4).to_string();
+    let writer = Writer::start(&cluster, &[1, 2, 3], DURING_JOIN).await;
+    let started = std::time::Instant::now();
+    cluster.spawn(4);
     eventually("node 1 sees node 4 up and NORMAL", || {
-        let seen = status(&cluster, 1, "grow");
-        let n4 = cluster.ip(4).to_string();
-        seen.nodes
+        status(&cluster, 1, "grow")
+            .nodes
             .iter()
             .any(|n| n.address == n4 && n.up && n.state == "Normal")
     })
     .await;
-    stop.store(true, Ordering::Relaxed);
-    let during = writer.await.expect("writer");
-    assert_eq!(
-        failed.load(Ordering::Relaxed),
-        0,
-        "writes failed during the join"
+    let written = writer.stop().await;
+    eprintln!(
+        "node 4 joined in {:.1} s, {} writes acknowledged meanwhile",
+        started.elapsed().as_secs_f64(),
+        written.len()
     );
-    assert!(!during.is_empty(), "no write was made while node 4 joined");
+    expected.extend(written.into_iter().map(|k| (k, Some(k))));
+    assert_ownership(&cluster, 1, 4);
+    assert_holds(&cluster, 4, 4, &expected, 0.5).await;
 
-    // Ownership: four nodes, each share effective for RF 3, summing to 300 %.
-    let seen = status(&cluster, 1, "grow");
-    assert_eq!(seen.nodes.len(), 4);
-    let total: f64 = seen.nodes.iter().map(|n| n.owns.expect("owns")).sum();
-    assert!(
-        (total - 3.0).abs() < 1e-6,
-        "ownership sums to {total}, not 3"
-    );
-
-    // Node 4 answers, from its own store, every partition the ring makes it a replica of.
-    let s4 = cluster.session(4).await;
-    let local = s4
-        .query_unpaged("SELECT host_id FROM system.local", &[])
-        .await
-        .expect("system.local")
-        .into_rows_result()
-        .expect("rows")
-        .single_row::<(Uuid,)>()
-        .expect("host id")
-        .0;
-    let (ring, locations) = advertised_ring(&s1, 4).await;
-    let placement = Placement::new(
-        &ring,
-        &locations,
-        &Strategy::Simple {
-            replication_factor: 3,
-        },
-    );
-    let expected: BTreeMap<i32, Option<i32>> = (0..BEFORE)
-        .map(|k| (k, (k % 10 != 0).then_some(k)))
-        .chain(during.iter().map(|k| (*k, Some(*k))))
-        .collect();
-    let mut checked = 0;
-    let mut wrong = Vec::new();
-    for (k, want) in &expected {
-        let token = Murmur3Partitioner::token(&k.to_be_bytes());
-        if !placement.replicas(token).contains(&local) {
-            continue;
-        }
-        checked += 1;
-        let read = at("SELECT v FROM grow.t WHERE k = ?", Consistency::One);
-        let rows = s4.query_unpaged(read, (*k,)).await.expect("read at ONE");
-        let got = rows
-            .into_rows_result()
-            .expect("rows")
-            .maybe_first_row::<(i32,)>()
-            .expect("typed")
-            .map(|r| r.0);
-        if got != *want {
-            wrong.push((*k, *want, got));
-        }
+    // Rows placed on the four-node ring, so each node lacks a quarter of them.
+    for k in BETWEEN..BETWEEN + BEFORE {
+        assert!(
+            put(&s1, k).await,
+            "write {k} between the join and the leave"
+        );
+        expected.insert(k, Some(k));
     }
+
+    // Leave: node 2 hands its ranges over while writes come through nodes 1, 3 and 4, and
+    // stops. With RF 3 on the three left, each holds every partition.
+    let writer = Writer::start(&cluster, &[1, 3, 4], DURING_LEAVE).await;
+    let started = std::time::Instant::now();
+    let metrics = cluster.metrics(2).to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_ringcache"))
+            .args(["decommission", "-H", &metrics])
+            .output()
+            .expect("ringcache decommission")
+    })
+    .await
+    .expect("decommission");
     assert!(
-        wrong.is_empty(),
-        "node 4 holds {} of {checked} partitions it replicates wrongly, e.g. (key, \
-         expected, found) {:?}",
-        wrong.len(),
-        &wrong[..wrong.len().min(10)]
+        out.status.success(),
+        "decommission failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
     );
+    let written = writer.stop().await;
+    eprintln!(
+        "node 2 left in {:.1} s, {} writes acknowledged meanwhile",
+        started.elapsed().as_secs_f64(),
+        written.len()
+    );
+    expected.extend(written.into_iter().map(|k| (k, Some(k))));
+    let stopped = cluster.wait_exit(2);
+    assert!(stopped.success(), "node 2 stopped with {stopped}");
+    for i in [1, 3, 4] {
+        assert_ownership(&cluster, i, 3);
+        assert_holds(&cluster, i, 3, &expected, 0.99).await;
+    }
+
+    // A node that left does not come back on its old data directory.
+    cluster.spawn(2);
+    let refused = cluster.wait_exit(2);
+    assert!(!refused.success());
+    let log = cluster.log_tail(2, 100);
     assert!(
-        checked > expected.len() / 2,
-        "node 4 replicates only {checked} of {} partitions",
-        expected.len()
+        log.contains("was decommissioned and left its cluster"),
+        "{log}"
     );
 }

@@ -253,6 +253,20 @@ impl TestCluster {
         }
     }
 
+    /// Waits until node `i` exits by itself (bounded) and reaps it: how it exited.
+    pub fn wait_exit(&mut self, i: usize) -> std::process::ExitStatus {
+        let deadline = Instant::now() + EVENT_TIMEOUT;
+        let child = self.nodes[i - 1].child.as_mut().expect("node running");
+        loop {
+            if let Some(status) = child.try_wait().expect("node status") {
+                self.nodes[i - 1].child = None;
+                return status;
+            }
+            assert!(Instant::now() < deadline, "node {i} did not stop");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// SIGKILL node `i` and reap it: a crash, no shutdown path runs.
     pub fn kill9(&mut self, i: usize) {
         if let Some(mut child) = self.nodes[i - 1].child.take() {
