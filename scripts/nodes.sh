@@ -36,15 +36,19 @@ start_node() {
     exit 1
 }
 
-# wait_peers_up NET N: until node 1 of NET sees N - 1 peers up.
+# wait_peers_up NET N: until node 1 of NET sees N nodes up and NORMAL (a node new to the
+# cluster is JOINING while it streams its ranges).
 wait_peers_up() {
-    local net="$1" n="$2" up
-    for _ in $(seq 1 600); do
-        up="$(curl -s "http://127.0.$net.1:9180/metrics" | awk '/^ringcache_peers\{state="up"\}/{print $2}')"
-        [ "${up:-0}" -ge $((n - 1)) ] && return 0
+    local net="$1" n="$2"
+    for _ in $(seq 1 1200); do
+        "$BIN" status --json -H "127.0.$net.1" 2>/dev/null | python3 -c '
+import json, sys
+nodes = json.load(sys.stdin)["nodes"]
+sys.exit(sum(1 for x in nodes if x["up"] and x["state"] == "Normal") < int(sys.argv[1]))' "$n" \
+            && return 0
         sleep 0.1
     done
-    log "127.0.$net.1 does not see $((n - 1)) peers up"
+    log "127.0.$net.1 does not see $n nodes up and NORMAL"
     exit 1
 }
 

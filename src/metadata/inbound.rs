@@ -64,6 +64,14 @@ impl MetadataLog {
                 let timeout = peer_timeout(timeout_ms);
                 MetaResponse::Join(self.admit(host_id, addr, timeout, forwarded).await)
             }
+            MetaRequest::Leave {
+                host_id,
+                timeout_ms,
+                forwarded,
+            } => {
+                let timeout = peer_timeout(timeout_ms);
+                MetaResponse::Leave(self.remove(host_id, timeout, forwarded).await)
+            }
         }
     }
 }

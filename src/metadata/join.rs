@@ -142,6 +142,80 @@ impl MetadataLog {
         }
     }
 
+    /// Leaves the group (this node is leaving the cluster): asks the leader, through any
+    /// member, to remove it, so the group's majority stops counting a node that is gone.
+    pub async fn leave(&self) -> Result<(), MetaError> {
+        match self.remove(self.id, JOIN_TIMEOUT, false).await {
+            Ok(()) => Ok(()),
+            Err(Refused::Timeout) => Err(MetaError::Timeout(JOIN_TIMEOUT)),
+            Err(refused) => Err(MetaError::Remote(format!("{refused:?}"))),
+        }
+    }
+
+    /// A leave request: done here when this node leads, else forwarded to the leader once.
+    pub(super) async fn remove(
+        &self,
+        host_id: Uuid,
+        timeout: Duration,
+        forwarded: bool,
+    ) -> Result<(), Refused> {
+        let deadline = Instant::now() + timeout;
+        let leader = self.raft.metrics().borrow().current_leader;
+        if leader == Some(self.id) {
+            let _one_at_a_time = tokio::time::timeout_at(deadline.into(), self.join_lock.lock())
+                .await
+                .map_err(|_| Refused::Timeout)?;
+            return self.remove_as_leader(host_id, deadline).await;
+        }
+        let leader_addr = leader.and_then(|l| self.address_of(l));
+        let (Some(to), false) = (leader_addr, forwarded) else {
+            return Err(Refused::NotLeader(leader_addr));
+        };
+        let request = MetaRequest::Leave {
+            host_id,
+            timeout_ms: timeout.as_millis() as u64,
+            forwarded: true,
+        };
+        match call(&self.transport, to, &request, timeout).await {
+            Ok(MetaResponse::Leave(answer)) => answer,
+            Ok(_) => Err(Refused::Failed(
+                "a metadata answer of the wrong kind".into(),
+            )),
+            Err(e) => Err(Refused::Failed(e.to_string())),
+        }
+    }
+
+    /// Removes the node from the group (voter or learner), then promotes a learner in its
+    /// place while the group has fewer than [`MAX_VOTERS`] voters.
+    async fn remove_as_leader(&self, id: Uuid, deadline: Instant) -> Result<(), Refused> {
+        let membership = self.raft.metrics().borrow().membership_config.clone();
+        let voters: BTreeSet<Uuid> = membership.membership().voter_ids().collect();
+        if voters.contains(&id) {
+            let remove = ChangeMembers::RemoveVoters(BTreeSet::from([id]));
+            self.change_retaining(remove, false, deadline).await?;
+        } else if membership.membership().get_node(&id).is_some() {
+            let remove = ChangeMembers::RemoveNodes(BTreeSet::from([id]));
+            self.change(remove, deadline).await?;
+        }
+        tracing::info!(%id, "removed from the metadata group");
+        let membership = self.raft.metrics().borrow().membership_config.clone();
+        let voters: BTreeSet<Uuid> = membership.membership().voter_ids().collect();
+        let learner = membership
+            .membership()
+            .learner_ids()
+            .find(|l| !voters.contains(l));
+        if let (Some(learner), true) = (learner, voters.len() < MAX_VOTERS) {
+            self.caught_up(learner, deadline).await?;
+            self.change(
+                ChangeMembers::AddVoterIds(BTreeSet::from([learner])),
+                deadline,
+            )
+            .await?;
+            tracing::info!(id = %learner, "promoted to voter in place of a node that left");
+        }
+        Ok(())
+    }
+
     /// Adds the node as a learner (or updates its address), then promotes it to voter
     /// once it has caught up, while the group has fewer than [`MAX_VOTERS`] voters.
     async fn admit_as_leader(
@@ -181,7 +255,17 @@ impl MetadataLog {
         change: ChangeMembers<Uuid, MetaNode>,
         deadline: Instant,
     ) -> Result<(), Refused> {
-        let changed = self.raft.change_membership(change, true);
+        self.change_retaining(change, true, deadline).await
+    }
+
+    /// Changes the membership; `retain`: voters removed stay as learners.
+    async fn change_retaining(
+        &self,
+        change: ChangeMembers<Uuid, MetaNode>,
+        retain: bool,
+        deadline: Instant,
+    ) -> Result<(), Refused> {
+        let changed = self.raft.change_membership(change, retain);
         match tokio::time::timeout_at(deadline.into(), changed).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(Refused::Failed(e.to_string())),

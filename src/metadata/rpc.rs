@@ -34,6 +34,12 @@ pub enum MetaRequest {
         timeout_ms: u64,
         forwarded: bool,
     },
+    /// A node leaving the cluster asks to be removed; a non-leader forwards it once.
+    Leave {
+        host_id: Uuid,
+        timeout_ms: u64,
+        forwarded: bool,
+    },
 }
 
 /// The answers, one variant per request.
@@ -44,6 +50,7 @@ pub enum MetaResponse {
     InstallSnapshot(Result<InstallSnapshotResponse<Uuid>, RaftError<InstallSnapshotError>>),
     Propose(Result<Proposed, Refused>),
     Join(Result<JoinedAs, Refused>),
+    Leave(Result<(), Refused>),
 }
 
 /// A committed proposal: its log index and the state machine's reply on the leader.

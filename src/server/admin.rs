@@ -30,23 +30,23 @@ impl ClusterSources {
     /// The cluster families' values now.
     pub fn report(&self) -> ClusterReport {
         let view = self.membership.view();
-        let peers = view
-            .peers()
+        // Nodes that left are gone from the cluster, not down.
+        let members = || view.nodes.values().filter(|n| n.status != NodeStatus::Left);
+        let peers = members()
+            .filter(|n| n.host_id != view.local)
             .map(|p| PeerReport {
                 address: p.internode.ip().to_string(),
                 up: p.alive,
             })
             .collect();
         let mine = Some(self.facts.schema_version());
-        let agreeing = view
-            .nodes
-            .values()
+        let agreeing = members()
             .filter(|n| n.host_id == view.local || (n.alive && n.schema_version == mine))
             .count();
         ClusterReport {
             peers,
             traffic: self.traffic(),
-            nodes: view.nodes.len() as u64,
+            nodes: members().count() as u64,
             schema_agreeing: agreeing as u64,
             meta: meta_report(&self.metadata.status()),
             requests: self.shared.coordinator.request_counts(),

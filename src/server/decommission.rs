@@ -13,7 +13,8 @@
 //! 4. It turns LEFT: no node's ring holds its tokens any more, `system.peers` and
 //!    `ringcache status` drop it, drivers get REMOVED_NODE. Once every live peer has seen
 //!    that, it records it (`node/bootstrap.rs`: it never starts on this data directory
-//!    again) and stops.
+//!    again), leaves the metadata log's group (so its majority stops counting this node,
+//!    and a learner takes its vote) and stops.
 //!
 //! A stream that fails turns the node NORMAL again, with the reason in the report; what it
 //! already streamed is harmless extra copies. Hints this node holds for other nodes are not
@@ -29,6 +30,7 @@ use super::repair::{Repairs, Stream};
 use super::Shared;
 use crate::cluster::gossip::Gossiper;
 use crate::cluster::membership::{Membership, NodeStatus, View};
+use crate::metadata::MetadataLog;
 
 /// How long the leaving node waits for its peers to see each of its status changes.
 const SEEN_WAIT: Duration = Duration::from_secs(30);
@@ -39,6 +41,7 @@ pub struct Decommission {
     repairs: Arc<Repairs>,
     membership: Arc<Membership>,
     gossiper: Arc<Gossiper>,
+    metadata: Arc<MetadataLog>,
     /// Set once a decommission started: there is no second one.
     started: AtomicBool,
     /// Told once the node has left, so the process stops.
@@ -49,8 +52,8 @@ impl Decommission {
     pub fn new(
         shared: Arc<Shared>,
         repairs: Arc<Repairs>,
-        membership: Arc<Membership>,
-        gossiper: Arc<Gossiper>,
+        (membership, gossiper): (Arc<Membership>, Arc<Gossiper>),
+        metadata: Arc<MetadataLog>,
         left: watch::Sender<bool>,
     ) -> Decommission {
         Decommission {
@@ -58,6 +61,7 @@ impl Decommission {
             repairs,
             membership,
             gossiper,
+            metadata,
             started: AtomicBool::new(false),
             left,
         }
@@ -183,6 +187,10 @@ impl Decommission {
         self.wait_seen(self.gossiper.local_version()).await;
         if let Err(error) = crate::node::bootstrap::record_left(&self.shared.config.data_dir) {
             tracing::error!(%error, "cannot record that this node left; do not restart it on its data directory");
+        }
+        // Out of the metadata group too, so its majority no longer counts this node.
+        if let Err(error) = self.metadata.leave().await {
+            tracing::warn!(%error, "could not leave the metadata group; the others still count this node among its voters");
         }
         tracing::info!("this node left the cluster; stopping");
         self.left.send_replace(true);

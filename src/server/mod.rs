@@ -278,8 +278,8 @@ impl Server {
         let decommission = Arc::new(decommission::Decommission::new(
             shared.clone(),
             repairs.clone(),
-            cluster.membership.clone(),
-            cluster.gossiper.clone(),
+            (cluster.membership.clone(), cluster.gossiper.clone()),
+            metadata.clone(),
             left_tx,
         ));
         let admin = crate::metrics::Admin {

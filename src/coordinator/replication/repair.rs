@@ -17,6 +17,8 @@
 //! counted beside them.
 
 use std::collections::HashMap;
+
+use futures::{StreamExt, TryStreamExt};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -32,6 +34,8 @@ use crate::storage::partition::{PartitionFragment, PartitionId, TableLayout};
 
 /// Partition digests asked for per page.
 const DIGEST_PAGE: u32 = 1024;
+/// Differing Merkle leaves a span's repair compares and repairs at once.
+const LEAVES_IN_FLIGHT: usize = 8;
 
 /// What repairs have done so far, shared with whoever watches them (`ringcache repair`'s
 /// progress, the metrics).
@@ -215,14 +219,23 @@ impl Replication {
         progress
             .leaves_mismatched
             .fetch_add(differing.len() as u64, Ordering::Relaxed);
-        for leaf in differing {
-            let Some(span) = job.span.leaf_span(job.depth, leaf) else {
-                continue;
-            };
-            for partition in self.differing_partitions(job, span, progress).await? {
-                self.repair_partition(job, &partition, progress).await?;
-            }
-        }
+        let leaves: Vec<TokenSpan> = differing
+            .into_iter()
+            .filter_map(|leaf| job.span.leaf_span(job.depth, leaf))
+            .collect();
+        // A few leaves at a time: one at a time leaves the repair waiting on round trips
+        // (a join's stream, where every leaf with data differs, ran at 1.1 MB/s); a few
+        // bound memory to a few leaves' digests and partition copies.
+        futures::stream::iter(leaves)
+            .map(|span| async move {
+                for partition in self.differing_partitions(job, span, progress).await? {
+                    self.repair_partition(job, &partition, progress).await?;
+                }
+                Ok::<(), SpanError>(())
+            })
+            .buffer_unordered(LEAVES_IN_FLIGHT)
+            .try_collect::<()>()
+            .await?;
         Ok(())
     }
 

@@ -4,7 +4,8 @@
 //! which take the writes made meanwhile. Afterwards every node holds every acknowledged write
 //! of every partition it replicates — checked on each node itself, reading at ONE through it
 //! only the partitions the ring makes it a replica of (which it answers from its own
-//! store), so the other replicas cannot answer for it.
+//! store), so the other replicas cannot answer for it. The node that left is out of the
+//! metadata log's group too, and never starts again on its old data directory.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -304,6 +305,11 @@ async fn a_node_joins_then_one_leaves_and_no_acknowledged_write_is_lost() {
     expected.extend(written.into_iter().map(|k| (k, Some(k))));
     let stopped = cluster.wait_exit(2);
     assert!(stopped.success(), "node 2 stopped with {stopped}");
+    eventually("the metadata group counts the three nodes left", || {
+        let meta = status(&cluster, 1, "grow").metadata;
+        meta.voters + meta.learners == 3
+    })
+    .await;
     for i in [1, 3, 4] {
         assert_ownership(&cluster, i, 3);
         assert_holds(&cluster, i, 3, &expected, 0.99).await;
