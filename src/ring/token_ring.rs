@@ -90,6 +90,15 @@ impl<N> TokenRing<N> {
             .map(|(t, node)| (*t, node))
     }
 
+    /// The ranges cut at this ring's tokens and `other`'s together, as `(start exclusive,
+    /// end inclusive)` in ring order: each lies inside one range of either ring, so its
+    /// owners on each are the same throughout (what a node joining or leaving must stream
+    /// is found range by range this way, comparing the current ring and the pending one).
+    pub fn ranges_with<M>(&self, other: &TokenRing<M>) -> Vec<(Token, Token)> {
+        let both = TokenRing::new(self.tokens().chain(other.tokens()).map(|t| (t, ())));
+        both.ranges().map(|(start, end, _)| (start, end)).collect()
+    }
+
     /// Every owned range as `(start exclusive, end inclusive, node)`, in ring order. The first
     /// range wraps: its start is the last token. A one-token ring owns `(T, T]`, i.e. all of it.
     pub fn ranges(&self) -> impl Iterator<Item = (Token, Token, &N)> + '_ {
@@ -205,6 +214,37 @@ mod tests {
                 (Token(0), Token(100), &"c"),
             ]
         );
+    }
+
+    #[test]
+    fn ranges_with_another_ring_fall_inside_one_range_of_each() {
+        // A node leaving (its tokens on the current ring only): its ranges merge with the
+        // next ones on the other ring, so cutting at one ring's tokens alone is not enough.
+        let current = ring(); // -100: a, 0: b, 100: c
+        let pending = TokenRing::new([(Token(-100), "a"), (Token(100), "c")]); // b leaves
+        let cut = current.ranges_with(&pending);
+        assert_eq!(
+            cut,
+            [
+                (Token(100), Token(-100)),
+                (Token(-100), Token(0)),
+                (Token(0), Token(100)),
+            ]
+        );
+        for (start, end) in cut {
+            for ring in [&current, &pending] {
+                // The range's owner is the same at its end and just after its start.
+                let after_start = Token(start.0.wrapping_add(1));
+                assert_eq!(
+                    ring.owner(after_start),
+                    ring.owner(end),
+                    "{start:?}..{end:?}"
+                );
+            }
+        }
+        // The pending ring's ranges alone would miss the cut at 0: (-100, 100] has two
+        // owners on the current ring.
+        assert_eq!(pending.ranges().count(), 2);
     }
 
     #[test]

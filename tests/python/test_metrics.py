@@ -113,13 +113,23 @@ def wait_for(what, condition, timeout=60.0):
         time.sleep(0.05)
 
 
+def both_normal(ringcache_bin, host) -> bool:
+    status = subprocess.run([ringcache_bin, "status", "--json", "-H", host],
+                            capture_output=True, text=True, timeout=30)
+    if status.returncode != 0:
+        return False
+    nodes = json.loads(status.stdout)["nodes"]
+    return sum(1 for n in nodes if n["up"] and n["state"] == "Normal") == 2
+
+
 def test_cluster_metrics_expose_every_series_the_dashboard_queries(ringcache_bin, tmp_path):
     nodes = [ClusterNode(ringcache_bin, tmp_path, "127.0.21.1").start()]
     try:
         nodes.append(ClusterNode(ringcache_bin, tmp_path, "127.0.21.2", seed="127.0.21.1").start())
+        # Node 2 is new to the cluster: it joins (UJ), streams, then serves (UN).
         for node in nodes:
-            wait_for(f"{node.host} sees its peer up",
-                     lambda n=node: re.search(r'^ringcache_peers\{state="up"\} 1$', scrape(n), re.M))
+            wait_for(f"{node.host} sees both nodes up and NORMAL",
+                     lambda n=node: both_normal(ringcache_bin, n.host))
         cluster = Cluster(contact_points=["127.0.21.1"], port=9042)
         try:
             session = cluster.connect()

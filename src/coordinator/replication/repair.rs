@@ -26,7 +26,6 @@ use super::{Replica, Replication};
 use crate::cluster::message::{ReadCommand, Request, Response};
 use crate::cluster::transport::CallError;
 use crate::replica::{repair_limits, whole_partition};
-use crate::ring::TokenRing;
 use crate::schema::KeyspaceDef;
 use crate::storage::merge::{merge_fragments, repair_for};
 use crate::storage::merkle::{MerkleTree, TokenSpan};
@@ -152,12 +151,11 @@ impl Replication {
         let Some(future) = &view.pending_ring else {
             return Vec::new();
         };
-        // Within a range of both rings' tokens together, the replicas on each ring are the
-        // same throughout (a leaving node's tokens are on the current ring only, a joining
-        // one's on the pending ring only).
-        let boundaries = TokenRing::new(future.tokens().chain(view.ring.tokens()).map(|t| (t, ())));
+        // Within a range cut at both rings' tokens, the replicas on each ring are the same
+        // throughout (a leaving node's tokens are on the current ring only, a joining one's
+        // on the pending ring only).
         let mut spans = Vec::new();
-        for (start, end, _) in boundaries.ranges() {
+        for (start, end) in future.ranges_with(&view.ring) {
             let mut pending = self.pending_replicas(&view, keyspace, end.0);
             if let Some(to) = to {
                 pending.retain(|r| r.host_id == to);

@@ -5,14 +5,23 @@
 //! of every partition it replicates — checked on each node itself, reading at ONE through it
 //! only the partitions the ring makes it a replica of (which it answers from its own
 //! store), so the other replicas cannot answer for it. The node that left is out of the
-//! metadata log's group too, and never starts again on its old data directory.
+//! metadata log's group too, and never starts again on its old data directory. A driver
+//! connection registered on node 1 gets NEW_NODE for the node that joined and REMOVED_NODE
+//! for the one that left.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::mpsc;
+
+use bytes::BytesMut;
 use futures::StreamExt;
 use ringcache::metrics::status::Status;
+use ringcache::protocol::codec::{decode_response_frame, encode_request_frame};
+use ringcache::protocol::{Event, Request, Response};
 use ringcache::ring::{Murmur3Partitioner, Placement, Strategy};
 use scylla::client::session::Session;
 use scylla::frame::types::Consistency;
@@ -22,7 +31,7 @@ use super::availability::{at, RF3};
 use super::placement::advertised_ring;
 use super::{ClusterBuilder, TestCluster};
 use crate::data_path::run;
-use crate::node::eventually;
+use crate::node::{eventually, EVENT_TIMEOUT};
 
 /// Rows written before the fourth node starts; every tenth is then deleted.
 const BEFORE: i32 = 2000;
@@ -31,6 +40,52 @@ const DURING_JOIN: i32 = 100_000;
 const DURING_LEAVE: i32 = 200_000;
 /// Keys written on the four-node ring, between the join and the leave, start here.
 const BETWEEN: i32 = 300_000;
+
+/// The TOPOLOGY_CHANGE events the node at `cql` pushes to a connection that registered for
+/// them, as (change, address) — read by a thread until the node closes the connection.
+fn topology_events(cql: SocketAddr) -> mpsc::Receiver<(String, SocketAddr)> {
+    let mut stream = TcpStream::connect(cql).expect("connect for events");
+    let mut inbuf = BytesMut::new();
+    let exchange = |stream: &mut TcpStream, id: i16, request: &Request| {
+        let mut out = BytesMut::new();
+        encode_request_frame(&mut out, id, request, None);
+        stream.write_all(&out).expect("write");
+    };
+    let startup = Request::Startup(vec![("CQL_VERSION".to_owned(), "3.0.0".to_owned())]);
+    exchange(&mut stream, 0, &startup);
+    let register = Request::Register {
+        events: vec!["TOPOLOGY_CHANGE".to_owned()],
+    };
+    exchange(&mut stream, 1, &register);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || loop {
+        while let Ok(Some((_, response))) = decode_response_frame(&mut inbuf, None) {
+            if let Response::Event(Event::TopologyChange { change, address }) = response {
+                let _ = tx.send((change, address));
+            }
+        }
+        let mut chunk = [0u8; 4096];
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => inbuf.extend_from_slice(&chunk[..n]),
+        }
+    });
+    rx
+}
+
+/// Waits (bounded) for the event `change` about `address` among `events`.
+fn expect_event(events: &mpsc::Receiver<(String, SocketAddr)>, change: &str, address: SocketAddr) {
+    let deadline = std::time::Instant::now() + EVENT_TIMEOUT;
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match events.recv_timeout(left) {
+            Ok(event) if event == (change.to_owned(), address) => return,
+            Ok(other) => seen.push(other),
+            Err(_) => panic!("no {change} for {address}; saw {seen:?}"),
+        }
+    }
+}
 
 /// `ringcache status --json` of node `i` for `keyspace`.
 fn status(cluster: &TestCluster, i: usize, keyspace: &str) -> Status {
@@ -247,6 +302,7 @@ async fn a_node_joins_then_one_leaves_and_no_acknowledged_write_is_lost() {
 
     // Join: writes keep coming through nodes 1-3 while node 4 starts, streams and turns
     // NORMAL. Node 4 then answers, from its own store, every partition it replicates.
+    let events = topology_events(cluster.cql(1));
     let n4 = cluster.ip(4).to_string();
     let writer = Writer::start(&cluster, &[1, 2, 3], DURING_JOIN).await;
     let started = std::time::Instant::now();
@@ -265,6 +321,7 @@ async fn a_node_joins_then_one_leaves_and_no_acknowledged_write_is_lost() {
         written.len()
     );
     expected.extend(written.into_iter().map(|k| (k, Some(k))));
+    expect_event(&events, "NEW_NODE", cluster.cql(4));
     assert_ownership(&cluster, 1, 4);
     assert_holds(&cluster, 4, 4, &expected, 0.5).await;
 
@@ -303,6 +360,7 @@ async fn a_node_joins_then_one_leaves_and_no_acknowledged_write_is_lost() {
         written.len()
     );
     expected.extend(written.into_iter().map(|k| (k, Some(k))));
+    expect_event(&events, "REMOVED_NODE", cluster.cql(2));
     let stopped = cluster.wait_exit(2);
     assert!(stopped.success(), "node 2 stopped with {stopped}");
     eventually("the metadata group counts the three nodes left", || {
