@@ -744,11 +744,7 @@ mod repair_cli {
         }
         let started = start(&node, &format!("/repair?{}", query.join("&")))?;
         let report = follow(&node, &started)?;
-        if args.json {
-            println!("{}", serde_json::to_string_pretty(&report)?);
-        } else {
-            print!("{}", summary(&report));
-        }
+        print_report(&report, args.json)?;
         match report.state.as_str() {
             "succeeded" => Ok(()),
             _ => bail!("{}", report.error.unwrap_or_else(|| report.state.clone())),
@@ -771,11 +767,7 @@ mod repair_cli {
         let node = with_port(&args.host);
         let started = start(&node, "/decommission")?;
         let report = follow(&node, &started)?;
-        if args.json {
-            println!("{}", serde_json::to_string_pretty(&report)?);
-        } else {
-            print!("{}", summary(&report));
-        }
+        print_report(&report, args.json)?;
         if report.state != "succeeded" {
             bail!(
                 "{}; the node stays in the cluster",
@@ -792,6 +784,15 @@ mod repair_cli {
         }
         if !args.json {
             println!("{node} left the cluster and stopped.");
+        }
+        Ok(())
+    }
+
+    /// The job's final report: as JSON, or its summary.
+    fn print_report(report: &RepairReport, json: bool) -> Result<()> {
+        match json {
+            true => println!("{}", serde_json::to_string_pretty(report)?),
+            false => print!("{}", summary(report)),
         }
         Ok(())
     }

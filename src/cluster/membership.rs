@@ -159,6 +159,12 @@ impl View {
         self.nodes.get(host_id).is_some_and(|n| n.alive)
     }
 
+    /// Every node of the cluster, this one included: those that left are gone (their
+    /// gossip state lingers).
+    pub fn members(&self) -> impl Iterator<Item = &NodeView> {
+        self.nodes.values().filter(|n| n.status != NodeStatus::Left)
+    }
+
     /// Every node other than this one.
     pub fn peers(&self) -> impl Iterator<Item = &NodeView> {
         self.nodes.values().filter(|n| n.host_id != self.local)

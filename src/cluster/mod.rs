@@ -98,7 +98,7 @@ impl Cluster {
         let membership = Arc::new(Membership::new(local.clone(), events));
         let gossip = GossipConfig {
             cluster_name: config.cluster_name.clone(),
-            seeds: seeds(config),
+            seeds: config.seed_addrs(),
             interval: Duration::from_millis(config.internode.gossip_interval_ms),
             phi_convict_threshold: config.phi_convict_threshold,
             data_dir: config.data_dir.clone(),
@@ -157,14 +157,4 @@ fn local_view(
 pub fn set_status(membership: &Membership, gossiper: &Gossiper, status: NodeStatus) {
     membership.update_local(|node| node.status = status);
     gossiper.set_local(AppKey::Status, status.as_str().to_owned());
-}
-
-/// The configured seeds as addresses (validated at start, so none is dropped here).
-fn seeds(config: &Config) -> Vec<SocketAddr> {
-    config
-        .seeds
-        .0
-        .iter()
-        .filter_map(|s| crate::config::parse_seed(s, config.internode_port))
-        .collect()
 }

@@ -451,6 +451,16 @@ impl Default for Limits {
 }
 
 impl Config {
+    /// The configured seeds as internode addresses (validated at start, so none is dropped
+    /// here), `internode_port` where a seed names none.
+    pub fn seed_addrs(&self) -> Vec<std::net::SocketAddr> {
+        self.seeds
+            .0
+            .iter()
+            .filter_map(|s| parse_seed(s, self.internode_port))
+            .collect()
+    }
+
     /// Loads defaults, then `path` (if it exists, or fails if `required`), then the
     /// environment. Flags are applied by the caller afterwards, then [`Config::validate`].
     pub fn load(path: &Path, required: bool) -> Result<Config, ConfigError> {

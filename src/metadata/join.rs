@@ -24,13 +24,9 @@ const LAST_RETRY: Duration = Duration::from_secs(2);
 
 /// The configured seeds other than this node; empty for the founder.
 pub(super) fn seeds(config: &Config, me: SocketAddr) -> Vec<SocketAddr> {
-    config
-        .seeds
-        .0
-        .iter()
-        .filter_map(|s| crate::config::parse_seed(s, config.internode_port))
-        .filter(|seed| *seed != me)
-        .collect()
+    let mut seeds = config.seed_addrs();
+    seeds.retain(|seed| *seed != me);
+    seeds
 }
 
 impl MetadataLog {
@@ -113,33 +109,19 @@ impl MetadataLog {
         timeout: Duration,
         forwarded: bool,
     ) -> Result<JoinedAs, Refused> {
-        let deadline = Instant::now() + timeout;
-        let leader = self.raft.metrics().borrow().current_leader;
-        if leader == Some(self.id) {
-            let _one_at_a_time = tokio::time::timeout_at(deadline.into(), self.join_lock.lock())
-                .await
-                .map_err(|_| Refused::Timeout)?;
-            return self
-                .admit_as_leader(host_id, MetaNode { addr }, deadline)
-                .await;
-        }
-        let leader_addr = leader.and_then(|l| self.address_of(l));
-        let (Some(to), false) = (leader_addr, forwarded) else {
-            return Err(Refused::NotLeader(leader_addr));
-        };
         let request = MetaRequest::Join {
             host_id,
             addr,
             timeout_ms: timeout.as_millis() as u64,
             forwarded: true,
         };
-        match call(&self.transport, to, &request, timeout).await {
-            Ok(MetaResponse::Join(answer)) => answer,
-            Ok(_) => Err(Refused::Failed(
-                "a metadata answer of the wrong kind".into(),
-            )),
-            Err(e) => Err(Refused::Failed(e.to_string())),
-        }
+        let here = |deadline| self.admit_as_leader(host_id, MetaNode { addr }, deadline);
+        let answer = |response| match response {
+            MetaResponse::Join(answer) => Some(answer),
+            _ => None,
+        };
+        self.at_leader(timeout, forwarded, here, request, answer)
+            .await
     }
 
     /// Leaves the group (this node is leaving the cluster): asks the leader, through any
@@ -159,28 +141,52 @@ impl MetadataLog {
         timeout: Duration,
         forwarded: bool,
     ) -> Result<(), Refused> {
+        let request = MetaRequest::Leave {
+            host_id,
+            timeout_ms: timeout.as_millis() as u64,
+            forwarded: true,
+        };
+        let here = |deadline| self.remove_as_leader(host_id, deadline);
+        let answer = |response| match response {
+            MetaResponse::Leave(answer) => Some(answer),
+            _ => None,
+        };
+        self.at_leader(timeout, forwarded, here, request, answer)
+            .await
+    }
+
+    /// Runs a membership change `here` when this node leads (one change at a time), else
+    /// sends `request` (marked forwarded) to the leader and takes its result out of the
+    /// answer with `answer`. A request that was itself forwarded is not forwarded again.
+    async fn at_leader<T, F>(
+        &self,
+        timeout: Duration,
+        forwarded: bool,
+        here: impl FnOnce(Instant) -> F,
+        request: MetaRequest,
+        answer: impl FnOnce(MetaResponse) -> Option<Result<T, Refused>>,
+    ) -> Result<T, Refused>
+    where
+        F: std::future::Future<Output = Result<T, Refused>>,
+    {
         let deadline = Instant::now() + timeout;
         let leader = self.raft.metrics().borrow().current_leader;
         if leader == Some(self.id) {
             let _one_at_a_time = tokio::time::timeout_at(deadline.into(), self.join_lock.lock())
                 .await
                 .map_err(|_| Refused::Timeout)?;
-            return self.remove_as_leader(host_id, deadline).await;
+            return here(deadline).await;
         }
         let leader_addr = leader.and_then(|l| self.address_of(l));
         let (Some(to), false) = (leader_addr, forwarded) else {
             return Err(Refused::NotLeader(leader_addr));
         };
-        let request = MetaRequest::Leave {
-            host_id,
-            timeout_ms: timeout.as_millis() as u64,
-            forwarded: true,
-        };
         match call(&self.transport, to, &request, timeout).await {
-            Ok(MetaResponse::Leave(answer)) => answer,
-            Ok(_) => Err(Refused::Failed(
-                "a metadata answer of the wrong kind".into(),
-            )),
+            Ok(response) => answer(response).unwrap_or_else(|| {
+                Err(Refused::Failed(
+                    "a metadata answer of the wrong kind".into(),
+                ))
+            }),
             Err(e) => Err(Refused::Failed(e.to_string())),
         }
     }

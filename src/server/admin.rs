@@ -30,9 +30,8 @@ impl ClusterSources {
     /// The cluster families' values now.
     pub fn report(&self) -> ClusterReport {
         let view = self.membership.view();
-        // Nodes that left are gone from the cluster, not down.
-        let members = || view.nodes.values().filter(|n| n.status != NodeStatus::Left);
-        let peers = members()
+        let peers = view
+            .members()
             .filter(|n| n.host_id != view.local)
             .map(|p| PeerReport {
                 address: p.internode.ip().to_string(),
@@ -40,13 +39,14 @@ impl ClusterSources {
             })
             .collect();
         let mine = Some(self.facts.schema_version());
-        let agreeing = members()
+        let agreeing = view
+            .members()
             .filter(|n| n.host_id == view.local || (n.alive && n.schema_version == mine))
             .count();
         ClusterReport {
             peers,
             traffic: self.traffic(),
-            nodes: members().count() as u64,
+            nodes: view.members().count() as u64,
             schema_agreeing: agreeing as u64,
             meta: meta_report(&self.metadata.status()),
             requests: self.shared.coordinator.request_counts(),
@@ -84,11 +84,8 @@ impl ClusterSources {
             .ownership(keyspace)
             .map_err(|e| e.to_string())?;
         let view = self.membership.view();
-        // A node that left is gone from the cluster (its gossip state lingers).
         let nodes = view
-            .nodes
-            .values()
-            .filter(|n| n.status != NodeStatus::Left)
+            .members()
             .map(|n| NodeRow {
                 host_id: n.host_id,
                 address: n.internode.ip().to_string(),

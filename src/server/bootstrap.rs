@@ -72,21 +72,13 @@ pub async fn run(joining: Joining, mut shutdown: watch::Receiver<bool>) {
         );
     }
     loop {
-        let streamed = match shared.config.faults.skip_streaming {
-            true => {
-                tracing::warn!("[faults] skip_streaming: joining without the data");
-                Ok(Default::default())
-            }
-            false => {
-                let plan = shared.coordinator.plan_movement(true);
-                match repairs.begin_stream(Stream::Bootstrap, &plan) {
-                    Ok((_, progress)) => tokio::select! {
-                        streamed = repairs.stream(&shared, &plan, &progress) => streamed,
-                        _ = shutdown.changed() => return,
-                    },
-                    Err(error) => Err(error),
-                }
-            }
+        let plan = shared.coordinator.plan_movement(true);
+        let streamed = match repairs.begin_stream(Stream::Bootstrap, &plan) {
+            Ok((_, progress)) => tokio::select! {
+                streamed = repairs.stream(&shared, &plan, &progress) => streamed,
+                _ = shutdown.changed() => return,
+            },
+            Err(error) => Err(error),
         };
         match streamed {
             Ok(counts) => {

@@ -98,21 +98,10 @@ impl Decommission {
         tokio::spawn(async move {
             let seen = leaving.gossiper.local_version();
             leaving.wait_seen(seen).await;
-            let streamed = match leaving.shared.config.faults.skip_streaming {
-                true => {
-                    tracing::warn!("[faults] skip_streaming: leaving without handing data over");
-                    leaving
-                        .repairs
-                        .stream(&leaving.shared, &[], &progress)
-                        .await
-                }
-                false => {
-                    leaving
-                        .repairs
-                        .stream(&leaving.shared, &plan, &progress)
-                        .await
-                }
-            };
+            let streamed = leaving
+                .repairs
+                .stream(&leaving.shared, &plan, &progress)
+                .await;
             match streamed {
                 Ok(counts) => {
                     tracing::info!(

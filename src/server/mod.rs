@@ -138,12 +138,7 @@ impl Server {
             message,
         };
         let me = SocketAddr::new(config.listen_address, config.internode_port);
-        let other_seeds = config
-            .seeds
-            .0
-            .iter()
-            .filter_map(|s| crate::config::parse_seed(s, config.internode_port))
-            .any(|seed| seed != me);
+        let other_seeds = config.seed_addrs().iter().any(|seed| *seed != me);
         crate::node::bootstrap::check_not_left(&config.data_dir).map_err(data_dir)?;
         // Decided (and recorded) before a first start creates the identity: see node/bootstrap.rs.
         let bootstrap =

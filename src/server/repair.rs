@@ -28,6 +28,47 @@ impl Stream {
     }
 }
 
+/// What a job is: a repair (`everyone`: every replica takes part, see `repair_table`), or
+/// the stream of a node joining or leaving.
+#[derive(Debug, Clone, Copy)]
+enum Job {
+    Repair { everyone: bool },
+    Stream,
+}
+
+/// The id of the job running, if one is.
+fn running(state: &State) -> Option<u64> {
+    state
+        .latest
+        .as_ref()
+        .filter(|(report, _, _)| report.state == "running")
+        .map(|(report, _, _)| report.id)
+}
+
+/// Records a new job over `tables` as the latest: its first report and its counts.
+fn register(
+    state: &mut State,
+    scope: String,
+    tables: &[TablePlan],
+    left_out: &[String],
+) -> (RepairReport, Arc<RepairProgress>) {
+    state.next_id += 1;
+    let progress = Arc::new(RepairProgress::default());
+    let spans = tables.iter().map(|t| t.spans() as u64).sum();
+    progress.spans_total.store(spans, Ordering::Relaxed);
+    let report = RepairReport {
+        id: state.next_id,
+        state: "running".to_owned(),
+        scope,
+        left_out: left_out.to_vec(),
+        tables_total: tables.len(),
+        spans_total: spans,
+        ..RepairReport::default()
+    };
+    state.latest = Some((report.clone(), progress.clone(), Instant::now()));
+    (report, progress)
+}
+
 /// This node's repairs.
 pub struct Repairs {
     shared: Weak<Shared>,
@@ -74,38 +115,27 @@ impl Repairs {
             .upgrade()
             .ok_or_else(|| StartError::Refused("the node is shutting down".to_owned()))?;
         let mut state = self.state.lock().expect("repair state");
-        if let Some((report, _, _)) = &state.latest {
-            if report.state == "running" {
-                return Err(StartError::Running(report.id));
-            }
+        if let Some(id) = running(&state) {
+            return Err(StartError::Running(id));
         }
         let plan = shared
             .coordinator
             .plan_repair(&options)
             .map_err(StartError::Refused)?;
-        state.next_id += 1;
-        let progress = Arc::new(RepairProgress::default());
-        let spans: usize = plan.tables.iter().map(|t| t.spans()).sum();
-        progress.spans_total.store(spans as u64, Ordering::Relaxed);
-        let report = RepairReport {
-            id: state.next_id,
-            state: "running".to_owned(),
-            scope: match (&options.keyspace, &options.table) {
-                (Some(k), Some(t)) => format!("{k}.{t}"),
-                (Some(k), None) => k.clone(),
-                _ => "all user tables".to_owned(),
-            },
-            left_out: plan.left_out.clone(),
-            tables_total: plan.tables.len(),
-            ..RepairReport::default()
+        let scope = match (&options.keyspace, &options.table) {
+            (Some(k), Some(t)) => format!("{k}.{t}"),
+            (Some(k), None) => k.clone(),
+            _ => "all user tables".to_owned(),
         };
-        state.latest = Some((report.clone(), progress.clone(), Instant::now()));
+        let (report, progress) = register(&mut state, scope, &plan.tables, &plan.left_out);
         drop(state);
         let repairs = self.clone();
         tokio::spawn(async move {
-            let everyone = plan.left_out.is_empty();
+            let job = Job::Repair {
+                everyone: plan.left_out.is_empty(),
+            };
             let failure = repairs
-                .run_tables(&shared, &plan.tables, &progress, (everyone, true))
+                .run_tables(&shared, &plan.tables, &progress, job)
                 .await;
             let everything = options.keyspace.is_none() && plan.left_out.is_empty();
             if failure.is_none() && everything {
@@ -121,16 +151,16 @@ impl Repairs {
     }
 
     /// Repairs `tables` in turn, counting into `progress` and the report; the first
-    /// failure ends it. `everyone`: every replica takes part (see `repair_table`); a
-    /// `scheduled` repair's successes count for the schedule (a bootstrap's do not).
+    /// failure ends it. A repair's successes count for the schedule; a stream's do not.
     async fn run_tables(
         &self,
         shared: &Shared,
         tables: &[TablePlan],
         progress: &Arc<RepairProgress>,
-        (everyone, scheduled): (bool, bool),
+        job: Job,
     ) -> Option<String> {
         let depth = shared.config.repair_merkle_depth;
+        let everyone = matches!(job, Job::Repair { everyone: true });
         for table in tables {
             self.update(|report| report.table = Some(table.name()));
             if let Err(error) = shared
@@ -141,7 +171,7 @@ impl Repairs {
                 return Some(error);
             }
             let mut state = self.state.lock().expect("repair state");
-            if scheduled {
+            if let Job::Repair { .. } = job {
                 state
                     .last_success
                     .insert((table.keyspace.clone(), table.table.clone()), unix_now());
@@ -162,39 +192,29 @@ impl Repairs {
         scope: Stream,
         tables: &[TablePlan],
     ) -> Result<(RepairReport, Arc<RepairProgress>), String> {
-        let progress = Arc::new(RepairProgress::default());
         let mut state = self.state.lock().expect("repair state");
-        if let Some((report, _, _)) = &state.latest {
-            if report.state == "running" {
-                return Err(format!("repair {} is running on this node", report.id));
-            }
+        if let Some(id) = running(&state) {
+            return Err(format!("repair {id} is running on this node"));
         }
-        state.next_id += 1;
-        let spans: usize = tables.iter().map(|t| t.spans()).sum();
-        progress.spans_total.store(spans as u64, Ordering::Relaxed);
-        let report = RepairReport {
-            id: state.next_id,
-            state: "running".to_owned(),
-            scope: scope.name().to_owned(),
-            tables_total: tables.len(),
-            spans_total: spans as u64,
-            ..RepairReport::default()
-        };
-        state.latest = Some((report.clone(), progress.clone(), Instant::now()));
-        Ok((report, progress))
+        Ok(register(&mut state, scope.name().to_owned(), tables, &[]))
     }
 
     /// Runs a stream [`Repairs::begin_stream`] registered; what it streamed, or the first
-    /// failure.
+    /// failure. With `[faults] skip_streaming` it streams nothing.
     pub async fn stream(
         &self,
         shared: &Shared,
         tables: &[TablePlan],
         progress: &Arc<RepairProgress>,
     ) -> Result<RepairCounts, String> {
-        let failure = self
-            .run_tables(shared, tables, progress, (false, false))
-            .await;
+        let tables = match shared.config.faults.skip_streaming {
+            true => {
+                tracing::warn!("[faults] skip_streaming: moving without the data");
+                &[][..]
+            }
+            false => tables,
+        };
+        let failure = self.run_tables(shared, tables, progress, Job::Stream).await;
         self.finish(progress, failure.clone());
         match failure {
             None => Ok(progress.counts()),

@@ -73,16 +73,15 @@ impl<'a> Round<'a> {
         let view = replication.view();
         let mut paxos_need = replication.need(target.keyspace, target.serial);
         let mut commit_need = replication.need(target.keyspace, target.commit);
-        let mut replicas = replication.replicas(&view, target.keyspace, target.partition.token);
         // A node joining takes part as a pending replica, raising both needs by one, as
         // Cassandra's Paxos does: a decision is then known to enough replicas on either
         // side of the move.
-        for pending in replication.pending_replicas(&view, target.keyspace, target.partition.token)
-        {
-            paxos_need.plus_pending(&pending.dc);
-            commit_need.plus_pending(&pending.dc);
-            replicas.push(pending);
-        }
+        let (mut replicas, _) = replication.write_replicas(
+            &view,
+            target.keyspace,
+            target.partition.token,
+            &mut [&mut paxos_need, &mut commit_need],
+        );
         replicas.retain(|r| r.alive);
         let participants: Vec<Replica> = replicas
             .iter()

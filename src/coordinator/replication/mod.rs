@@ -218,6 +218,28 @@ impl Replication {
         }
     }
 
+    /// The replicas a write of `token` in `keyspace` goes to, and how many of them are its
+    /// replicas now: those first, then its pending ones while a node joins or leaves, each
+    /// pending one raising every need in `needs` by one where it counts
+    /// ([`Need::plus_pending`]).
+    pub fn write_replicas(
+        &self,
+        view: &View,
+        keyspace: &KeyspaceDef,
+        token: i64,
+        needs: &mut [&mut Need],
+    ) -> (Vec<Replica>, usize) {
+        let mut replicas = self.replicas(view, keyspace, token);
+        let natural = replicas.len();
+        for pending in self.pending_replicas(view, keyspace, token) {
+            for need in needs.iter_mut() {
+                need.plus_pending(&pending.dc);
+            }
+            replicas.push(pending);
+        }
+        (replicas, natural)
+    }
+
     /// The placement of `strategy` on the current ring, or on the pending one (`pending`,
     /// which falls back to the current ring when no move is in progress).
     fn placement(&self, view: &View, strategy: &Strategy, pending: bool) -> Arc<Placement> {

@@ -84,13 +84,10 @@ impl Replication {
                 .ok_or_else(|| Error::invalid(format!("unknown table id {}", update.table)))?;
             let mut need = self.need(keyspace, consistency);
             let mut alive = Tally::default();
-            let mut replicas = self.replicas(&view, keyspace, update.partition.token);
-            let local = replicas.iter().any(Replica::is_local);
+            let token = update.partition.token;
+            let (replicas, natural) = self.write_replicas(&view, keyspace, token, &mut [&mut need]);
+            let local = replicas[..natural].iter().any(Replica::is_local);
             self.counters.planned(super::PartitionOp::Write, local);
-            for pending in self.pending_replicas(&view, keyspace, update.partition.token) {
-                need.plus_pending(&pending.dc);
-                replicas.push(pending);
-            }
             for replica in replicas {
                 let group = match replica.alive {
                     true => {

@@ -175,18 +175,7 @@ async fn no_hint_is_kept_for_a_node_down_longer_than_the_window() {
 
 /// `ringcache status --json` of node `i`: the nodes it says need a repair.
 fn needs_repair(cluster: &TestCluster, i: usize) -> Vec<String> {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ringcache"))
-        .args(["status", "--json", "-H", &cluster.metrics(i).to_string()])
-        .output()
-        .expect("ringcache status");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let status: ringcache::metrics::status::Status =
-        serde_json::from_slice(&out.stdout).expect("status JSON");
-    status.needs_repair
+    cluster.status(i, None).needs_repair
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

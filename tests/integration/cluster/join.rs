@@ -19,7 +19,6 @@ use std::sync::mpsc;
 
 use bytes::BytesMut;
 use futures::StreamExt;
-use ringcache::metrics::status::Status;
 use ringcache::protocol::codec::{decode_response_frame, encode_request_frame};
 use ringcache::protocol::{Event, Request, Response};
 use ringcache::ring::{Murmur3Partitioner, Placement, Strategy};
@@ -85,26 +84,6 @@ fn expect_event(events: &mpsc::Receiver<(String, SocketAddr)>, change: &str, add
             Err(_) => panic!("no {change} for {address}; saw {seen:?}"),
         }
     }
-}
-
-/// `ringcache status --json` of node `i` for `keyspace`.
-fn status(cluster: &TestCluster, i: usize, keyspace: &str) -> Status {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ringcache"))
-        .args([
-            "status",
-            "--json",
-            "-H",
-            &cluster.metrics(i).to_string(),
-            keyspace,
-        ])
-        .output()
-        .expect("ringcache status");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("status JSON")
 }
 
 /// Writes `k -> k` at QUORUM through `session`.
@@ -228,7 +207,7 @@ async fn assert_holds(
 /// Ownership as node `i` reports it for `grow`: every node listed, each effective share,
 /// summing to RF 3.
 fn assert_ownership(cluster: &TestCluster, i: usize, nodes: usize) {
-    let seen = status(cluster, i, "grow");
+    let seen = cluster.status(i, Some("grow"));
     assert_eq!(seen.nodes.len(), nodes, "{seen:?}");
     assert!(
         seen.nodes.iter().all(|n| n.up && n.state == "Normal"),
@@ -246,6 +225,7 @@ struct Writer {
     stop: Arc<AtomicBool>,
     failed: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<Vec<i32>>,
+    started: std::time::Instant,
 }
 
 impl Writer {
@@ -259,11 +239,17 @@ impl Writer {
             Arc::new(AtomicUsize::new(0)),
         );
         let task = tokio::spawn(write_until(sessions, first, stop.clone(), failed.clone()));
-        Writer { stop, failed, task }
+        Writer {
+            stop,
+            failed,
+            task,
+            started: std::time::Instant::now(),
+        }
     }
 
-    /// Stops it: the keys acknowledged, after checking that some were and none failed.
-    async fn stop(self) -> Vec<i32> {
+    /// Stops it: the keys acknowledged, after checking that some were and none failed, and
+    /// printing how long `what` (the change it ran beside) took.
+    async fn stop(self, what: &str) -> Vec<i32> {
         self.stop.store(true, Ordering::Relaxed);
         let written = self.task.await.expect("writer");
         assert_eq!(
@@ -272,6 +258,11 @@ impl Writer {
             "writes failed meanwhile"
         );
         assert!(!written.is_empty(), "no write was made meanwhile");
+        eprintln!(
+            "{what} in {:.1} s, {} writes acknowledged meanwhile",
+            self.started.elapsed().as_secs_f64(),
+            written.len()
+        );
         written
     }
 }
@@ -305,21 +296,16 @@ async fn a_node_joins_then_one_leaves_and_no_acknowledged_write_is_lost() {
     let events = topology_events(cluster.cql(1));
     let n4 = cluster.ip(4).to_string();
     let writer = Writer::start(&cluster, &[1, 2, 3], DURING_JOIN).await;
-    let started = std::time::Instant::now();
     cluster.spawn(4);
     eventually("node 1 sees node 4 up and NORMAL", || {
-        status(&cluster, 1, "grow")
+        cluster
+            .status(1, Some("grow"))
             .nodes
             .iter()
             .any(|n| n.address == n4 && n.up && n.state == "Normal")
     })
     .await;
-    let written = writer.stop().await;
-    eprintln!(
-        "node 4 joined in {:.1} s, {} writes acknowledged meanwhile",
-        started.elapsed().as_secs_f64(),
-        written.len()
-    );
+    let written = writer.stop("node 4 joined").await;
     expected.extend(written.into_iter().map(|k| (k, Some(k))));
     expect_event(&events, "NEW_NODE", cluster.cql(4));
     assert_ownership(&cluster, 1, 4);
@@ -337,7 +323,6 @@ async fn a_node_joins_then_one_leaves_and_no_acknowledged_write_is_lost() {
     // Leave: node 2 hands its ranges over while writes come through nodes 1, 3 and 4, and
     // stops. With RF 3 on the three left, each holds every partition.
     let writer = Writer::start(&cluster, &[1, 3, 4], DURING_LEAVE).await;
-    let started = std::time::Instant::now();
     let metrics = cluster.metrics(2).to_string();
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new(env!("CARGO_BIN_EXE_ringcache"))
@@ -353,18 +338,13 @@ async fn a_node_joins_then_one_leaves_and_no_acknowledged_write_is_lost() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let written = writer.stop().await;
-    eprintln!(
-        "node 2 left in {:.1} s, {} writes acknowledged meanwhile",
-        started.elapsed().as_secs_f64(),
-        written.len()
-    );
+    let written = writer.stop("node 2 left").await;
     expected.extend(written.into_iter().map(|k| (k, Some(k))));
     expect_event(&events, "REMOVED_NODE", cluster.cql(2));
     let stopped = cluster.wait_exit(2);
     assert!(stopped.success(), "node 2 stopped with {stopped}");
     eventually("the metadata group counts the three nodes left", || {
-        let meta = status(&cluster, 1, "grow").metadata;
+        let meta = cluster.status(1, Some("grow")).metadata;
         meta.voters + meta.learners == 3
     })
     .await;

@@ -456,6 +456,21 @@ impl TestCluster {
             .map_err(|e| format!("write at ALL through node {i}: {e}"))
     }
 
+    /// Node `i`'s `ringcache status --json` (ownership for `keyspace`, if named).
+    pub fn status(&self, i: usize, keyspace: Option<&str>) -> ringcache::metrics::status::Status {
+        let out = Command::new(env!("CARGO_BIN_EXE_ringcache"))
+            .args(["status", "--json", "-H", &self.metrics(i).to_string()])
+            .args(keyspace)
+            .output()
+            .expect("ringcache status");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("status JSON")
+    }
+
     /// The last `lines` lines of node `i`'s log.
     pub fn log_tail(&self, i: usize, lines: usize) -> String {
         let text = std::fs::read_to_string(self.nodes[i - 1].dir.join("node.log"))
