@@ -56,6 +56,18 @@ step() {
     return 1
 }
 
+# bounded LIMIT CMD...: runs CMD, killing it and every process it started (its process
+# group) after LIMIT (`timeout`'s syntax), and says so.
+bounded() {
+    local limit="$1"; shift
+    timeout --kill-after=30s "$limit" "$@"
+    local status=$?
+    if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
+        log "!! timed out after $limit: $*"
+    fi
+    return "$status"
+}
+
 skip() {
     RESULTS+=("$1 skipped ($2)")
     FAILED=$((FAILED + 1))
@@ -81,11 +93,16 @@ step clippy cargo clippy --all-targets -- -D warnings
 if step build cargo build --all-targets; then
     # The million-execution fuzz runs and the durability tests get their own steps
     # so their counts are printed (libtest captures the output of passing tests).
-    step cargo-test cargo test -- --skip fuzz_decoders_one_million \
+    # Each is bounded at several times its usual length: a test that hangs fails its
+    # step, with libtest's "running for over 60 seconds" lines naming it, and the rest
+    # of the run still reports, instead of CI stopping the whole run without a summary.
+    # (Inside, the integration harness kills any node older than ten minutes.)
+    step cargo-test bounded 40m cargo test -- --skip fuzz_decoders_one_million \
         --skip fuzz_internode_one_million --skip durability::
-    step fuzz cargo test --lib -- --nocapture \
+    step fuzz bounded 15m cargo test --lib -- --nocapture \
         fuzz_decoders_one_million fuzz_internode_one_million
-    step durability cargo test --test integration durability:: -- --nocapture --test-threads 1
+    step durability bounded 15m cargo test --test integration durability:: -- \
+        --nocapture --test-threads 1
     step pytest env RINGCACHE_BIN="$RINGCACHE_ROOT/target/debug/ringcache" \
         "$VENV/bin/python" -m pytest tests/python "$@"
 else

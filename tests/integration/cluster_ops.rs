@@ -46,9 +46,11 @@ impl ClusterNode {
             cmd.args(["--seeds", seed]);
         }
         let mut child = cmd.spawn().expect("spawn ringcache");
+        super::node::watch(child.id());
         let deadline = Instant::now() + Duration::from_secs(60);
         while !ready.exists() {
             if let Ok(Some(status)) = child.try_wait() {
+                super::node::unwatch(child.id());
                 panic!("node {ip} exited before listening: {status}");
             }
             assert!(Instant::now() < deadline, "node {ip} did not start");
@@ -71,8 +73,7 @@ impl ClusterNode {
 
     fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+            super::node::kill_and_reap(&mut child);
         }
     }
 

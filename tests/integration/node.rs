@@ -5,7 +5,64 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
+
+/// How long a node a test started may live. No test comes near it (the longest, a node
+/// joining and another leaving a cluster, takes about two minutes); a node that outlives it
+/// belongs to a test that hangs, and the watchdog kills it so that the test fails, with its
+/// logs, instead of holding the whole run until CI gives up on it.
+pub const NODE_LIFETIME: Duration = Duration::from_secs(600);
+
+/// Every node process running, with when it started (see [`watch`]).
+static WATCHED: Mutex<Vec<(u32, Instant)>> = Mutex::new(Vec::new());
+
+/// Puts a process a test started under the watchdog: killed past [`NODE_LIFETIME`]. Whoever
+/// reaps it calls [`unwatch`] (before, or at once after `try_wait`), so a pid the kernel
+/// gives to another process is not killed.
+pub fn watch(pid: u32) {
+    static WATCHDOG: Once = Once::new();
+    WATCHDOG.call_once(|| {
+        std::thread::spawn(|| loop {
+            std::thread::sleep(Duration::from_secs(1));
+            let expired: Vec<u32> = {
+                let mut watched = WATCHED.lock().expect("watched nodes");
+                let (old, young) = watched
+                    .iter()
+                    .partition(|(_, since)| since.elapsed() > NODE_LIFETIME);
+                *watched = young;
+                old.into_iter().map(|(pid, _)| pid).collect()
+            };
+            for pid in expired {
+                eprintln!(
+                    "watchdog: node process {pid} still runs after {NODE_LIFETIME:?}; its \
+                     test hangs: killing it so the test fails"
+                );
+                // SAFETY: a process this test binary started and has not reaped.
+                unsafe { libc_kill(pid as i32, 9) };
+            }
+        });
+    });
+    WATCHED
+        .lock()
+        .expect("watched nodes")
+        .push((pid, Instant::now()));
+}
+
+/// Takes a process off the watchdog, before it is reaped.
+pub fn unwatch(pid: u32) {
+    WATCHED
+        .lock()
+        .expect("watched nodes")
+        .retain(|(p, _)| *p != pid);
+}
+
+/// SIGKILLs a child a test started and reaps it (off the watchdog first).
+pub fn kill_and_reap(child: &mut Child) {
+    unwatch(child.id());
+    let _ = child.kill();
+    let _ = child.wait();
+}
 
 /// A ringcache process on ephemeral loopback ports. Killed when dropped.
 pub struct TestNode {
@@ -71,7 +128,9 @@ impl TestNode {
         let mut node = TestNode::spawn_command(strace, &dir, env);
         node._tmp = Some(tmp);
         let strace_pid = node.child.as_ref().expect("strace").id();
-        node.tracee = Some(only_child(strace_pid));
+        let tracee = only_child(strace_pid);
+        watch(tracee as u32);
+        node.tracee = Some(tracee);
         node
     }
 
@@ -107,6 +166,7 @@ impl TestNode {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().expect("spawn ringcache (or strace)");
+        watch(child.id());
         let deadline = Instant::now() + START_TIMEOUT;
         let addrs = loop {
             if let Ok(text) = std::fs::read_to_string(&ready) {
@@ -120,6 +180,7 @@ impl TestNode {
                 break (get("cql"), get("metrics"));
             }
             if let Ok(Some(status)) = child.try_wait() {
+                unwatch(child.id());
                 panic!("ringcache exited before listening: {status}");
             }
             assert!(
@@ -141,12 +202,12 @@ impl TestNode {
     /// SIGKILL: no shutdown path runs, like a crash or power loss.
     pub fn kill9(&mut self) {
         if let Some(pid) = self.tracee.take() {
+            unwatch(pid as u32);
             // SAFETY: sending a signal to the process this node started (under strace).
             unsafe { libc_kill(pid, 9) };
         }
         if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+            kill_and_reap(&mut child);
         }
     }
 
@@ -170,11 +231,11 @@ impl TestNode {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             if let Ok(Some(status)) = child.try_wait() {
+                unwatch(child.id());
                 return status.success();
             }
             if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
+                kill_and_reap(&mut child);
                 return false;
             }
             std::thread::sleep(Duration::from_millis(20));

@@ -227,7 +227,9 @@ impl TestCluster {
             cmd.args(["--seeds", &seed.to_string()]);
         }
         cmd.envs(node.env.iter().map(|(k, v)| (k, v)));
-        node.child = Some(cmd.spawn().expect("spawn ringcache"));
+        let child = cmd.spawn().expect("spawn ringcache");
+        super::node::watch(child.id());
+        node.child = Some(child);
     }
 
     fn wait_ready(&mut self, i: usize) {
@@ -259,6 +261,7 @@ impl TestCluster {
         let child = self.nodes[i - 1].child.as_mut().expect("node running");
         loop {
             if let Some(status) = child.try_wait().expect("node status") {
+                super::node::unwatch(child.id());
                 self.nodes[i - 1].child = None;
                 return status;
             }
@@ -270,8 +273,7 @@ impl TestCluster {
     /// SIGKILL node `i` and reap it: a crash, no shutdown path runs.
     pub fn kill9(&mut self, i: usize) {
         if let Some(mut child) = self.nodes[i - 1].child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+            super::node::kill_and_reap(&mut child);
         }
     }
 
