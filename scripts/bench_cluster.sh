@@ -32,9 +32,14 @@ prepare() {
 }
 
 # bench NAME CONTACT ARGS...: one measured run (a 1 s warm-up, the closed loop, the open
-# loop at half its throughput), with the CPU all nodes used per operation over it.
+# loop at half its throughput), with the CPU all nodes used per operation over it. It
+# starts once RocksDB on every node has caught up with the writes before it
+# (settle_storage): without that the first phase after a write-heavy one pays for its
+# compactions (on two cores they took ~35 % of the CPU in a profile), and which phase came
+# first decided the ratios.
 bench() {
     local name="$1" contact="$2"; shift 2
+    settle_storage "$NET" "$NODES"
     log "bench $name"
     local before after hz ops
     before="$(cpu_ticks)"
@@ -47,13 +52,15 @@ bench() {
         "$((after - before))" "$hz" "$ops" | tee "$OUT/$name.cpu"
 }
 
-start_nodes 40 1
+NET=40 NODES=1
+start_nodes "$NET" "$NODES"
 prepare 127.0.40.1:9042 --workload latest --prewarm
 bench single-latest 127.0.40.1:9042 --workload latest
 bench single-write 127.0.40.1:9042 --workload write
 stop_nodes
 
-start_nodes 41 3
+NET=41 NODES=3
+start_nodes "$NET" "$NODES"
 prepare 127.0.41.1:9042 --workload latest --prewarm --replication-factor 3
 bench cluster-latest 127.0.41.1:9042 --workload latest
 bench cluster-latest-pinned 127.0.41.1:9042 --workload latest --pin

@@ -23,6 +23,9 @@ use crate::ring::{Token, TokenRing};
 pub enum NodeStatus {
     /// Serving its token ranges.
     Normal,
+    /// Started to join, waiting for its turn to move ranges (the metadata log grants one
+    /// movement at a time): known, but not yet a pending replica of anything.
+    Waiting,
     /// Announced, not yet serving (bootstrap).
     Joining,
     /// Handing its ranges over before it leaves.
@@ -40,6 +43,7 @@ impl NodeStatus {
     pub fn parse(value: Option<&str>) -> NodeStatus {
         match value {
             Some("NORMAL") => NodeStatus::Normal,
+            Some("WAITING") => NodeStatus::Waiting,
             Some("JOINING") => NodeStatus::Joining,
             Some("LEAVING") => NodeStatus::Leaving,
             Some("LEFT") => NodeStatus::Left,
@@ -52,6 +56,7 @@ impl NodeStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             NodeStatus::Normal => "NORMAL",
+            NodeStatus::Waiting => "WAITING",
             NodeStatus::Joining => "JOINING",
             NodeStatus::Leaving => "LEAVING",
             NodeStatus::Left => "LEFT",

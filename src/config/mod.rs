@@ -101,6 +101,10 @@ pub struct Config {
     /// Depth of a repair's Merkle tree per token span: 2^depth leaves of 16 bytes each
     /// (at most 16).
     pub repair_merkle_depth: u8,
+    /// The rate a node's repairs and moves (join, decommission) write the data they stream
+    /// to other nodes, together (MiB per second; Cassandra's `stream_throughput_outbound`,
+    /// also 24). 0 is no limit.
+    pub stream_throughput_mib_per_sec: u64,
     /// How often the scheduled worker repairs each table (ms), capped at half the table's
     /// `gc_grace_seconds`; 0 turns scheduled repair off.
     pub repair_interval_ms: u64,
@@ -260,6 +264,9 @@ pub struct Faults {
     /// handing over the data of its ranges. Exists so the join and decommission test can
     /// show that it catches a move that loses data.
     pub skip_streaming: bool,
+    /// The hints worker delivers nothing (hints are stored and kept): only a decommission
+    /// hands them over. Exists so the join and decommission test can show that it does.
+    pub hold_hints: bool,
 }
 
 /// The chat application's schema (`config/chat.cql`, built into the binary).
@@ -423,6 +430,7 @@ impl Default for Config {
             repair_request_timeout_ms: 120_000,
             repair_merkle_depth: 10,
             repair_interval_ms: 5 * 24 * 3600 * 1000,
+            stream_throughput_mib_per_sec: 24,
             internode: Internode::default(),
             metadata: Metadata::default(),
             limits: Limits::default(),

@@ -52,7 +52,7 @@ use crate::error::{Error, Result};
 use crate::node::NodeInfo;
 use crate::protocol::{Event, QueryParameters, Request, ResultBody, SchemaChange};
 use crate::replica::LocalReplica;
-use crate::schema::{Catalog, ClusterInfo};
+use crate::schema::{Catalog, ClusterInfo, RangeMovement};
 
 pub use plan::{EncodedColumns, PlannedRows};
 pub use prepared::PreparedCache;
@@ -837,6 +837,53 @@ impl Coordinator {
         Ok(Reply::Result(body))
     }
 
+    /// Asks the metadata log for the cluster's one range movement, as `kind` (`bootstrap`,
+    /// `decommission`): None once this node holds it (granted now, or held since before a
+    /// restart), or the node that holds it.
+    pub async fn claim_movement(&self, kind: &str) -> Result<Option<RangeMovement>> {
+        let command = schema::MovementCommand::Claim(RangeMovement {
+            host_id: self.node.host_id,
+            kind: kind.to_owned(),
+            since_micros: crate::clock::now_micros(),
+        });
+        self.propose_movement(command).await
+    }
+
+    /// Ends this node's range movement, if it holds it.
+    pub async fn release_movement(&self) -> Result<()> {
+        let command = schema::MovementCommand::Release {
+            host_id: self.node.host_id,
+        };
+        self.propose_movement(command).await.map(|_| ())
+    }
+
+    /// The range movement in progress, as this node applied the log.
+    pub fn movement(&self) -> Option<RangeMovement> {
+        self.read_catalog().movement().cloned()
+    }
+
+    /// Whether this node holds the range movement (as it applied the log).
+    pub fn holds_movement(&self) -> bool {
+        self.movement()
+            .is_some_and(|m| m.host_id == self.node.host_id)
+    }
+
+    async fn propose_movement(
+        &self,
+        command: schema::MovementCommand,
+    ) -> Result<Option<RangeMovement>> {
+        let applied = self
+            .metadata
+            .propose(command.encode(), SCHEMA_CHANGE_TIMEOUT)
+            .await
+            .map_err(metadata_error)?;
+        match schema::decode_movement_outcome(&applied) {
+            Ok(Ok(())) => Ok(None),
+            Ok(Err(holder)) => Ok(Some(holder)),
+            Err(malformed) => Err(Error::Server(malformed)),
+        }
+    }
+
     /// What a write binds with: the client's timestamp, or the next one of this node's.
     fn write_input<'a>(
         &self,
@@ -1065,6 +1112,12 @@ impl Coordinator {
         self.replication.deliver_hints(&catalog).await
     }
 
+    /// Hints this node holds, for every target.
+    pub fn hints_pending(&self) -> u64 {
+        let targets = self.replica.hint_ledger().targets();
+        targets.iter().map(|(_, hints, _)| hints).sum()
+    }
+
     /// How often the batchlog worker runs.
     pub fn batchlog_interval(&self) -> std::time::Duration {
         self.replication.batchlog_interval()
@@ -1162,8 +1215,11 @@ impl Coordinator {
         // Every peer is reported (0 when none are pending), by its address as
         // `ringcache_peer_up` names it; a target no longer known, by its host id.
         let view = self.replication.view();
-        let mut pending: std::collections::BTreeMap<Uuid, u64> =
-            view.peers().map(|p| (p.host_id, 0)).collect();
+        let mut pending: std::collections::BTreeMap<Uuid, u64> = view
+            .peers()
+            .filter(|p| p.status != crate::cluster::membership::NodeStatus::Left)
+            .map(|p| (p.host_id, 0))
+            .collect();
         for (target, hints, _) in self.replica.hint_ledger().targets() {
             pending.insert(target, hints);
         }
@@ -1251,7 +1307,7 @@ fn metadata_error(error: crate::metadata::MetaError) -> Error {
             alive: answered as i32,
             message: error.to_string(),
         },
-        other => Error::Server(format!("schema change not applied: {other}")),
+        other => Error::Server(format!("metadata change not applied: {other}")),
     }
 }
 

@@ -16,6 +16,12 @@
 //! publishes the new version (gossip advertises it) and tells this node's clients
 //! (SCHEMA_CHANGE). Failed and no-op entries change nothing and need no save: applied again
 //! after a restart they fail or do nothing again, identically.
+//!
+//! The log carries one other kind of command, [`MovementCommand`]: the cluster's one range
+//! movement at a time (a node joining or leaving), claimed and released through the log so
+//! two nodes never move ranges at once (Cassandra refuses a second bootstrap while one runs;
+//! here the second waits its turn). It is kept in the catalog beside the schema, persisted
+//! and snapshotted with it, and changes no `schema_version`.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, RwLock};
@@ -27,7 +33,9 @@ use uuid::Uuid;
 use super::prepared::PreparedCache;
 use crate::protocol::{Event, SchemaChange};
 use crate::replica::LocalReplica;
-use crate::schema::{ApplyContext, Catalog, DataCenters, SchemaError, SchemaStore, StoreError};
+use crate::schema::{
+    ApplyContext, Catalog, DataCenters, RangeMovement, SchemaError, SchemaStore, StoreError,
+};
 
 /// The schema a statement runs against: an immutable catalog and its content hash,
 /// computed once per change (every `system.local` read reports it).
@@ -54,6 +62,35 @@ pub struct SchemaCommand {
 
 /// What applying a command gave: the change to report (None: nothing changed), or why not.
 pub type Outcome = Result<Option<SchemaChange>, SchemaError>;
+
+/// The first byte of a [`MovementCommand`] in the log. A [`SchemaCommand`] starts with its
+/// statement's length (postcard's varint), never 0: an empty statement is never proposed.
+const MOVEMENT_COMMAND: u8 = 0;
+
+/// A claim to, or the end of, the cluster's one range movement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum MovementCommand {
+    Claim(RangeMovement),
+    Release { host_id: Uuid },
+}
+
+impl MovementCommand {
+    /// The command as the log carries it.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![MOVEMENT_COMMAND];
+        out.extend(postcard::to_stdvec(self).expect("a command serializes"));
+        out
+    }
+}
+
+/// What a movement command gave: done (claimed, held already, or released), or the node
+/// that holds the movement; Err when the command was malformed.
+pub type MovementOutcome = Result<Result<(), RangeMovement>, String>;
+
+/// Decodes the outcome a movement proposal returned.
+pub fn decode_movement_outcome(bytes: &[u8]) -> MovementOutcome {
+    postcard::from_bytes(bytes).unwrap_or_else(|e| Err(format!("malformed movement outcome: {e}")))
+}
 
 /// The node's schema: served snapshot, persistence, and the log's state machine.
 pub struct SchemaService {
@@ -116,19 +153,39 @@ impl SchemaService {
         else {
             return Ok(None);
         };
-        if let Err(error) = self.store.save_at(&next, Some(index)) {
-            // The entry is committed everywhere: a node that cannot persist it would serve a
-            // schema the others do not have. It stops instead (Cassandra's disk failure
-            // policy "stop"); restarted, it applies the entry again from the log.
-            tracing::error!(index, %error, "cannot persist a committed schema change; stopping");
-            std::process::abort();
-        }
-        *self.applied.lock().expect("applied") = Some(index);
+        self.persist(&next, index);
         self.install(next, &current.catalog);
         self.prepared.invalidate_for(&change);
         let _ = self.events.send(Event::SchemaChange(change.clone()));
         tracing::info!(?change, index, "schema changed");
         Ok(Some(change))
+    }
+
+    /// Applies one committed movement command (log entry `index`).
+    fn apply_movement(&self, index: u64, command: &MovementCommand) -> Result<(), RangeMovement> {
+        let current = self.current();
+        let mut next = Catalog::clone(&current.catalog);
+        let changed = match command {
+            MovementCommand::Claim(movement) => next.claim_movement(movement.clone())?,
+            MovementCommand::Release { host_id } => next.release_movement(*host_id),
+        };
+        if changed {
+            self.persist(&next, index);
+            self.install(next, &current.catalog);
+            tracing::info!(?command, index, "range movement");
+        }
+        Ok(())
+    }
+
+    /// Persists `next` as the state at log entry `index`. A node that cannot would serve a
+    /// state the others do not have: it stops instead (Cassandra's disk failure policy
+    /// "stop"); restarted, it applies the entry again from the log.
+    fn persist(&self, next: &Catalog, index: u64) {
+        if let Err(error) = self.store.save_at(next, Some(index)) {
+            tracing::error!(index, %error, "cannot persist a committed metadata change; stopping");
+            std::process::abort();
+        }
+        *self.applied.lock().expect("applied") = Some(index);
     }
 
     /// Serves `next` in place of `previous`, reclaiming the data of tables it dropped.
@@ -144,7 +201,11 @@ impl SchemaService {
             catalog: Arc::new(next),
             version,
         };
-        self.published.send_replace(version);
+        self.published.send_if_modified(|published| {
+            let changed = *published != version;
+            *published = version;
+            changed
+        });
         // A dropped table's id is never reused, so its rows are unreachable; reclaim them.
         for id in dropped {
             if let Err(e) = self.replica.drop_table(id) {
@@ -156,6 +217,12 @@ impl SchemaService {
 
 impl crate::metadata::StateMachine for SchemaService {
     fn apply(&self, index: u64, command: &[u8]) -> Vec<u8> {
+        if let Some((&MOVEMENT_COMMAND, movement)) = command.split_first() {
+            let outcome: MovementOutcome = postcard::from_bytes::<MovementCommand>(movement)
+                .map(|command| self.apply_movement(index, &command))
+                .map_err(|e| format!("malformed movement command: {e}"));
+            return postcard::to_stdvec(&outcome).expect("an outcome serializes");
+        }
         let outcome = match postcard::from_bytes::<SchemaCommand>(command) {
             Ok(command) => self.apply_command(index, &command),
             Err(e) => Err(SchemaError::Invalid(format!(

@@ -16,6 +16,7 @@ mod cluster;
 mod http;
 mod replica;
 pub mod status;
+mod storage;
 
 use std::sync::OnceLock;
 
@@ -53,12 +54,8 @@ pub struct Metrics {
     pub backpressure_pauses: IntCounter,
     /// Resolved handles per opcode byte (opcodes are below 0x11), filled on first use.
     per_opcode: [OnceLock<OpcodeMetrics>; OPCODE_SLOTS],
-    /// Write batches the storage engine applied.
-    pub storage_write_batches: IntCounter,
-    /// Times the engine synced its write-ahead log (tests assert `batch` durability by it).
-    pub storage_wal_syncs: IntCounter,
-    /// Point reads and scans the engine started.
-    pub storage_reads: IntCounter,
+    /// The storage engine's families (its counters and background work).
+    storage: storage::StorageMetrics,
     /// Where the engine's counters are read from at each scrape.
     storage_source: OnceLock<StorageSource>,
     /// The replica's families (cache, partition reads, purges) and the process's memory.
@@ -130,21 +127,7 @@ impl Metrics {
             )
             .expect("static metric definition"),
             per_opcode: std::array::from_fn(|_| OnceLock::new()),
-            storage_write_batches: IntCounter::new(
-                "ringcache_storage_write_batches_total",
-                "Write batches the storage engine applied",
-            )
-            .expect("static metric definition"),
-            storage_wal_syncs: IntCounter::new(
-                "ringcache_storage_wal_syncs_total",
-                "Times the storage engine synced its write-ahead log",
-            )
-            .expect("static metric definition"),
-            storage_reads: IntCounter::new(
-                "ringcache_storage_reads_total",
-                "Point reads and scans the storage engine started",
-            )
-            .expect("static metric definition"),
+            storage: storage::StorageMetrics::new(&registry),
             storage_source: OnceLock::new(),
             replica: replica::ReplicaMetrics::new(&registry),
             replica_source: OnceLock::new(),
@@ -157,10 +140,7 @@ impl Metrics {
     }
 
     fn register_all(&self) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 9] = [
-            Box::new(self.storage_write_batches.clone()),
-            Box::new(self.storage_wal_syncs.clone()),
-            Box::new(self.storage_reads.clone()),
+        let collectors: [Box<dyn prometheus::core::Collector>; 6] = [
             Box::new(self.connections_open.clone()),
             Box::new(self.connections_total.clone()),
             Box::new(self.requests.clone()),
@@ -211,11 +191,7 @@ impl Metrics {
         let report = self.replica_source.get().map(|source| source());
         self.replica.update(&report.unwrap_or_default());
         if let Some(source) = self.storage_source.get() {
-            let stats = source();
-            use replica::follow;
-            follow(&self.storage_write_batches, stats.batches);
-            follow(&self.storage_wal_syncs, stats.wal_syncs);
-            follow(&self.storage_reads, stats.reads);
+            self.storage.update(&source());
         }
         let mut out = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);

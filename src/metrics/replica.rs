@@ -56,11 +56,11 @@ fn per_table(name: &str, help: &str) -> IntCounterVec {
         .expect("static metric definition")
 }
 
-fn counter(name: &str, help: &str) -> IntCounter {
+pub(super) fn counter(name: &str, help: &str) -> IntCounter {
     IntCounter::new(name, help).expect("static metric definition")
 }
 
-fn gauge(name: &str, help: &str) -> IntGauge {
+pub(super) fn gauge(name: &str, help: &str) -> IntGauge {
     IntGauge::new(name, help).expect("static metric definition")
 }
 

@@ -33,6 +33,10 @@ pub struct Status {
     /// The answering node's stream while it joins or leaves: spans and bytes so far.
     #[serde(default)]
     pub streaming: Option<String>,
+    /// The cluster's one range movement in progress (a node joining or leaving), as the
+    /// metadata log granted it: "<address> <kind>".
+    #[serde(default)]
+    pub movement: Option<String>,
 }
 
 /// One node's line.
@@ -128,6 +132,9 @@ impl Status {
         }
         if let Some(streaming) = &self.streaming {
             let _ = writeln!(out, "Streaming ({streaming})");
+        }
+        if let Some(movement) = &self.movement {
+            let _ = writeln!(out, "Range movement in progress: {movement}");
         }
         out += &self.metadata.render(self.this_node);
         out
@@ -233,6 +240,7 @@ mod tests {
         let status = Status {
             needs_repair: Vec::new(),
             streaming: None,
+            movement: None,
             cluster_name: "c".into(),
             this_node: Uuid::from_u128(2),
             keyspace: Some("ks".into()),
@@ -267,6 +275,7 @@ This node (00000000-0000-0000-0000-000000000002): follower, applied through entr
         let status = Status {
             needs_repair: Vec::new(),
             streaming: None,
+            movement: None,
             cluster_name: "c".into(),
             this_node: Uuid::from_u128(1),
             keyspace: None,

@@ -271,10 +271,27 @@ pub fn collect_udt_names(ty: &CqlType, out: &mut Vec<String>) {
     }
 }
 
-/// The whole schema: system keyspaces (built in code) and user keyspaces.
+/// The whole schema: system keyspaces (built in code) and user keyspaces — and, beside it,
+/// the one range movement in progress.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Catalog {
     pub(crate) keyspaces: BTreeMap<String, KeyspaceDef>,
+    /// The node joining or leaving now, as the metadata log decided it: one movement at a
+    /// time in the whole cluster. Not schema (no `schema_version` counts it), kept here
+    /// because the catalog is what the metadata log's state machine persists with the log
+    /// index and snapshots.
+    pub(crate) movement: Option<RangeMovement>,
+}
+
+/// A node's claim to move token ranges (join or leave), granted by the metadata log to one
+/// node at a time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RangeMovement {
+    pub host_id: Uuid,
+    /// `bootstrap` or `decommission`.
+    pub kind: String,
+    /// When it was granted (µs since the epoch, the proposer's clock).
+    pub since_micros: i64,
 }
 
 impl Default for Catalog {
@@ -290,7 +307,37 @@ impl Catalog {
             .into_iter()
             .map(|ks| (ks.name.clone(), ks))
             .collect();
-        Catalog { keyspaces }
+        Catalog {
+            keyspaces,
+            movement: None,
+        }
+    }
+
+    /// The range movement in progress, if a node holds one.
+    pub fn movement(&self) -> Option<&RangeMovement> {
+        self.movement.as_ref()
+    }
+
+    /// Grants `movement` if no other node holds one: true if it changed anything. A node
+    /// that holds it already (a restart mid-move) keeps it; Err names the holder.
+    pub fn claim_movement(&mut self, movement: RangeMovement) -> Result<bool, RangeMovement> {
+        match &self.movement {
+            Some(held) if held.host_id != movement.host_id => Err(held.clone()),
+            Some(_) => Ok(false),
+            None => {
+                self.movement = Some(movement);
+                Ok(true)
+            }
+        }
+    }
+
+    /// Ends `host_id`'s movement, if it holds one: true if it did.
+    pub fn release_movement(&mut self, host_id: Uuid) -> bool {
+        let held = self.movement.as_ref().is_some_and(|m| m.host_id == host_id);
+        if held {
+            self.movement = None;
+        }
+        held
     }
 
     /// The keyspace called `name`.

@@ -39,7 +39,7 @@ mod typecheck;
 
 pub use catalog::{
     collect_udt_names, name_uuid_from_bytes, Catalog, ClusteringOrder, ColumnDef, ColumnKind,
-    DroppedColumn, KeyspaceDef, KeyspaceKind, TableDef, UserTypeDef,
+    DroppedColumn, KeyspaceDef, KeyspaceKind, RangeMovement, TableDef, UserTypeDef,
 };
 pub use ddl::ApplyContext;
 pub use describe::{keyspace_cql, table_cql, type_cql, ClusterInfo, DescribeResult};

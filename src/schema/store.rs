@@ -5,7 +5,9 @@
 //! { "format_version": 1,
 //!   "keyspaces": [ KeyspaceDef... ],            // user keyspaces only
 //!   "system_replication": { "system_auth": {"class": ..., ...}, ... },
-//!   "applied_index": 42 }                         // the metadata log entry it reflects
+//!   "applied_index": 42,                          // the metadata log entry it reflects
+//!   "range_movement": { "host_id": ..., "kind": "bootstrap", "since_micros": ... } }
+//!                                                 // absent when no node moves ranges
 //! ```
 //! Column and field types are stored as their Cassandra type strings. A save writes
 //! `schema.json.tmp`, fsyncs it, renames it over `schema.json` and fsyncs the directory,
@@ -19,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::catalog::{Catalog, KeyspaceDef, KeyspaceKind};
+use super::catalog::{Catalog, KeyspaceDef, KeyspaceKind, RangeMovement};
 
 /// The only format version this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
@@ -66,6 +68,9 @@ struct SchemaFile {
     /// written before the log existed).
     #[serde(default)]
     applied_index: Option<u64>,
+    /// The range movement in progress (absent when none, and in older files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    range_movement: Option<RangeMovement>,
 }
 
 /// Version probe read before the full file, so an unknown version is reported as such
@@ -155,6 +160,7 @@ pub fn encode(catalog: &Catalog, applied: Option<u64>) -> Vec<u8> {
             .map(|k| (k.name.clone(), k.replication.clone()))
             .collect(),
         applied_index: applied,
+        range_movement: catalog.movement.clone(),
     };
     serde_json::to_vec_pretty(&file).expect("a schema serializes")
 }
@@ -187,6 +193,7 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<SchemaFile, StoreError> {
 }
 
 fn load_into(catalog: &mut Catalog, file: SchemaFile) -> Result<(), String> {
+    catalog.movement = file.range_movement;
     for mut ks in file.keyspaces {
         if catalog.keyspaces.contains_key(&ks.name) {
             return Err(format!(

@@ -769,3 +769,39 @@ fn scylla_options_are_stored_or_refused() {
     );
     assert_eq!(e.code(), 0x2000);
 }
+
+#[test]
+fn one_range_movement_at_a_time_kept_beside_the_schema() {
+    let movement = |n: u128, kind: &str| RangeMovement {
+        host_id: uuid::Uuid::from_u128(n),
+        kind: kind.to_owned(),
+        since_micros: 7,
+    };
+    let mut cat = setup(&[KS]);
+    let version = cat.schema_version();
+    assert_eq!(cat.claim_movement(movement(1, "bootstrap")), Ok(true));
+    // The holder claiming again (a restart mid-move) keeps it; another node is told who.
+    assert_eq!(cat.claim_movement(movement(1, "bootstrap")), Ok(false));
+    assert_eq!(
+        cat.claim_movement(movement(2, "decommission")),
+        Err(movement(1, "bootstrap"))
+    );
+    assert!(!cat.release_movement(uuid::Uuid::from_u128(2)));
+    assert_eq!(cat.movement(), Some(&movement(1, "bootstrap")));
+    // Not schema: no schema_version counts it.
+    assert_eq!(cat.schema_version(), version);
+
+    // Persisted, and in the log's snapshot, with the schema.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, _) = SchemaStore::open(dir.path()).expect("open empty");
+    store.save_at(&cat, Some(9)).expect("save");
+    let (_, loaded, applied) = SchemaStore::open_at(dir.path()).expect("reopen");
+    assert_eq!((loaded.movement(), applied), (cat.movement(), Some(9)));
+    let snapshot = snapshot::encode(&cat, Some(9));
+    let (restored, _) = snapshot::decode_at(dir.path(), &snapshot).expect("snapshot");
+    assert_eq!(restored, cat);
+
+    assert!(cat.release_movement(uuid::Uuid::from_u128(1)));
+    assert_eq!(cat.movement(), None);
+    assert_eq!(cat.claim_movement(movement(2, "decommission")), Ok(true));
+}

@@ -112,6 +112,12 @@ impl ClusterSources {
                     r.elapsed_secs
                 )
             }),
+            movement: self.shared.coordinator.movement().map(|m| {
+                let node = view
+                    .node(&m.host_id)
+                    .map_or_else(|| m.host_id.to_string(), |n| n.internode.ip().to_string());
+                format!("{node} {}", m.kind)
+            }),
             cluster_name: self.shared.config.cluster_name.clone(),
             this_node: view.local,
             keyspace: keyspace.map(str::to_owned),
@@ -148,7 +154,8 @@ impl ClusterSources {
 /// Status as `ringcache status` names it (Joining, Leaving; the rest serve as Normal).
 fn state_name(status: NodeStatus) -> &'static str {
     match status {
-        NodeStatus::Joining => "Joining",
+        // Waiting for its turn is part of joining, as an operator sees it.
+        NodeStatus::Waiting | NodeStatus::Joining => "Joining",
         NodeStatus::Leaving => "Leaving",
         _ => "Normal",
     }

@@ -1,10 +1,15 @@
 //! Joining a running cluster with the data of the ranges this node takes over (bootstrap),
 //! in Cassandra's shape:
 //!
-//! 1. The node starts JOINING (`node/bootstrap.rs` decides that it must): its tokens are
-//!    gossiped but not on anyone's ring, so every coordinator that sees it treats it as a
-//!    *pending* replica of the ranges it is gaining — writes go to it as well and wait for
-//!    it too — while reads still plan on the current ring (`coordinator/replication`).
+//! 1. The node starts WAITING (`node/bootstrap.rs` decides that it must join): known to
+//!    its peers, on no ring. It claims the cluster's one range movement from the metadata
+//!    log, waiting its turn while another node joins or leaves ([`claim_turn`]): two moves
+//!    never overlap (Cassandra refuses a second bootstrap instead). Then it turns JOINING:
+//!    its tokens are gossiped but not on anyone's ring, so every coordinator that sees it
+//!    treats it as a *pending* replica of the ranges it is gaining — writes go to it as
+//!    well and wait for it too — while reads still plan on the current ring
+//!    (`coordinator/replication`). A node waiting its turn is not pending yet: were it,
+//!    writes would wait for one more replica for as long as another node streams.
 //! 2. It waits until it knows the ring and every live peer has seen it joining (their
 //!    gossip digests hold its state; Cassandra sleeps RING_DELAY instead), so every write
 //!    acknowledged from then on reaches it.
@@ -15,7 +20,8 @@
 //!    before it was seen joining and every one after. A failure (a source gone, a timeout)
 //!    is retried after a pause, the node staying JOINING.
 //! 4. It becomes NORMAL: its tokens join every node's ring (drivers get NEW_NODE), and the
-//!    bootstrap marker is removed.
+//!    bootstrap marker is removed. Once its peers have seen that, it releases the range
+//!    movement for the next node.
 //!
 //! Every node, this one included, drops its cache when the ranges it replicates change
 //! ([`drop_cache_on_ownership_change`]).
@@ -36,6 +42,8 @@ use crate::replica::LocalReplica;
 const SEEN_WAIT: Duration = Duration::from_secs(30);
 /// The pause before a failed stream is tried again.
 const RETRY: Duration = Duration::from_secs(5);
+/// How often a node waiting for its turn to move ranges looks again.
+const TURN_POLL: Duration = Duration::from_secs(1);
 
 /// What a bootstrap needs of the node.
 pub struct Joining {
@@ -54,6 +62,10 @@ pub async fn run(joining: Joining, mut shutdown: watch::Receiver<bool>) {
         gossiper,
     } = joining;
     let data_dir = shared.config.data_dir.clone();
+    if !claim_turn(&shared, Stream::Bootstrap.name(), &mut shutdown).await {
+        return;
+    }
+    crate::cluster::set_status(&membership, &gossiper, NodeStatus::Joining);
     tracing::info!("joining the cluster: waiting for the ring and for every peer to see this node");
     let version = gossiper.local_version();
     let missing = loop {
@@ -101,6 +113,75 @@ pub async fn run(joining: Joining, mut shutdown: watch::Receiver<bool>) {
     crate::cluster::set_status(&membership, &gossiper, NodeStatus::Normal);
     if let Err(error) = crate::node::bootstrap::finished(&data_dir) {
         tracing::error!(%error, "cannot record that the bootstrap finished; the next start streams again");
+    }
+    let _ = gossiper
+        .wait_seen(gossiper.local_version(), SEEN_WAIT)
+        .await;
+    release_turn(&shared, shutdown).await;
+}
+
+/// Claims the cluster's one range movement for this node as `kind`, waiting while another
+/// node holds it (looking at this node's copy of the log before asking, so a wait adds no
+/// entries) or while the log has no majority; false if the node shuts down first.
+async fn claim_turn(shared: &Shared, kind: &str, shutdown: &mut watch::Receiver<bool>) -> bool {
+    let mut waiting_for = None;
+    loop {
+        let held = shared
+            .coordinator
+            .movement()
+            .filter(|_| !shared.coordinator.holds_movement());
+        let holder = match held {
+            Some(holder) => Some(holder),
+            None => match shared.coordinator.claim_movement(kind).await {
+                Ok(None) => return true,
+                Ok(Some(holder)) => Some(holder),
+                Err(error) => {
+                    tracing::warn!(%error, "cannot claim the range movement yet; trying again");
+                    None
+                }
+            },
+        };
+        if let Some(holder) = holder {
+            if waiting_for != Some(holder.host_id) {
+                tracing::info!(
+                    node = %holder.host_id,
+                    kind = %holder.kind,
+                    "another node is moving ranges: waiting for it to finish (one range \
+                     movement at a time)"
+                );
+                waiting_for = Some(holder.host_id);
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(TURN_POLL) => {}
+            _ = shutdown.changed() => return false,
+        }
+    }
+}
+
+/// Releases this node's range movement, trying again while the log has no majority (until
+/// shutdown: the next start releases it then, [`release_stale_turn`]).
+async fn release_turn(shared: &Shared, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        match shared.coordinator.release_movement().await {
+            Ok(()) => return,
+            Err(error) => {
+                tracing::warn!(%error, "cannot release the range movement yet; trying again")
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(RETRY) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// At the start of a node that is not joining: a range movement it still holds is one it
+/// did not finish (it was killed while leaving, and came back NORMAL); it is released.
+pub async fn release_stale_turn(shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
+    if shared.coordinator.holds_movement() {
+        tracing::info!("this node holds a range movement it did not finish; releasing it");
+        release_turn(&shared, shutdown).await;
     }
 }
 

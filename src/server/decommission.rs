@@ -4,7 +4,8 @@
 //! 1. Checks, refusing with the reason: this node is NORMAL, no other node is joining or
 //!    leaving (one move at a time), every node is up (each is a source or a target), and
 //!    every keyspace's replication factor still fits in the nodes that remain in each data
-//!    centre (Cassandra's check).
+//!    centre (Cassandra's check). Then it claims the cluster's one range movement from the
+//!    metadata log; held by another node, the decommission fails at once, saying which.
 //! 2. It turns LEAVING: it still owns its ranges, and every coordinator that sees it also
 //!    sends writes to the nodes that will gain them (pending replicas, `pending_ring`).
 //! 3. It waits until every live peer has seen it leaving, then streams every span that
@@ -13,12 +14,15 @@
 //! 4. It turns LEFT: no node's ring holds its tokens any more, `system.peers` and
 //!    `ringcache status` drop it, drivers get REMOVED_NODE. Once every live peer has seen
 //!    that, it records it (`node/bootstrap.rs`: it never starts on this data directory
-//!    again), leaves the metadata log's group (so its majority stops counting this node,
-//!    and a learner takes its vote) and stops.
+//!    again), releases the range movement, leaves the metadata log's group (so its
+//!    majority stops counting this node, and a learner takes its vote) and stops.
+//!
+//! Between 3 and 4 it hands over the hints it holds: every target is up, so it delivers
+//! them (what a target refuses is lost with this node, logged; a repair covers it). Every
+//! other node drops the hints it holds for this one once it has LEFT (the hints worker).
 //!
 //! A stream that fails turns the node NORMAL again, with the reason in the report; what it
-//! already streamed is harmless extra copies. Hints this node holds for other nodes are not
-//! handed over (they are lost with it; a repair covers them), as the README says.
+//! already streamed is harmless extra copies.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -96,6 +100,27 @@ impl Decommission {
         );
         let leaving = self.clone();
         tokio::spawn(async move {
+            let claimed = leaving
+                .shared
+                .coordinator
+                .claim_movement(Stream::Decommission.name())
+                .await;
+            let refused = match claimed {
+                Ok(None) => None,
+                Ok(Some(holder)) => Some(format!(
+                    "another node ({}) is moving ranges ({}): one range movement at a time",
+                    leaving.address_of(holder.host_id),
+                    holder.kind
+                )),
+                Err(error) => Some(format!("cannot claim the range movement: {error}")),
+            };
+            if let Some(why) = refused {
+                tracing::warn!(%why, "decommission refused; this node is NORMAL again");
+                leaving.repairs.abandon(&progress, why);
+                leaving.set(NodeStatus::Normal);
+                leaving.started.store(false, Ordering::SeqCst);
+                return;
+            }
             let seen = leaving.gossiper.local_version();
             leaving.wait_seen(seen).await;
             let streamed = leaving
@@ -109,11 +134,13 @@ impl Decommission {
                         bytes = counts.bytes_streamed,
                         "decommission: ranges handed over; LEFT"
                     );
+                    leaving.hand_hints_over().await;
                     leaving.leave().await;
                 }
                 Err(error) => {
                     tracing::warn!(%error, "decommission failed; this node is NORMAL again");
                     leaving.set(NodeStatus::Normal);
+                    leaving.release().await;
                     leaving.started.store(false, Ordering::SeqCst);
                 }
             }
@@ -158,6 +185,25 @@ impl Decommission {
         Ok(())
     }
 
+    /// Releases the range movement (tried a few times: a node that cannot leaves it held,
+    /// logged, and `ringcache status` shows it).
+    async fn release(&self) {
+        for _ in 0..3 {
+            match self.shared.coordinator.release_movement().await {
+                Ok(()) => return,
+                Err(error) => tracing::warn!(%error, "cannot release the range movement"),
+            }
+        }
+    }
+
+    /// `host_id`'s address, as gossip knows it.
+    fn address_of(&self, host_id: uuid::Uuid) -> String {
+        self.membership
+            .view()
+            .node(&host_id)
+            .map_or_else(|| host_id.to_string(), |n| n.internode.ip().to_string())
+    }
+
     fn set(&self, status: NodeStatus) {
         crate::cluster::set_status(&self.membership, &self.gossiper, status);
     }
@@ -170,6 +216,30 @@ impl Decommission {
         }
     }
 
+    /// Delivers the hints this node holds, pass after pass while passes deliver some.
+    async fn hand_hints_over(&self) {
+        let coordinator = &self.shared.coordinator;
+        loop {
+            let pending = coordinator.hints_pending();
+            if pending == 0 {
+                return;
+            }
+            match coordinator.deliver_hints().await {
+                Ok(delivered) if delivered > 0 => {
+                    tracing::info!(delivered, "decommission: hints handed over");
+                }
+                Ok(_) => {
+                    tracing::warn!(pending, "decommission: hints their targets did not take are lost with this node; a repair covers them");
+                    return;
+                }
+                Err(error) => {
+                    tracing::warn!(pending, %error, "decommission: hints could not be handed over and are lost with this node; a repair covers them");
+                    return;
+                }
+            }
+        }
+    }
+
     /// Step 4: LEFT, seen, recorded, stopped.
     async fn leave(&self) {
         self.set(NodeStatus::Left);
@@ -177,6 +247,7 @@ impl Decommission {
         if let Err(error) = crate::node::bootstrap::record_left(&self.shared.config.data_dir) {
             tracing::error!(%error, "cannot record that this node left; do not restart it on its data directory");
         }
+        self.release().await;
         // Out of the metadata group too, so its majority no longer counts this node.
         if let Err(error) = self.metadata.leave().await {
             tracing::warn!(%error, "could not leave the metadata group; the others still count this node among its voters");

@@ -185,7 +185,7 @@ impl Server {
             replica: replica.clone(),
         });
         let status = match bootstrap {
-            true => NodeStatus::Joining,
+            true => NodeStatus::Waiting,
             false => NodeStatus::Normal,
         };
         let cluster = Cluster::start(
@@ -293,7 +293,14 @@ impl Server {
             membership: cluster.membership.clone(),
             gossiper: cluster.gossiper.clone(),
         });
-        let joining = joining.map(|j| tokio::spawn(bootstrap::run(j, shutdown_rx.clone())));
+        // A joining node streams; any other releases a range movement it did not finish.
+        let movement = match joining {
+            Some(j) => tokio::spawn(bootstrap::run(j, shutdown_rx.clone())),
+            None => tokio::spawn(bootstrap::release_stale_turn(
+                shared.clone(),
+                shutdown_rx.clone(),
+            )),
+        };
         let mut tasks = vec![
             tokio::spawn(bootstrap::drop_cache_on_ownership_change(
                 cluster.membership.clone(),
@@ -321,7 +328,7 @@ impl Server {
             )),
             tokio::spawn(cluster.stopped()),
         ];
-        tasks.extend(joining);
+        tasks.push(movement);
         tracing::info!(%cql_addr, %metrics_addr, "ringcache node listening");
         Ok(Server {
             cql_addr,
@@ -469,6 +476,9 @@ async fn hints(shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
         tokio::select! {
             _ = &mut stop => return,
             _ = tokio::time::sleep(HINT_PASS_INTERVAL) => {}
+        }
+        if shared.config.faults.hold_hints {
+            continue;
         }
         match shared.coordinator.deliver_hints().await {
             Ok(0) => {}

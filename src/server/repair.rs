@@ -222,6 +222,11 @@ impl Repairs {
         }
     }
 
+    /// Ends a stream [`Repairs::begin_stream`] registered before it ran: failed, for `why`.
+    pub fn abandon(&self, progress: &RepairProgress, why: String) {
+        self.finish(progress, Some(why));
+    }
+
     /// A join's or leave's stream in progress here, for `ringcache status`.
     pub fn streaming(&self) -> Option<RepairReport> {
         self.report().filter(|r| {

@@ -178,7 +178,8 @@ pub enum Direction {
     Reverse,
 }
 
-/// Counters an engine keeps about itself (tests assert durability through them).
+/// Counters an engine keeps about itself (tests assert durability through them), and the
+/// state of its background work (zero for an engine without any).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EngineStats {
     /// Write batches applied.
@@ -187,6 +188,23 @@ pub struct EngineStats {
     pub wal_syncs: u64,
     /// Point reads and scans started.
     pub reads: u64,
+    /// Bytes compaction estimates it must still rewrite to bring every level within its
+    /// target size (RocksDB's `estimate-pending-compaction-bytes`): the debt writes leave.
+    pub pending_compaction_bytes: u64,
+    /// Compactions running now.
+    pub running_compactions: u64,
+    /// Memtable flushes running now.
+    pub running_flushes: u64,
+    /// Bytes of the live sorted files on disk.
+    pub live_sst_bytes: u64,
+    /// Bytes of every memtable, active and immutable.
+    pub memtable_bytes: u64,
+    /// Sorted files per level, 0 to 6.
+    pub sst_files: [u64; 7],
+    /// Whether writes are stopped (too many level-0 files or too much compaction debt).
+    pub writes_stopped: bool,
+    /// The rate writes are slowed to while compaction catches up, bytes/s (0: not slowed).
+    pub delayed_write_rate: u64,
 }
 
 /// A key and its merged value, as a scan yields them.

@@ -117,6 +117,7 @@ impl Engine for MemoryEngine {
             batches,
             wal_syncs: batches,
             reads: self.reads.load(Ordering::Relaxed),
+            ..EngineStats::default()
         }
     }
 }

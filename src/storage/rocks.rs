@@ -91,6 +91,11 @@ impl RocksEngine {
         })
     }
 
+    /// An integer property of the database, 0 if RocksDB does not know it.
+    fn property(&self, name: &str) -> u64 {
+        self.db.property_int_value(name).ok().flatten().unwrap_or(0)
+    }
+
     fn validate(&self, batch: &WriteBatch) -> Result<(), StorageError> {
         for op in batch.ops() {
             if let WriteOp::Merge { key, value } = op {
@@ -207,16 +212,33 @@ impl Engine for RocksEngine {
     }
 
     fn stats(&self) -> EngineStats {
+        let property = |name: &str| self.property(name);
         EngineStats {
             batches: self.counters.batches.load(Ordering::Relaxed),
             wal_syncs: self.counters.wal_syncs.load(Ordering::Relaxed),
             reads: self.counters.reads.load(Ordering::Relaxed),
+            pending_compaction_bytes: property("rocksdb.estimate-pending-compaction-bytes"),
+            running_compactions: property("rocksdb.num-running-compactions"),
+            running_flushes: property("rocksdb.num-running-flushes"),
+            live_sst_bytes: property("rocksdb.live-sst-files-size"),
+            memtable_bytes: property("rocksdb.cur-size-all-mem-tables"),
+            // A string property (RocksDB has no integer form of it).
+            sst_files: std::array::from_fn(|level| {
+                self.db
+                    .property_value(format!("rocksdb.num-files-at-level{level}").as_str())
+                    .ok()
+                    .flatten()
+                    .and_then(|n| n.trim().parse().ok())
+                    .unwrap_or(0)
+            }),
+            writes_stopped: property("rocksdb.is-write-stopped") != 0,
+            delayed_write_rate: property("rocksdb.actual-delayed-write-rate"),
         }
     }
 
     fn size_bytes(&self) -> u64 {
-        let property = |name: &str| self.db.property_int_value(name).ok().flatten().unwrap_or(0);
-        property("rocksdb.live-sst-files-size") + property("rocksdb.cur-size-all-mem-tables")
+        self.property("rocksdb.live-sst-files-size")
+            + self.property("rocksdb.cur-size-all-mem-tables")
     }
 }
 
@@ -298,6 +320,24 @@ mod tests {
             engine.get(b"k").expect("get").as_deref(),
             Some(&9u64.to_be_bytes()[..])
         );
+    }
+
+    #[test]
+    fn background_work_is_reported() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let engine = RocksEngine::open(dir.path(), max_merge, Durability::Batch).expect("open");
+            write_one(&engine);
+            let stats = engine.stats();
+            assert!(stats.memtable_bytes > 0, "{stats:?}");
+            assert_eq!((stats.sst_files, stats.live_sst_bytes), ([0; 7], 0));
+        }
+        // Reopening replays the log into a memtable and flushes it to a level-0 file.
+        let engine = RocksEngine::open(dir.path(), max_merge, Durability::Batch).expect("reopen");
+        let stats = engine.stats();
+        assert_eq!(stats.sst_files, [1, 0, 0, 0, 0, 0, 0], "{stats:?}");
+        assert!(stats.live_sst_bytes > 0, "{stats:?}");
+        assert!(!stats.writes_stopped, "{stats:?}");
     }
 
     fn write_one(engine: &RocksEngine) {

@@ -15,6 +15,11 @@
 //! it writes is dropped instead of replayed: the tombstones that shadowed it elsewhere may
 //! be purged by then, and replaying it could bring deleted data back. Nor is an update of a
 //! table this node truncated after the hint was stored (`replica/truncations.rs`).
+//!
+//! A target that left the cluster (decommissioned) gets none: its hints are dropped at the
+//! next pass, as Cassandra excises them — its ranges were streamed to the nodes that took
+//! them over. A node that leaves hands its own hints over first: it delivers them to their
+//! targets, all up (decommission refuses otherwise), before it turns LEFT.
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -22,6 +27,7 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use super::{Replica, Replication};
+use crate::cluster::membership::NodeStatus;
 use crate::cluster::message::{Request, Response};
 use crate::error::Result;
 use crate::schema::Catalog;
@@ -68,9 +74,18 @@ impl Replication {
     /// One delivery pass: every target with hints pending that is up gets them, oldest
     /// first. Returns how many were delivered.
     pub async fn deliver_hints(&self, catalog: &Catalog) -> Result<usize> {
+        let _one_pass = self.delivering.lock().await;
         let view = self.view();
         let mut delivered = 0;
         for (target, _, _) in self.local.hint_ledger().targets() {
+            if view
+                .node(&target)
+                .is_some_and(|n| n.status == NodeStatus::Left)
+            {
+                let dropped = self.drop_hints_for(target).await?;
+                tracing::info!(%target, dropped, "hints for a node that left the cluster dropped");
+                continue;
+            }
             if !view.is_alive(&target) || target == view.local {
                 continue;
             }
@@ -79,6 +94,22 @@ impl Replication {
                 .await?;
         }
         Ok(delivered)
+    }
+
+    /// Removes every hint for `target`, counting each as dropped; how many there were.
+    async fn drop_hints_for(&self, target: Uuid) -> Result<usize> {
+        let mut dropped = 0;
+        loop {
+            let hints = self.local.hints_for(target, BATCH).await?;
+            if hints.is_empty() {
+                return Ok(dropped);
+            }
+            for hint in hints {
+                self.local.hint_remove(target, &hint).await?;
+                self.counters.hints_dropped.fetch_add(1, Ordering::Relaxed);
+                dropped += 1;
+            }
+        }
     }
 
     async fn deliver_to(&self, catalog: &Catalog, target: &Replica) -> Result<usize> {

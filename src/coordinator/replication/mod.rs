@@ -28,6 +28,7 @@ mod batchlog;
 mod counters;
 mod hints;
 mod ownership;
+mod pace;
 mod quorum;
 mod read;
 mod repair;
@@ -115,6 +116,11 @@ pub struct Replication {
     abandon_batches: bool,
     /// Hinted handoff's settings.
     hints: hints::HintSettings,
+    /// Held by a hint delivery pass: one at a time (the worker's, a decommission's), so a
+    /// hint is never sent and removed twice.
+    delivering: tokio::sync::Mutex<()>,
+    /// `stream_throughput_mib_per_sec`, shared by every repair's and move's writes.
+    stream_pace: pace::Pacer,
     /// Requests and planned partitions, for `/metrics`.
     pub counters: Arc<Counters>,
 }
@@ -137,6 +143,8 @@ impl Replication {
             placements: Mutex::new(Placements::default()),
             abandon_batches: config.faults.abandon_logged_batches,
             hints: hints::HintSettings::from_config(config),
+            delivering: tokio::sync::Mutex::new(()),
+            stream_pace: pace::Pacer::new(config.stream_throughput_mib_per_sec << 20),
             counters: Arc::default(),
         }
     }

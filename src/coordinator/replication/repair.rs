@@ -14,7 +14,8 @@
 //! What crosses the network therefore grows with the divergence: trees (16 bytes a leaf),
 //! digests of the partitions in differing leaves, whole copies of differing partitions, and
 //! the repair writes. The writes are the "bytes streamed" a repair reports; the reads are
-//! counted beside them.
+//! counted beside them. The writes go at most at `stream_throughput_mib_per_sec` (`pace.rs`),
+//! shared by every repair and move on the node.
 
 use std::collections::HashMap;
 
@@ -387,21 +388,24 @@ impl Replication {
             }
         }
         let merged = merge_fragments(fragments.clone(), false);
-        let deadline = Instant::now() + self.timeouts.repair;
-        let writes = job
+        let updates: Vec<_> = job
             .replicas
             .iter()
             .zip(&fragments)
             .filter_map(|(replica, fragment)| {
-                let update = repair_for(&merged, fragment, job.layout.id)?;
-                progress
-                    .bytes_streamed
-                    .fetch_add(encoded_len(&update), Ordering::Relaxed);
-                let request = Request::Write {
-                    updates: vec![update],
-                };
-                Some(async move { (replica, self.call(replica, request, deadline).await) })
-            });
+                Some((replica, repair_for(&merged, fragment, job.layout.id)?))
+            })
+            .collect();
+        let bytes: u64 = updates.iter().map(|(_, u)| encoded_len(u)).sum();
+        self.stream_pace.pace(bytes).await;
+        progress.bytes_streamed.fetch_add(bytes, Ordering::Relaxed);
+        let deadline = Instant::now() + self.timeouts.repair;
+        let writes = updates.into_iter().map(|(replica, update)| {
+            let request = Request::Write {
+                updates: vec![update],
+            };
+            async move { (replica, self.call(replica, request, deadline).await) }
+        });
         for (replica, answer) in futures::future::join_all(writes).await {
             match answer.map_err(|error| call_error(replica, error))? {
                 Response::Ack => {}

@@ -77,7 +77,7 @@ async fn write_rows(session: &Session, keys: std::ops::Range<i32>, consistency: 
 }
 
 /// `ringcache_hints_*` of node `i`: (pending for every target, stored, replayed, dropped).
-fn hints(cluster: &TestCluster, i: usize) -> (f64, f64, f64, f64) {
+pub(super) fn hints(cluster: &TestCluster, i: usize) -> (f64, f64, f64, f64) {
     let text = cluster.scrape_metrics(i);
     let pending = text
         .lines()

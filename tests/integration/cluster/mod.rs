@@ -475,10 +475,15 @@ impl TestCluster {
 
     /// The last `lines` lines of node `i`'s log.
     pub fn log_tail(&self, i: usize, lines: usize) -> String {
-        let text = std::fs::read_to_string(self.nodes[i - 1].dir.join("node.log"))
-            .unwrap_or_else(|e| format!("(no log: {e})"));
+        let text = self.log(i);
         let all: Vec<&str> = text.lines().collect();
         all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// Node `i`'s whole log (every life of it).
+    pub fn log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.nodes[i - 1].dir.join("node.log"))
+            .unwrap_or_else(|e| format!("(no log: {e})"))
     }
 }
 
