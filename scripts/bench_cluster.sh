@@ -33,10 +33,10 @@ prepare() {
 
 # bench NAME CONTACT ARGS...: one measured run (a 1 s warm-up, the closed loop, the open
 # loop at half its throughput), with the CPU all nodes used per operation over it. It
-# starts once RocksDB on every node has caught up with the writes before it
+# starts once RocksDB on every node has flushed and compacted the writes before it
 # (settle_storage): without that the first phase after a write-heavy one pays for its
-# compactions (on two cores they took ~35 % of the CPU in a profile), and which phase came
-# first decided the ratios.
+# flushes and compactions (on two cores they took ~35 % of the CPU in a profile), and which
+# phase came first decided the ratios.
 bench() {
     local name="$1" contact="$2"; shift 2
     settle_storage "$NET" "$NODES"

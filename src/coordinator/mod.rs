@@ -1123,6 +1123,11 @@ impl Coordinator {
         self.replication.batchlog_interval()
     }
 
+    /// Writes the store's memory tables to disk (`POST /flush`); blocks until done.
+    pub fn flush_storage(&self) -> Result<()> {
+        self.replica.flush()
+    }
+
     /// The storage engine's counters (for `/metrics`).
     pub fn storage_stats(&self) -> crate::storage::engine::EngineStats {
         self.replica.stats()

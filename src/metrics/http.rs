@@ -1,6 +1,7 @@
 //! The node's HTTP endpoint: `GET /metrics` for Prometheus, `GET /status` for
 //! `ringcache status` (JSON), `POST /repair` and `GET /repair` for `ringcache repair`,
-//! `POST /decommission` for `ringcache decommission` (followed through `GET /repair`), and —
+//! `POST /decommission` for `ringcache decommission` (followed through `GET /repair`),
+//! `POST /flush` (the store's memory tables to disk, as `nodetool flush`), and —
 //! only when `[faults] link_control` is on — `POST /faults/...`, the seam through which
 //! cluster tests cut and heal internode links.
 
@@ -25,7 +26,13 @@ pub struct Admin {
     pub repair: Option<Arc<dyn RepairAdmin>>,
     /// Starts this node's decommission, for `ringcache decommission`.
     pub decommission: Option<DecommissionSource>,
+    /// Starts writing the store's memory tables to disk (`POST /flush`, as `nodetool
+    /// flush`); `ringcache_storage_memtable_bytes` and `_running_flushes` show it done.
+    pub flush: Option<FlushSource>,
 }
+
+/// Starts a flush in the background: Err if it cannot start.
+pub type FlushSource = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 
 /// Starts `POST /decommission`: the stream's first report as JSON, or the status line and
 /// the reason it was refused. Its progress is `GET /repair`'s.
@@ -137,6 +144,13 @@ fn route(
             Some(start) => match start() {
                 Ok(json) => ("202 Accepted", "application/json", json),
                 Err((status, why)) => (status, "text/plain", format!("{why}\n")),
+            },
+            None => not_found,
+        },
+        ("POST", "/flush") => match &admin.flush {
+            Some(flush) => match flush() {
+                Ok(()) => ("202 Accepted", "text/plain", "flush started\n".to_owned()),
+                Err(why) => ("500 Internal Server Error", "text/plain", format!("{why}\n")),
             },
             None => not_found,
         },

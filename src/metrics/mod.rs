@@ -28,7 +28,7 @@ use prometheus::{
 use crate::protocol::Opcode;
 
 pub use cluster::{ClusterSource, MetaReport, PeerReport, RepairTotals, Report as ClusterReport};
-pub use http::{serve, Admin, RepairAdmin, StatusSource};
+pub use http::{serve, Admin, FlushSource, RepairAdmin, StatusSource};
 pub use replica::{ReplicaSource, Report as ReplicaReport};
 
 /// Request latency buckets in seconds: 25 µs to 2.5 s, roughly ×2.5 per step.

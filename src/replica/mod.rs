@@ -368,6 +368,11 @@ impl LocalReplica {
         self.engine.size_bytes()
     }
 
+    /// Writes the engine's memory tables to disk (blocks until done).
+    pub fn flush(&self) -> Result<()> {
+        self.engine.flush().map_err(storage_error)
+    }
+
     /// Removes from every partition of the table `layout` describes what no read can see
     /// any more at `now_secs`, keeping tombstones younger than `gc_grace_seconds`. Blocks:
     /// run it on a blocking thread. Each partition's writes wait while it is purged.

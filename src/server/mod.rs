@@ -286,6 +286,7 @@ impl Server {
             status: Some(Arc::new(move |keyspace| sources.status(keyspace))),
             repair: Some(Arc::new(repair::Endpoint(repairs.clone()))),
             decommission: Some(Arc::new(move || decommission.start())),
+            flush: Some(flush_source(shared.clone())),
         };
         let joining = bootstrap.then(|| bootstrap::Joining {
             shared: shared.clone(),
@@ -466,6 +467,23 @@ async fn batchlog(shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
             Err(error) => tracing::warn!(%error, "batchlog replay pass failed"),
         }
     }
+}
+
+/// `POST /flush`: the store's memory tables written to disk on a thread of their own (a
+/// flush blocks for as long as it writes); the endpoint answers at once.
+fn flush_source(shared: Arc<Shared>) -> crate::metrics::FlushSource {
+    Arc::new(move || {
+        let shared = shared.clone();
+        std::thread::Builder::new()
+            .name("flush".to_owned())
+            .spawn(move || {
+                if let Err(error) = shared.coordinator.flush_storage() {
+                    tracing::warn!(%error, "flush failed");
+                }
+            })
+            .map(|_| ())
+            .map_err(|e| format!("cannot start a flush: {e}"))
+    })
 }
 
 /// The hints worker: hands stored hints to replicas that are up again.

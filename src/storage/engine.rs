@@ -236,4 +236,10 @@ pub trait Engine: Send + Sync + 'static {
     fn size_bytes(&self) -> u64 {
         0
     }
+
+    /// Writes the memory tables out to disk and waits until they are (Cassandra's
+    /// `nodetool flush`); nothing for an engine without them.
+    fn flush(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
 }

@@ -236,6 +236,10 @@ impl Engine for RocksEngine {
         }
     }
 
+    fn flush(&self) -> Result<(), StorageError> {
+        self.db.flush().map_err(io)
+    }
+
     fn size_bytes(&self) -> u64 {
         self.property("rocksdb.live-sst-files-size")
             + self.property("rocksdb.cur-size-all-mem-tables")
