@@ -150,7 +150,11 @@ fn route(
         ("POST", "/flush") => match &admin.flush {
             Some(flush) => match flush() {
                 Ok(()) => ("202 Accepted", "text/plain", "flush started\n".to_owned()),
-                Err(why) => ("500 Internal Server Error", "text/plain", format!("{why}\n")),
+                Err(why) => (
+                    "500 Internal Server Error",
+                    "text/plain",
+                    format!("{why}\n"),
+                ),
             },
             None => not_found,
         },
