@@ -145,3 +145,43 @@ async fn purging_past_gc_grace_brings_nothing_back_and_tombstones_within_grace_s
         "the partition tombstone was never purged"
     );
 }
+
+/// `POST /flush` writes the memory tables to disk (as `nodetool flush`), and `/metrics`
+/// shows RocksDB's files and background work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flush_writes_the_memory_tables_to_sorted_files() {
+    let node = TestNode::start();
+    let session = connect(&node).await;
+    run(
+        &session,
+        &[
+            &format!("CREATE KEYSPACE fl WITH replication = {RF1}"),
+            "CREATE TABLE fl.t (k int PRIMARY KEY, v text)",
+        ],
+    )
+    .await;
+    for k in 0..200 {
+        let insert = format!("INSERT INTO fl.t (k, v) VALUES ({k}, 'v{k}')");
+        session.query_unpaged(insert, &[]).await.expect("insert");
+    }
+    let sample = |name: &str| metric(&node.scrape_metrics(), name).unwrap_or(-1.0);
+    assert_eq!(sample("ringcache_storage_sst_files{level=\"0\"}"), 0.0);
+    assert!(sample("ringcache_storage_memtable_bytes") > 0.0);
+    let answer = super::cluster::http(node.metrics, "POST", "/flush");
+    assert!(answer.starts_with("HTTP/1.1 202"), "{answer}");
+    eventually("the memory tables are on disk", || {
+        sample("ringcache_storage_sst_files{level=\"0\"}") >= 1.0
+            && sample("ringcache_storage_running_flushes") == 0.0
+    })
+    .await;
+    assert!(sample("ringcache_storage_live_sst_bytes") > 0.0);
+    assert_eq!(sample("ringcache_storage_writes_stopped"), 0.0);
+    let rows = session
+        .query_unpaged("SELECT k FROM fl.t", &[])
+        .await
+        .expect("read")
+        .into_rows_result()
+        .expect("rows")
+        .rows_num();
+    assert_eq!(rows, 200);
+}

@@ -556,7 +556,7 @@ fn thread_states(pid: u32) -> Vec<char> {
 }
 
 /// One HTTP/1.1 request without a body; the whole answer, status line first.
-fn http(addr: SocketAddr, method: &str, path: &str) -> String {
+pub fn http(addr: SocketAddr, method: &str, path: &str) -> String {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("{addr}: {e}"));
     s.set_read_timeout(Some(Duration::from_secs(10))).ok();
