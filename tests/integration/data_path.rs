@@ -653,7 +653,7 @@ async fn scylla_clustering_order_asc_and_desc() {
 // -- 3. paging ---------------------------------------------------------------------------
 
 /// Inserts `partitions` x `rows` rows into `ks.t (pk int, ck int, v text)` concurrently.
-async fn load(session: &Session, ks: &str, partitions: i32, rows: i32) {
+pub(super) async fn load(session: &Session, ks: &str, partitions: i32, rows: i32) {
     let ks_ddl = format!("CREATE KEYSPACE {ks} WITH replication = {RF1}");
     let t_ddl = format!("CREATE TABLE {ks}.t (pk int, ck int, v text, PRIMARY KEY (pk, ck))");
     run(session, &[&ks_ddl, &t_ddl]).await;
@@ -678,7 +678,7 @@ async fn load(session: &Session, ks: &str, partitions: i32, rows: i32) {
 }
 
 /// One page of `prepared` from `state`: its (pk, ck) pairs and the next state.
-async fn page(
+pub(super) async fn page(
     session: &Session,
     prepared: &PreparedStatement,
     state: PagingState,
@@ -698,7 +698,7 @@ async fn page(
     Ok((keys, next))
 }
 
-async fn scan_pairs(session: &Session, ks: &str, page_size: i32) -> Vec<(i32, i32)> {
+pub(super) async fn scan_pairs(session: &Session, ks: &str, page_size: i32) -> Vec<(i32, i32)> {
     let mut prepared = session
         .prepare(format!("SELECT pk, ck FROM {ks}.t"))
         .await

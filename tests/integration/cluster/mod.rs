@@ -31,6 +31,7 @@ mod join;
 mod paxos;
 mod placement;
 mod repair;
+mod scans;
 
 use std::fs::File;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
