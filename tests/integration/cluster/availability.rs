@@ -189,7 +189,7 @@ fn summary(missing: &[String]) -> String {
 }
 
 /// The error a statement must fail with, and how long it took.
-async fn fails(session: &Session, statement: Statement) -> (DbError, Duration) {
+pub(super) async fn fails(session: &Session, statement: Statement) -> (DbError, Duration) {
     let started = Instant::now();
     let cql = statement.contents.clone();
     let level = statement.get_consistency();

@@ -9,6 +9,7 @@
 //! answered from the others could not pass.
 
 use scylla::client::session::Session;
+use scylla::errors::DbError;
 use scylla::frame::types::Consistency;
 
 use super::availability::{at, RF3};
@@ -101,6 +102,20 @@ async fn a_killed_node_catches_up_from_hints_and_holds_every_write_alone() {
     // Writes at ONE while node 3 is dead: before and after its peers convict it.
     write_rows(&s1, 0..150, Consistency::One).await;
     cluster.wait_sees_down(1).await;
+    // TRUNCATE needs every node (a replica that missed it would bring the rows back), so
+    // with one down it is Unavailable at ALL, decided before anything is sent.
+    let (err, _) = super::availability::fails(&s1, "TRUNCATE conv.t".into()).await;
+    assert!(
+        matches!(
+            err,
+            DbError::Unavailable {
+                consistency: Consistency::All,
+                required: 3,
+                alive: 2
+            }
+        ),
+        "{err:?}"
+    );
     write_rows(&s1, 150..300, Consistency::One).await;
     let (pending, stored, _, _) = hints(&cluster, 1);
     assert!(
