@@ -1,5 +1,7 @@
 //! Two transports in one process on loopback: requests and answers, the handshake's
-//! refusals, deadlines across a cut link, and malformed input closing only its connection.
+//! refusals, deadlines across a cut link, malformed input closing only its connection
+//! (before and after the handshake), gossip passing requests that are stuck, and a flood of
+//! requests held to the queue and in-flight bounds.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -13,10 +15,24 @@ use uuid::Uuid;
 use super::*;
 use crate::cluster::message::{Gossip, RemoteError, Request, Response};
 
-/// Answers Echo with Ack and counts gossip; refuses one host id at admission.
+/// Answers Echo with Ack and counts gossip; refuses one host id at admission. While the
+/// gate is shut, requests wait at it: `running` counts them, `most` the most at once.
 struct Echo {
     gossip: AtomicUsize,
     refuse: Option<Uuid>,
+    gate: watch::Sender<bool>,
+    running: Arc<AtomicUsize>,
+    most: Arc<AtomicUsize>,
+}
+
+impl Echo {
+    fn shut(&self) {
+        self.gate.send_replace(false);
+    }
+
+    fn open(&self) {
+        self.gate.send_replace(true);
+    }
 }
 
 impl Inbound for Echo {
@@ -25,7 +41,13 @@ impl Inbound for Echo {
         _from: Peer,
         request: Request,
     ) -> BoxFuture<'static, Result<Response, RemoteError>> {
+        let mut gate = self.gate.subscribe();
+        let (running, most) = (self.running.clone(), self.most.clone());
         Box::pin(async move {
+            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+            most.fetch_max(now, Ordering::SeqCst);
+            let _ = gate.wait_for(|open| *open).await;
+            running.fetch_sub(1, Ordering::SeqCst);
             match request {
                 Request::Echo => Ok(Response::Ack),
                 _ => Err(RemoteError::Failed("only echo here".into())),
@@ -74,6 +96,9 @@ async fn node(ip: [u8; 4], cluster: &str, secret: &str, refuse: Option<Uuid>) ->
     let inbound = Arc::new(Echo {
         gossip: AtomicUsize::new(0),
         refuse,
+        gate: watch::channel(true).0,
+        running: Arc::default(),
+        most: Arc::default(),
     });
     let serving = transport.clone();
     let handler = inbound.clone();
@@ -205,6 +230,194 @@ async fn garbage_closes_only_its_own_connection() {
         .await;
         assert!(closed.is_ok(), "the node closed the bad connection");
     }
+    assert_eq!(
+        a.transport.request(to, Request::Echo, soon()).await,
+        Ok(Response::Ack)
+    );
+}
+
+/// Waits (bounded) until `condition` holds.
+async fn until(what: &str, condition: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gossip_passes_requests_that_are_stuck() {
+    let a = node([127, 0, 0, 1], "c", "s", None).await;
+    let b = node([127, 0, 0, 1], "c", "s", None).await;
+    let to = b.transport.local().listen;
+    b.inbound.shut();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let stuck: Vec<_> = (0..200)
+        .map(|_| {
+            let a = a.transport.clone();
+            tokio::spawn(async move { a.request(to, Request::Echo, deadline).await })
+        })
+        .collect();
+    // b runs its in-flight limit of them and reads no further request: the request
+    // connection is full behind them.
+    let limit = settings().max_in_flight_per_connection;
+    until("b runs its in-flight limit", || {
+        b.inbound.running.load(Ordering::SeqCst) == limit
+    })
+    .await;
+    let message = Gossip::Ack2 { deltas: Vec::new() };
+    until("gossip arrives past the stuck requests", || {
+        a.transport.gossip(to, &message);
+        b.inbound.gossip.load(Ordering::Relaxed) > 0
+    })
+    .await;
+    assert_eq!(b.inbound.running.load(Ordering::SeqCst), limit);
+    b.inbound.open();
+    for request in stuck {
+        assert_eq!(request.await.expect("task"), Ok(Response::Ack));
+    }
+    assert_eq!(b.inbound.most.load(Ordering::SeqCst), limit);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_requests_is_held_to_the_queue_and_ends_at_its_deadlines() {
+    let a = node([127, 0, 0, 1], "c", "s", None).await;
+    let b = node([127, 0, 0, 1], "c", "s", None).await;
+    let to = b.transport.local().listen;
+    b.inbound.shut();
+    let deadline = Instant::now() + Duration::from_millis(500);
+    let flood: Vec<_> = (0..5_000)
+        .map(|_| {
+            let a = a.transport.clone();
+            tokio::spawn(async move { a.request(to, Request::Echo, deadline).await })
+        })
+        .collect();
+    for request in flood {
+        let answer = tokio::time::timeout(Duration::from_secs(5), request)
+            .await
+            .expect("every request ends by its deadline")
+            .expect("task");
+        assert_eq!(answer, Err(CallError::Timeout(to)));
+    }
+    assert!(Instant::now() >= deadline);
+    // The receiver never ran more of one peer's requests at once than its limit (the rest
+    // waited in the sender's bounded queue and the socket, not in the receiver's memory).
+    let limit = settings().max_in_flight_per_connection;
+    assert_eq!(b.inbound.most.load(Ordering::SeqCst), limit);
+    b.inbound.open();
+    until("the stuck requests are let go", || {
+        b.inbound.running.load(Ordering::SeqCst) == 0
+    })
+    .await;
+    assert_eq!(
+        a.transport.request(to, Request::Echo, soon()).await,
+        Ok(Response::Ack)
+    );
+}
+
+/// A raw connection to `to` that has passed the handshake on `channel` with the secret `s`.
+async fn authenticated(to: SocketAddr, channel: Channel) -> tokio::net::TcpStream {
+    let me = LocalIdentity {
+        cluster_name: "c".into(),
+        secret: "s".into(),
+        host_id: Uuid::new_v4(),
+        listen: SocketAddr::from(([127, 0, 0, 1], 1)),
+    };
+    let mut raw = tokio::net::TcpStream::connect(to).await.expect("connect");
+    handshake::dial(&mut raw, &me, channel, Duration::from_secs(2))
+        .await
+        .expect("handshake");
+    raw
+}
+
+/// Whether the node closes `raw` (within a bound) after it is sent `bytes`.
+async fn closed_after(raw: &mut tokio::net::TcpStream, bytes: &[u8]) -> bool {
+    raw.write_all(bytes).await.expect("write");
+    let mut sink = Vec::new();
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::io::AsyncReadExt::read_to_end(raw, &mut sink),
+    )
+    .await
+    .is_ok()
+}
+
+/// Whether the echo request `echo` (id 7) sent on `raw` is answered with Ack.
+async fn answered(raw: &mut tokio::net::TcpStream, echo: &[u8]) -> bool {
+    raw.write_all(echo).await.expect("write");
+    let mut buf = BytesMut::new();
+    loop {
+        match frame::decode::<Envelope>(&mut buf, 1 << 20) {
+            Ok(Some(answer)) => {
+                return matches!(
+                    answer,
+                    Envelope::Response {
+                        id: 7,
+                        response: Ok(Response::Ack)
+                    }
+                )
+            }
+            Ok(None) => {}
+            Err(_) => return false,
+        }
+        let read = tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio::io::AsyncReadExt::read_buf(raw, &mut buf),
+        )
+        .await;
+        if !matches!(read, Ok(Ok(n)) if n > 0) {
+            return false;
+        }
+    }
+}
+
+fn framed(envelope: &Envelope) -> Vec<u8> {
+    let mut out = BytesMut::new();
+    frame::encode(envelope, 1 << 20, &mut out).expect("encode");
+    out.to_vec()
+}
+
+#[tokio::test]
+async fn bad_frames_after_the_handshake_close_only_their_connection() {
+    let a = node([127, 0, 0, 1], "c", "s", None).await;
+    let b = node([127, 0, 0, 1], "c", "s", None).await;
+    let to = b.transport.local().listen;
+    let echo = framed(&Envelope::Request {
+        id: 7,
+        request: Request::Echo,
+    });
+
+    // The control: an authenticated raw connection is served, request after request.
+    let mut good = authenticated(to, Channel::Requests).await;
+    assert!(answered(&mut good, &echo).await);
+    assert!(answered(&mut good, &echo).await);
+
+    let too_large = (settings().max_message_bytes as u32 + 1).to_be_bytes();
+    let garbage = [&16u32.to_be_bytes()[..], &[0xFF; 16]].concat();
+    let gossip = framed(&Envelope::Gossip(Gossip::Ack2 { deltas: Vec::new() }));
+    for (channel, bytes, what) in [
+        (Channel::Requests, &too_large[..], "an oversized frame"),
+        (
+            Channel::Requests,
+            &garbage[..],
+            "a body that does not decode",
+        ),
+        (
+            Channel::Requests,
+            &gossip[..],
+            "gossip on the request connection",
+        ),
+        (
+            Channel::Gossip,
+            &echo[..],
+            "a request on the gossip connection",
+        ),
+    ] {
+        let mut raw = authenticated(to, channel).await;
+        assert!(closed_after(&mut raw, bytes).await, "{what} was kept");
+    }
+    // Only those connections: the good one and the transports' own still answer.
+    assert!(answered(&mut good, &echo).await);
     assert_eq!(
         a.transport.request(to, Request::Echo, soon()).await,
         Ok(Response::Ack)

@@ -15,14 +15,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::sync::mpsc;
-
-use bytes::BytesMut;
 use futures::StreamExt;
-use ringcache::protocol::codec::{decode_response_frame, encode_request_frame};
-use ringcache::protocol::{Event, Request, Response};
 use ringcache::ring::{Murmur3Partitioner, Placement, Strategy};
 use scylla::client::session::Session;
 use scylla::frame::types::Consistency;
@@ -30,9 +23,9 @@ use uuid::Uuid;
 
 use super::availability::{at, RF3};
 use super::placement::advertised_ring;
-use super::{ClusterBuilder, TestCluster};
+use super::{events, expect_events, ClusterBuilder, TestCluster};
 use crate::data_path::run;
-use crate::node::{eventually, EVENT_TIMEOUT};
+use crate::node::eventually;
 
 /// Rows written before the fourth node starts; every tenth is then deleted.
 const BEFORE: i32 = 2000;
@@ -44,57 +37,6 @@ const BETWEEN: i32 = 300_000;
 /// Keys written through node 2 while its link to node 3 is cut, so it holds hints for them.
 const HINTED: i32 = 400_000;
 const HINTED_ROWS: i32 = 300;
-
-/// The TOPOLOGY_CHANGE events the node at `cql` pushes to a connection that registered for
-/// them, as (change, address) — read by a thread until the node closes the connection.
-fn topology_events(cql: SocketAddr) -> mpsc::Receiver<(String, SocketAddr)> {
-    let mut stream = TcpStream::connect(cql).expect("connect for events");
-    let mut inbuf = BytesMut::new();
-    let exchange = |stream: &mut TcpStream, id: i16, request: &Request| {
-        let mut out = BytesMut::new();
-        encode_request_frame(&mut out, id, request, None);
-        stream.write_all(&out).expect("write");
-    };
-    let startup = Request::Startup(vec![("CQL_VERSION".to_owned(), "3.0.0".to_owned())]);
-    exchange(&mut stream, 0, &startup);
-    let register = Request::Register {
-        events: vec!["TOPOLOGY_CHANGE".to_owned()],
-    };
-    exchange(&mut stream, 1, &register);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || loop {
-        while let Ok(Some((_, response))) = decode_response_frame(&mut inbuf, None) {
-            if let Response::Event(Event::TopologyChange { change, address }) = response {
-                let _ = tx.send((change, address));
-            }
-        }
-        let mut chunk = [0u8; 4096];
-        match stream.read(&mut chunk) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => inbuf.extend_from_slice(&chunk[..n]),
-        }
-    });
-    rx
-}
-
-/// Waits (bounded) for every event of `expected` (change, address) among `events`, in
-/// any order.
-fn expect_events(events: &mpsc::Receiver<(String, SocketAddr)>, expected: &[(&str, SocketAddr)]) {
-    let deadline = std::time::Instant::now() + EVENT_TIMEOUT;
-    let mut missing: Vec<(String, SocketAddr)> =
-        expected.iter().map(|(c, a)| (c.to_string(), *a)).collect();
-    let mut seen = Vec::new();
-    while !missing.is_empty() {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        match events.recv_timeout(left) {
-            Ok(event) => {
-                missing.retain(|m| *m != event);
-                seen.push(event);
-            }
-            Err(_) => panic!("no {missing:?}; saw {seen:?}"),
-        }
-    }
-}
 
 /// The range movements node `i` applied from the metadata log, in order: "claim" and
 /// "release" with the node's host id, from its log.
@@ -356,7 +298,7 @@ async fn a_node_joins_then_one_leaves_and_no_acknowledged_write_is_lost() {
     // Join: writes keep coming through nodes 1-3 while nodes 4 and 5 start at once, each
     // streams in its turn (the metadata log grants one range movement at a time) and turns
     // NORMAL. Each then answers, from its own store, every partition it replicates.
-    let events = topology_events(cluster.cql(1));
+    let events = events(cluster.cql(1), &["TOPOLOGY_CHANGE"]);
     let joiners = [cluster.ip(4).to_string(), cluster.ip(5).to_string()];
     // Nodes 2 and 3 joined node 1 the same way when the cluster started.
     let before = movements(&cluster, 1).len();

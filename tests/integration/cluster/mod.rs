@@ -28,20 +28,26 @@ mod convergence;
 mod digests;
 mod drivers;
 mod join;
+mod levels;
+mod membership;
 mod paxos;
 mod placement;
 mod repair;
 mod scans;
 
 use std::fs::File;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{mpsc, Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use bytes::BytesMut;
 use rand::Rng;
+use ringcache::protocol::codec::{decode_response_frame, encode_request_frame};
+use ringcache::protocol::{Event, Request, Response};
 use scylla::client::execution_profile::ExecutionProfile;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
@@ -73,6 +79,8 @@ pub struct ClusterBuilder {
     started: usize,
     env: Vec<(String, String)>,
     node_env: Vec<Vec<(String, String)>>,
+    /// Node 1 is given itself (`host:port`) as its seed.
+    self_seeded: bool,
 }
 
 impl ClusterBuilder {
@@ -83,7 +91,14 @@ impl ClusterBuilder {
             started: nodes,
             env: Vec::new(),
             node_env: vec![Vec::new(); nodes],
+            self_seeded: false,
         }
+    }
+
+    /// Node 1 starts with its own internode address (`host:port`) as its only seed.
+    pub fn self_seeded(mut self) -> ClusterBuilder {
+        self.self_seeded = true;
+        self
     }
 
     /// Starts only the first `n` nodes; the others are laid out (addresses, ports, data
@@ -133,6 +148,7 @@ impl ClusterBuilder {
         let mut cluster = TestCluster {
             nodes,
             ports,
+            self_seeded: self.self_seeded,
             tmp: Some(tmp),
         };
         for i in 1..=self.started {
@@ -164,6 +180,7 @@ struct ClusterNode {
 pub struct TestCluster {
     nodes: Vec<ClusterNode>,
     pub ports: Ports,
+    self_seeded: bool,
     /// Removed with the cluster, unless a test failed.
     tmp: Option<tempfile::TempDir>,
 }
@@ -199,9 +216,29 @@ impl TestCluster {
         self.nodes[i - 1].child.as_ref().map(Child::id)
     }
 
+    /// Node `i`'s data directory (what `--data-dir` names).
+    pub fn data_dir(&self, i: usize) -> PathBuf {
+        self.nodes[i - 1].dir.join("data")
+    }
+
+    /// The value of environment variable `key` node `i` is started with.
+    pub fn env_value(&self, i: usize, key: &str) -> String {
+        let env = &self.nodes[i - 1].env;
+        let found = env.iter().rev().find(|(k, _)| k == key);
+        found.map(|(_, v)| v.clone()).unwrap_or_default()
+    }
+
+    /// Sets an environment variable of node `i` for its next start.
+    pub fn set_env(&mut self, i: usize, key: &str, value: &str) {
+        let env = &mut self.nodes[i - 1].env;
+        env.retain(|(k, _)| k != key);
+        env.push((key.to_owned(), value.to_owned()));
+    }
+
     fn spawn(&mut self, i: usize) {
         let ports = self.ports;
         let seed = self.ip(1);
+        let self_seeded = self.self_seeded;
         let node = &mut self.nodes[i - 1];
         std::fs::create_dir_all(&node.dir).expect("node dir");
         let ready = node.dir.join("ready.json");
@@ -226,6 +263,8 @@ impl TestCluster {
             .stderr(log);
         if i > 1 {
             cmd.args(["--seeds", &seed.to_string()]);
+        } else if self_seeded {
+            cmd.args(["--seeds", &format!("{seed}:{}", ports.internode)]);
         }
         cmd.envs(node.env.iter().map(|(k, v)| (k, v)));
         let child = cmd.spawn().expect("spawn ringcache");
@@ -505,6 +544,66 @@ impl Drop for TestCluster {
             if let Some(tmp) = self.tmp.take() {
                 eprintln!("(cluster directory kept: {})", tmp.keep().display());
             }
+        }
+    }
+}
+
+/// The events the node at `cql` pushes to a connection that registered for `kinds`
+/// (`TOPOLOGY_CHANGE`, `STATUS_CHANGE`), as (change or status, address) — read by a thread
+/// until the node closes the connection.
+pub fn events(cql: SocketAddr, kinds: &[&str]) -> mpsc::Receiver<(String, SocketAddr)> {
+    let mut stream = TcpStream::connect(cql).expect("connect for events");
+    let mut inbuf = BytesMut::new();
+    let send = |stream: &mut TcpStream, id: i16, request: &Request| {
+        let mut out = BytesMut::new();
+        encode_request_frame(&mut out, id, request, None);
+        stream.write_all(&out).expect("write");
+    };
+    let startup = Request::Startup(vec![("CQL_VERSION".to_owned(), "3.0.0".to_owned())]);
+    send(&mut stream, 0, &startup);
+    let register = Request::Register {
+        events: kinds.iter().map(|k| k.to_string()).collect(),
+    };
+    send(&mut stream, 1, &register);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || loop {
+        while let Ok(Some((_, response))) = decode_response_frame(&mut inbuf, None) {
+            let event = match response {
+                Response::Event(Event::TopologyChange { change, address }) => (change, address),
+                Response::Event(Event::StatusChange { status, address }) => (status, address),
+                _ => continue,
+            };
+            if tx.send(event).is_err() {
+                return;
+            }
+        }
+        let mut chunk = [0u8; 4096];
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => inbuf.extend_from_slice(&chunk[..n]),
+        }
+    });
+    rx
+}
+
+/// Waits (bounded) for every event of `expected` (change, address) among `events`, in
+/// any order.
+pub fn expect_events(
+    events: &mpsc::Receiver<(String, SocketAddr)>,
+    expected: &[(&str, SocketAddr)],
+) {
+    let deadline = Instant::now() + EVENT_TIMEOUT;
+    let mut missing: Vec<(String, SocketAddr)> =
+        expected.iter().map(|(c, a)| (c.to_string(), *a)).collect();
+    let mut seen = Vec::new();
+    while !missing.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match events.recv_timeout(left) {
+            Ok(event) => {
+                missing.retain(|m| *m != event);
+                seen.push(event);
+            }
+            Err(_) => panic!("no {missing:?}; saw {seen:?}"),
         }
     }
 }

@@ -1,5 +1,6 @@
-//! Lightweight transactions at replication factor 3 (Paxos) on three nodes: `IF NOT EXISTS`
-//! raced through every node applies once and every loser sees the winner's row; a counter
+//! Lightweight transactions (Paxos) on three nodes: `IF NOT EXISTS` raced through every node
+//! applies once and every loser sees the winner's row, at RF 3 and at RF 1; list operations
+//! that read the stored list read it from the replica, whichever node coordinates; a counter
 //! kept with `UPDATE ... IF v = ?` through every node loses no update and makes none up,
 //! also while a node is killed and restarted (uncertain outcomes settled by a SERIAL read);
 //! a paused replica does not stop a transaction, two dead ones make it Unavailable.
@@ -18,7 +19,7 @@ use scylla::value::{CqlValue, Row};
 
 use super::super::data_path::{db_error, run};
 use super::super::node::EVENT_TIMEOUT;
-use super::availability::RF3;
+use super::availability::{at, RF3};
 use super::TestCluster;
 
 fn applied(row: &Row) -> bool {
@@ -52,14 +53,29 @@ async fn three_nodes(schema: &[&str]) -> (TestCluster, Vec<Arc<Session>>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn if_not_exists_raced_through_three_nodes_applies_exactly_once() {
-    let (_cluster, sessions) =
-        three_nodes(&["CREATE TABLE px.t (k int PRIMARY KEY, v int, w text)"]).await;
+    let (_cluster, sessions) = three_nodes(&[
+        "CREATE TABLE px.t (k int PRIMARY KEY, v int, w text)",
+        "CREATE KEYSPACE px1 WITH replication = \
+         {'class': 'SimpleStrategy', 'replication_factor': 1}",
+        "CREATE TABLE px1.t (k int PRIMARY KEY, v int, w text)",
+        "CREATE TABLE px1.lists (k int PRIMARY KEY, l list<int>)",
+    ])
+    .await;
+    // RF 3, then RF 1: there the one replica runs every round, wherever the coordinator.
+    race_if_not_exists(&sessions, "px").await;
+    race_if_not_exists(&sessions, "px1").await;
+    lists_are_read_from_their_replicas(&sessions).await;
+}
+
+/// 50 clients through the three nodes insert the same row of `keyspace.t` `IF NOT EXISTS`.
+async fn race_if_not_exists(sessions: &[Arc<Session>], keyspace: &str) {
     let mut tasks = Vec::new();
     for client in 0..50i32 {
         let session = sessions[client as usize % 3].clone();
+        let keyspace = keyspace.to_owned();
         tasks.push(tokio::spawn(async move {
             let insert = format!(
-                "INSERT INTO px.t (k, v, w) VALUES (1, {client}, 'c{client}') IF NOT EXISTS"
+                "INSERT INTO {keyspace}.t (k, v, w) VALUES (1, {client}, 'c{client}') IF NOT EXISTS"
             );
             let answer = session.query_unpaged(insert, &[]).await.map(|result| {
                 let rows = result.into_rows_result().expect("rows");
@@ -110,8 +126,8 @@ async fn if_not_exists_raced_through_three_nodes_applies_exactly_once() {
             Some(&Some(CqlValue::Text(format!("c{winner}"))))
         );
     }
-    for session in &sessions {
-        let mut read = Statement::new("SELECT v FROM px.t WHERE k = 1");
+    for session in sessions {
+        let mut read = Statement::new(format!("SELECT v FROM {keyspace}.t WHERE k = 1"));
         read.set_consistency(Consistency::Serial);
         let rows = session.query_unpaged(read, &[]).await.expect("SERIAL read");
         let (v,) = rows
@@ -120,6 +136,55 @@ async fn if_not_exists_raced_through_three_nodes_applies_exactly_once() {
             .first_row::<(i32,)>()
             .unwrap();
         assert_eq!(v, winner);
+    }
+}
+
+/// List operations that need the stored list (set or delete by index, remove by value)
+/// through each node, on RF 1 partitions of every node: each coordinator reads the list
+/// from its replica, not from its own store (which holds nothing of it).
+async fn lists_are_read_from_their_replicas(sessions: &[Arc<Session>]) {
+    for k in 0..30i32 {
+        let [a, b, c] = [0, 1, 2].map(|n| &sessions[(k as usize + n) % 3]);
+        let write = |cql: String| at(&cql, Consistency::One);
+        a.query_unpaged(
+            write(format!(
+                "UPDATE px1.lists SET l = [1, 2, 3, 4] WHERE k = {k}"
+            )),
+            &[],
+        )
+        .await
+        .expect("set the list");
+        b.query_unpaged(
+            write(format!("UPDATE px1.lists SET l[1] = 20 WHERE k = {k}")),
+            &[],
+        )
+        .await
+        .expect("set by index");
+        c.query_unpaged(
+            write(format!("DELETE l[2] FROM px1.lists WHERE k = {k}")),
+            &[],
+        )
+        .await
+        .expect("delete by index");
+        a.query_unpaged(
+            write(format!("UPDATE px1.lists SET l = l - [1] WHERE k = {k}")),
+            &[],
+        )
+        .await
+        .expect("remove by value");
+        let read = at(
+            &format!("SELECT l FROM px1.lists WHERE k = {k}"),
+            Consistency::One,
+        );
+        let (l,) = b
+            .query_unpaged(read, &[])
+            .await
+            .expect("read")
+            .into_rows_result()
+            .expect("rows")
+            .first_row::<(Vec<i32>,)>()
+            .expect("row");
+        assert_eq!(l, vec![20, 4], "partition {k}");
     }
 }
 
