@@ -103,7 +103,7 @@ if step build cargo build --all-targets; then
         fuzz_decoders_one_million fuzz_internode_one_million
     step durability bounded 15m cargo test --test integration durability:: -- \
         --nocapture --test-threads 1
-    step pytest env RINGCACHE_BIN="$RINGCACHE_ROOT/target/debug/ringcache" \
+    step pytest env RINGCACHE_BIN="${CARGO_TARGET_DIR:-$RINGCACHE_ROOT/target}/debug/ringcache" \
         "$VENV/bin/python" -m pytest tests/python "$@"
 else
     skip cargo-test "build failed"

@@ -79,6 +79,10 @@ struct ServeArgs {
     /// Port nodes talk to each other on.
     #[arg(long)]
     internode_port: Option<u16>,
+    /// Replace the dead node at this address: take its tokens and stream its data (first
+    /// start only).
+    #[arg(long)]
+    replace_address: Option<std::net::IpAddr>,
     /// Once listening, write `{"cql": "ip:port", "metrics": "ip:port", "internode":
     /// "ip:port"}` to this file
     /// (atomically), so scripts and tests can find ephemeral ports.
@@ -168,6 +172,9 @@ fn load_config(args: &ServeArgs) -> Result<Config> {
     }
     if let Some(v) = args.internode_port {
         config.internode_port = v;
+    }
+    if let Some(v) = args.replace_address {
+        config.replace_address = Some(v);
     }
     config.validate()?;
     Ok(config)

@@ -94,6 +94,8 @@ pub struct NodeView {
     pub generation: i64,
     /// Whether the failure detector considers it up (always true for this node).
     pub alive: bool,
+    /// The dead node this one replaces (`replace_address`), by host id.
+    pub replaces: Option<Uuid>,
 }
 
 impl NodeView {
@@ -126,6 +128,7 @@ impl NodeView {
                 .unwrap_or(0),
             generation: state.generation,
             alive,
+            replaces: state.get(AppKey::Replaces).and_then(|v| v.parse().ok()),
         })
     }
 }
@@ -175,17 +178,55 @@ impl View {
         self.nodes.values().filter(|n| n.host_id != self.local)
     }
 
+    /// Whether a NORMAL node replaced `host_id` (`replace_address`): then it is gone, as
+    /// if it had left, whatever its own lingering gossip state says.
+    pub fn is_replaced(&self, host_id: &Uuid) -> bool {
+        self.nodes
+            .values()
+            .any(|n| n.replaces == Some(*host_id) && n.status == NodeStatus::Normal)
+    }
+
+    /// Marks every node a NORMAL node replaced as LEFT; the events that makes.
+    fn settle_replacements(&mut self) -> Vec<Event> {
+        let replaced: Vec<Uuid> = self
+            .nodes
+            .values()
+            .filter(|n| n.status == NodeStatus::Normal)
+            .filter_map(|n| n.replaces)
+            .collect();
+        let mut events = Vec::new();
+        for id in replaced {
+            if let Some(node) = self.nodes.get_mut(&id) {
+                if node.status != NodeStatus::Left {
+                    let before = node.clone();
+                    node.status = NodeStatus::Left;
+                    tracing::info!(host_id = %id, address = %node.internode, "node replaced: it is gone from the cluster");
+                    events.extend(transition_events(Some(&before), node));
+                }
+            }
+        }
+        events
+    }
+
     fn rebuild_ring(&mut self) {
-        let ring_of = |owns: fn(NodeStatus) -> bool| {
+        // A node being replaced keeps its ranges until its replacement is NORMAL; on the
+        // pending ring the replacement (JOINING, same tokens) holds them instead.
+        let being_replaced: std::collections::HashSet<Uuid> = self
+            .nodes
+            .values()
+            .filter(|n| n.status == NodeStatus::Joining)
+            .filter_map(|n| n.replaces)
+            .collect();
+        let ring_of = |owns: fn(NodeStatus) -> bool, skip: &std::collections::HashSet<Uuid>| {
             TokenRing::new(
                 self.nodes
                     .values()
-                    .filter(|n| owns(n.status))
+                    .filter(|n| owns(n.status) && !skip.contains(&n.host_id))
                     .flat_map(|n| n.tokens.iter().map(|t| (*t, n.host_id))),
             )
         };
-        let ring = ring_of(NodeStatus::owns_ranges);
-        let future = ring_of(NodeStatus::will_own_ranges);
+        let ring = ring_of(NodeStatus::owns_ranges, &Default::default());
+        let future = ring_of(NodeStatus::will_own_ranges, &being_replaced);
         let pending_ring = (future != ring).then_some(future);
         if ring != self.ring || pending_ring != self.pending_ring {
             self.ring = ring;
@@ -235,8 +276,11 @@ impl Membership {
     }
 
     /// Takes a node's advertised state (from gossip). Returns whether anything changed.
-    pub fn update(&self, node: NodeView) -> bool {
+    pub fn update(&self, mut node: NodeView) -> bool {
         self.change(|view| {
+            if view.is_replaced(&node.host_id) {
+                node.status = NodeStatus::Left;
+            }
             let before = view.nodes.get(&node.host_id).cloned();
             if before.as_ref() == Some(&node) {
                 return Vec::new();
@@ -310,7 +354,8 @@ impl Membership {
     fn change(&self, edit: impl FnOnce(&mut View) -> Vec<Event>) -> bool {
         let mut guard = self.view.write().unwrap_or_else(|p| p.into_inner());
         let mut next = View::clone(&guard);
-        let events = edit(&mut next);
+        let mut events = edit(&mut next);
+        events.extend(next.settle_replacements());
         next.rebuild_ring();
         let changed = !events.is_empty() || next.nodes != guard.nodes;
         let owners_changed = next.ring != guard.ring;
@@ -356,4 +401,80 @@ fn transition_events(before: Option<&NodeView>, after: &NodeView) -> Vec<Event> 
         }
     }
     events
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(last: u8, token: i64, status: NodeStatus, replaces: Option<Uuid>) -> NodeView {
+        NodeView {
+            host_id: Uuid::from_u128(last.into()),
+            internode: SocketAddr::from(([127, 0, 0, last], 7000)),
+            cql: Some(SocketAddr::from(([127, 0, 0, last], 9042))),
+            data_center: "dc1".into(),
+            rack: "r1".into(),
+            tokens: vec![Token(token)],
+            status,
+            schema_version: None,
+            release_version: None,
+            load: 0,
+            generation: 1,
+            alive: last != 3,
+            replaces,
+        }
+    }
+
+    fn owner(ring: &TokenRing<Uuid>, token: i64) -> Uuid {
+        *ring.owner(Token(token)).expect("an owner")
+    }
+
+    #[test]
+    fn a_replacement_holds_the_dead_nodes_ranges_pending_then_owns_them() {
+        let (events, mut rx) = broadcast::channel(16);
+        let membership = Membership::new(node(1, 10, NodeStatus::Normal, None), events);
+        membership.update(node(2, 20, NodeStatus::Normal, None));
+        let dead = node(3, 30, NodeStatus::Normal, None);
+        membership.update(dead.clone());
+        while rx.try_recv().is_ok() {}
+        let (x, r) = (Uuid::from_u128(3), Uuid::from_u128(4));
+
+        // Joining with the dead node's token: the dead node still owns it, the replacement
+        // holds it on the pending ring.
+        membership.update(node(4, 30, NodeStatus::Joining, Some(x)));
+        let view = membership.view();
+        assert_eq!(owner(&view.ring, 30), x);
+        assert_eq!(owner(view.pending_ring.as_ref().expect("pending"), 30), r);
+        assert_eq!(view.members().count(), 4);
+
+        // NORMAL: the dead node is gone, drivers are told, and its own lingering state
+        // (gossip may deliver it again) does not bring it back.
+        membership.update(node(4, 30, NodeStatus::Normal, Some(x)));
+        let view = membership.view();
+        assert_eq!(owner(&view.ring, 30), r);
+        assert!(view.pending_ring.is_none());
+        assert_eq!(view.node(&x).map(|n| n.status), Some(NodeStatus::Left));
+        assert!(view.is_replaced(&x));
+        assert_eq!(view.members().count(), 3);
+        let mut seen = Vec::new();
+        while let Ok(event) = rx.try_recv() {
+            seen.push(event);
+        }
+        let removed = Event::TopologyChange {
+            change: "REMOVED_NODE".into(),
+            address: dead.cql.unwrap(),
+        };
+        assert!(seen.contains(&removed), "{seen:?}");
+        membership.update(NodeView {
+            generation: 2,
+            ..dead
+        });
+        let view = membership.view();
+        assert_eq!(view.node(&x).map(|n| n.status), Some(NodeStatus::Left));
+        assert_eq!(owner(&view.ring, 30), r);
+        assert!(
+            rx.try_recv().is_err(),
+            "no event for the replaced node's return"
+        );
+    }
 }

@@ -136,6 +136,23 @@ pub enum Request {
     /// A message for the metadata log (Raft, proposals, joins), encoded by
     /// `metadata/rpc.rs`: opaque here, so this message set does not depend on openraft.
     Meta(bytes::Bytes),
+    /// The node whose internode address is `address`, as the answering node's membership
+    /// knows it (a node replacing a dead one asks, before it has tokens); answered with
+    /// [`Response::Node`].
+    DescribeNode { address: std::net::IpAddr },
+}
+
+/// What [`Request::DescribeNode`] tells of a node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeFacts {
+    pub host_id: Uuid,
+    pub tokens: Vec<i64>,
+    pub data_center: String,
+    pub rack: String,
+    /// Its gossiped status (`NORMAL`, `LEFT`, ...).
+    pub status: String,
+    /// Whether the answering node's failure detector considers it up.
+    pub alive: bool,
 }
 
 /// A replica read, as the coordinator plans it.
@@ -210,6 +227,8 @@ pub enum Response {
     Tree(MerkleTree),
     /// The answer to a [`Request::PartitionDigests`].
     PartitionDigests(Vec<(PartitionId, [u8; 16])>),
+    /// The answer to a [`Request::DescribeNode`]: None when no node has that address.
+    Node(Option<NodeFacts>),
 }
 
 /// Why a remote node could not do what was asked: the coordinator counts it as that

@@ -150,6 +150,7 @@ fn local_view(
         load: 0,
         generation: node.generation.into(),
         alive: true,
+        replaces: node.replaces,
     }
 }
 

@@ -91,6 +91,10 @@ impl Inbound for ReplicaService {
     ) -> BoxFuture<'static, Result<Response, RemoteError>> {
         let request = match request {
             Request::Meta(body) => return answer_meta(&self.meta, from, body),
+            Request::DescribeNode { address } => {
+                let facts = describe(&self.gossiper.membership().view(), address);
+                return Box::pin(async move { Ok(Response::Node(facts)) });
+            }
             Request::Cas(cas) => {
                 let Some(handler) = self.cas.get() else {
                     return Box::pin(async {
@@ -204,10 +208,32 @@ pub async fn answer(replica: &LocalReplica, request: Request) -> Result<Response
             .await
             .map(|()| Response::Ack)
             .map_err(|e| RemoteError::Failed(e.to_string())),
-        Request::Meta(_) | Request::Cas(_) => {
+        Request::Meta(_) | Request::Cas(_) | Request::DescribeNode { .. } => {
             Err(RemoteError::Failed("not a replica request".into()))
         }
     }
+}
+
+/// The node listening (internode) on `address` in `view`; of several (a replaced node and
+/// its replacement at the same address), one that has not left.
+fn describe(
+    view: &crate::cluster::membership::View,
+    address: std::net::IpAddr,
+) -> Option<crate::cluster::message::NodeFacts> {
+    use crate::cluster::membership::NodeStatus;
+    let mut at = view.nodes.values().filter(|n| n.internode.ip() == address);
+    let node = at
+        .clone()
+        .find(|n| n.status != NodeStatus::Left)
+        .or_else(|| at.next())?;
+    Some(crate::cluster::message::NodeFacts {
+        host_id: node.host_id,
+        tokens: node.tokens.iter().map(|t| t.0).collect(),
+        data_center: node.data_center.clone(),
+        rack: node.rack.clone(),
+        status: node.status.as_str().to_owned(),
+        alive: node.alive,
+    })
 }
 
 async fn read(

@@ -66,6 +66,12 @@ pub struct Config {
     /// serves them (Cassandra's `auto_bootstrap`). Off: it serves its ranges at once, empty
     /// (for a brand-new cluster, or one to be filled by repair).
     pub auto_bootstrap: bool,
+    /// Replace the dead node that listened on this address (Cassandra's
+    /// `-Dcassandra.replace_address_first_boot`): on its first start this node takes the
+    /// dead node's tokens and streams their data from the other replicas, then the dead node
+    /// is gone from the cluster. Read only on a first start (an empty data directory) or to
+    /// resume an unfinished replacement; ignored once the replacement is done.
+    pub replace_address: Option<IpAddr>,
     /// Shared secret every node of the cluster knows: both ends of an internode connection
     /// prove knowledge of it (an HMAC challenge; it never crosses the wire). Empty is allowed
     /// but logged as a warning: then any process that knows the cluster name can join.
@@ -416,6 +422,7 @@ impl Default for Config {
             seeds: Seeds::default(),
             internode_port: 7000,
             auto_bootstrap: true,
+            replace_address: None,
             cluster_secret: String::new(),
             phi_convict_threshold: 8.0,
             write_request_timeout_ms: 2000,

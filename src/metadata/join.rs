@@ -127,7 +127,13 @@ impl MetadataLog {
     /// Leaves the group (this node is leaving the cluster): asks the leader, through any
     /// member, to remove it, so the group's majority stops counting a node that is gone.
     pub async fn leave(&self) -> Result<(), MetaError> {
-        match self.remove(self.id, JOIN_TIMEOUT, false).await {
+        self.remove_member(self.id).await
+    }
+
+    /// Asks the leader, through any member, to remove `host_id` from the group (a dead
+    /// node that another replaced), so the group's majority stops counting it.
+    pub async fn remove_member(&self, host_id: Uuid) -> Result<(), MetaError> {
+        match self.remove(host_id, JOIN_TIMEOUT, false).await {
             Ok(()) => Ok(()),
             Err(Refused::Timeout) => Err(MetaError::Timeout(JOIN_TIMEOUT)),
             Err(refused) => Err(MetaError::Remote(format!("{refused:?}"))),

@@ -30,9 +30,18 @@ pub fn needed(
     if !(first_start && auto_bootstrap && has_other_seeds) {
         return Ok(false);
     }
-    std::fs::create_dir_all(data_dir)?;
-    super::identity::durable_write(&marker, b"streaming the ranges this node joins with\n")?;
+    begin(data_dir)?;
     Ok(true)
+}
+
+/// Records, durably, that this node must stream before it serves (a first start that
+/// joins, or replaces a dead node).
+pub fn begin(data_dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(data_dir)?;
+    super::identity::durable_write(
+        &data_dir.join(FILE),
+        b"streaming the ranges this node joins with\n",
+    )
 }
 
 /// Records that the bootstrap is done (the node is NORMAL).
@@ -46,23 +55,22 @@ pub fn finished(data_dir: &Path) -> std::io::Result<()> {
 /// Where a node that left the cluster (decommission) records it.
 const LEFT_FILE: &str = "left";
 
-/// Records, durably, that this node left the cluster: its tokens now belong to others.
-pub fn record_left(data_dir: &Path) -> std::io::Result<()> {
-    super::identity::durable_write(
-        &data_dir.join(LEFT_FILE),
-        b"this node was decommissioned: it left the cluster\n",
-    )
+/// Records, durably, that this node left the cluster, and why (decommissioned, or replaced
+/// while it was down): its tokens now belong to others.
+pub fn record_left(data_dir: &Path, why: &str) -> std::io::Result<()> {
+    super::identity::durable_write(&data_dir.join(LEFT_FILE), format!("{why}\n").as_bytes())
 }
 
 /// Refuses to start a node that left the cluster on its old data directory: it would come
 /// back owning ranges whose data and writes went to other nodes since (Cassandra refuses
 /// too). Wiped, it joins as a new node.
 pub fn check_not_left(data_dir: &Path) -> Result<(), String> {
-    match data_dir.join(LEFT_FILE).exists() {
-        false => Ok(()),
-        true => Err(format!(
-            "this node was decommissioned and left its cluster; {} cannot rejoin it (start \
-             with an empty data_dir to join as a new node)",
+    match std::fs::read_to_string(data_dir.join(LEFT_FILE)) {
+        Err(_) => Ok(()),
+        Ok(why) => Err(format!(
+            "this node left its cluster ({}); {} cannot rejoin it (start with an empty \
+             data_dir to join as a new node)",
+            why.trim(),
             data_dir.display()
         )),
     }
@@ -89,7 +97,7 @@ mod tests {
         );
         finished(path).unwrap();
         assert!(check_not_left(path).is_ok());
-        record_left(path).unwrap();
+        record_left(path, "it was decommissioned").unwrap();
         assert!(check_not_left(path).unwrap_err().contains("decommissioned"));
     }
 }

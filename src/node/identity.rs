@@ -42,6 +42,35 @@ pub struct NodeIdentity {
 }
 
 impl NodeIdentity {
+    /// Whether `data_dir` holds an identity (the node started there before).
+    pub fn exists(data_dir: &Path) -> bool {
+        data_dir.join(FILE).exists()
+    }
+
+    /// Writes, durably, the identity `host_id` with `tokens` into `data_dir` (a first start;
+    /// a node replacing another takes that one's tokens).
+    pub fn create(
+        data_dir: &Path,
+        host_id: Uuid,
+        mut tokens: Vec<Token>,
+    ) -> Result<NodeIdentity, IdentityError> {
+        let path = data_dir.join(FILE);
+        let write = |source| IdentityError::Write {
+            path: path.display().to_string(),
+            source,
+        };
+        std::fs::create_dir_all(data_dir).map_err(write)?;
+        tokens.sort();
+        let id = NodeIdentity {
+            format: FORMAT,
+            host_id,
+            tokens: tokens.iter().map(Token::to_string).collect(),
+        };
+        let json = serde_json::to_vec_pretty(&id).expect("an identity serializes");
+        durable_write(&path, &json).map_err(write)?;
+        Ok(id)
+    }
+
     /// Reads the identity, or creates the data directory and a fresh identity on first boot.
     pub fn load_or_create(
         data_dir: &Path,
@@ -64,20 +93,8 @@ impl NodeIdentity {
                 Ok(id)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let write = |source| IdentityError::Write {
-                    path: shown.clone(),
-                    source,
-                };
-                std::fs::create_dir_all(data_dir).map_err(write)?;
-                let mut tokens = random_tokens(num_tokens, &mut rand::rng());
-                tokens.sort();
-                let id = NodeIdentity {
-                    format: FORMAT,
-                    host_id: Uuid::new_v4(),
-                    tokens: tokens.iter().map(Token::to_string).collect(),
-                };
-                let json = serde_json::to_vec_pretty(&id).expect("an identity serializes");
-                durable_write(&path, &json).map_err(write)?;
+                let tokens = random_tokens(num_tokens, &mut rand::rng());
+                let id = NodeIdentity::create(data_dir, Uuid::new_v4(), tokens)?;
                 tracing::info!(host_id = %id.host_id, num_tokens, "first boot: chose identity");
                 Ok(id)
             }

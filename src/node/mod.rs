@@ -10,6 +10,7 @@
 pub mod alive;
 pub mod bootstrap;
 mod identity;
+pub mod replace;
 
 use uuid::Uuid;
 
@@ -37,6 +38,9 @@ pub struct NodeInfo {
     /// This life's gossip generation: seconds since the epoch at start, and always above
     /// the previous life's (persisted), reported as `gossip_generation`.
     pub generation: i32,
+    /// The dead node this one replaced or is replacing (`replace_address`), advertised so
+    /// every node counts that one gone ([`replace`]).
+    pub replaces: Option<Uuid>,
 }
 
 impl NodeInfo {
@@ -57,6 +61,7 @@ impl NodeInfo {
             tokens,
             cql_port: config.cql_port,
             generation,
+            replaces: None,
         }
     }
 }

@@ -23,6 +23,9 @@
 //!    bootstrap marker is removed. Once its peers have seen that, it releases the range
 //!    movement for the next node.
 //!
+//! A node replacing a dead one (`server/replace.rs`) runs the same steps with the dead
+//! node's tokens; once NORMAL it removes that node from the metadata log's group.
+//!
 //! Every node, this one included, drops its cache when the ranges it replicates change
 //! ([`drop_cache_on_ownership_change`]).
 
@@ -35,6 +38,7 @@ use super::repair::{Repairs, Stream};
 use super::Shared;
 use crate::cluster::gossip::Gossiper;
 use crate::cluster::membership::{Membership, NodeStatus};
+use crate::metadata::MetadataLog;
 use crate::replica::LocalReplica;
 
 /// How long a joining node waits for its peers to see it before it streams anyway (with a
@@ -51,6 +55,9 @@ pub struct Joining {
     pub repairs: Arc<Repairs>,
     pub membership: Arc<Membership>,
     pub gossiper: Arc<Gossiper>,
+    /// The dead node this one replaces (`server/replace.rs`), if it does.
+    pub replacing: Option<uuid::Uuid>,
+    pub metadata: Arc<MetadataLog>,
 }
 
 /// Runs the bootstrap (steps 2–4 above) until the node is NORMAL or shuts down.
@@ -60,9 +67,15 @@ pub async fn run(joining: Joining, mut shutdown: watch::Receiver<bool>) {
         repairs,
         membership,
         gossiper,
+        replacing,
+        metadata,
     } = joining;
     let data_dir = shared.config.data_dir.clone();
-    if !claim_turn(&shared, Stream::Bootstrap.name(), &mut shutdown).await {
+    let kind = match replacing {
+        Some(_) => "replace",
+        None => Stream::Bootstrap.name(),
+    };
+    if !claim_turn(&shared, kind, &mut shutdown).await {
         return;
     }
     crate::cluster::set_status(&membership, &gossiper, NodeStatus::Joining);
@@ -111,6 +124,19 @@ pub async fn run(joining: Joining, mut shutdown: watch::Receiver<bool>) {
         }
     }
     crate::cluster::set_status(&membership, &gossiper, NodeStatus::Normal);
+    if let Some(replaced) = replacing {
+        // Every node that sees this one NORMAL counts the replaced node gone; the metadata
+        // group stops counting it among its voters.
+        if let Err(error) = crate::node::replace::finish(&data_dir) {
+            tracing::error!(%error, "cannot record that the replacement finished; the next start streams again");
+        }
+        match metadata.remove_member(replaced).await {
+            Ok(()) => tracing::info!(%replaced, "the replaced node is out of the metadata group"),
+            Err(error) => {
+                tracing::warn!(%replaced, %error, "could not remove the replaced node from the metadata group; its majority still counts it")
+            }
+        }
+    }
     if let Err(error) = crate::node::bootstrap::finished(&data_dir) {
         tracing::error!(%error, "cannot record that the bootstrap finished; the next start streams again");
     }

@@ -244,7 +244,10 @@ impl Decommission {
     async fn leave(&self) {
         self.set(NodeStatus::Left);
         self.wait_seen(self.gossiper.local_version()).await;
-        if let Err(error) = crate::node::bootstrap::record_left(&self.shared.config.data_dir) {
+        if let Err(error) = crate::node::bootstrap::record_left(
+            &self.shared.config.data_dir,
+            "it was decommissioned",
+        ) {
             tracing::error!(%error, "cannot record that this node left; do not restart it on its data directory");
         }
         self.release().await;

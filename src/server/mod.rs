@@ -21,6 +21,7 @@ mod connection;
 mod decommission;
 mod listener;
 mod repair;
+mod replace;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -140,6 +141,10 @@ impl Server {
         let me = SocketAddr::new(config.listen_address, config.internode_port);
         let other_seeds = config.seed_addrs().iter().any(|seed| *seed != me);
         crate::node::bootstrap::check_not_left(&config.data_dir).map_err(data_dir)?;
+        // Before the identity: a replacing node's identity holds the dead node's tokens.
+        let replacing = replace::prepare(&config)
+            .await
+            .map_err(StartError::Cluster)?;
         // Decided (and recorded) before a first start creates the identity: see node/bootstrap.rs.
         let bootstrap =
             crate::node::bootstrap::needed(&config.data_dir, config.auto_bootstrap, other_seeds)
@@ -153,7 +158,8 @@ impl Server {
             .map_err(|e| data_dir(format!("cannot record that the node is alive: {e}")))?;
         let generation =
             crate::node::next_generation(&config.data_dir).map_err(|e| data_dir(e.to_string()))?;
-        let node = NodeInfo::new(&config, identity, generation);
+        let mut node = NodeInfo::new(&config, identity, generation);
+        node.replaces = replacing.map(|r| r.host_id);
         let replica = Arc::new(LocalReplica::open(&config).map_err(|e| data_dir(e.to_string()))?);
         let cql = bind(
             "CQL",
@@ -275,7 +281,7 @@ impl Server {
             repairs.clone(),
             (cluster.membership.clone(), cluster.gossiper.clone()),
             metadata.clone(),
-            left_tx,
+            left_tx.clone(),
         ));
         let admin = crate::metrics::Admin {
             faults: shared
@@ -293,6 +299,8 @@ impl Server {
             repairs: repairs.clone(),
             membership: cluster.membership.clone(),
             gossiper: cluster.gossiper.clone(),
+            replacing: replacing.filter(|r| !r.finished).map(|r| r.host_id),
+            metadata: metadata.clone(),
         });
         // A joining node streams; any other releases a range movement it did not finish.
         let movement = match joining {
@@ -303,6 +311,12 @@ impl Server {
             )),
         };
         let mut tasks = vec![
+            tokio::spawn(replace::stop_if_replaced(
+                cluster.membership.clone(),
+                shared.config.data_dir.clone(),
+                left_tx,
+                shutdown_rx.clone(),
+            )),
             tokio::spawn(bootstrap::drop_cache_on_ownership_change(
                 cluster.membership.clone(),
                 cache_owner,

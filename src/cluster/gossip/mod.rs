@@ -371,6 +371,11 @@ impl Gossiper {
         }
     }
 
+    /// The membership this gossiper keeps.
+    pub fn membership(&self) -> &Arc<Membership> {
+        &self.membership
+    }
+
     /// A gossiped state of this node's.
     pub fn set_local(&self, key: AppKey, value: String) {
         self.state
@@ -452,6 +457,9 @@ fn advertised(local: &NodeView, facts: &dyn LocalFacts) -> Vec<(AppKey, String)>
     }
     if let Some(release) = &local.release_version {
         states.push((AppKey::ReleaseVersion, release.clone()));
+    }
+    if let Some(replaced) = local.replaces {
+        states.push((AppKey::Replaces, replaced.to_string()));
     }
     states
 }

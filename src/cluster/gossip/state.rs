@@ -40,6 +40,9 @@ pub enum AppKey {
     ReleaseVersion,
     /// Bytes of data the node stores (decimal).
     Load,
+    /// The host id of the dead node this one replaces (`replace_address`): its tokens are
+    /// this node's, and once this node is NORMAL that node is gone from the cluster.
+    Replaces,
 }
 
 /// One application state's value and the version it was set at.

@@ -41,10 +41,15 @@ pub(super) async fn prepare_at(
 }
 
 /// The acknowledged writes: (writer, seq), each written with value `writer * 1e6 + seq`.
-type Acked = Arc<Mutex<Vec<(i32, i32)>>>;
+pub(super) type Acked = Arc<Mutex<Vec<(i32, i32)>>>;
 
 /// One writer: QUORUM inserts of new keys until `stop`, recording each acknowledged one.
-fn writer(session: Arc<Session>, insert: PreparedStatement, id: i32, acked: Acked) -> Writer {
+pub(super) fn writer(
+    session: Arc<Session>,
+    insert: PreparedStatement,
+    id: i32,
+    acked: Acked,
+) -> Writer {
     let stop = Arc::new(AtomicBool::new(false));
     let task = tokio::spawn({
         let stop = stop.clone();
@@ -67,12 +72,20 @@ fn writer(session: Arc<Session>, insert: PreparedStatement, id: i32, acked: Acke
     Writer { stop, task }
 }
 
-struct Writer {
-    stop: Arc<AtomicBool>,
-    task: tokio::task::JoinHandle<u32>,
+pub(super) struct Writer {
+    pub(super) stop: Arc<AtomicBool>,
+    pub(super) task: tokio::task::JoinHandle<u32>,
 }
 
-async fn wait_for_acks(acked: &Acked, at_least: usize) {
+impl Writer {
+    /// Stops the writer; how many of its writes failed.
+    pub(super) async fn stop(self) -> u32 {
+        self.stop.store(true, Ordering::Relaxed);
+        self.task.await.expect("writer")
+    }
+}
+
+pub(super) async fn wait_for_acks(acked: &Acked, at_least: usize) {
     let deadline = Instant::now() + EVENT_TIMEOUT;
     while acked.lock().unwrap().len() < at_least {
         assert!(
@@ -86,12 +99,19 @@ async fn wait_for_acks(acked: &Acked, at_least: usize) {
 /// Reads every acknowledged write at QUORUM through `session`; returns the ones missing or
 /// wrong.
 async fn missing_through(session: &Session, acked: &[(i32, i32)]) -> Vec<String> {
-    let select = prepare_at(
-        session,
-        "SELECT v FROM avail.t WHERE w = ? AND s = ?",
-        Consistency::Quorum,
-    )
-    .await;
+    missing_from(session, "avail.t", Consistency::Quorum, acked).await
+}
+
+/// Reads every acknowledged write of `table` (as [`writer`] writes them) at `level` through
+/// `session`; returns the ones missing or wrong.
+pub(super) async fn missing_from(
+    session: &Session,
+    table: &str,
+    level: Consistency,
+    acked: &[(i32, i32)],
+) -> Vec<String> {
+    let cql = format!("SELECT v FROM {table} WHERE w = ? AND s = ?");
+    let select = prepare_at(session, &cql, level).await;
     let results: Vec<Option<String>> = futures::stream::iter(acked.iter().copied())
         .map(|(w, s)| {
             let select = &select;
@@ -180,7 +200,7 @@ async fn quorum_writes_acknowledged_while_a_node_dies_are_read_back_through_ever
 }
 
 /// How many are missing, and the first few.
-fn summary(missing: &[String]) -> String {
+pub(super) fn summary(missing: &[String]) -> String {
     format!(
         "{} missing, first: {:?}",
         missing.len(),

@@ -33,6 +33,7 @@ mod membership;
 mod paxos;
 mod placement;
 mod repair;
+mod replace;
 mod scans;
 
 use std::fs::File;
@@ -308,6 +309,13 @@ impl TestCluster {
             assert!(Instant::now() < deadline, "node {i} did not stop");
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Starts node `i`, which must exit by itself before it is ready (a refused start):
+    /// how it exited.
+    pub fn start_expecting_exit(&mut self, i: usize) -> std::process::ExitStatus {
+        self.spawn(i);
+        self.wait_exit(i)
     }
 
     /// SIGKILL node `i` and reap it: a crash, no shutdown path runs.
