@@ -113,17 +113,28 @@ pub(crate) struct Statements {
 
 impl Statements {
     /// Prepares every statement on `session` (fails if the chat schema is missing).
+    ///
+    /// Every statement but the lightweight transactions is marked idempotent — reads, and
+    /// writes whose values (the message's timeuuid included) the client chose, so applying
+    /// one twice leaves what applying it once did — so the driver may send it again to
+    /// another node when the one it chose dies with it in flight. A conditional write is
+    /// not: its second attempt could see its own first and answer `[applied] = false`.
     pub async fn prepare(session: &Session) -> Result<Statements, ChatError> {
-        let prepare = |text: String| async move { session.prepare(text).await };
+        let prepare = |text: String| async move {
+            let mut statement = session.prepare(text).await?;
+            statement.set_is_idempotent(true);
+            Ok::<_, ChatError>(statement)
+        };
+        let conditional = |text: String| async move { session.prepare(text).await };
         Ok(Statements {
             get_user: prepare(GET_USER.into()).await?,
-            create_user: prepare(CREATE_USER.into()).await?,
+            create_user: conditional(CREATE_USER.into()).await?,
             followed_threads: prepare(FOLLOWED_THREADS.into()).await?,
             follow: prepared_batch(session, FOLLOW, FOLLOW_REVERSE).await?,
             unfollow: prepared_batch(session, UNFOLLOW, UNFOLLOW_REVERSE).await?,
-            set_enabled: prepare(SET_ENABLED.into()).await?,
+            set_enabled: conditional(SET_ENABLED.into()).await?,
             followers: prepare(FOLLOWERS.into()).await?,
-            create_thread: prepare(CREATE_THREAD.into()).await?,
+            create_thread: conditional(CREATE_THREAD.into()).await?,
             get_thread: prepare(GET_THREAD.into()).await?,
             add_bucket: prepare(ADD_BUCKET.into()).await?,
             post: prepare(POST.into()).await?,
@@ -137,9 +148,11 @@ impl Statements {
     }
 }
 
-/// A logged batch of two prepared statements: both sides of a follow change together.
+/// A logged batch of two prepared statements: both sides of a follow change together
+/// (idempotent: plain writes of values the client chose).
 async fn prepared_batch(session: &Session, a: &str, b: &str) -> Result<Batch, ChatError> {
     let mut batch = Batch::new(BatchType::Logged);
+    batch.set_is_idempotent(true);
     batch.append_statement(session.prepare(a).await?);
     batch.append_statement(session.prepare(b).await?);
     Ok(batch)

@@ -229,7 +229,7 @@ async fn timed<T>(
     let result = op.await;
     run.stats.record(pattern, start.elapsed(), result.is_ok());
     if let Err(error) = &result {
-        tracing::debug!(%error, pattern = pattern.name(), "load operation failed");
+        tracing::warn!(%error, pattern = pattern.name(), "load operation failed");
     }
     result.ok()
 }

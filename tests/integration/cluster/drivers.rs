@@ -81,7 +81,7 @@ async fn the_scylla_driver_discovers_every_node_and_follows_one_down_and_up() {
 }
 
 /// The `errors` column of every pattern line of a `chat load` report.
-fn pattern_errors(report: &str) -> Vec<(String, u64)> {
+pub(super) fn pattern_errors(report: &str) -> Vec<(String, u64)> {
     report
         .lines()
         .skip_while(|l| !l.starts_with("pattern"))

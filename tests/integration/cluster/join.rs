@@ -433,7 +433,7 @@ async fn a_node_joins_then_one_leaves_and_no_acknowledged_write_is_lost() {
     assert!(!refused.success());
     let log = cluster.log_tail(2, 100);
     assert!(
-        log.contains("was decommissioned and left its cluster"),
+        log.contains("this node left its cluster (it was decommissioned)"),
         "{log}"
     );
 }

@@ -35,6 +35,7 @@ mod placement;
 mod repair;
 mod replace;
 mod scans;
+mod topology_load;
 
 use std::fs::File;
 use std::io::{Read, Write};
