@@ -24,9 +24,8 @@ fn lists_exactly(cluster: &TestCluster, i: usize, nodes: &[usize]) -> bool {
     let mut listed: Vec<String> = status
         .nodes
         .iter()
-        .cloned()
         .filter(|n| n.up && n.state == "Normal")
-        .map(|n| n.address)
+        .map(|n| n.address.clone())
         .collect();
     listed.sort();
     let mut expected: Vec<String> = nodes.iter().map(|j| cluster.ip(*j).to_string()).collect();
