@@ -1228,6 +1228,7 @@ impl Coordinator {
         for (target, hints, _) in self.replica.hint_ledger().targets() {
             pending.insert(target, hints);
         }
+        counts.hints_corrupt = self.replica.hint_ledger().corrupt();
         counts.hints_pending = pending
             .into_iter()
             .map(|(target, hints)| {

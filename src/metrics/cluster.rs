@@ -137,7 +137,7 @@ impl ClusterMetrics {
             ),
             hints: counters(
                 "ringcache_hints_total",
-                "Hints this node stored for replicas that missed writes, replayed to them, and dropped",
+                "Hints this node stored for replicas that missed writes, replayed to them, dropped, and found corrupt in its store (dropped, never replayed)",
                 &["event"],
             ),
             hints_pending: gauges(
@@ -248,6 +248,7 @@ impl ClusterMetrics {
             ("stored", hints.hints_stored),
             ("replayed", hints.hints_replayed),
             ("dropped", hints.hints_dropped),
+            ("corrupt", hints.hints_corrupt),
         ] {
             follow(&self.hints.with_label_values(&[event]), n);
         }

@@ -39,6 +39,8 @@ pub struct Hint {
 #[derive(Debug, Default)]
 pub struct HintLedger {
     pending: Mutex<HashMap<Uuid, (u64, u64)>>,
+    /// Stored hints found corrupt (not decodable) and dropped since start.
+    corrupt: std::sync::atomic::AtomicU64,
 }
 
 impl HintLedger {
@@ -64,6 +66,11 @@ impl HintLedger {
     pub fn of(&self, target: &Uuid) -> (u64, u64) {
         let pending = self.pending.lock().expect("hint ledger");
         pending.get(target).copied().unwrap_or_default()
+    }
+
+    /// Stored hints found corrupt and dropped since start.
+    pub fn corrupt(&self) -> u64 {
+        self.corrupt.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Every target with hints pending: `(target, hints, bytes)`.
@@ -123,7 +130,10 @@ impl LocalReplica {
             match decode(&key, &value) {
                 Ok(hint) => out.push(hint),
                 Err(reason) => {
-                    tracing::error!(%target, %reason, "a stored hint does not decode; dropped");
+                    tracing::error!(%target, %reason, "a stored hint does not decode; dropped (a repair brings what it held)");
+                    self.hints
+                        .corrupt
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let mut batch = WriteBatch::new();
                     batch.purge(key);
                     self.engine_write(batch).await?;
@@ -224,6 +234,20 @@ mod tests {
         replica.hint_remove(a, &for_a[0]).await.unwrap();
         assert_eq!(replica.hints_for(a, 10).await.unwrap().len(), 1);
         assert_eq!(replica.hint_ledger().of(&a).0, 1);
+        // A hint whose stored bytes do not decode is dropped and counted, never replayed;
+        // the target's other hints are still delivered.
+        let garbage = Cell::live(1, Bytes::from_static(b"\xFF\xFF\xFF\xFFnot updates"));
+        let value = StoredValue::Cell(garbage).encode();
+        replica.hints.add(a, value.len() as u64);
+        let mut batch = WriteBatch::new();
+        batch.merge(key(a, Uuid::from_u128(9)), value);
+        replica.engine_write(batch).await.unwrap();
+        let delivered = replica.hints_for(a, 10).await.unwrap();
+        assert_eq!(delivered.len(), 1, "the corrupt hint is not handed out");
+        assert_eq!(replica.hint_ledger().corrupt(), 1);
+        assert_eq!(replica.hint_ledger().of(&a).0, 1);
+        assert_eq!(replica.hints_for(a, 10).await.unwrap().len(), 1);
+        assert_eq!(replica.hint_ledger().corrupt(), 1, "dropped once");
         // The ledger is rebuilt from the store after a restart.
         let reopened = memory_replica(engine);
         reopened.load_hint_ledger().unwrap();

@@ -109,6 +109,8 @@ pub struct RequestCounts {
     pub hints_stored: u64,
     pub hints_replayed: u64,
     pub hints_dropped: u64,
+    /// Stored hints found corrupt and dropped (never replayed).
+    pub hints_corrupt: u64,
 }
 
 impl Default for Counters {
