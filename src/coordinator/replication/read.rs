@@ -198,7 +198,7 @@ impl Replication {
             .iter()
             .zip(answers)
             .filter_map(|(replica, answer)| {
-                let update = crate::storage::merge::repair_for(merged, answer, table)?;
+                let update = self.repair_update(merged, answer, table)?;
                 let request = Request::Write {
                     updates: vec![update],
                 };

@@ -9,7 +9,10 @@
 //!    every replica and merged by last-write-wins (`storage::merge`, tombstones included);
 //!    each replica is sent exactly what it lacks (`merge::repair_for`) through its normal
 //!    write path — so caches stay coherent and a write newer than the repair's reads is never
-//!    overwritten: the repair write carries the cells' own timestamps and loses to it.
+//!    overwritten: the repair write carries the cells' own timestamps and loses to it. Less
+//!    whatever was written at or before this node's last TRUNCATE of the table
+//!    ([`Replication::repair_update`], shared with read repair): a replica the TRUNCATE did
+//!    not reach must not spread truncated data (hints are held to the same record).
 //!
 //! What crosses the network therefore grows with the divergence: trees (16 bytes a leaf),
 //! digests of the partitions in differing leaves, whole copies of differing partitions, and
@@ -30,7 +33,7 @@ use crate::replica::{repair_limits, whole_partition};
 use crate::schema::KeyspaceDef;
 use crate::storage::merge::{merge_fragments, repair_for};
 use crate::storage::merkle::{MerkleTree, TokenSpan};
-use crate::storage::partition::{PartitionFragment, PartitionId, TableLayout};
+use crate::storage::partition::{PartitionFragment, PartitionId, PartitionUpdate, TableLayout};
 
 /// Partition digests asked for per page.
 const DIGEST_PAGE: u32 = 1024;
@@ -117,6 +120,23 @@ pub enum SpanError {
 }
 
 impl Replication {
+    /// What a replica that answered `answer` lacks of `merged` (`merge::repair_for`), less
+    /// every write made at or before this node's last TRUNCATE of `table`; None if nothing
+    /// is left to send. TRUNCATE needs every replica, so this node truncated too, and a
+    /// replica still holding older data missed the TRUNCATE: repairs must not spread it.
+    pub(super) fn repair_update(
+        &self,
+        merged: &PartitionFragment,
+        answer: &PartitionFragment,
+        table: uuid::Uuid,
+    ) -> Option<PartitionUpdate> {
+        let mut update = repair_for(merged, answer, table)?;
+        match self.local.truncated_at(table) {
+            Some(at) if !update.drop_written_before(at) => None,
+            _ => Some(update),
+        }
+    }
+
     /// Every token span of `keyspace`'s ring with all its replicas, alive or not, in ring
     /// order (a range that wraps gives two spans).
     pub fn repair_spans(&self, keyspace: &KeyspaceDef) -> Vec<(TokenSpan, Vec<Replica>)> {
@@ -393,7 +413,10 @@ impl Replication {
             .iter()
             .zip(&fragments)
             .filter_map(|(replica, fragment)| {
-                Some((replica, repair_for(&merged, fragment, job.layout.id)?))
+                Some((
+                    replica,
+                    self.repair_update(&merged, fragment, job.layout.id)?,
+                ))
             })
             .collect();
         let bytes: u64 = updates.iter().map(|(_, u)| encoded_len(u)).sum();

@@ -118,6 +118,35 @@ pub struct PartitionUpdate {
     pub range_deletions: Vec<(ClusteringRange, DeletionTime)>,
 }
 
+impl PartitionUpdate {
+    /// Drops every write of this update made at or before `at` (µs since the epoch) —
+    /// cells, collection and row deletions, row markers, range and partition deletions —
+    /// and rows left with nothing: what remains is only what is newer than a TRUNCATE at
+    /// `at`. Whether anything remains.
+    pub fn drop_written_before(&mut self, at: i64) -> bool {
+        let newer = |d: &Option<DeletionTime>| d.filter(|d| d.marked_for_delete_at > at);
+        let keep_column = |w: &ColumnWrite| match w {
+            ColumnWrite::Cell { cell, .. } => cell.timestamp > at,
+            ColumnWrite::CollectionDeletion { deletion, .. } => deletion.marked_for_delete_at > at,
+        };
+        self.deletion = newer(&self.deletion);
+        self.static_columns.retain(keep_column);
+        for row in &mut self.rows {
+            row.marker = row.marker.filter(|m| m.timestamp > at);
+            row.deletion = newer(&row.deletion);
+            row.columns.retain(keep_column);
+        }
+        self.rows
+            .retain(|r| r.marker.is_some() || r.deletion.is_some() || !r.columns.is_empty());
+        self.range_deletions
+            .retain(|(_, d)| d.marked_for_delete_at > at);
+        self.deletion.is_some()
+            || !self.static_columns.is_empty()
+            || !self.rows.is_empty()
+            || !self.range_deletions.is_empty()
+    }
+}
+
 /// What one stored column slot holds, as a read returns it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum CellFragment {

@@ -8,7 +8,8 @@
 //! from its own replica), holding the last-write-wins winner of every cell and none of the
 //! deleted rows; a second repair must find every Merkle tree equal; and the repair writes
 //! must stay within twice the bytes written on one side only. With a node down, repair
-//! refuses and names it, unless forced.
+//! refuses and names it, unless forced. A replica that missed a TRUNCATE (its links cut)
+//! spreads none of its old rows, by read repair or by repair.
 
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
@@ -404,4 +405,72 @@ async fn a_tombstone_past_gc_grace_is_kept_until_a_repair_has_reached_every_repl
             "node {i}: the deleted row came back"
         );
     }
+}
+
+/// Rows of `rt.t` node `session` answers for alone (at ONE: from its own replica).
+async fn truncated_rows_at_one(session: &Session) -> usize {
+    let mut found = 0;
+    for k in 0..50 {
+        let read = at("SELECT v FROM rt.t WHERE k = ?", Consistency::One);
+        let result = session.query_unpaged(read, (k,)).await.expect("read");
+        found += result.into_rows_result().expect("rows").rows_num();
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_missed_a_truncate_does_not_spread_what_it_truncated() {
+    let cluster = ClusterBuilder::new(3)
+        .env("RINGCACHE_HINTED_HANDOFF_ENABLED", "false")
+        .env("RINGCACHE_TRUNCATE_REQUEST_TIMEOUT_MS", "1000")
+        .start();
+    cluster.wait_all_up().await;
+    let s1 = cluster.session(1).await;
+    run(
+        &s1,
+        &[
+            &format!("CREATE KEYSPACE rt WITH replication = {RF3}"),
+            "CREATE TABLE rt.t (k int PRIMARY KEY, v int)",
+        ],
+    )
+    .await;
+    for k in 0..50 {
+        let insert = at("INSERT INTO rt.t (k, v) VALUES (?, ?)", Consistency::All);
+        s1.query_unpaged(insert, (k, k))
+            .await
+            .expect("write at ALL");
+    }
+    // Node 3 misses the TRUNCATE: its links are cut before anyone convicted it, so the
+    // TRUNCATE reaches nodes 1 and 2 and times out waiting for node 3.
+    cluster.cut(1, 3);
+    cluster.cut(2, 3);
+    let truncate = s1.query_unpaged("TRUNCATE rt.t", &[]).await;
+    assert!(truncate.is_err(), "TRUNCATE cannot reach node 3");
+    let s2 = cluster.session(2).await;
+    assert_eq!(truncated_rows_at_one(&s1).await, 0);
+    assert_eq!(truncated_rows_at_one(&s2).await, 0);
+    cluster.heal(1, 3);
+    cluster.heal(2, 3);
+    cluster.wait_all_up().await;
+    let s3 = cluster.session(3).await;
+    assert_eq!(truncated_rows_at_one(&s3).await, 50, "node 3 kept its rows");
+
+    // Read repair: reads at ALL through nodes 1 and 2 see node 3's copy differ, and send
+    // nobody the truncated rows.
+    for session in [&s1, &s2] {
+        for k in 0..50 {
+            let read = at("SELECT v FROM rt.t WHERE k = ?", Consistency::All);
+            session
+                .query_unpaged(read, (k,))
+                .await
+                .expect("read at ALL");
+        }
+    }
+    assert_eq!(truncated_rows_at_one(&s1).await, 0, "read repair on node 1");
+    assert_eq!(truncated_rows_at_one(&s2).await, 0, "read repair on node 2");
+    // Anti-entropy through node 1: node 3's rows differ, and are not streamed.
+    let report = repair_json(&cluster, 1, &["rt.t"]);
+    assert!(report.leaves_mismatched > 0, "{report:?}");
+    assert_eq!(truncated_rows_at_one(&s1).await, 0, "repair on node 1");
+    assert_eq!(truncated_rows_at_one(&s2).await, 0, "repair on node 2");
 }

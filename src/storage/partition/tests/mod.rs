@@ -615,3 +615,53 @@ fn refused_cells_neither_show_nor_keep_a_row_alive() {
 
 mod merged;
 mod ranges;
+
+#[test]
+fn an_update_keeps_only_what_is_newer_than_a_truncation() {
+    let old = 100;
+    let new = 300;
+    let deletion = |at| DeletionTime {
+        marked_for_delete_at: at,
+        local_deletion_time: NOW,
+    };
+    let cell = |column: &str, at| ColumnWrite::Cell {
+        column: column.into(),
+        path: None,
+        cell: Cell::live(at, Bytes::from_static(b"v")),
+    };
+    let row = |c, at, columns| RowUpdate {
+        clustering: ck(c),
+        marker: Some(RowMarker {
+            timestamp: at,
+            expiry: None,
+        }),
+        deletion: None,
+        columns,
+    };
+    let mut update = PartitionUpdate {
+        table: TABLE,
+        partition: pid(1),
+        deletion: Some(deletion(old)),
+        static_columns: vec![cell("s", old), cell("t", new)],
+        rows: vec![
+            row(1, old, vec![cell("v", old)]),
+            row(2, old, vec![cell("v", new)]),
+            row(3, new, vec![]),
+        ],
+        range_deletions: vec![(full_range(), deletion(old)), (full_range(), deletion(new))],
+    };
+    assert!(update.drop_written_before(200));
+    assert_eq!(update.deletion, None);
+    assert_eq!(update.static_columns, vec![cell("t", new)]);
+    let rows: Vec<_> = update
+        .rows
+        .iter()
+        .map(|r| (r.clustering.clone(), r.marker.is_some(), r.columns.len()))
+        .collect();
+    assert_eq!(rows, vec![(ck(2), false, 1), (ck(3), true, 0)]);
+    assert_eq!(update.range_deletions.len(), 1);
+    assert!(
+        !update.drop_written_before(300),
+        "nothing is newer than 300"
+    );
+}
