@@ -1229,6 +1229,15 @@ impl Coordinator {
             pending.insert(target, hints);
         }
         counts.hints_corrupt = self.replica.hint_ledger().corrupt();
+        let catalog = self.read_catalog();
+        counts.read_repairs_by_table = counts
+            .read_repairs
+            .iter()
+            .filter_map(|(id, n)| {
+                let def = catalog.table_by_id(*id)?;
+                Some((def.keyspace.clone(), def.name.clone(), *n))
+            })
+            .collect();
         counts.hints_pending = pending
             .into_iter()
             .map(|(target, hints)| {

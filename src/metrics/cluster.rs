@@ -65,7 +65,7 @@ pub struct ClusterMetrics {
     bytes: IntCounterVec,
     requests: IntCounterVec,
     partitions: IntCounterVec,
-    read_repairs: IntCounter,
+    read_repairs: IntCounterVec,
     hints: IntCounterVec,
     hints_pending: IntGaugeVec,
     nodes: IntGauge,
@@ -131,9 +131,10 @@ impl ClusterMetrics {
                 "Partition reads and writes this node planned, by whether it is one of the partition's replicas",
                 &["op", "local_replica"],
             ),
-            read_repairs: counter(
+            read_repairs: counters(
                 "ringcache_read_repair_writes_total",
-                "Repair writes reads sent to replicas that lacked what others had (BLOCKING read repair)",
+                "Repair writes reads sent to replicas that lacked what others had (BLOCKING read repair), by table",
+                &["keyspace", "table"],
             ),
             hints: counters(
                 "ringcache_hints_total",
@@ -242,7 +243,9 @@ impl ClusterMetrics {
             let local = if *local { "true" } else { "false" };
             follow(&self.partitions.with_label_values(&[op, local]), *n);
         }
-        follow(&self.read_repairs, report.requests.read_repairs);
+        for (keyspace, table, n) in &report.requests.read_repairs_by_table {
+            follow(&self.read_repairs.with_label_values(&[keyspace, table]), *n);
+        }
         let hints = &report.requests;
         for (event, n) in [
             ("stored", hints.hints_stored),
@@ -366,7 +369,7 @@ mod tests {
             requests: RequestCounts {
                 requests: vec![("QUORUM", "ok", 5)],
                 partitions: vec![("read", true, 4)],
-                read_repairs: 3,
+                read_repairs_by_table: vec![("chat".into(), "messages".into(), 3)],
                 ..Default::default()
             },
             repair: RepairTotals::default(),
@@ -390,6 +393,7 @@ mod tests {
             "ringcache_coordinator_requests_total{consistency=\"QUORUM\",outcome=\"ok\"} 5",
             "ringcache_coordinator_partitions_total{local_replica=\"true\",op=\"read\"} 4",
             "ringcache_schema_agreement_nodes 2",
+            "ringcache_read_repair_writes_total{keyspace=\"chat\",table=\"messages\"} 3",
             "ringcache_metadata_role{role=\"follower\"} 1",
             "ringcache_metadata_role{role=\"leader\"} 0",
             "ringcache_metadata_leader_known 1",

@@ -81,8 +81,8 @@ pub struct Counters {
     requests: [[AtomicU64; Outcome::ALL.len()]; LEVELS],
     /// `[op][is this node a replica]`.
     partitions: [[AtomicU64; 2]; 2],
-    /// Repair writes sent by reads whose replicas disagreed.
-    read_repairs: AtomicU64,
+    /// Repair writes sent by reads whose replicas disagreed, per table id.
+    read_repairs: std::sync::Mutex<std::collections::BTreeMap<uuid::Uuid, u64>>,
     /// Hints stored for replicas that missed writes, replayed to them, and dropped (over
     /// the window or the space, too old, or not storable).
     pub hints_stored: AtomicU64,
@@ -101,8 +101,11 @@ pub struct RequestCounts {
     pub requests: Vec<(&'static str, &'static str, u64)>,
     /// `(op label, whether this node was a replica, partitions)`.
     pub partitions: Vec<(&'static str, bool, u64)>,
-    /// Repair writes sent by reads whose replicas disagreed.
-    pub read_repairs: u64,
+    /// Repair writes sent by reads whose replicas disagreed, per table id (the coordinator
+    /// names the tables: [`RequestCounts::read_repairs_by_table`]).
+    pub read_repairs: Vec<(uuid::Uuid, u64)>,
+    /// The same, per `(keyspace, table)`.
+    pub read_repairs_by_table: Vec<(String, String, u64)>,
     /// Hints pending per target (host id), as the store counts them.
     pub hints_pending: Vec<(String, u64)>,
     /// Hints stored, replayed and dropped since start.
@@ -118,7 +121,7 @@ impl Default for Counters {
         Counters {
             requests: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
             partitions: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
-            read_repairs: AtomicU64::new(0),
+            read_repairs: Default::default(),
             hints_stored: AtomicU64::new(0),
             hints_replayed: AtomicU64::new(0),
             hints_dropped: AtomicU64::new(0),
@@ -141,9 +144,12 @@ impl Counters {
         self.partitions[op as usize][usize::from(local_replica)].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Counts repair writes a read sent to replicas that lacked what others had.
-    pub fn read_repairs(&self, writes: u64) {
-        self.read_repairs.fetch_add(writes, Ordering::Relaxed);
+    /// Counts repair writes a read of `table` sent to replicas that lacked what others had.
+    pub fn read_repairs(&self, table: uuid::Uuid, writes: u64) {
+        if writes > 0 {
+            let mut counts = self.read_repairs.lock().expect("read repair counts");
+            *counts.entry(table).or_default() += writes;
+        }
     }
 
     /// Every non-zero counter.
@@ -168,7 +174,13 @@ impl Counters {
                 }
             }
         }
-        counts.read_repairs = self.read_repairs.load(Ordering::Relaxed);
+        counts.read_repairs = self
+            .read_repairs
+            .lock()
+            .expect("read repair counts")
+            .iter()
+            .map(|(t, n)| (*t, *n))
+            .collect();
         counts.hints_stored = self.hints_stored.load(Ordering::Relaxed);
         counts.hints_replayed = self.hints_replayed.load(Ordering::Relaxed);
         counts.hints_dropped = self.hints_dropped.load(Ordering::Relaxed);

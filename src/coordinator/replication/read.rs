@@ -205,7 +205,7 @@ impl Replication {
                 Some(self.call(replica, request, deadline))
             });
         let acks = futures::future::join_all(writes).await;
-        self.counters.read_repairs(acks.len() as u64);
+        self.counters.read_repairs(table, acks.len() as u64);
         match acks.iter().all(|a| matches!(a, Ok(Response::Ack))) {
             true => Ok(()),
             false => Err(()),

@@ -220,14 +220,29 @@ async fn a_quorum_read_repairs_the_stale_replica_it_read() {
         42,
         "and node 3's replica was repaired"
     );
-    let repairs = metric(
-        &cluster.scrape_metrics(3),
-        "ringcache_read_repair_writes_total",
-    );
+    let series = "ringcache_read_repair_writes_total{keyspace=\"conv\",table=\"t\"}";
+    let repairs = metric(&cluster.scrape_metrics(3), series);
     assert!(
         repairs.unwrap_or(0.0) >= 1.0,
-        "the repair is counted: {repairs:?}"
+        "the repair is counted for its table: {repairs:?}"
     );
+
+    // With read_repair = 'NONE' the read still answers the newest value, and repairs
+    // nobody: node 3 stays stale, and nothing more is counted.
+    s1.query_unpaged("ALTER TABLE conv.t WITH read_repair = 'NONE'", &[])
+        .await
+        .expect("read_repair NONE");
+    cluster.cut(1, 3);
+    let update = at("UPDATE conv.t SET v = 43 WHERE k = 0", Consistency::One);
+    s1.query_unpaged(update, &[]).await.expect("write at ONE");
+    cluster.heal(1, 3);
+    assert_eq!(value_of(&s3, Consistency::Quorum).await, 43);
+    assert_eq!(
+        value_of(&s3, Consistency::One).await,
+        42,
+        "read_repair NONE left node 3 as it was"
+    );
+    assert_eq!(metric(&cluster.scrape_metrics(3), series), repairs);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,13 +5,15 @@
 //! row, as the coordinator does. It must see exactly the live rows a single replica holding
 //! the whole history returns — in particular no row resurrected because the replica that
 //! deleted it by range returned nothing for it, and no row missed because one replica's rows
-//! were all shadowed by another's tombstones (short reads).
+//! were all shadowed by another's tombstones (short reads). And read repair: each replica
+//! sent what `merge::repair_for` says it lacks then reads as the replica with every write,
+//! and a replica that lacks nothing is sent nothing.
 
 use proptest::prelude::*;
 
 use super::*;
 use crate::storage::comparable::{intersect_ranges, slice_ranges, SliceOp};
-use crate::storage::merge::merge_fragments;
+use crate::storage::merge::{merge_fragments, repair_for};
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -139,5 +141,42 @@ proptest! {
         let expected = read_merged(&[&full], &slice, 1000);
         let engines: Vec<&dyn Engine> = replicas.iter().map(|e| e as &dyn Engine).collect();
         prop_assert_eq!(read_merged(&engines, &slice, page), expected);
+    }
+
+    #[test]
+    fn read_repair_levels_every_replica_and_sends_nothing_to_one_that_is_level(
+        history in prop::collection::vec((op(), 1u8..8), 1..40),
+    ) {
+        let full = engine();
+        let replicas = [engine(), engine(), engine()];
+        for (op, mask) in &history {
+            apply(&full, op);
+            for (i, replica) in replicas.iter().enumerate() {
+                if mask & (1 << i) != 0 {
+                    apply(replica, op);
+                }
+            }
+        }
+        let slice = all(false);
+        let whole = |e: &dyn Engine| {
+            read_partition(e, &layout(), &pid(1), &slice, None, &limits(1000))
+                .expect("read")
+                .0
+        };
+        let answers: Vec<_> = replicas.iter().map(|e| whole(e)).collect();
+        let merged = merge_fragments(answers.clone(), false);
+        for (replica, answer) in replicas.iter().zip(&answers) {
+            if let Some(update) = repair_for(&merged, answer, TABLE) {
+                write(replica, &[update]);
+            }
+        }
+        let expected = read_merged(&[&full], &slice, 1000);
+        for replica in &replicas {
+            prop_assert_eq!(read_merged(&[replica], &slice, 1000), expected.clone());
+            // Level now: nothing more to send it.
+            let again = whole(replica);
+            let merged = merge_fragments(vec![again.clone(), whole(&full)], false);
+            prop_assert!(repair_for(&merged, &again, TABLE).is_none());
+        }
     }
 }
