@@ -1229,13 +1229,16 @@ impl Coordinator {
             pending.insert(target, hints);
         }
         counts.hints_corrupt = self.replica.hint_ledger().corrupt();
+        // Every user table, 0 until a read repairs it, so the series exists from the start.
         let catalog = self.read_catalog();
-        counts.read_repairs_by_table = counts
-            .read_repairs
-            .iter()
-            .filter_map(|(id, n)| {
-                let def = catalog.table_by_id(*id)?;
-                Some((def.keyspace.clone(), def.name.clone(), *n))
+        let repaired: std::collections::HashMap<Uuid, u64> =
+            counts.read_repairs.iter().copied().collect();
+        counts.read_repairs_by_table = catalog
+            .user_keyspaces()
+            .flat_map(|k| k.tables.values())
+            .map(|def| {
+                let n = repaired.get(&def.id).copied().unwrap_or(0);
+                (def.keyspace.clone(), def.name.clone(), n)
             })
             .collect();
         counts.hints_pending = pending

@@ -49,6 +49,8 @@ pub struct RepairTotals {
     pub counts: crate::coordinator::RepairCounts,
     /// `(keyspace, table, Unix seconds)` of each table's last successful repair.
     pub last_success: Vec<(String, String, u64)>,
+    /// Repairs and streams finished: `(kind, outcome, how many)`.
+    pub runs: Vec<(&'static str, &'static str, u64)>,
 }
 
 /// Reads the node's cluster report.
@@ -79,6 +81,7 @@ pub struct ClusterMetrics {
     repair_partitions: IntCounterVec,
     repair_bytes: IntCounterVec,
     repair_last_success: IntGaugeVec,
+    repair_runs: IntCounterVec,
 }
 
 fn gauges(name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
@@ -189,18 +192,24 @@ impl ClusterMetrics {
                 "When this node last finished repairing the table (Unix seconds)",
                 &["keyspace", "table"],
             ),
+            repair_runs: counters(
+                "ringcache_repair_runs_total",
+                "Repairs (ringcache repair, scheduled) and streams (joins, leaves) this node ran, by kind and outcome (succeeded, failed)",
+                &["kind", "outcome"],
+            ),
         };
         m.register(registry);
         m
     }
 
     fn register(&self, registry: &Registry) {
-        let collectors: [Box<dyn prometheus::core::Collector>; 20] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 21] = [
             Box::new(self.repair_spans.clone()),
             Box::new(self.repair_leaves.clone()),
             Box::new(self.repair_partitions.clone()),
             Box::new(self.repair_bytes.clone()),
             Box::new(self.repair_last_success.clone()),
+            Box::new(self.repair_runs.clone()),
             Box::new(self.hints.clone()),
             Box::new(self.hints_pending.clone()),
             Box::new(self.read_repairs.clone()),
@@ -311,6 +320,9 @@ impl ClusterMetrics {
                     .with_label_values(&[keyspace, table]),
                 *at,
             );
+        }
+        for (kind, outcome, n) in &repair.runs {
+            follow(&self.repair_runs.with_label_values(&[kind, outcome]), *n);
         }
     }
 

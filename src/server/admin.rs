@@ -59,6 +59,7 @@ impl ClusterSources {
         crate::metrics::RepairTotals {
             counts,
             last_success,
+            runs: self.repairs.runs(),
         }
     }
 

@@ -75,6 +75,9 @@ pub struct Repairs {
     state: Mutex<State>,
     /// The counts of every repair finished, for the metrics.
     finished: Mutex<RepairCounts>,
+    /// Repairs and streams finished, by `(kind, outcome)`: "repair" or "stream", and
+    /// "succeeded" or "failed".
+    runs: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     /// When this node started (Unix seconds): the schedule counts from here for a table it
     /// has not repaired yet.
     since: u64,
@@ -104,6 +107,7 @@ impl Repairs {
             shared,
             state: Mutex::new(State::default()),
             finished: Mutex::new(RepairCounts::default()),
+            runs: Mutex::default(),
             since: unix_now(),
         }
     }
@@ -249,14 +253,28 @@ impl Repairs {
             let mut finished = self.finished.lock().expect("repair totals");
             *finished = *finished + progress.counts();
         }
+        let mut kind = "repair";
+        let outcome = match failure {
+            None => "succeeded",
+            Some(_) => "failed",
+        };
         self.update(|report| {
+            if [Stream::Bootstrap, Stream::Decommission]
+                .iter()
+                .any(|s| s.name() == report.scope)
+            {
+                kind = "stream";
+            }
             report.table = None;
-            report.state = match failure {
-                None => "succeeded".to_owned(),
-                Some(_) => "failed".to_owned(),
-            };
+            report.state = outcome.to_owned();
             report.error = failure;
         });
+        *self
+            .runs
+            .lock()
+            .expect("repair runs")
+            .entry((kind, outcome))
+            .or_default() += 1;
     }
 
     /// The latest repair's report, with its counts as they are now.
@@ -332,6 +350,12 @@ impl Repairs {
                 None
             }
         }
+    }
+
+    /// Repairs and streams finished on this node: `(kind, outcome, how many)`.
+    pub fn runs(&self) -> Vec<(&'static str, &'static str, u64)> {
+        let runs = self.runs.lock().expect("repair runs");
+        runs.iter().map(|((k, o), n)| (*k, *o, *n)).collect()
     }
 
     /// Counts of every repair finished on this node, and each table's last success (Unix

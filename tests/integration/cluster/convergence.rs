@@ -310,3 +310,46 @@ async fn a_truncate_with_hints_pending_brings_nothing_back() {
         "no hint was dropped ({pending} were pending)"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hints_outlive_a_restart_of_their_holder_within_their_space() {
+    // Node 1 may keep 8 KiB of hints per target: a few dozen of these writes.
+    let builder = ClusterBuilder::new(3).node_env(1, "RINGCACHE_MAX_HINTS_BYTES", "8192");
+    let (mut cluster, s1) = node_3_dead(builder).await;
+    // (Node 1 may already hold hints for node 3: probe writes it made before it convicted it.)
+    let before = hints(&cluster, 1);
+    write_rows(&s1, 0..200, Consistency::One).await;
+    let (pending, stored, _, dropped) = hints(&cluster, 1);
+    let (stored, dropped) = (stored - before.1, dropped - before.3);
+    assert!(
+        stored > 0.0 && dropped > 0.0 && stored + dropped == 200.0,
+        "{stored} stored, {dropped} dropped past max_hints_bytes"
+    );
+    assert_eq!(pending, before.0 + stored);
+    // Hints it could not keep make node 3 need a repair, and node 1 says so.
+    let ip3 = cluster.ip(3).to_string();
+    assert_eq!(cluster.status(1, None).needs_repair, vec![ip3]);
+
+    // The holder crashes and comes back: its hints are still there.
+    cluster.restart(1);
+    assert_eq!(
+        hints(&cluster, 1).0,
+        pending,
+        "hints kept across node 1's restart"
+    );
+
+    // Node 3 comes back and gets exactly the writes whose hints were kept.
+    cluster.restart(3);
+    cluster.wait_all_up().await;
+    eventually("node 1 has handed its hints to node 3", || {
+        hints(&cluster, 1).0 == 0.0
+    })
+    .await;
+    assert_eq!(
+        hints(&cluster, 1).2,
+        pending,
+        "every kept hint replayed once"
+    );
+    let s3 = cluster.session(3).await;
+    assert_eq!(rows_at_one(&s3, 200).await, stored as usize);
+}

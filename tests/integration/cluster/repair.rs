@@ -474,3 +474,56 @@ async fn a_replica_that_missed_a_truncate_does_not_spread_what_it_truncated() {
     assert_eq!(truncated_rows_at_one(&s1).await, 0, "repair on node 1");
     assert_eq!(truncated_rows_at_one(&s2).await, 0, "repair on node 2");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repair_that_loses_a_replica_fails_naming_it_and_is_counted() {
+    let cluster = ClusterBuilder::new(3)
+        .env("RINGCACHE_REPAIR_REQUEST_TIMEOUT_MS", "1000")
+        .start();
+    cluster.wait_all_up().await;
+    let s1 = cluster.session(1).await;
+    run(
+        &s1,
+        &[
+            &format!("CREATE KEYSPACE rf WITH replication = {RF3}"),
+            "CREATE TABLE rf.t (k int PRIMARY KEY, v int)",
+        ],
+    )
+    .await;
+    for k in 0..20 {
+        let insert = at("INSERT INTO rf.t (k, v) VALUES (?, ?)", Consistency::All);
+        s1.query_unpaged(insert, (k, k)).await.expect("write");
+    }
+    // Node 3 stops answering node 1 before node 1 has convicted it: the repair starts with
+    // every replica up, then gets no tree from node 3.
+    cluster.cut(1, 3);
+    let (ok, out, err) = repair_cli(&cluster, 1, &["rf.t"]);
+    assert!(!ok, "a repair without node 3's answers succeeded: {out}");
+    let said = format!("{out}{err}");
+    assert!(
+        said.contains(&cluster.ip(3).to_string()),
+        "the failure names node 3: {said}"
+    );
+    let text = cluster.scrape_metrics(1);
+    let series = |outcome: &str| {
+        metric(
+            &text,
+            &format!("ringcache_repair_runs_total{{kind=\"repair\",outcome=\"{outcome}\"}}"),
+        )
+    };
+    assert_eq!(series("failed"), Some(1.0), "{said}");
+    assert_eq!(series("succeeded"), None);
+    // Healed, the same repair succeeds and is counted.
+    cluster.heal(1, 3);
+    cluster.wait_all_up().await;
+    let report = repair_json(&cluster, 1, &["rf.t"]);
+    assert_eq!(report.state, "succeeded");
+    let text = cluster.scrape_metrics(1);
+    assert_eq!(
+        metric(
+            &text,
+            "ringcache_repair_runs_total{kind=\"repair\",outcome=\"succeeded\"}"
+        ),
+        Some(1.0)
+    );
+}
