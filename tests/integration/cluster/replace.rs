@@ -2,7 +2,8 @@
 //! node asked to replace a live one refuses to start, saying why. Node 3 is killed; node 4
 //! started with `--replace-address` of node 3 takes node 3's tokens, takes the QUORUM
 //! writes made meanwhile as a pending replica, streams node 3's data (deletes included)
-//! from nodes 1 and 2, and becomes NORMAL; then node 3 is gone everywhere — from `ringcache
+//! from nodes 1 and 2 — `UJ` in node 1's status and "Streaming" in its own meanwhile — and
+//! becomes NORMAL; then node 3 is gone everywhere — from `ringcache
 //! status` (ownership summing to RF), `system.peers`, the metadata log's voters — drivers got
 //! REMOVED_NODE for it and NEW_NODE for node 4, and the hints held for it are dropped.
 //! Afterwards node 4 holds every acknowledged write and no deleted row, read at ONE through
@@ -18,7 +19,7 @@ use super::availability::{at, missing_from, prepare_at, summary, wait_for_acks, 
 use super::convergence::hints;
 use super::{events, expect_events, ClusterBuilder, TestCluster};
 use crate::data_path::run;
-use crate::node::eventually;
+use crate::node::{eventually, ReadGate};
 
 /// Rows written before node 3 dies, as writer -1 (every tenth is deleted).
 const BEFORE: i32 = 1500;
@@ -37,7 +38,14 @@ fn listed(cluster: &TestCluster, i: usize) -> Vec<(String, bool)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_node_is_replaced_by_one_that_takes_its_tokens_and_data() {
-    let mut cluster = ClusterBuilder::new(4).start_only(3).start();
+    // Node 2's partition reads wait at a gate until the test has seen the replacement
+    // stream (which reads whole partitions from every live replica) in progress.
+    let gate = ReadGate::closed();
+    let (gate_key, gate_path) = gate.env();
+    let mut cluster = ClusterBuilder::new(4)
+        .start_only(3)
+        .node_env(2, gate_key, &gate_path)
+        .start();
     cluster.wait_all_up().await;
     let s1 = Arc::new(cluster.session(1).await);
     run(
@@ -124,6 +132,20 @@ async fn a_dead_node_is_replaced_by_one_that_takes_its_tokens_and_data() {
 
     cluster.set_env(4, "RINGCACHE_REPLACE_ADDRESS", &cluster.ip(3).to_string());
     cluster.restart(4);
+    let ip4 = cluster.ip(4).to_string();
+    eventually(
+        "node 4 is UJ on node 1 and streaming in its own status",
+        || {
+            let joining = cluster
+                .status(1, None)
+                .nodes
+                .iter()
+                .any(|n| n.address == ip4 && n.state == "Joining");
+            joining && cluster.status(4, None).streaming.is_some()
+        },
+    )
+    .await;
+    gate.release(1 << 40);
     let replaced = [1, 2, 4]
         .map(|i| (cluster.ip(i).to_string(), true))
         .to_vec();
@@ -153,6 +175,23 @@ async fn a_dead_node_is_replaced_by_one_that_takes_its_tokens_and_data() {
     for i in [2, 4] {
         assert_eq!(listed(&cluster, i), replaced, "node {i}'s status");
     }
+    let peers: Vec<(std::net::IpAddr,)> = s1
+        .query_unpaged("SELECT peer FROM system.peers", &[])
+        .await
+        .expect("peers")
+        .into_rows_result()
+        .expect("rows")
+        .rows()
+        .expect("typed")
+        .collect::<Result<_, _>>()
+        .expect("peer rows");
+    let mut peers: Vec<String> = peers.into_iter().map(|(p,)| p.to_string()).collect();
+    peers.sort();
+    assert_eq!(
+        peers,
+        [cluster.ip(2).to_string(), cluster.ip(4).to_string()],
+        "node 1's system.peers"
+    );
     let status = cluster.status(1, Some("rp"));
     let owns: f64 = status.nodes.iter().filter_map(|n| n.owns).sum();
     assert!((owns - 3.0).abs() < 1e-6, "RF 3 ownership sums to {owns}");
