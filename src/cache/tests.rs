@@ -246,6 +246,29 @@ async fn truncate_retires_every_entry_of_the_table() {
 }
 
 #[tokio::test]
+async fn a_change_of_owners_retires_every_entry() {
+    // A range a node stops replicating takes no more writes there: an entry of it would be
+    // stale if the range came back. Every entry goes when the owners change.
+    let cache = cache(1 << 20, 1 << 16);
+    let fetches = AtomicUsize::new(0);
+    let l = limits(20, 1_000);
+    for t in 0..10 {
+        read(&cache, &partition(t), &l, "x", &fetches).await;
+        assert_eq!(
+            read(&cache, &partition(t), &l, "x", &fetches).await.1,
+            Outcome::Hit
+        );
+    }
+    cache.ownership_changed();
+    for t in 0..10 {
+        assert_eq!(
+            read(&cache, &partition(t), &l, "y", &fetches).await.1,
+            Outcome::Miss
+        );
+    }
+}
+
+#[tokio::test]
 async fn capacity_is_kept_in_bytes() {
     let capacity = 64 * 1024;
     let cache = cache(capacity, 8 * 1024);
