@@ -75,6 +75,15 @@ pub(super) struct Connection {
 
 const READ_CHUNK: usize = 16 * 1024;
 
+/// How long a connection goes without a request in flight or a byte buffered before it
+/// gives its buffers back: a connection that waits holds no buffer, one that works keeps
+/// them between requests.
+const IDLE_RELEASE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The room a read into an empty buffer takes (`BytesMut`'s least): a released connection
+/// holds this much while it waits for its next request.
+const WAITING_ROOM: usize = 64;
+
 impl Connection {
     pub(super) fn new(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) -> Connection {
         let local = stream.local_addr().unwrap_or(peer);
@@ -83,8 +92,8 @@ impl Connection {
             stream,
             peer,
             local,
-            inbuf: BytesMut::with_capacity(READ_CHUNK),
-            outbuf: BytesMut::with_capacity(READ_CHUNK),
+            inbuf: BytesMut::new(),
+            outbuf: BytesMut::new(),
             started: false,
             compression: None,
             keyspace: None,
@@ -114,9 +123,14 @@ impl Connection {
             if !can_read && !self.closing {
                 self.shared.metrics.backpressure_pauses.inc();
             }
-            if self.inbuf.capacity() - self.inbuf.len() < READ_CHUNK / 2 {
+            // A released connection waits with the least room; its first bytes take a
+            // whole chunk.
+            let released = self.inbuf.is_empty() && self.inbuf.capacity() <= WAITING_ROOM;
+            if !released && self.inbuf.capacity() - self.inbuf.len() < READ_CHUNK / 2 {
                 self.inbuf.reserve(READ_CHUNK);
             }
+            let idle = self.pending.is_empty() && self.inbuf.is_empty() && self.outbuf.is_empty();
+            let holding = !released || self.outbuf.capacity() > 0;
             tokio::select! {
                 Some(done) = self.pending.next(), if !self.pending.is_empty() => self.complete(done),
                 event = next_event(&mut self.events) => self.push_event(event),
@@ -124,6 +138,10 @@ impl Connection {
                     if read? == 0 {
                         self.closing = true;
                     }
+                }
+                _ = tokio::time::sleep(IDLE_RELEASE), if idle && holding => {
+                    self.inbuf = BytesMut::new();
+                    self.outbuf = BytesMut::new();
                 }
                 _ = shutdown.changed(), if !self.closing => self.closing = true,
             }
