@@ -9,7 +9,9 @@
 //! store), so the other replicas cannot answer for it. The node that left is out of the
 //! metadata log's group too, and never starts again on its old data directory. A driver
 //! connection registered on node 1 gets NEW_NODE for the nodes that joined and REMOVED_NODE
-//! for the one that left. The leaving node hands over the hints it holds first.
+//! for the one that left. The leaving node hands over the hints it holds first. While it
+//! streams it is UL in node 1's status and "Streaming" in its own (node 3's reads held at a
+//! gate until the test has seen both).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,7 +27,10 @@ use super::availability::{at, RF3};
 use super::placement::advertised_ring;
 use super::{events, expect_events, ClusterBuilder, TestCluster};
 use crate::data_path::run;
-use crate::node::eventually;
+use crate::node::{eventually, partition_reads, ReadGate};
+
+/// A gate count no test reaches: every read passes.
+const OPEN: u64 = 1 << 40;
 
 /// Rows written before the fourth node starts; every tenth is then deleted.
 const BEFORE: i32 = 2000;
@@ -270,8 +275,14 @@ impl Writer {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_joins_then_one_leaves_and_no_acknowledged_write_is_lost() {
+    // Node 3's partition reads pass a gate, open until the leave, where it holds the
+    // stream (which reads from every live replica) until the test has seen it running.
+    let gate = ReadGate::closed();
+    gate.release(OPEN);
+    let (gate_key, gate_path) = gate.env();
     let mut cluster = ClusterBuilder::new(5)
         .node_env(2, "RINGCACHE_FAULTS__HOLD_HINTS", "true")
+        .node_env(3, gate_key, &gate_path)
         .start_only(3)
         .start();
     cluster.wait_all_up().await;
@@ -387,15 +398,29 @@ async fn a_node_joins_then_one_leaves_and_no_acknowledged_write_is_lost() {
     // Leave: node 2 hands its ranges and hints over while writes come through nodes 1, 3,
     // 4 and 5, and stops.
     let writer = Writer::start(&cluster, &[1, 3, 4, 5], DURING_LEAVE).await;
+    gate.release(partition_reads(&cluster.scrape_metrics(3)) as u64);
     let metrics = cluster.metrics(2).to_string();
-    let out = tokio::task::spawn_blocking(move || {
+    let leaving = tokio::task::spawn_blocking(move || {
         std::process::Command::new(env!("CARGO_BIN_EXE_ringcache"))
             .args(["decommission", "-H", &metrics])
             .output()
             .expect("ringcache decommission")
-    })
-    .await
-    .expect("decommission");
+    });
+    let ip2 = cluster.ip(2).to_string();
+    eventually(
+        "node 2 is UL on node 1 and streaming in its own status",
+        || {
+            let leaving = cluster
+                .status(1, None)
+                .nodes
+                .iter()
+                .any(|n| n.address == ip2 && n.state == "Leaving");
+            leaving && cluster.status(2, None).streaming.is_some()
+        },
+    )
+    .await;
+    gate.release(OPEN);
+    let out = leaving.await.expect("decommission");
     assert!(
         out.status.success(),
         "decommission failed: {}{}",
