@@ -564,6 +564,10 @@ mod bench_cli {
         /// With --populate: the chat keyspace's replication factor (SimpleStrategy).
         #[arg(long)]
         replication_factor: Option<usize>,
+        /// The measured node's metrics endpoint (host:port), read for its CPU time;
+        /// default: the contact's host on port 9180.
+        #[arg(long)]
+        metrics: Option<String>,
     }
 
     pub fn run(args: BenchArgs) -> Result<()> {
@@ -596,6 +600,7 @@ mod bench_cli {
             progress: !args.quiet,
             pin: args.pin,
             replication_factor: args.replication_factor,
+            metrics: args.metrics,
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()

@@ -48,6 +48,12 @@ pub struct Phase {
     pub p99_us: u64,
     pub p999_us: u64,
     pub max_us: u64,
+    /// CPU time per answered request, in microseconds: the measured node's (from its
+    /// `process_cpu_seconds_total`; None when it has no such metric, as the bare
+    /// responder, which runs inside the benchmark's own process), and the benchmark
+    /// process's own (the load generator, plus the bare responder when that is measured).
+    pub node_cpu_us_per_op: Option<f64>,
+    pub bench_cpu_us_per_op: f64,
 }
 
 /// Live counters a progress line reads.
@@ -113,6 +119,9 @@ impl Gathered {
             p99_us: at(0.99),
             p999_us: at(0.999),
             max_us: self.latencies.last().copied().map_or(0, u64::from),
+            // Filled in by the caller, which reads the CPU clocks around the phase.
+            node_cpu_us_per_op: None,
+            bench_cpu_us_per_op: 0.0,
         }
     }
 }

@@ -79,6 +79,9 @@ pub struct Options {
     /// With `populate`: the chat keyspace's replication factor (SimpleStrategy), so the
     /// same workload measures a replicated cluster.
     pub replication_factor: Option<usize>,
+    /// The measured node's metrics endpoint (`host:port`), read for its CPU time around
+    /// each phase; None: the contact's host on port 9180.
+    pub metrics: Option<String>,
 }
 
 /// One target's results.
@@ -129,7 +132,8 @@ pub async fn run(options: Options) -> Result<Report, BenchError> {
     if options.prewarm {
         prewarm(&session, &options).await?;
     }
-    let target = measure_target(session, &options, options.contact.clone(), None).await?;
+    let node = Some(node_metrics(&options));
+    let target = measure_target(session, &options, options.contact.clone(), None, node).await?;
     let (baseline, reply_bytes) = match options.baseline {
         true => {
             let rate = target.open.scheduled_rate;
@@ -248,12 +252,15 @@ async fn prewarm(session: &Arc<Session>, options: &Options) -> Result<(), String
 }
 
 /// Warm-up, closed loop, then the open loop at `open_rate` (default: the configured rate,
-/// or the fraction of the closed loop's throughput).
+/// or the fraction of the closed loop's throughput); each phase's CPU per request read from
+/// this process and from the node whose metrics are at `node` (None for the bare
+/// responder, which runs in this process).
 async fn measure_target(
     session: Arc<Session>,
     options: &Options,
     name: String,
     open_rate: Option<f64>,
+    node: Option<String>,
 ) -> Result<Measured, String> {
     let keys = Keys::new(options.partitions, options.zipf);
     let requests = Requests::prepare(&session, options.workload, keys, options.limit).await?;
@@ -271,7 +278,8 @@ async fn measure_target(
         );
         warm.await;
     }
-    let closed = with_progress(options, &format!("{name} closed loop"), |live| {
+    let cpu = CpuClocks::read(node.as_deref()).await;
+    let mut closed = with_progress(options, &format!("{name} closed loop"), |live| {
         measure::closed_loop(
             session.clone(),
             requests.clone(),
@@ -282,11 +290,13 @@ async fn measure_target(
         )
     })
     .await;
+    cpu.charge(&mut closed, node.as_deref()).await;
     let rate = options
         .rate
         .or(open_rate)
         .unwrap_or(closed.throughput * options.rate_fraction);
-    let open = with_progress(options, &format!("{name} open loop"), |live| {
+    let cpu = CpuClocks::read(node.as_deref()).await;
+    let mut open = with_progress(options, &format!("{name} open loop"), |live| {
         measure::open_loop(
             session.clone(),
             requests.clone(),
@@ -297,11 +307,72 @@ async fn measure_target(
         )
     })
     .await;
+    cpu.charge(&mut open, node.as_deref()).await;
     Ok(Measured {
         target: name,
         closed,
         open,
     })
+}
+
+/// The measured node's metrics endpoint: `--metrics`, or the contact's host on 9180.
+fn node_metrics(options: &Options) -> String {
+    options.metrics.clone().unwrap_or_else(|| {
+        let host = options
+            .contact
+            .rsplit_once(':')
+            .map_or(options.contact.as_str(), |(host, _)| host);
+        format!("{host}:9180")
+    })
+}
+
+/// CPU seconds used so far by this process and by the measured node (if it says).
+struct CpuClocks {
+    bench: f64,
+    node: Option<f64>,
+}
+
+impl CpuClocks {
+    async fn read(node: Option<&str>) -> CpuClocks {
+        let node = match node {
+            Some(addr) => node_cpu_seconds(addr.to_owned()).await,
+            None => None,
+        };
+        CpuClocks {
+            bench: crate::metrics::alloc::cpu_seconds().unwrap_or(0.0),
+            node,
+        }
+    }
+
+    /// Sets `phase`'s CPU per answered request from the clocks now against these.
+    async fn charge(self, phase: &mut Phase, node: Option<&str>) {
+        let now = CpuClocks::read(node).await;
+        let per_op = |seconds: f64| seconds * 1e6 / phase.ops.max(1) as f64;
+        phase.bench_cpu_us_per_op = per_op(now.bench - self.bench);
+        phase.node_cpu_us_per_op = match (self.node, now.node) {
+            (Some(before), Some(after)) => Some(per_op(after - before)),
+            _ => None,
+        };
+    }
+}
+
+/// The node's `process_cpu_seconds_total`, scraped from `addr`; None if it cannot be read.
+async fn node_cpu_seconds(addr: String) -> Option<f64> {
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(&addr).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        let request = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).ok()?;
+        let mut text = String::new();
+        stream.read_to_string(&mut text).ok()?;
+        text.lines()
+            .find_map(|l| l.strip_prefix("process_cpu_seconds_total "))
+            .and_then(|v| v.trim().parse().ok())
+    })
+    .await
+    .ok()
+    .flatten()
 }
 
 /// The bare responder in front of the target: one request of each kind recorded, then
@@ -322,7 +393,8 @@ async fn measure_baseline(
     record_replies(&session, options).await?;
     responder.arm();
     let sizes = responder.recorded();
-    let measured = measure_target(session, options, "bare responder".to_owned(), open_rate).await?;
+    let name = "bare responder".to_owned();
+    let measured = measure_target(session, options, name, open_rate, None).await?;
     Ok((measured, sizes))
 }
 
@@ -393,12 +465,25 @@ fn print_report(report: &Report) {
         report.seconds
     );
     println!(
-        "{:<22} {:>12} {:>12} {:>9} {:>9} {:>9} {:>9} {:>7}",
-        "target", "closed op/s", "open rate", "p50 µs", "p95 µs", "p99 µs", "p99.9 µs", "errors"
+        "{:<22} {:>12} {:>12} {:>9} {:>9} {:>9} {:>9} {:>7} {:>14} {:>15}",
+        "target",
+        "closed op/s",
+        "open rate",
+        "p50 µs",
+        "p95 µs",
+        "p99 µs",
+        "p99.9 µs",
+        "errors",
+        "node CPU µs/op",
+        "bench CPU µs/op"
     );
     for m in std::iter::once(&report.target).chain(&report.baseline) {
+        let node_cpu = m
+            .closed
+            .node_cpu_us_per_op
+            .map_or_else(|| "-".to_owned(), |us| format!("{us:.1}"));
         println!(
-            "{:<22} {:>12.0} {:>12.0} {:>9} {:>9} {:>9} {:>9} {:>7}",
+            "{:<22} {:>12.0} {:>12.0} {:>9} {:>9} {:>9} {:>9} {:>7} {:>14} {:>15.1}",
             m.target,
             m.closed.throughput,
             m.open.scheduled_rate.unwrap_or(0.0),
@@ -407,8 +492,15 @@ fn print_report(report: &Report) {
             m.open.p99_us,
             m.open.p999_us,
             m.closed.errors + m.open.errors + m.open.missed,
+            node_cpu,
+            m.closed.bench_cpu_us_per_op,
         );
     }
+    println!(
+        "(CPU per answered request in the closed loop: the measured node's own, and this \
+         process's, which holds the load generator and, for the bare responder, the \
+         responder too)"
+    );
     if let Some(ratio) = report.throughput_ratio {
         println!("throughput ratio (target / bare responder): {ratio:.2}");
     }

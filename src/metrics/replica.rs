@@ -47,6 +47,7 @@ pub struct ReplicaMetrics {
     partition_reads: IntCounter,
     heap: IntGauge,
     resident: IntGauge,
+    cpu: prometheus::Counter,
     purge_passes: IntCounter,
     purged_keys: IntCounter,
 }
@@ -126,6 +127,11 @@ impl ReplicaMetrics {
                 "ringcache_process_resident_bytes",
                 "The process's resident set size",
             ),
+            cpu: prometheus::Counter::new(
+                "process_cpu_seconds_total",
+                "CPU time the process used, user and system, in seconds",
+            )
+            .expect("static metric definition"),
             purge_passes: counter(
                 "ringcache_storage_purge_passes_total",
                 "Purge passes over a table finished",
@@ -135,7 +141,7 @@ impl ReplicaMetrics {
                 "Keys purge passes removed: shadowed data, expired cells, tombstones past gc_grace_seconds",
             ),
         };
-        let collectors: [Box<dyn prometheus::core::Collector>; 16] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 17] = [
             Box::new(m.purge_passes.clone()),
             Box::new(m.purged_keys.clone()),
             Box::new(m.hits.clone()),
@@ -152,6 +158,7 @@ impl ReplicaMetrics {
             Box::new(m.partition_reads.clone()),
             Box::new(m.heap.clone()),
             Box::new(m.resident.clone()),
+            Box::new(m.cpu.clone()),
         ];
         for c in collectors {
             // Only duplicate names fail, and the registry is fresh.
@@ -185,6 +192,9 @@ impl ReplicaMetrics {
         }
         if let Some(resident) = super::alloc::resident_bytes() {
             set(&self.resident, resident);
+        }
+        if let Some(cpu) = super::alloc::cpu_seconds() {
+            self.cpu.inc_by((cpu - self.cpu.get()).max(0.0));
         }
     }
 }
