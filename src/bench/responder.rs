@@ -80,7 +80,12 @@ impl Responder {
     }
 
     async fn start(replies: Replies) -> std::io::Result<Responder> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        // On the upstream's address (another port): the driver takes the node's address
+        // from the `system.local` the responder forwards, and must find the responder there.
+        let ip = replies
+            .upstream
+            .map_or(std::net::IpAddr::from([127, 0, 0, 1]), |u| u.ip());
+        let listener = TcpListener::bind((ip, 0)).await?;
         let addr = listener.local_addr()?;
         let replies = Arc::new(replies);
         let shared = replies.clone();
