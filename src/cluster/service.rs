@@ -221,11 +221,11 @@ fn describe(
     address: std::net::IpAddr,
 ) -> Option<crate::cluster::message::NodeFacts> {
     use crate::cluster::membership::NodeStatus;
-    let mut at = view.nodes.values().filter(|n| n.internode.ip() == address);
-    let node = at
-        .clone()
-        .find(|n| n.status != NodeStatus::Left)
-        .or_else(|| at.next())?;
+    let node = view
+        .nodes
+        .values()
+        .filter(|n| n.internode.ip() == address)
+        .max_by_key(|n| n.status != NodeStatus::Left)?;
     Some(crate::cluster::message::NodeFacts {
         host_id: node.host_id,
         tokens: node.tokens.iter().map(|t| t.0).collect(),

@@ -1231,13 +1231,12 @@ impl Coordinator {
         counts.hints_corrupt = self.replica.hint_ledger().corrupt();
         // Every user table, 0 until a read repairs it, so the series exists from the start.
         let catalog = self.read_catalog();
-        let repaired: std::collections::HashMap<Uuid, u64> =
-            counts.read_repairs.iter().copied().collect();
-        counts.read_repairs_by_table = catalog
+        let repairs = &self.replication.counters;
+        counts.read_repairs = catalog
             .user_keyspaces()
             .flat_map(|k| k.tables.values())
             .map(|def| {
-                let n = repaired.get(&def.id).copied().unwrap_or(0);
+                let n = repairs.read_repairs_of(def.id);
                 (def.keyspace.clone(), def.name.clone(), n)
             })
             .collect();

@@ -252,7 +252,7 @@ impl ClusterMetrics {
             let local = if *local { "true" } else { "false" };
             follow(&self.partitions.with_label_values(&[op, local]), *n);
         }
-        for (keyspace, table, n) in &report.requests.read_repairs_by_table {
+        for (keyspace, table, n) in &report.requests.read_repairs {
             follow(&self.read_repairs.with_label_values(&[keyspace, table]), *n);
         }
         let hints = &report.requests;
@@ -381,7 +381,7 @@ mod tests {
             requests: RequestCounts {
                 requests: vec![("QUORUM", "ok", 5)],
                 partitions: vec![("read", true, 4)],
-                read_repairs_by_table: vec![("chat".into(), "messages".into(), 3)],
+                read_repairs: vec![("chat".into(), "messages".into(), 3)],
                 ..Default::default()
             },
             repair: RepairTotals::default(),

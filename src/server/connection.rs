@@ -139,7 +139,9 @@ impl Connection {
                         self.closing = true;
                     }
                 }
-                _ = tokio::time::sleep(IDLE_RELEASE), if idle && holding => {
+                // In an async block, so the timer is made only when the branch is polled,
+                // not on every turn of a busy connection.
+                _ = async { tokio::time::sleep(IDLE_RELEASE).await }, if idle && holding => {
                     self.inbuf = BytesMut::new();
                     self.outbuf = BytesMut::new();
                 }

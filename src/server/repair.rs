@@ -19,6 +19,13 @@ pub enum Stream {
 }
 
 impl Stream {
+    /// Whether a report's `scope` is a join's or leave's stream (not a repair).
+    pub fn is_stream(scope: &str) -> bool {
+        [Stream::Bootstrap, Stream::Decommission]
+            .iter()
+            .any(|s| s.name() == scope)
+    }
+
     /// The job's scope in reports.
     pub fn name(self) -> &'static str {
         match self {
@@ -233,12 +240,8 @@ impl Repairs {
 
     /// A join's or leave's stream in progress here, for `ringcache status`.
     pub fn streaming(&self) -> Option<RepairReport> {
-        self.report().filter(|r| {
-            r.state == "running"
-                && [Stream::Bootstrap, Stream::Decommission]
-                    .iter()
-                    .any(|s| s.name() == r.scope)
-        })
+        self.report()
+            .filter(|r| r.state == "running" && Stream::is_stream(&r.scope))
     }
 
     fn update(&self, change: impl FnOnce(&mut RepairReport)) {
@@ -259,10 +262,7 @@ impl Repairs {
             Some(_) => "failed",
         };
         self.update(|report| {
-            if [Stream::Bootstrap, Stream::Decommission]
-                .iter()
-                .any(|s| s.name() == report.scope)
-            {
+            if Stream::is_stream(&report.scope) {
                 kind = "stream";
             }
             report.table = None;

@@ -47,7 +47,7 @@ pub(super) fn db_error(err: &ExecutionError) -> Option<&DbError> {
     }
 }
 
-async fn rows(session: &Session, query: &str) -> Vec<Row> {
+pub(super) async fn rows(session: &Session, query: &str) -> Vec<Row> {
     session
         .query_unpaged(query, &[])
         .await

@@ -245,19 +245,34 @@ async fn until(what: &str, condition: impl Fn() -> bool) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn gossip_passes_requests_that_are_stuck() {
+/// Two nodes; the second's gate shut, so the requests it takes wait at it.
+async fn shut_pair() -> (Node, Node, SocketAddr) {
     let a = node([127, 0, 0, 1], "c", "s", None).await;
     let b = node([127, 0, 0, 1], "c", "s", None).await;
     let to = b.transport.local().listen;
     b.inbound.shut();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let stuck: Vec<_> = (0..200)
+    (a, b, to)
+}
+
+/// `n` echo requests from `a` to `to`, each on its own task, all with `deadline`.
+fn echoes(
+    a: &Node,
+    to: SocketAddr,
+    n: usize,
+    deadline: Instant,
+) -> Vec<tokio::task::JoinHandle<Result<Response, CallError>>> {
+    (0..n)
         .map(|_| {
             let a = a.transport.clone();
             tokio::spawn(async move { a.request(to, Request::Echo, deadline).await })
         })
-        .collect();
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gossip_passes_requests_that_are_stuck() {
+    let (a, b, to) = shut_pair().await;
+    let stuck = echoes(&a, to, 200, Instant::now() + Duration::from_secs(5));
     // b runs its in-flight limit of them and reads no further request: the request
     // connection is full behind them.
     let limit = settings().max_in_flight_per_connection;
@@ -281,17 +296,9 @@ async fn gossip_passes_requests_that_are_stuck() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_requests_is_held_to_the_queue_and_ends_at_its_deadlines() {
-    let a = node([127, 0, 0, 1], "c", "s", None).await;
-    let b = node([127, 0, 0, 1], "c", "s", None).await;
-    let to = b.transport.local().listen;
-    b.inbound.shut();
+    let (a, b, to) = shut_pair().await;
     let deadline = Instant::now() + Duration::from_millis(500);
-    let flood: Vec<_> = (0..5_000)
-        .map(|_| {
-            let a = a.transport.clone();
-            tokio::spawn(async move { a.request(to, Request::Echo, deadline).await })
-        })
-        .collect();
+    let flood = echoes(&a, to, 5_000, deadline);
     for request in flood {
         let answer = tokio::time::timeout(Duration::from_secs(5), request)
             .await

@@ -101,11 +101,9 @@ pub struct RequestCounts {
     pub requests: Vec<(&'static str, &'static str, u64)>,
     /// `(op label, whether this node was a replica, partitions)`.
     pub partitions: Vec<(&'static str, bool, u64)>,
-    /// Repair writes sent by reads whose replicas disagreed, per table id (the coordinator
-    /// names the tables: [`RequestCounts::read_repairs_by_table`]).
-    pub read_repairs: Vec<(uuid::Uuid, u64)>,
-    /// The same, per `(keyspace, table)`.
-    pub read_repairs_by_table: Vec<(String, String, u64)>,
+    /// Repair writes sent by reads whose replicas disagreed, per `(keyspace, table)`: the
+    /// coordinator names every user table ([`Counters::read_repairs_of`] counts by id).
+    pub read_repairs: Vec<(String, String, u64)>,
     /// Hints pending per target (host id), as the store counts them.
     pub hints_pending: Vec<(String, u64)>,
     /// Hints stored, replayed and dropped since start.
@@ -144,6 +142,12 @@ impl Counters {
         self.partitions[op as usize][usize::from(local_replica)].fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Repair writes reads of `table` sent so far.
+    pub fn read_repairs_of(&self, table: uuid::Uuid) -> u64 {
+        let counts = self.read_repairs.lock().expect("read repair counts");
+        counts.get(&table).copied().unwrap_or(0)
+    }
+
     /// Counts repair writes a read of `table` sent to replicas that lacked what others had.
     pub fn read_repairs(&self, table: uuid::Uuid, writes: u64) {
         if writes > 0 {
@@ -174,13 +178,6 @@ impl Counters {
                 }
             }
         }
-        counts.read_repairs = self
-            .read_repairs
-            .lock()
-            .expect("read repair counts")
-            .iter()
-            .map(|(t, n)| (*t, *n))
-            .collect();
         counts.hints_stored = self.hints_stored.load(Ordering::Relaxed);
         counts.hints_replayed = self.hints_replayed.load(Ordering::Relaxed);
         counts.hints_dropped = self.hints_dropped.load(Ordering::Relaxed);

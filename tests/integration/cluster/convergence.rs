@@ -19,9 +19,16 @@ use crate::node::{eventually, metric};
 
 /// How many rows of `conv.t` (keys `0..n`) node `session` holds, read at ONE.
 async fn rows_at_one(session: &Session, n: i32) -> usize {
+    count_at_one(session, "conv.t", n).await
+}
+
+/// How many rows of `table` (`k int PRIMARY KEY`, keys `0..n`) node `session` holds, read
+/// at ONE (which it answers from its own replica).
+pub(super) async fn count_at_one(session: &Session, table: &str, n: i32) -> usize {
+    let select = format!("SELECT k FROM {table} WHERE k = ?");
     let mut found = 0;
     for k in 0..n {
-        let read = at("SELECT v FROM conv.t WHERE k = ?", Consistency::One);
+        let read = at(&select, Consistency::One);
         let rows = session
             .query_unpaged(read, (k,))
             .await

@@ -406,17 +406,9 @@ async fn a_node_joins_then_one_leaves_and_no_acknowledged_write_is_lost() {
             .output()
             .expect("ringcache decommission")
     });
-    let ip2 = cluster.ip(2).to_string();
     eventually(
         "node 2 is UL on node 1 and streaming in its own status",
-        || {
-            let leaving = cluster
-                .status(1, None)
-                .nodes
-                .iter()
-                .any(|n| n.address == ip2 && n.state == "Leaving");
-            leaving && cluster.status(2, None).streaming.is_some()
-        },
+        || cluster.shows_streaming(1, 2, "Leaving"),
     )
     .await;
     gate.release(OPEN);

@@ -12,7 +12,7 @@ use scylla::errors::DbError;
 use scylla::frame::types::Consistency;
 
 use super::availability::{at, fails};
-use super::{ClusterBuilder, TestCluster};
+use super::{until_unavailable, ClusterBuilder, TestCluster};
 use crate::data_path::run;
 use crate::node::EVENT_TIMEOUT;
 
@@ -52,24 +52,6 @@ async fn unavailable(session: &Session, cql: &str, level: Consistency, required:
         alive,
     };
     assert_eq!(err, expected, "{cql} at {level:?}");
-}
-
-/// Waits (bounded) until a write at THREE through `session` is refused: the coordinator has
-/// convicted a node.
-async fn until_refused(session: &Session, cql: &str, level: Consistency) {
-    let deadline = std::time::Instant::now() + EVENT_TIMEOUT;
-    loop {
-        let answer = session.query_unpaged(at(cql, level), &[]).await;
-        let refused = answer.as_ref().err().and_then(crate::data_path::db_error);
-        if matches!(refused, Some(DbError::Unavailable { .. })) {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{cql} at {level:?} never refused: {answer:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
 }
 
 fn two_dcs() -> TestCluster {
@@ -118,7 +100,7 @@ async fn every_level_counts_replicas_as_cassandra_does() {
 
     // Node 2 (dc1) dead: alive are node 1 (dc1) and node 3 (dc2).
     cluster.kill9(2);
-    until_refused(&s1, WRITE, Consistency::All).await;
+    until_unavailable(&s1, WRITE, Consistency::All).await;
     for (level, required, alive) in [
         (Consistency::Three, 3, 2),
         (Consistency::All, 3, 2),
@@ -140,13 +122,13 @@ async fn every_level_counts_replicas_as_cassandra_does() {
     }
     ok(&s1, WRITE, Consistency::Any).await;
     // Through node 3, LOCAL means dc2, whose one replica is alive.
-    until_refused(&s3, WRITE, Consistency::All).await;
+    until_unavailable(&s3, WRITE, Consistency::All).await;
     ok(&s3, WRITE, Consistency::LocalQuorum).await;
     ok(&s3, READ, Consistency::LocalQuorum).await;
 
     // Nodes 2 and 3 dead: only node 1 is alive.
     cluster.kill9(3);
-    until_refused(&s1, WRITE, Consistency::Two).await;
+    until_unavailable(&s1, WRITE, Consistency::Two).await;
     for (level, required, alive) in [(Consistency::Two, 2, 1), (Consistency::Quorum, 2, 1)] {
         unavailable(&s1, WRITE, level, required, alive).await;
         unavailable(&s1, READ, level, required, alive).await;

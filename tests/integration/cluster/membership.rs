@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::availability::at;
 use super::{events, expect_events, ClusterBuilder, TestCluster};
-use crate::data_path::run;
+use crate::data_path::{rows, run};
 use crate::node::{eventually, metric};
 
 /// Cassandra's and the bounds: down within 15 s, up within 5 s of listening.
@@ -57,13 +57,7 @@ async fn a_node_seeded_only_by_itself_is_a_one_node_cluster() {
         .single_row::<(i32,)>()
         .expect("one row");
     assert_eq!(row, (1,));
-    let peers = s
-        .query_unpaged("SELECT peer FROM system.peers", &[])
-        .await
-        .expect("peers")
-        .into_rows_result()
-        .expect("rows")
-        .rows_num();
+    let peers = rows(&s, "SELECT peer FROM system.peers").await.len();
     assert_eq!(peers, 0);
     let text = cluster.scrape_metrics(1);
     assert_eq!(metric(&text, "ringcache_cluster_nodes"), Some(1.0));
@@ -105,33 +99,35 @@ async fn killed_and_paused_nodes_are_marked_down_and_up_within_bounds_and_driver
     peers_describe_every_other_node(&cluster).await;
     let status_events = events(cluster.cql(1), &["STATUS_CHANGE"]);
 
-    let killed = Instant::now();
     cluster.kill9(3);
-    for i in [1, 2] {
-        wait_seen(&cluster, i, 3, false, killed, killed + DOWN_WITHIN);
-    }
-    expect_events(&status_events, &[("DOWN", cluster.cql(3))]);
+    seen_by(&cluster, &status_events, [1, 2], 3, false);
     cluster.restart(3);
-    let listening = Instant::now();
-    for i in [1, 2] {
-        wait_seen(&cluster, i, 3, true, listening, listening + UP_WITHIN);
-    }
-    expect_events(&status_events, &[("UP", cluster.cql(3))]);
+    seen_by(&cluster, &status_events, [1, 2], 3, true);
 
     // A paused node keeps its connections open and answers nothing: only the failure
     // detector can tell.
     cluster.pause(2);
-    let paused = Instant::now();
-    for i in [1, 3] {
-        wait_seen(&cluster, i, 2, false, paused, paused + DOWN_WITHIN);
-    }
-    expect_events(&status_events, &[("DOWN", cluster.cql(2))]);
+    seen_by(&cluster, &status_events, [1, 3], 2, false);
     cluster.resume(2);
-    let resumed = Instant::now();
-    for i in [1, 3] {
-        wait_seen(&cluster, i, 2, true, resumed, resumed + UP_WITHIN);
+    seen_by(&cluster, &status_events, [1, 3], 2, true);
+}
+
+/// Nodes `watchers` each see node `j` up (within [`UP_WITHIN`]) or down (within
+/// [`DOWN_WITHIN`]) from now, and `events` (registered on a node) tell UP or DOWN for it.
+fn seen_by(
+    cluster: &TestCluster,
+    events: &std::sync::mpsc::Receiver<(String, std::net::SocketAddr)>,
+    watchers: [usize; 2],
+    j: usize,
+    up: bool,
+) {
+    let since = Instant::now();
+    let within = if up { UP_WITHIN } else { DOWN_WITHIN };
+    for i in watchers {
+        wait_seen(cluster, i, j, up, since, since + within);
     }
-    expect_events(&status_events, &[("UP", cluster.cql(2))]);
+    let change = if up { "UP" } else { "DOWN" };
+    expect_events(events, &[(change, cluster.cql(j))]);
 }
 
 /// A node's `system.local` facts, as its peers must repeat them.
@@ -334,13 +330,7 @@ async fn refused(
         );
     }
     let s1 = cluster.session(1).await;
-    let peers = s1
-        .query_unpaged("SELECT peer FROM system.peers", &[])
-        .await
-        .expect("peers")
-        .into_rows_result()
-        .expect("rows")
-        .rows_num();
+    let peers = rows(&s1, "SELECT peer FROM system.peers").await.len();
     assert_eq!(peers, 1, "node 1 lists node 3 after {refusal:?}");
     cluster.kill9(3);
 }

@@ -443,22 +443,8 @@ impl TestCluster {
     /// run once, to create the keyspace written to.)
     pub async fn wait_sees_down(&self, i: usize) {
         let session = self.session(i).await;
-        let deadline = Instant::now() + EVENT_TIMEOUT;
-        loop {
-            let mut write =
-                Statement::new(format!("INSERT INTO {PROBE_KEYSPACE}.up (k) VALUES (0)"));
-            write.set_consistency(Consistency::All);
-            let answer = session.query_unpaged(write, &[]).await;
-            let refused = answer.as_ref().err().and_then(super::data_path::db_error);
-            if matches!(refused, Some(DbError::Unavailable { .. })) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "node {i} never saw a node down: {answer:?}"
-            );
-            tokio::time::sleep(CLUSTER_POLL).await;
-        }
+        let write = format!("INSERT INTO {PROBE_KEYSPACE}.up (k) VALUES (0)");
+        until_unavailable(&session, &write, Consistency::All).await;
     }
 
     /// The nodes started (and not killed), in order.
@@ -522,6 +508,35 @@ impl TestCluster {
         serde_json::from_slice(&out.stdout).expect("status JSON")
     }
 
+    /// Whether node `i`'s `ringcache status` lists exactly `nodes`, each up and NORMAL.
+    pub fn lists_exactly(&self, i: usize, nodes: &[usize]) -> bool {
+        let mut listed: Vec<(String, bool)> = self
+            .status(i, None)
+            .nodes
+            .into_iter()
+            .map(|n| (n.address, n.up && n.state == "Normal"))
+            .collect();
+        listed.sort();
+        let mut expected: Vec<(String, bool)> = nodes
+            .iter()
+            .map(|j| (self.ip(*j).to_string(), true))
+            .collect();
+        expected.sort();
+        listed == expected
+    }
+
+    /// Whether node `watcher` shows node `mover` in `state` (`Joining`, `Leaving`) and the
+    /// mover's own status shows its stream running.
+    pub fn shows_streaming(&self, watcher: usize, mover: usize, state: &str) -> bool {
+        let address = self.ip(mover).to_string();
+        let moving = self
+            .status(watcher, None)
+            .nodes
+            .iter()
+            .any(|n| n.address == address && n.state == state);
+        moving && self.status(mover, None).streaming.is_some()
+    }
+
     /// The last `lines` lines of node `i`'s log.
     pub fn log_tail(&self, i: usize, lines: usize) -> String {
         let text = self.log(i);
@@ -554,6 +569,26 @@ impl Drop for TestCluster {
                 eprintln!("(cluster directory kept: {})", tmp.keep().display());
             }
         }
+    }
+}
+
+/// Waits (bounded) until `cql` at `level` through `session` is refused with `Unavailable`:
+/// the coordinator has convicted enough replicas.
+pub async fn until_unavailable(session: &Session, cql: &str, level: Consistency) {
+    let deadline = Instant::now() + EVENT_TIMEOUT;
+    loop {
+        let mut statement = Statement::new(cql);
+        statement.set_consistency(level);
+        let answer = session.query_unpaged(statement, &[]).await;
+        let refused = answer.as_ref().err().and_then(super::data_path::db_error);
+        if matches!(refused, Some(DbError::Unavailable { .. })) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{cql} at {level:?} never refused: {answer:?}"
+        );
+        tokio::time::sleep(CLUSTER_POLL).await;
     }
 }
 

@@ -145,33 +145,31 @@ async fn race_if_not_exists(sessions: &[Arc<Session>], keyspace: &str) {
 async fn lists_are_read_from_their_replicas(sessions: &[Arc<Session>]) {
     for k in 0..30i32 {
         let [a, b, c] = [0, 1, 2].map(|n| &sessions[(k as usize + n) % 3]);
-        let write = |cql: String| at(&cql, Consistency::One);
-        a.query_unpaged(
-            write(format!(
-                "UPDATE px1.lists SET l = [1, 2, 3, 4] WHERE k = {k}"
-            )),
-            &[],
-        )
-        .await
-        .expect("set the list");
-        b.query_unpaged(
-            write(format!("UPDATE px1.lists SET l[1] = 20 WHERE k = {k}")),
-            &[],
-        )
-        .await
-        .expect("set by index");
-        c.query_unpaged(
-            write(format!("DELETE l[2] FROM px1.lists WHERE k = {k}")),
-            &[],
-        )
-        .await
-        .expect("delete by index");
-        a.query_unpaged(
-            write(format!("UPDATE px1.lists SET l = l - [1] WHERE k = {k}")),
-            &[],
-        )
-        .await
-        .expect("remove by value");
+        for (session, cql, what) in [
+            (
+                a,
+                "UPDATE px1.lists SET l = [1, 2, 3, 4] WHERE k = ?",
+                "set the list",
+            ),
+            (
+                b,
+                "UPDATE px1.lists SET l[1] = 20 WHERE k = ?",
+                "set by index",
+            ),
+            (
+                c,
+                "DELETE l[2] FROM px1.lists WHERE k = ?",
+                "delete by index",
+            ),
+            (
+                a,
+                "UPDATE px1.lists SET l = l - [1] WHERE k = ?",
+                "remove by value",
+            ),
+        ] {
+            let write = at(&cql.replace('?', &k.to_string()), Consistency::One);
+            session.query_unpaged(write, &[]).await.expect(what);
+        }
         let read = at(
             &format!("SELECT l FROM px1.lists WHERE k = {k}"),
             Consistency::One,

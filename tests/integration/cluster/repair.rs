@@ -407,15 +407,32 @@ async fn a_tombstone_past_gc_grace_is_kept_until_a_repair_has_reached_every_repl
     }
 }
 
+/// `keyspace.t (k int PRIMARY KEY, v int)` at RF 3 with keys `0..rows` written at ALL
+/// through node 1 (so every replica holds them); a session to node 1.
+async fn rf3_rows(cluster: &TestCluster, keyspace: &str, rows: i32) -> Session {
+    cluster.wait_all_up().await;
+    let s1 = cluster.session(1).await;
+    run(
+        &s1,
+        &[
+            &format!("CREATE KEYSPACE {keyspace} WITH replication = {RF3}"),
+            &format!("CREATE TABLE {keyspace}.t (k int PRIMARY KEY, v int)"),
+        ],
+    )
+    .await;
+    let insert = format!("INSERT INTO {keyspace}.t (k, v) VALUES (?, ?)");
+    for k in 0..rows {
+        let insert = at(&insert, Consistency::All);
+        s1.query_unpaged(insert, (k, k))
+            .await
+            .expect("write at ALL");
+    }
+    s1
+}
+
 /// Rows of `rt.t` node `session` answers for alone (at ONE: from its own replica).
 async fn truncated_rows_at_one(session: &Session) -> usize {
-    let mut found = 0;
-    for k in 0..50 {
-        let read = at("SELECT v FROM rt.t WHERE k = ?", Consistency::One);
-        let result = session.query_unpaged(read, (k,)).await.expect("read");
-        found += result.into_rows_result().expect("rows").rows_num();
-    }
-    found
+    super::convergence::count_at_one(session, "rt.t", 50).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -424,22 +441,7 @@ async fn a_replica_that_missed_a_truncate_does_not_spread_what_it_truncated() {
         .env("RINGCACHE_HINTED_HANDOFF_ENABLED", "false")
         .env("RINGCACHE_TRUNCATE_REQUEST_TIMEOUT_MS", "1000")
         .start();
-    cluster.wait_all_up().await;
-    let s1 = cluster.session(1).await;
-    run(
-        &s1,
-        &[
-            &format!("CREATE KEYSPACE rt WITH replication = {RF3}"),
-            "CREATE TABLE rt.t (k int PRIMARY KEY, v int)",
-        ],
-    )
-    .await;
-    for k in 0..50 {
-        let insert = at("INSERT INTO rt.t (k, v) VALUES (?, ?)", Consistency::All);
-        s1.query_unpaged(insert, (k, k))
-            .await
-            .expect("write at ALL");
-    }
+    let s1 = rf3_rows(&cluster, "rt", 50).await;
     // Node 3 misses the TRUNCATE: its links are cut before anyone convicted it, so the
     // TRUNCATE reaches nodes 1 and 2 and times out waiting for node 3.
     cluster.cut(1, 3);
@@ -480,20 +482,7 @@ async fn a_repair_that_loses_a_replica_fails_naming_it_and_is_counted() {
     let cluster = ClusterBuilder::new(3)
         .env("RINGCACHE_REPAIR_REQUEST_TIMEOUT_MS", "1000")
         .start();
-    cluster.wait_all_up().await;
-    let s1 = cluster.session(1).await;
-    run(
-        &s1,
-        &[
-            &format!("CREATE KEYSPACE rf WITH replication = {RF3}"),
-            "CREATE TABLE rf.t (k int PRIMARY KEY, v int)",
-        ],
-    )
-    .await;
-    for k in 0..20 {
-        let insert = at("INSERT INTO rf.t (k, v) VALUES (?, ?)", Consistency::All);
-        s1.query_unpaged(insert, (k, k)).await.expect("write");
-    }
+    rf3_rows(&cluster, "rf", 20).await;
     // Node 3 stops answering node 1 before node 1 has convicted it: the repair starts with
     // every replica up, then gets no tree from node 3.
     cluster.cut(1, 3);

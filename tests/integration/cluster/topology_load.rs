@@ -14,23 +14,10 @@ use crate::node::eventually;
 /// checks that the load is still running when they are done).
 const LOAD_SECS: u64 = 60;
 
-/// Whether node `i`'s `ringcache status` lists exactly `nodes`, each up and NORMAL, and no
-/// range movement is in progress (the last mover released it).
+/// Whether node `i` lists exactly `nodes`, each up and NORMAL, and no range movement is in
+/// progress (the last mover released it).
 fn lists_exactly(cluster: &TestCluster, i: usize, nodes: &[usize]) -> bool {
-    let status = cluster.status(i, None);
-    if status.movement.is_some() {
-        return false;
-    }
-    let mut listed: Vec<String> = status
-        .nodes
-        .iter()
-        .filter(|n| n.up && n.state == "Normal")
-        .map(|n| n.address.clone())
-        .collect();
-    listed.sort();
-    let mut expected: Vec<String> = nodes.iter().map(|j| cluster.ip(*j).to_string()).collect();
-    expected.sort();
-    listed == expected && status.nodes.len() == nodes.len()
+    cluster.status(i, None).movement.is_none() && cluster.lists_exactly(i, nodes)
 }
 
 /// The load's process, killed if the test ends before it does.

@@ -118,6 +118,22 @@ fn decode(row: &LiveRow) -> (i32, String) {
     (c, v)
 }
 
+/// One engine that took every write of `history`, and three that took each the writes its
+/// bit of the write's mask selects.
+fn split(history: &[(Op, u8)]) -> (MemoryEngine, [MemoryEngine; 3]) {
+    let full = engine();
+    let replicas = [engine(), engine(), engine()];
+    for (op, mask) in history {
+        apply(&full, op);
+        for (i, replica) in replicas.iter().enumerate() {
+            if mask & (1 << i) != 0 {
+                apply(replica, op);
+            }
+        }
+    }
+    (full, replicas)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -127,16 +143,7 @@ proptest! {
         page in 1usize..5,
         reversed in any::<bool>(),
     ) {
-        let full = engine();
-        let replicas = [engine(), engine(), engine()];
-        for (op, mask) in &history {
-            apply(&full, op);
-            for (i, replica) in replicas.iter().enumerate() {
-                if mask & (1 << i) != 0 {
-                    apply(replica, op);
-                }
-            }
-        }
+        let (full, replicas) = split(&history);
         let slice = all(reversed);
         let expected = read_merged(&[&full], &slice, 1000);
         let engines: Vec<&dyn Engine> = replicas.iter().map(|e| e as &dyn Engine).collect();
@@ -147,16 +154,7 @@ proptest! {
     fn read_repair_levels_every_replica_and_sends_nothing_to_one_that_is_level(
         history in prop::collection::vec((op(), 1u8..8), 1..40),
     ) {
-        let full = engine();
-        let replicas = [engine(), engine(), engine()];
-        for (op, mask) in &history {
-            apply(&full, op);
-            for (i, replica) in replicas.iter().enumerate() {
-                if mask & (1 << i) != 0 {
-                    apply(replica, op);
-                }
-            }
-        }
+        let (full, replicas) = split(&history);
         let slice = all(false);
         let whole = |e: &dyn Engine| {
             read_partition(e, &layout(), &pid(1), &slice, None, &limits(1000))
