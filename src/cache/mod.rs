@@ -23,11 +23,12 @@
 //! updated in place: an out-of-date entry is replaced by the next read of its slice. A
 //! fragment holding a TTL'd cell is good only until that cell's expiry second.
 //!
-//! **Coalescing.** Reads that miss the same slice are serialised on that slice's key
-//! (moka's per-key compute lock): the first reads storage and fills the entry, the rest
-//! find it filled and use it. A waiter whose stamp is newer than the fill's does not use
-//! it and reads storage itself, so the version is part of the coalescing key in effect: a
-//! read that began after a write never joins a fetch that began before it.
+//! **Coalescing** ([`fills`]). Reads that miss the same slice share one storage read: the
+//! first leads a fill, the rest wait for it and use its entry. A read whose stamp is newer
+//! than the fill in progress does not join it (it could not use its answer): it leads a
+//! fill of its own, which newer readers join. So the version is part of the coalescing key
+//! in effect — a read that began after a write never joins a fetch that began before it —
+//! and a read never queues behind a fetch it cannot use.
 //!
 //! **Bounds.** Capacity is in bytes, counted by a weigher over the entry's real footprint
 //! (`entry.rs` copies each fragment into one exactly sized buffer first, and charges the
@@ -41,6 +42,7 @@
 //! yet; the flag only chooses the path).
 
 mod entry;
+mod fills;
 mod stats;
 mod versions;
 
@@ -51,7 +53,7 @@ use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use moka::notification::RemovalCause;
-use moka::ops::compute::{CompResult, Op};
+use moka::ops::compute::Op;
 use uuid::Uuid;
 
 use crate::config;
@@ -59,6 +61,8 @@ use crate::schema::TableOptions;
 use crate::storage::partition::{
     PartitionFragment, PartitionId, PartitionUpdate, ReadError, ReadLimits, ReadStats, Slice,
 };
+
+use fills::{Fills, Role};
 
 pub use entry::{Entry, ENTRY_OVERHEAD};
 pub use stats::{CacheStats, TableCounts};
@@ -204,6 +208,8 @@ pub struct ReplicaCache {
     /// None when the capacity is 0: nothing is ever cached.
     entries: Option<moka::future::Cache<SliceKey, Arc<Entry>>>,
     versions: Versions,
+    /// Fills in progress, which concurrent misses of a slice share.
+    fills: Fills,
     max_entry_bytes: usize,
     /// Whether tables that never set `caching` are cached.
     default_on: bool,
@@ -238,6 +244,7 @@ impl ReplicaCache {
         ReplicaCache {
             entries,
             versions: Versions::new(cache.version_stripes),
+            fills: Fills::new(),
             max_entry_bytes: cache.max_entry_bytes as usize,
             default_on: cache.enabled,
             skip_bumps: faults.skip_cache_version_bumps,
@@ -328,54 +335,57 @@ impl ReplicaCache {
             }
         };
         let now = limits.now_secs;
-        if let Some(entry) = entries.get(&key).await {
+        let found = entries.get(&key).await;
+        if let Some(entry) = &found {
             if entry.serves(stamp, now) {
                 stats::bump(&table.hits);
-                return Ok((Served::Cached(entry), Outcome::Hit));
+                return Ok((Served::Cached(entry.clone()), Outcome::Hit));
             }
+        }
+        let leading = match self.fills.join_or_lead(&key, stamp) {
+            Role::Join(fill) => {
+                if let Some(entry) = fill.wait().await.filter(|e| e.serves(stamp, now)) {
+                    stats::bump(&table.coalesced);
+                    return Ok((Served::Cached(entry), Outcome::Coalesced));
+                }
+                // The fill kept nothing (too large, failed, or its reader went away):
+                // this read fetches for itself.
+                let (fragment, read) = fetch().await?;
+                stats::bump(&table.misses);
+                return Ok((Served::Fresh(fragment, read), Outcome::Miss));
+            }
+            Role::Lead(leading) => leading,
+        };
+        if found.is_some() {
+            stats::bump(&table.stale);
         }
         let key_bytes = key.heap_bytes();
-        let max = self.max_entry_bytes;
-        let mut uncached: Option<(PartitionFragment, ReadStats)> = None;
-        let slot = &mut uncached;
-        let counters = &table;
-        let result = entries
-            .entry(key)
-            .and_try_compute_with(|existing| async move {
-                if let Some(current) = existing {
-                    if current.value().serves(stamp, now) {
-                        return Ok::<_, ReadError>(Op::Nop);
-                    }
-                    stats::bump(&counters.stale);
-                }
-                let (fragment, read) = fetch().await?;
-                let entry = Entry::new(stamp, &fragment, read, key_bytes);
-                stats::bump(&counters.misses);
-                if entry.weight as usize > max {
-                    stats::bump(&counters.oversized);
-                    *slot = Some((fragment, read));
-                    return Ok(Op::Remove);
-                }
-                Ok(Op::Put(Arc::new(entry)))
-            })
-            .await?;
-        if let Some((fragment, read)) = uncached {
+        let (fragment, read) = fetch().await?;
+        stats::bump(&table.misses);
+        let entry = Entry::new(stamp, &fragment, read, key_bytes);
+        if entry.weight as usize > self.max_entry_bytes {
+            stats::bump(&table.oversized);
+            if found.is_some() {
+                entries.invalidate(&key).await;
+            }
+            leading.end(None);
             return Ok((Served::Fresh(fragment, read), Outcome::Miss));
         }
-        match result {
-            CompResult::Unchanged(entry) => {
-                stats::bump(&table.coalesced);
-                Ok((Served::Cached(entry.into_value()), Outcome::Coalesced))
-            }
-            CompResult::Inserted(entry) | CompResult::ReplacedWith(entry) => {
-                Ok((Served::Cached(entry.into_value()), Outcome::Miss))
-            }
-            CompResult::Removed(_) | CompResult::StillNone(_) => Err(ReadError::Storage(
-                crate::storage::engine::StorageError::Io(
-                    "cache compute finished without a value".into(),
-                ),
-            )),
-        }
+        let entry = Arc::new(entry);
+        // An older fill finishing late does not replace a newer entry (that would only
+        // cost misses: it could never serve a read it is too old for).
+        let kept = entry.clone();
+        entries
+            .entry(key)
+            .and_compute_with(|existing| async move {
+                match existing {
+                    Some(current) if current.value().stamp.covers(kept.stamp) => Op::Nop,
+                    _ => Op::Put(kept),
+                }
+            })
+            .await;
+        leading.end(Some(entry.clone()));
+        Ok((Served::Cached(entry), Outcome::Miss))
     }
 
     /// Bytes held as the weigher counts them, and entries.

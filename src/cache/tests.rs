@@ -191,6 +191,90 @@ async fn concurrent_reads_of_a_cold_slice_share_one_fetch() {
     assert_eq!(coalesced + hits, 999);
 }
 
+/// A read through `cache` whose fetch waits for `release` before answering `value`.
+async fn held_read(
+    cache: &ReplicaCache,
+    p: &PartitionId,
+    stamp: Stamp,
+    value: &str,
+    release: &tokio::sync::Notify,
+    fetches: &AtomicUsize,
+) -> (String, Outcome) {
+    let l = limits(20, 1_000);
+    let key = SliceKey::new(TABLE, p, &slice(), None, &l);
+    let fetch = || async {
+        fetches.fetch_add(1, Ordering::SeqCst);
+        release.notified().await;
+        Ok((fragment(p, value, None), ReadStats::default()))
+    };
+    let (served, outcome) = cache
+        .read(key, stamp, Caching::All, &l, None, fetch)
+        .await
+        .expect("read");
+    (body(&served), outcome)
+}
+
+#[tokio::test]
+async fn a_read_after_a_write_never_waits_for_a_fill_that_began_before_it() {
+    let cache = cache(1 << 20, 1 << 16);
+    let p = partition(11);
+    let (old_release, fetches) = (tokio::sync::Notify::new(), AtomicUsize::new(0));
+    let old_stamp = cache.stamp(&TABLE, &p);
+    let old = held_read(&cache, &p, old_stamp, "old", &old_release, &fetches);
+    tokio::pin!(old);
+    // The old fill is fetching (and will not finish until released) when a write lands.
+    assert!(futures::poll!(old.as_mut()).is_pending());
+    assert_eq!(cache.fills.in_progress(), 1);
+    cache.written(&[update(&p)]);
+    // Reads that began after the write answer without the old fill: one leads a fill of
+    // its own, the others join that one, never the old.
+    let new_release = tokio::sync::Notify::new();
+    let new_stamp = cache.stamp(&TABLE, &p);
+    let newer = (0..10).map(|_| held_read(&cache, &p, new_stamp, "new", &new_release, &fetches));
+    let newer = futures::future::join_all(newer);
+    tokio::pin!(newer);
+    assert!(futures::poll!(newer.as_mut()).is_pending());
+    assert_eq!(fetches.load(Ordering::SeqCst), 2, "one fill per stamp");
+    new_release.notify_waiters();
+    let results = newer.await;
+    assert!(results.iter().all(|(b, _)| b == "new"));
+    assert_eq!(
+        results
+            .iter()
+            .filter(|(_, o)| *o == Outcome::Coalesced)
+            .count(),
+        9
+    );
+    // The old fill ends late and does not replace the newer entry.
+    old_release.notify_waiters();
+    assert_eq!(old.await, ("old".to_owned(), Outcome::Miss));
+    let (served, outcome) = read(&cache, &p, &limits(20, 1_000), "x", &fetches).await;
+    assert_eq!((body(&served), outcome), ("new".to_owned(), Outcome::Hit));
+    assert_eq!(cache.fills.in_progress(), 0);
+}
+
+#[tokio::test]
+async fn a_fill_whose_reader_went_away_lets_its_waiters_read_for_themselves() {
+    let cache = cache(1 << 20, 1 << 16);
+    let p = partition(12);
+    let (release, fetches) = (tokio::sync::Notify::new(), AtomicUsize::new(0));
+    let stamp = cache.stamp(&TABLE, &p);
+    let mut leader = Box::pin(held_read(&cache, &p, stamp, "lost", &release, &fetches));
+    assert!(futures::poll!(leader.as_mut()).is_pending());
+    let l = limits(20, 1_000);
+    let waiter = read(&cache, &p, &l, "own", &fetches);
+    tokio::pin!(waiter);
+    assert!(
+        futures::poll!(waiter.as_mut()).is_pending(),
+        "it joined the fill"
+    );
+    drop(leader);
+    let (served, outcome) = waiter.await;
+    assert_eq!((body(&served), outcome), ("own".to_owned(), Outcome::Miss));
+    assert_eq!(fetches.load(Ordering::SeqCst), 2);
+    assert_eq!(cache.fills.in_progress(), 0);
+}
+
 #[tokio::test]
 async fn an_entry_with_a_ttl_is_good_only_until_its_first_expiry() {
     let cache = cache(1 << 20, 1 << 16);
