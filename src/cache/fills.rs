@@ -29,8 +29,11 @@ const SHARDS: usize = 64;
 
 /// The fills in progress of one cache.
 pub(super) struct Fills {
-    shards: Box<[Mutex<HashMap<SliceKey, Arc<Fill>>>]>,
+    shards: Box<[Shard]>,
 }
+
+/// The fills in progress of the slices one lock covers.
+type Shard = Mutex<HashMap<SliceKey, Arc<Fill>>>;
 
 /// One fill in progress.
 pub(super) struct Fill {
@@ -80,7 +83,7 @@ impl Fills {
         })
     }
 
-    fn shard(&self, key: &SliceKey) -> &Mutex<HashMap<SliceKey, Arc<Fill>>> {
+    fn shard(&self, key: &SliceKey) -> &Shard {
         let index = (key.partition.spread(&key.table) >> 32) as usize % SHARDS;
         &self.shards[index]
     }
