@@ -10,6 +10,7 @@
 //! ([`ENTRY_OVERHEAD`]).
 
 use std::mem::size_of;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
 use bytes::{Bytes, BytesMut};
@@ -43,6 +44,32 @@ pub struct Entry {
     /// The fragment's digest, computed by the first read that asks for it: the fragment
     /// never changes, and a QUORUM read asks for it on every replica it reaches.
     digest: OnceLock<[u8; 16]>,
+    /// The rows projections made of the fragment, in their wire form, kept by the first
+    /// reads that made them (at most [`RENDERINGS`] projections); the weight reserves
+    /// `rendering_room` bytes for them all, and `room_left` is what is not taken yet.
+    renderings: [OnceLock<Rendering>; RENDERINGS],
+    room_left: AtomicU32,
+}
+
+/// Projections whose rows one entry keeps.
+pub const RENDERINGS: usize = 2;
+
+/// What one projection of a query made of an entry's fragment: its rows in their wire form
+/// and where they stopped, so a later read with the same projection copies them instead of
+/// visiting every cell again. Valid exactly as long as the entry: rows depend only on the
+/// fragment, the read (the entry's key) and "now", and the entry serves only before the
+/// first expiry in its fragment, so "now" cannot change which rows are live. A projection
+/// that depends on "now" itself (`ttl()`, `now()`) is never kept.
+#[derive(Debug)]
+pub struct Rendering {
+    /// Whose rows these are: the projection's identity (its plan's).
+    pub projection: u64,
+    /// The rows, each cell a `[bytes]`.
+    pub rows: Bytes,
+    /// How many rows.
+    pub count: usize,
+    /// The encoded clustering of the last row (None if none, or a static-only row).
+    pub last: Option<Bytes>,
 }
 
 impl Entry {
@@ -55,7 +82,8 @@ impl Entry {
         key_bytes: usize,
     ) -> Entry {
         let (fragment, heap) = compact(fragment);
-        let weight = heap + key_bytes + ENTRY_OVERHEAD + size_of::<Entry>();
+        let room = rendering_room(&fragment);
+        let weight = heap + room + key_bytes + ENTRY_OVERHEAD + size_of::<Entry>();
         Entry {
             stamp,
             valid_until: valid_until(&fragment),
@@ -63,6 +91,45 @@ impl Entry {
             stats,
             weight: u32::try_from(weight).unwrap_or(u32::MAX),
             digest: OnceLock::new(),
+            renderings: Default::default(),
+            room_left: AtomicU32::new(u32::try_from(room).unwrap_or(u32::MAX)),
+        }
+    }
+
+    /// The rows `projection` made of this entry, if they were kept.
+    pub fn rendering(&self, projection: u64) -> Option<&Rendering> {
+        self.renderings
+            .iter()
+            .map_while(OnceLock::get)
+            .find(|r| r.projection == projection)
+    }
+
+    /// Keeps `rendering` if a slot is free and it fits the room left of what the weight
+    /// reserved (the first projections to read an entry keep their rows; any others
+    /// assemble theirs from the fragment).
+    pub fn keep_rendering(&self, rendering: Rendering) {
+        let Ok(len) = u32::try_from(rendering.rows.len()) else {
+            return;
+        };
+        let took = self
+            .room_left
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
+                left.checked_sub(len)
+            });
+        if took.is_err() {
+            return;
+        }
+        let mut rendering = Some(rendering);
+        for slot in &self.renderings {
+            if let Some(r) = rendering.take() {
+                if let Err(r) = slot.set(r) {
+                    rendering = Some(r);
+                }
+            }
+        }
+        if rendering.is_some() {
+            // Every slot was taken meanwhile: the room goes back.
+            self.room_left.fetch_add(len, Ordering::AcqRel);
         }
     }
 
@@ -77,6 +144,25 @@ impl Entry {
     pub fn serves(&self, stamp: Stamp, now_secs: u32) -> bool {
         self.stamp.covers(stamp) && now_secs < self.valid_until
     }
+}
+
+/// Bytes reserved for a [`Rendering`]: enough for every live value of the fragment as a
+/// `[bytes]` cell, the partition key and clustering again in each row (as their columns'
+/// values), and the decoded clustering's length prefixes.
+fn rendering_room(fragment: &PartitionFragment) -> usize {
+    let rows = fragment.static_row.iter().chain(&fragment.rows);
+    rows.map(|row| {
+        let cells: usize = row
+            .columns
+            .iter()
+            .map(|c| match &c.value {
+                CellFragment::Cell(cell) => 4 + cell.value().map_or(0, Bytes::len),
+                CellFragment::CollectionDeletion(_) => 0,
+            })
+            .sum();
+        cells + fragment.partition.key.len() + row.clustering.len() + 32
+    })
+    .sum()
 }
 
 /// The first expiry in `fragment`, `u32::MAX` if nothing expires.
@@ -253,9 +339,11 @@ mod tests {
         assert_eq!(last as usize - first as usize, 5 + 1 + 4 + 5);
         let text = 5 + 1 + 4 + 5 + 1 + 4 + 6;
         let structs = 2 * size_of::<RowFragment>() + 2 * size_of::<ColumnFragment>();
+        // Room for the rows in wire form: each row's cell, key and clustering, and 32.
+        let room = (4 + 5 + 5 + 1 + 32) + (4 + 6 + 5 + 1 + 32);
         assert_eq!(
             entry.weight as usize,
-            text + structs + 10 + ENTRY_OVERHEAD + size_of::<Entry>()
+            text + structs + room + 10 + ENTRY_OVERHEAD + size_of::<Entry>()
         );
     }
 

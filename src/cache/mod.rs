@@ -64,7 +64,7 @@ use crate::storage::partition::{
 
 use fills::{Fills, Role};
 
-pub use entry::{Entry, ENTRY_OVERHEAD};
+pub use entry::{Entry, Rendering, ENTRY_OVERHEAD};
 pub use stats::{CacheStats, TableCounts};
 pub use versions::{Stamp, Versions};
 
@@ -301,6 +301,11 @@ impl ReplicaCache {
         if let Some(entries) = &self.entries {
             entries.invalidate_all();
         }
+    }
+
+    /// Counts a read of `table` answered by rows kept with its entry.
+    pub fn reused(&self, table: &Uuid) {
+        stats::bump(&self.stats.table(table).reused);
     }
 
     /// Stops counting a dropped table (its entries went with its truncation).

@@ -22,6 +22,9 @@ pub struct TableStats {
     pub stale: AtomicU64,
     /// Reads larger than the largest entry allowed: served, not kept.
     pub oversized: AtomicU64,
+    /// Hits answered by copying the rows their projection made of the entry before
+    /// (`Entry::rendering`), without assembling them again.
+    pub reused: AtomicU64,
 }
 
 /// A snapshot of one table's counters.
@@ -33,6 +36,7 @@ pub struct TableCounts {
     pub bypassed: u64,
     pub stale: u64,
     pub oversized: u64,
+    pub reused: u64,
 }
 
 /// The counters of every table, and the cache-wide ones.
@@ -75,6 +79,7 @@ impl CacheStats {
                     bypassed: load(&s.bypassed),
                     stale: load(&s.stale),
                     oversized: load(&s.oversized),
+                    reused: load(&s.reused),
                 };
                 (*id, counts)
             })

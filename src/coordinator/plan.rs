@@ -12,6 +12,7 @@
 //! protocol's own encoder and each reply copies them, so no per-request `ResultMetadata`
 //! is ever built or cloned.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -29,6 +30,9 @@ const NO_METADATA: i32 = 0x0004;
 
 /// A SELECT resolved against one schema version.
 pub(super) struct SelectPlan {
+    /// Tells this plan from every other made by this process: the identity of its
+    /// projection's rows kept in the cache ([`crate::cache::Rendering`]).
+    pub id: u64,
     /// The schema version it was resolved against.
     pub schema_version: Uuid,
     /// The keyspace the statement resolved to (its own, or the session's).
@@ -37,6 +41,12 @@ pub(super) struct SelectPlan {
     pub exprs: Vec<Expr>,
     /// The result metadata's column specs, encoded.
     pub columns: Arc<EncodedColumns>,
+}
+
+/// A new [`SelectPlan::id`].
+pub(super) fn next_plan_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 /// The slot a statement keeps its latest plan in.
@@ -136,6 +146,23 @@ impl EncodedRows {
     /// Ends the current row.
     pub fn end_row(&mut self) {
         self.count += 1;
+    }
+
+    /// Where the next row will start, for [`EncodedRows::since`].
+    pub fn mark(&self) -> (usize, usize) {
+        (self.count, self.bytes.len())
+    }
+
+    /// The rows appended since `mark`, as bytes and a count.
+    pub fn since(&self, mark: (usize, usize)) -> (Bytes, usize) {
+        let bytes = Bytes::copy_from_slice(&self.bytes[mark.1..]);
+        (bytes, self.count - mark.0)
+    }
+
+    /// Appends `count` rows already in wire form.
+    pub fn extend(&mut self, rows: &[u8], count: usize) {
+        self.bytes.extend_from_slice(rows);
+        self.count += count;
     }
 
     /// Rows encoded.
@@ -249,6 +276,7 @@ mod tests {
         let slot = PlanSlot::default();
         assert!(slot.get("ks", v1).is_none());
         slot.set(Arc::new(SelectPlan {
+            id: next_plan_id(),
             schema_version: v1,
             keyspace: "ks".into(),
             exprs: Vec::new(),

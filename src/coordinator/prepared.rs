@@ -267,8 +267,19 @@ impl PreparedCache {
         }
     }
 
+    /// Keeps `prepared`; a statement prepared again unchanged (drivers prepare on every
+    /// connection, and again after a reconnect) keeps the one already kept, with its plan
+    /// and so the rows its plan made of cache entries.
     pub(super) fn insert(&self, prepared: Prepared) -> PreparedResult {
         let result = prepared.result.clone();
+        if let Some(kept) = self.cache.get(&result.id) {
+            if kept.text == prepared.text
+                && kept.keyspace == prepared.keyspace
+                && kept.result == result
+            {
+                return result;
+            }
+        }
         self.cache.insert(result.id.clone(), Arc::new(prepared));
         result
     }

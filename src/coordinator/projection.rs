@@ -62,6 +62,28 @@ pub(super) struct Collection {
 }
 
 impl Expr {
+    /// Whether the expression's value depends only on the row it is evaluated on: not on
+    /// "now" (`ttl()`, `now()`, `currentTimestamp()` ...) or on the other rows (aggregates).
+    pub(super) fn depends_only_on_row(&self) -> bool {
+        match self {
+            Expr::Column(_)
+            | Expr::ToJson(_)
+            | Expr::Token
+            | Expr::WriteTime(_)
+            | Expr::FieldWriteTime(..)
+            | Expr::Literal(_)
+            | Expr::Null => true,
+            Expr::Ttl(_) | Expr::FieldTtl(..) | Expr::Count | Expr::CountColumn(_) => false,
+            Expr::TokenOf(args) => args.iter().all(Expr::depends_only_on_row),
+            Expr::Call(function, arg) => {
+                !function.varies() && arg.as_deref().is_none_or(Expr::depends_only_on_row)
+            }
+            Expr::Field(inner, _) | Expr::Element(inner, ..) | Expr::Slice(inner, ..) => {
+                inner.depends_only_on_row()
+            }
+        }
+    }
+
     /// Whether the expression is an aggregate, which makes the query return one row.
     pub(super) fn is_aggregate(&self) -> bool {
         matches!(self, Expr::Count | Expr::CountColumn(_))

@@ -26,9 +26,10 @@ use std::ops::Bound;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::paging::PagingState;
+use super::plan::EncodedRows;
 use super::replication::{ReadFailed, ReadTarget, Replication};
 use super::restrict::{PartitionSelection, ReadPlan};
-use crate::cache::{Caching, Served};
+use crate::cache::{Caching, Rendering, Served};
 use crate::cql::types::CqlType;
 use crate::error::{Error, Result};
 use crate::protocol::{Consistency, QueryParameters};
@@ -137,6 +138,21 @@ pub(super) struct Query<'a> {
     pub counted: &'a [usize],
     /// Residual restrictions (ALLOW FILTERING) a row must pass.
     pub filter: &'a (dyn Fn(&StoredRow) -> bool + Sync),
+    /// Projects each row straight into its wire form ([`Output::encoded`]) instead of
+    /// returning it; None returns rows ([`Output::rows`]).
+    pub render: Option<Render<'a>>,
+}
+
+/// How a query puts rows in their wire form.
+#[derive(Clone, Copy)]
+pub(super) struct Render<'a> {
+    /// Appends one row's output cells.
+    pub project: &'a (dyn Fn(&StoredRow, &mut EncodedRows) -> Result<()> + Sync),
+    /// The projection's identity when its rows depend only on the rows read (not on
+    /// "now", and no residual filter decides which rows are kept): the rows it made of a
+    /// cache entry are then kept with the entry and copied by later reads
+    /// ([`crate::cache::Rendering`]).
+    pub keep: Option<u64>,
 }
 
 /// A row as the projection sees it.
@@ -169,6 +185,9 @@ pub(super) struct FieldMeta {
 /// The rows of a page (or, for an aggregate, all rows counted).
 pub(super) struct Output {
     pub rows: Vec<StoredRow>,
+    /// The rows in wire form, when the query renders them ([`Query::render`]).
+    pub encoded: EncodedRows,
+    /// Rows emitted (for an aggregate, counted).
     pub count: i64,
     /// For each of `Query::counted`, the rows where that column is not null.
     pub column_counts: Vec<i64>,
@@ -205,6 +224,7 @@ impl TableRead<'_> {
             .map_or(query.limit, |s| s.remaining.map(|r| r as usize));
         let mut out = Output {
             rows: Vec::new(),
+            encoded: EncodedRows::default(),
             count: 0,
             column_counts: vec![0; query.counted.len()],
             paging_state: None,
@@ -224,7 +244,7 @@ impl TableRead<'_> {
                 }
                 _ => (None, 0),
             };
-            let room = (budget - out.rows.len().min(budget)).min(remaining.unwrap_or(usize::MAX));
+            let room = (budget - out.emitted().min(budget)).min(remaining.unwrap_or(usize::MAX));
             let scan = self
                 .scan_partition(&reading, &partition, after, already, room, &mut out)
                 .await?;
@@ -234,7 +254,7 @@ impl TableRead<'_> {
             if remaining == Some(0) {
                 break;
             }
-            if !query.count_only && out.rows.len() >= budget {
+            if !query.count_only && out.emitted() >= budget {
                 if page_size.is_some() {
                     out.paging_state = Some(
                         PagingState {
@@ -250,7 +270,7 @@ impl TableRead<'_> {
                 break;
             }
         }
-        if page_size.is_none() && !query.count_only && out.rows.len() > self.max_unpaged_rows {
+        if page_size.is_none() && !query.count_only && out.emitted() > self.max_unpaged_rows {
             return Err(Error::invalid(format!(
                 "Unpaged query would return more than {} rows; use paging (a page size) or a LIMIT",
                 self.max_unpaged_rows
@@ -283,6 +303,9 @@ impl TableRead<'_> {
         let mut saw_live = false;
         let keys = split_partition_key(&partition.key, shape.pk.len())
             .ok_or_else(|| Error::Server("stored partition key is malformed".into()))?;
+        // The rows of the first read are kept with its cache entry when the projection
+        // allows it, and copied from there by later reads of the same entry.
+        let mut first_read = true;
         loop {
             let limits = self.path.local().limits(
                 want_total - scan.emitted,
@@ -292,6 +315,33 @@ impl TableRead<'_> {
             let served = self
                 .read_partition(partition, &query.plan.slice, after.as_deref(), &limits)
                 .await?;
+            let mut keeping = None;
+            if let (true, Some(projection), Served::Cached(entry)) = (
+                std::mem::take(&mut first_read),
+                query.render.and_then(|r| r.keep),
+                &served,
+            ) {
+                if let Some(kept) = entry.rendering(projection) {
+                    self.path.local().cache().reused(&self.table.id);
+                    out.encoded.extend(&kept.rows, kept.count);
+                    out.count += kept.count as i64;
+                    scan.emitted = kept.count;
+                    scan.last = kept.last.clone();
+                    return Ok(scan);
+                }
+                keeping = Some((entry.clone(), projection, out.encoded.mark()));
+            }
+            let keep = |scan: &PartitionScan, out: &Output| {
+                if let Some((entry, projection, mark)) = &keeping {
+                    let (rows, count) = out.encoded.since(*mark);
+                    entry.keep_rendering(Rendering {
+                        projection: *projection,
+                        rows,
+                        count,
+                        last: scan.last.clone(),
+                    });
+                }
+            };
             let fragment = served.fragment();
             let statics = match &fragment.static_row {
                 Some(row) => self.assemble(shape, partition, &keys, fragment, row, None)?,
@@ -306,10 +356,11 @@ impl TableRead<'_> {
                 };
                 saw_live = true;
                 if (query.filter)(&stored) {
-                    emit(out, stored, query);
+                    emit(out, stored, query)?;
                     scan.emitted += 1;
                     scan.last = Some(row.clustering.clone());
                     if scan.emitted == want_total {
+                        keep(&scan, out);
                         return Ok(scan);
                     }
                 }
@@ -320,10 +371,11 @@ impl TableRead<'_> {
                 let whole = query.plan.slice.ranges == [full_range()];
                 if let (true, false, true, Some(stored)) = (from_start, saw_live, whole, statics) {
                     if (query.filter)(&stored) {
-                        emit(out, stored, query);
+                        emit(out, stored, query)?;
                         scan.emitted += 1;
                     }
                 }
+                keep(&scan, out);
                 return Ok(scan);
             }
         }
@@ -705,17 +757,28 @@ fn written_clustering(
     (encoded == clustering[..]).then_some(values)
 }
 
-fn emit(out: &mut Output, row: StoredRow, query: &Query<'_>) {
+impl Output {
+    /// Rows emitted so far.
+    fn emitted(&self) -> usize {
+        self.count as usize
+    }
+}
+
+fn emit(out: &mut Output, row: StoredRow, query: &Query<'_>) -> Result<()> {
     out.count += 1;
     for (count, &column) in out.column_counts.iter_mut().zip(query.counted) {
         if row.values.get(column).is_some_and(Option::is_some) {
             *count += 1;
         }
     }
+    if let Some(render) = &query.render {
+        return (render.project)(&row, &mut out.encoded);
+    }
     if !query.count_only || out.rows.is_empty() {
         // An aggregate keeps its first row for the non-aggregate selectors.
         out.rows.push(row);
     }
+    Ok(())
 }
 
 /// The components of a serialized partition key: the key itself for one column, else

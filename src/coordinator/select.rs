@@ -92,6 +92,7 @@ fn refuse_unsupported(select: &Select) -> Result<()> {
 fn plan_select(select: &Select, table: &TableDef, source: &Source) -> Result<SelectPlan> {
     let projection = Projection::new(&select.items, table, source.catalog)?;
     Ok(SelectPlan {
+        id: super::plan::next_plan_id(),
         schema_version: source.schema_version,
         keyspace: table.keyspace.clone(),
         columns: Arc::new(EncodedColumns::new(&projection.metadata)),

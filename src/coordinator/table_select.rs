@@ -9,7 +9,7 @@ use super::bind::{Bound, BoundRelation, BoundSelect};
 use super::consistency::{self, Access, Topology};
 use super::plan::{EncodedRows, PlannedRows, SelectPlan};
 use super::projection::{counted_columns, eval, Counts, Expr, RowView};
-use super::read::{Query, ReadPath, StoredRow, TableRead};
+use super::read::{Query, ReadPath, Render, StoredRow, TableRead};
 use super::restrict;
 use super::source::Source;
 use crate::cache::Caching;
@@ -65,6 +65,16 @@ pub(super) async fn execute(
     } else {
         params
     };
+    // Rows are put in their wire form as they are read, unless they are sorted or counted
+    // first; and kept with their cache entry when only the rows read decide them.
+    let project_row = |row: &StoredRow, rows: &mut EncodedRows| {
+        project(&plan.exprs, Some(row), &Counts::default(), rows)
+    };
+    let render = (!count_only && !post_order).then(|| Render {
+        project: &project_row,
+        keep: (filters.is_empty() && plan.exprs.iter().all(Expr::depends_only_on_row))
+            .then_some(plan.id),
+    });
     let query = Query {
         plan: &read_plan,
         // An aggregate's LIMIT applies to its one output row, not to the rows counted.
@@ -77,6 +87,7 @@ pub(super) async fn execute(
         count_only,
         counted: &counted,
         filter: &filter,
+        render,
     };
     let caching = match source.ctx.tracing {
         true => Caching::Off,
@@ -120,39 +131,50 @@ pub(super) async fn execute(
         }
         out.rows.truncate(bound.limit.unwrap_or(usize::MAX));
     }
-    let mut rows = EncodedRows::default();
-    let mut project = |row: Option<&StoredRow>, counts: &Counts| -> Result<()> {
-        for expr in &plan.exprs {
-            match expr {
-                // The common case copies the value straight from the row.
-                Expr::Column(i) => rows.cell(row.and_then(|r| r.values.get(*i)?.as_deref())),
-                other => {
-                    let value = eval(other, row.map(|r| r as &dyn RowView), counts)?;
-                    rows.cell(value.as_deref())
-                }
-            }
-        }
-        rows.end_row();
-        Ok(())
-    };
-    if count_only {
+    let rows = if count_only {
         let counts = Counts {
             rows: out.count,
             columns: counted.iter().copied().zip(out.column_counts).collect(),
         };
-        project(out.rows.first(), &counts)?;
-    } else {
-        let none = Counts::default();
+        let mut rows = EncodedRows::default();
+        project(&plan.exprs, out.rows.first(), &counts, &mut rows)?;
+        rows
+    } else if post_order {
+        let mut rows = EncodedRows::default();
         for row in &out.rows {
-            project(Some(row), &none)?;
+            project(&plan.exprs, Some(row), &Counts::default(), &mut rows)?;
         }
-    }
+        rows
+    } else {
+        out.encoded
+    };
     Ok(PlannedRows {
         columns: plan.columns.clone(),
         paging_state: out.paging_state,
         no_metadata: params.skip_metadata,
         rows,
     })
+}
+
+/// Appends the output row `exprs` make of `row` (None: an aggregate over no rows).
+fn project(
+    exprs: &[Expr],
+    row: Option<&StoredRow>,
+    counts: &Counts,
+    rows: &mut EncodedRows,
+) -> Result<()> {
+    for expr in exprs {
+        match expr {
+            // The common case copies the value straight from the row.
+            Expr::Column(i) => rows.cell(row.and_then(|r| r.values.get(*i)?.as_deref())),
+            other => {
+                let value = eval(other, row.map(|r| r as &dyn RowView), counts)?;
+                rows.cell(value.as_deref())
+            }
+        }
+    }
+    rows.end_row();
+    Ok(())
 }
 
 /// Cassandra refuses to page a query whose rows must be sorted across partitions, unless

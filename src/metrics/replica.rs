@@ -39,6 +39,7 @@ pub struct ReplicaMetrics {
     bypassed: IntCounterVec,
     stale: IntCounterVec,
     oversized: IntCounterVec,
+    reused: IntCounterVec,
     evictions: IntCounter,
     invalidations: IntCounter,
     bytes: IntGauge,
@@ -98,6 +99,10 @@ impl ReplicaMetrics {
                 "ringcache_cache_oversized_total",
                 "Reads larger than max_entry_bytes, served without being kept",
             ),
+            reused: per_table(
+                "ringcache_cache_rows_reused_total",
+                "Hits answered by copying the rows their query made of the entry before, in wire form",
+            ),
             evictions: counter(
                 "ringcache_cache_evictions_total",
                 "Entries evicted to stay within capacity",
@@ -141,7 +146,7 @@ impl ReplicaMetrics {
                 "Keys purge passes removed: shadowed data, expired cells, tombstones past gc_grace_seconds",
             ),
         };
-        let collectors: [Box<dyn prometheus::core::Collector>; 17] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 18] = [
             Box::new(m.purge_passes.clone()),
             Box::new(m.purged_keys.clone()),
             Box::new(m.hits.clone()),
@@ -150,6 +155,7 @@ impl ReplicaMetrics {
             Box::new(m.bypassed.clone()),
             Box::new(m.stale.clone()),
             Box::new(m.oversized.clone()),
+            Box::new(m.reused.clone()),
             Box::new(m.evictions.clone()),
             Box::new(m.invalidations.clone()),
             Box::new(m.bytes.clone()),
@@ -177,6 +183,7 @@ impl ReplicaMetrics {
             follow(&self.bypassed.with_label_values(&labels), counts.bypassed);
             follow(&self.stale.with_label_values(&labels), counts.stale);
             follow(&self.oversized.with_label_values(&labels), counts.oversized);
+            follow(&self.reused.with_label_values(&labels), counts.reused);
         }
         follow(&self.evictions, report.evictions);
         follow(&self.invalidations, report.invalidations);

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use rand::{Rng, SeedableRng};
 use scylla::client::session::Session;
+use scylla::response::{PagingState, PagingStateResponse};
 use scylla::statement::unprepared::Statement;
+use scylla::value::Row;
 
 use super::data_path::run;
 use super::node::{eventually, metric, partition_reads, ReadGate, TestNode};
@@ -471,4 +473,149 @@ async fn every_write_path_is_seen_by_the_next_read() {
         hits >= 7.0,
         "the reads were not served from the cache: {hits} hits"
     );
+}
+
+/// Every page of `statement` (prepared, page size `page_size`), the rows as the driver
+/// decodes them and the paging states between pages, from storage (`traced`: the tracing
+/// flag bypasses the cache) or through the cache.
+async fn pages(session: &Session, statement: &str, page_size: i32, traced: bool) -> String {
+    let mut prepared = session.prepare(statement).await.expect(statement);
+    prepared.set_page_size(page_size);
+    prepared.set_tracing(traced);
+    let mut state = PagingState::start();
+    let mut out = String::new();
+    loop {
+        let (result, next) = session
+            .execute_single_page(&prepared, (), state)
+            .await
+            .expect(statement);
+        for row in result
+            .into_rows_result()
+            .expect("rows")
+            .rows::<Row>()
+            .expect("rows")
+        {
+            out += &format!("{:?}\n", row.expect("row").columns);
+        }
+        match next {
+            PagingStateResponse::HasMorePages { state: s } => {
+                out += &format!("-- page ends at {:?}\n", s.as_bytes_slice());
+                state = s;
+            }
+            PagingStateResponse::NoMorePages => return out,
+        }
+    }
+}
+
+/// Table `cache.<name>` with partitions that exercise row assembly: static only, static
+/// with rows, a list, deleted rows and a range deletion, TTL'd cells and a row of nulls.
+async fn create_shapes_table(session: &Session, name: &str) {
+    let statements = [
+        "CREATE TABLE cache.T (k int, c int, s text static, v text, l list<int>, \
+         PRIMARY KEY (k, c)) WITH CLUSTERING ORDER BY (c DESC)",
+        "INSERT INTO cache.T (k, s) VALUES (1, 'lonely')",
+        "INSERT INTO cache.T (k, s) VALUES (2, 'shared')",
+        "INSERT INTO cache.T (k, c, v, l) VALUES (2, 1, 'a', [1, 2])",
+        "INSERT INTO cache.T (k, c, v) VALUES (2, 2, 'b') USING TIMESTAMP 1000",
+        "INSERT INTO cache.T (k, c, v) VALUES (2, 3, 'c')",
+        "INSERT INTO cache.T (k, c, v) VALUES (2, 4, 'd')",
+        "INSERT INTO cache.T (k, c, v) VALUES (2, 5, 'e')",
+        "DELETE FROM cache.T WHERE k = 2 AND c = 3",
+        "DELETE FROM cache.T WHERE k = 2 AND c > 4 AND c <= 5",
+        "INSERT INTO cache.T (k, c, v) VALUES (3, 1, 'ttl') USING TTL 86400",
+        "INSERT INTO cache.T (k, c) VALUES (3, 2)",
+    ];
+    let statements: Vec<String> = statements
+        .iter()
+        .map(|s| s.replace("cache.T", &format!("cache.{name}")))
+        .collect();
+    let statements: Vec<&str> = statements.iter().map(String::as_str).collect();
+    run(session, &statements).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_kept_with_an_entry_answer_exactly_as_storage_does() {
+    let node = TestNode::start();
+    let session = connect(&node).await;
+    run(
+        &session,
+        &[&format!("CREATE KEYSPACE cache WITH replication = {RF1}")],
+    )
+    .await;
+    let reused = |table: &str| {
+        let text = node.scrape_metrics();
+        table_metric(&text, "ringcache_cache_rows_reused_total", "cache", table)
+    };
+    // (statement, page size, whether its rows may be kept); each on a table of its own, so
+    // that no two share an entry.
+    let statements = [
+        ("SELECT * FROM cache.T WHERE k = K", 100, true),
+        ("SELECT * FROM cache.T WHERE k = K", 1, true),
+        (
+            "SELECT k, c, v, writetime(v), token(k), l FROM cache.T WHERE k = K LIMIT 2",
+            100,
+            true,
+        ),
+        ("SELECT DISTINCT k, s FROM cache.T WHERE k = K", 100, true),
+        (
+            "SELECT c, v FROM cache.T WHERE k = K AND c > 1 ORDER BY c ASC",
+            1,
+            true,
+        ),
+        (
+            "SELECT s, c FROM cache.T WHERE k = K PER PARTITION LIMIT 1",
+            100,
+            true,
+        ),
+        // "Now" decides ttl(); a residual filter decides which rows are kept.
+        ("SELECT v, ttl(v) FROM cache.T WHERE k = K", 100, false),
+        (
+            "SELECT c, v FROM cache.T WHERE k = K AND v = 'b' ALLOW FILTERING",
+            100,
+            false,
+        ),
+    ];
+    for (i, (statement, page_size, kept)) in statements.into_iter().enumerate() {
+        let table = format!("r{i}");
+        create_shapes_table(&session, &table).await;
+        for k in 1..=3 {
+            let statement = statement
+                .replace("cache.T", &format!("cache.{table}"))
+                .replace('K', &k.to_string());
+            let stored = pages(&session, &statement, page_size, true).await;
+            let before = reused(&table);
+            // The first read through the cache fills the entry and keeps its rows, the
+            // next ones copy them; every answer is storage's, byte for byte.
+            for round in 0..3 {
+                let cached = pages(&session, &statement, page_size, false).await;
+                assert_eq!(cached, stored, "{statement} (round {round})");
+            }
+            let reuses = reused(&table) - before;
+            match kept {
+                true => assert!(
+                    reuses >= 2.0,
+                    "{statement}: kept rows reused {reuses} times"
+                ),
+                false => assert_eq!(
+                    reuses, 0.0,
+                    "{statement}: rows depend on more than the read"
+                ),
+            }
+        }
+    }
+    // Two projections of one slice each keep their rows.
+    let both = [
+        "SELECT c FROM cache.r0 WHERE k = 2 LIMIT 3",
+        "SELECT v FROM cache.r0 WHERE k = 2 LIMIT 3",
+    ];
+    let stored = [
+        pages(&session, both[0], 100, true).await,
+        pages(&session, both[1], 100, true).await,
+    ];
+    let before = reused("r0");
+    for _ in 0..3 {
+        assert_eq!(pages(&session, both[0], 100, false).await, stored[0]);
+        assert_eq!(pages(&session, both[1], 100, false).await, stored[1]);
+    }
+    assert!(reused("r0") - before >= 4.0);
 }

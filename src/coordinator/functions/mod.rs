@@ -331,6 +331,19 @@ fn resolve_term(
 }
 
 impl Function {
+    /// Whether the function answers differently from call to call: the time now, or a
+    /// fresh identifier.
+    pub fn varies(self) -> bool {
+        matches!(
+            self,
+            Function::Now
+                | Function::Uuid
+                | Function::CurrentTimestamp
+                | Function::CurrentDate
+                | Function::CurrentTime
+        )
+    }
+
     /// The type of the function's argument; None for a function of none.
     pub fn param(self) -> Option<NativeType> {
         match self {

@@ -109,6 +109,7 @@ impl<'a> Reader<'a> {
             count_only: false,
             counted: &[],
             filter: &|_| true,
+            render: None,
         };
         // A transaction reads storage, never the cache: the newest data, with no entry
         // filled on its behalf.
