@@ -19,6 +19,12 @@
 #      (RINGCACHE_CACHE__ENABLED=false), and 1 and 2 again.
 #   4. `ringcache chat load` (its own mix: logins, follows, posts, history,
 #      catch-up, every write verified) against the cache-on and cache-off node.
+#   5. cold: the node restarted with the default 256 MiB cache and nothing read
+#      yet, latest-20 reads for COLD_SECS (default 60) with no prewarm, and the
+#      hit ratio the node counted over that minute; then the same against the
+#      cache-off node.
+# BENCH_NODE_BIN=path runs that binary as the node (the benchmark client is still
+# target/release/ringcache), to measure two builds of the node with one client.
 # Results go to stdout and, as JSON, to $OUT (default target/bench-cache/).
 set -euo pipefail
 
@@ -29,7 +35,9 @@ SECS="${BENCH_SECS:-10}"
 PARTITIONS="${PARTITIONS:-100000}"
 CACHE_BYTES="${CACHE_BYTES:-2147483648}"
 OUT="${OUT:-$RINGCACHE_ROOT/target/bench-cache}"
+COLD_SECS="${COLD_SECS:-60}"
 BIN="$RINGCACHE_ROOT/target/release/ringcache"
+NODE_BIN="${BENCH_NODE_BIN:-$BIN}"
 
 ensure_build_packages
 cargo build --release --bin ringcache
@@ -49,7 +57,7 @@ trap 'stop_node; rm -rf "$WORK"' EXIT
 # start_node [ENV=VALUE...]: a node on ephemeral loopback ports over $WORK/data.
 start_node() {
     rm -f "$WORK/ready.json"
-    env "$@" RINGCACHE_LOG=warn "$BIN" serve --listen-address 127.0.0.1 \
+    env "$@" RINGCACHE_LOG=warn "$NODE_BIN" serve --listen-address 127.0.0.1 \
         --cql-port 0 --metrics-port 0 --data-dir "$WORK/data" \
         --ready-file "$WORK/ready.json" >"$WORK/node.log" 2>&1 &
     NODE_PID=$!
@@ -63,13 +71,13 @@ start_node() {
 }
 
 cache_line() {
-    curl -s "http://$METRICS/metrics" | grep -E '^ringcache_cache_(hits|misses|coalesced|stale)_total\{keyspace="chat",table="messages_by_thread"|^ringcache_cache_(bytes|entries) |^ringcache_(heap_allocated|process_resident)_bytes' || true
+    curl -s "http://$METRICS/metrics" | grep -E '^ringcache_cache_(hits|misses|coalesced|stale|rows_reused)_total\{keyspace="chat",table="messages_by_thread"|^ringcache_cache_(bytes|entries) |^ringcache_(heap_allocated|process_resident)_bytes' || true
 }
 
 bench() {
     local name="$1"; shift
     log "bench $name"
-    "$BIN" bench --contact "$CQL" --partitions "$PARTITIONS" \
+    "$BIN" bench --contact "$CQL" --metrics "$METRICS" --partitions "$PARTITIONS" \
         --json "$OUT/$name.json" --quiet "$@"
     cache_line
 }
@@ -92,5 +100,14 @@ start_node RINGCACHE_CACHE__ENABLED=false
 bench latest-cache-off --duration "$SECS" --prewarm
 bench mix-cache-off --duration "$SECS" --workload mix
 chat_load chat-load-cache-off
+stop_node
+
+# The first minute of a cold node: default capacity, nothing read before, the
+# closed loop alone (its hits and misses are the node's counters after it).
+start_node
+bench cold-cache-on --duration "$COLD_SECS" --warmup 0 --rate-fraction 0
+stop_node
+start_node RINGCACHE_CACHE__ENABLED=false
+bench cold-cache-off --duration "$COLD_SECS" --warmup 0 --rate-fraction 0
 stop_node
 log "JSON results in $OUT"

@@ -537,7 +537,7 @@ mod bench_cli {
         /// Open-loop rate (requests/s); default: --rate-fraction of the closed-loop rate.
         #[arg(long)]
         rate: Option<f64>,
-        /// Open-loop rate as a fraction of the closed-loop throughput.
+        /// Open-loop rate as a fraction of the closed-loop throughput (0: no open loop).
         #[arg(long, default_value_t = 0.5)]
         rate_fraction: f64,
         /// Create the chat schema if missing and write the data first.

@@ -295,6 +295,14 @@ async fn measure_target(
         .rate
         .or(open_rate)
         .unwrap_or(closed.throughput * options.rate_fraction);
+    if rate <= 0.0 {
+        // No open loop asked for (`--rate-fraction 0`): the closed loop alone.
+        return Ok(Measured {
+            target: name,
+            closed,
+            open: Phase::default(),
+        });
+    }
     let cpu = CpuClocks::read(node.as_deref()).await;
     let mut open = with_progress(options, &format!("{name} open loop"), |live| {
         measure::open_loop(

@@ -1,25 +1,22 @@
 //! One cached read: the fragment a replica answered, what it passed, the stamp it was read
-//! under and until when it stays true.
+//! under and until when it stays true, and the rows queries made of it.
 //!
-//! A fragment fresh from the engine points into one heap buffer per stored key and value
-//! (every scanned entry is its own allocation), so what a cached fragment really holds is
-//! more than its bytes suggest, and a weigher counting slices would under-count. Before an
-//! entry is kept, [`Entry::new`] copies every byte string of the fragment into one buffer
-//! sized exactly, and its vectors to exact capacity: the weight is then the entry's real
-//! heap footprint, give or take the allocator's rounding and the cache's own bookkeeping
-//! ([`ENTRY_OVERHEAD`]).
+//! The fragment is kept in its compact form ([`super::compact`]): one buffer sized exactly,
+//! so the weight is the entry's real heap footprint, give or take the allocator's rounding
+//! and the cache's own bookkeeping ([`ENTRY_OVERHEAD`]), and about the size of the values
+//! it holds rather than six times that. A read that needs the fragment itself decodes it;
+//! a hit whose query's rows were kept ([`Rendering`]) copies those instead.
 
 use std::mem::size_of;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
+use super::compact;
 use super::versions::Stamp;
 use crate::storage::cell::{Cell, CellKind};
-use crate::storage::partition::{
-    CellFragment, ColumnFragment, PartitionFragment, ReadStats, RowFragment,
-};
+use crate::storage::partition::{CellFragment, PartitionFragment, PartitionId, ReadStats};
 
 /// Bytes charged per entry for what the weigher cannot see: the cache's hash table slot,
 /// its access-order and write-order nodes, the entry's `Arc` and the allocator's headers.
@@ -35,11 +32,13 @@ pub struct Entry {
     /// The first second at which something in the fragment expires (a TTL'd cell or row
     /// marker), after which the fragment may no longer hold the rows a read wants.
     pub valid_until: u32,
-    /// What the replica returned.
-    pub fragment: PartitionFragment,
+    /// Which partition.
+    partition: PartitionId,
+    /// What the replica returned, in compact form.
+    encoded: Bytes,
     /// What the read passed (tombstones), replayed to a read served from the cache.
     pub stats: ReadStats,
-    /// Heap bytes held: the key, the fragment and [`ENTRY_OVERHEAD`].
+    /// Heap bytes held: the key, the fragment, room for kept rows and [`ENTRY_OVERHEAD`].
     pub weight: u32,
     /// The fragment's digest, computed by the first read that asks for it: the fragment
     /// never changes, and a QUORUM read asks for it on every replica it reaches.
@@ -73,27 +72,43 @@ pub struct Rendering {
 }
 
 impl Entry {
-    /// An entry for `fragment`, compacted into one buffer. `key_bytes` is the heap size of
-    /// the cache key it will be stored under.
+    /// An entry for `fragment`, in compact form. `key_bytes` is the heap size of the cache
+    /// key it will be stored under.
     pub fn new(
         stamp: Stamp,
         fragment: &PartitionFragment,
         stats: ReadStats,
         key_bytes: usize,
     ) -> Entry {
-        let (fragment, heap) = compact(fragment);
-        let room = rendering_room(&fragment);
-        let weight = heap + room + key_bytes + ENTRY_OVERHEAD + size_of::<Entry>();
+        let encoded = compact::encode(fragment);
+        let partition = PartitionId {
+            token: fragment.partition.token,
+            key: Bytes::copy_from_slice(&fragment.partition.key),
+        };
+        let room = rendering_room(fragment);
+        let weight = encoded.len()
+            + partition.key.len()
+            + room
+            + key_bytes
+            + ENTRY_OVERHEAD
+            + size_of::<Entry>();
         Entry {
             stamp,
-            valid_until: valid_until(&fragment),
-            fragment,
+            valid_until: valid_until(fragment),
+            partition,
+            encoded,
             stats,
             weight: u32::try_from(weight).unwrap_or(u32::MAX),
             digest: OnceLock::new(),
             renderings: Default::default(),
             room_left: AtomicU32::new(u32::try_from(room).unwrap_or(u32::MAX)),
         }
+    }
+
+    /// The fragment, decoded: its byte strings are slices of the entry's buffer.
+    pub fn fragment(&self) -> PartitionFragment {
+        compact::decode(&self.partition, &self.encoded)
+            .expect("an entry decodes the fragment it encoded")
     }
 
     /// The rows `projection` made of this entry, if they were kept.
@@ -137,7 +152,7 @@ impl Entry {
     pub fn digest(&self) -> [u8; 16] {
         *self
             .digest
-            .get_or_init(|| crate::storage::digest::fragment_digest(&self.fragment))
+            .get_or_init(|| crate::storage::digest::fragment_digest(&self.fragment()))
     }
 
     /// Whether the entry answers a read that began at `stamp`, evaluated at `now_secs`.
@@ -190,109 +205,11 @@ fn valid_until(fragment: &PartitionFragment) -> u32 {
     .unwrap_or(u32::MAX)
 }
 
-/// Copies `fragment` into one exactly sized buffer; returns it and its heap bytes.
-fn compact(fragment: &PartitionFragment) -> (PartitionFragment, usize) {
-    let rows = fragment.static_row.iter().chain(&fragment.rows);
-    let text: usize = fragment.partition.key.len() + rows.map(row_bytes).sum::<usize>();
-    let mut arena = Arena(BytesMut::with_capacity(text));
-    let mut partition = fragment.partition.clone();
-    partition.key = arena.copy(&fragment.partition.key);
-    let static_row = fragment.static_row.as_ref().map(|r| arena.row(r));
-    let rows: Vec<RowFragment> = fragment.rows.iter().map(|r| arena.row(r)).collect();
-    let columns: usize = static_row
-        .iter()
-        .chain(&rows)
-        .map(|r| r.columns.len())
-        .sum();
-    let heap = text
-        + (rows.len() + usize::from(static_row.is_some())) * size_of::<RowFragment>()
-        + columns * size_of::<ColumnFragment>();
-    let ranges = &fragment.range_deletions;
-    let range_bytes: usize = ranges
-        .iter()
-        .map(|r| size_of_val(r) + r.start.key.len() + r.end.key.len())
-        .sum();
-    let compacted = PartitionFragment {
-        partition,
-        deletion: fragment.deletion,
-        static_row,
-        rows,
-        exhausted: fragment.exhausted,
-        range_deletions: ranges.clone(),
-    };
-    (compacted, heap + range_bytes)
-}
-
-fn row_bytes(row: &RowFragment) -> usize {
-    let columns = row.columns.iter().map(|c| {
-        let value = match &c.value {
-            CellFragment::Cell(cell) => cell.value().map_or(0, Bytes::len),
-            CellFragment::CollectionDeletion(_) => 0,
-        };
-        c.column.len() + c.path.as_ref().map_or(0, Bytes::len) + value
-    });
-    row.clustering.len() + columns.sum::<usize>()
-}
-
-/// One buffer that every byte string of a fragment is copied into. Its capacity is
-/// reserved up front, so each copy is a slice of the same allocation.
-struct Arena(BytesMut);
-
-impl Arena {
-    fn copy(&mut self, bytes: &Bytes) -> Bytes {
-        self.0.extend_from_slice(bytes);
-        self.0.split().freeze()
-    }
-
-    fn row(&mut self, row: &RowFragment) -> RowFragment {
-        RowFragment {
-            clustering: self.copy(&row.clustering),
-            marker: row.marker,
-            deletion: row.deletion,
-            columns: row.columns.iter().map(|c| self.column(c)).collect(),
-        }
-    }
-
-    fn column(&mut self, column: &ColumnFragment) -> ColumnFragment {
-        let value = match &column.value {
-            CellFragment::Cell(cell) => CellFragment::Cell(self.cell(cell)),
-            deletion => deletion.clone(),
-        };
-        ColumnFragment {
-            column: self.copy(&column.column),
-            path: column.path.as_ref().map(|p| self.copy(p)),
-            value,
-        }
-    }
-
-    fn cell(&mut self, cell: &Cell) -> Cell {
-        let kind = match &cell.kind {
-            CellKind::Live { value } => CellKind::Live {
-                value: self.copy(value),
-            },
-            CellKind::Expiring {
-                value,
-                ttl,
-                local_deletion_time,
-            } => CellKind::Expiring {
-                value: self.copy(value),
-                ttl: *ttl,
-                local_deletion_time: *local_deletion_time,
-            },
-            tombstone => tombstone.clone(),
-        };
-        Cell {
-            timestamp: cell.timestamp,
-            kind,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::storage::cell::{DeletionTime, RowMarker};
-    use crate::storage::partition::PartitionId;
+    use crate::storage::partition::{ColumnFragment, RowFragment};
 
     fn column(name: &'static str, cell: Cell) -> ColumnFragment {
         ColumnFragment {
@@ -326,24 +243,53 @@ mod tests {
     }
 
     #[test]
-    fn compaction_keeps_the_fragment_and_shares_one_buffer() {
+    fn the_kept_fragment_is_the_original_and_weighs_its_compact_form() {
         let original = fragment(vec![
             row(b"\x01", vec![column("body", Cell::live(5, &b"hello"[..]))]),
             row(b"\x02", vec![column("body", Cell::live(6, &b"world!"[..]))]),
         ]);
         let entry = Entry::new(Stamp::default(), &original, ReadStats::default(), 10);
-        assert_eq!(entry.fragment, original);
-        let first = entry.fragment.partition.key.as_ptr();
-        let last = entry.fragment.rows[1].clustering.as_ptr();
-        // "lobby" + "\x01" + "body" + "hello" + "\x02" + "body" + "world!" in one buffer.
-        assert_eq!(last as usize - first as usize, 5 + 1 + 4 + 5);
-        let text = 5 + 1 + 4 + 5 + 1 + 4 + 6;
-        let structs = 2 * size_of::<RowFragment>() + 2 * size_of::<ColumnFragment>();
+        assert_eq!(entry.fragment(), original);
+        // The decoded fragment's values are slices of the entry's one buffer.
+        let decoded = entry.fragment();
+        let buffer = entry.encoded.as_ptr_range();
+        assert!(buffer.contains(&decoded.rows[1].clustering.as_ptr()));
+        let encoded = compact::encode(&original).len();
         // Room for the rows in wire form: each row's cell, key and clustering, and 32.
         let room = (4 + 5 + 5 + 1 + 32) + (4 + 6 + 5 + 1 + 32);
         assert_eq!(
             entry.weight as usize,
-            text + structs + room + 10 + ENTRY_OVERHEAD + size_of::<Entry>()
+            encoded + 5 + room + 10 + ENTRY_OVERHEAD + size_of::<Entry>()
+        );
+    }
+
+    #[test]
+    fn kept_rows_take_room_and_slots_and_answer_only_their_projection() {
+        let original = fragment(vec![row(
+            b"\x01",
+            vec![column("body", Cell::live(5, &b"hello"[..]))],
+        )]);
+        let entry = Entry::new(Stamp::default(), &original, ReadStats::default(), 0);
+        let rows = |n: usize| Bytes::from(vec![7; n]);
+        let rendering = |projection, n| Rendering {
+            projection,
+            rows: rows(n),
+            count: 1,
+            last: None,
+        };
+        // The room is 4 + 5 + 5 + 1 + 32 = 47 bytes.
+        entry.keep_rendering(rendering(1, 48));
+        assert!(entry.rendering(1).is_none(), "larger than the room");
+        entry.keep_rendering(rendering(1, 36));
+        entry.keep_rendering(rendering(2, 12));
+        assert!(entry.rendering(2).is_none(), "larger than the room left");
+        entry.keep_rendering(rendering(2, 11));
+        entry.keep_rendering(rendering(3, 0));
+        assert_eq!(entry.rendering(1).map(|r| r.rows.len()), Some(36));
+        assert_eq!(entry.rendering(2).map(|r| r.rows.len()), Some(11));
+        assert!(
+            entry.rendering(3).is_none(),
+            "only {RENDERINGS} projections"
         );
     }
 

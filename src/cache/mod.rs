@@ -41,11 +41,13 @@
 //! flag bypasses the cache and is served from storage (the node records no trace events
 //! yet; the flag only chooses the path).
 
+mod compact;
 mod entry;
 mod fills;
 mod stats;
 mod versions;
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::mem::size_of;
 use std::sync::atomic::Ordering;
@@ -169,10 +171,18 @@ pub enum Served {
 }
 
 impl Served {
-    /// The fragment.
-    pub fn fragment(&self) -> &PartitionFragment {
+    /// The fragment (decoded, for an entry).
+    pub fn fragment(&self) -> Cow<'_, PartitionFragment> {
         match self {
-            Served::Cached(entry) => &entry.fragment,
+            Served::Cached(entry) => Cow::Owned(entry.fragment()),
+            Served::Fresh(fragment, _) => Cow::Borrowed(fragment),
+        }
+    }
+
+    /// The fragment, owned.
+    pub fn into_fragment(self) -> PartitionFragment {
+        match self {
+            Served::Cached(entry) => entry.fragment(),
             Served::Fresh(fragment, _) => fragment,
         }
     }

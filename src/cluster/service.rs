@@ -256,8 +256,8 @@ async fn read(
         Response::Digest(served.digest())
     } else {
         Response::Data {
-            fragment: served.fragment().clone(),
             stats: served.stats(),
+            fragment: served.into_fragment(),
         }
     })
 }

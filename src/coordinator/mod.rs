@@ -353,7 +353,7 @@ impl Coordinator {
         let column = &key.column;
         let clustering = key.clustering.as_ref();
         Ok(stored_lists::list_elements(
-            served.fragment(),
+            &served.fragment(),
             table,
             clustering,
             column,

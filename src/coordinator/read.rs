@@ -343,6 +343,7 @@ impl TableRead<'_> {
                 }
             };
             let fragment = served.fragment();
+            let fragment = &*fragment;
             let statics = match &fragment.static_row {
                 Some(row) => self.assemble(shape, partition, &keys, fragment, row, None)?,
                 None => None,

@@ -53,7 +53,7 @@ impl LocalReplica {
                 &repair_limits(now_secs),
             )
             .await?;
-        Ok(served.fragment().clone())
+        Ok(served.into_fragment())
     }
 
     /// The Merkle tree of `depth` over the partitions of `layout`'s table in `span`.

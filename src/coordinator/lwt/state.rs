@@ -147,7 +147,7 @@ impl<'a> Reader<'a> {
             )
             .await
             .map_err(|e| Error::Server(format!("storage failure: {e}")))?;
-        Ok(newest(served.fragment()))
+        Ok(newest(&served.fragment()))
     }
 }
 

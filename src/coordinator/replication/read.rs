@@ -167,10 +167,10 @@ impl Replication {
             .map(|r| self.ask(r, target, false, deadline));
         let answers = futures::future::join_all(asks).await;
         let received = 1 + answers.iter().filter(|a| a.is_ok()).count();
-        let mut fragments = vec![data.fragment().clone()];
+        let mut fragments = vec![data.into_fragment()];
         for answer in answers {
             match answer.map_err(|e| lost(e, timeout, received, true))? {
-                Answer::Data(served) => fragments.push(served.fragment().clone()),
+                Answer::Data(served) => fragments.push(served.into_fragment()),
                 Answer::Digest(_) => unreachable!("asked for data"),
             }
         }

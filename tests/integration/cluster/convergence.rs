@@ -206,9 +206,11 @@ async fn a_quorum_read_repairs_the_stale_replica_it_read() {
     let (cluster, s1) =
         three_nodes(ClusterBuilder::new(3).env("RINGCACHE_HINTED_HANDOFF_ENABLED", "false")).await;
     write_rows(&s1, 0..1, Consistency::All).await;
+    // At TWO, so nodes 1 and 2 both hold it when it is acknowledged (at ONE, node 2 could
+    // still be applying it when node 3's QUORUM read asks it, and both would say 0).
     cluster.cut(1, 3);
-    let update = at("UPDATE conv.t SET v = 42 WHERE k = 0", Consistency::One);
-    s1.query_unpaged(update, &[]).await.expect("write at ONE");
+    let update = at("UPDATE conv.t SET v = 42 WHERE k = 0", Consistency::Two);
+    s1.query_unpaged(update, &[]).await.expect("write at TWO");
     cluster.heal(1, 3);
     let s3 = cluster.session(3).await;
     assert_eq!(
@@ -240,8 +242,8 @@ async fn a_quorum_read_repairs_the_stale_replica_it_read() {
         .await
         .expect("read_repair NONE");
     cluster.cut(1, 3);
-    let update = at("UPDATE conv.t SET v = 43 WHERE k = 0", Consistency::One);
-    s1.query_unpaged(update, &[]).await.expect("write at ONE");
+    let update = at("UPDATE conv.t SET v = 43 WHERE k = 0", Consistency::Two);
+    s1.query_unpaged(update, &[]).await.expect("write at TWO");
     cluster.heal(1, 3);
     assert_eq!(value_of(&s3, Consistency::Quorum).await, 43);
     assert_eq!(
