@@ -7,10 +7,13 @@
 //!
 //! **What is kept.** An entry is one replica read: the fragment the engine answered (cells
 //! with their timestamps and TTLs, tombstones included, so `writetime()`, `ttl()` and later
-//! digests come out the same from a hit) and the tombstone count it passed. It is keyed by
-//! the read itself — table, partition, clustering ranges, direction, resume position,
-//! live-row budget and whether the static row was wanted ([`SliceKey`]) — so the chat
-//! history's "latest 20 of this thread" is one entry, and a page further back another.
+//! digests come out the same from a hit) and the tombstone count it passed, in one compact
+//! buffer ([`compact`]). It is keyed by the read itself — table, partition, clustering
+//! ranges, direction, resume position, live-row budget and whether the static row was
+//! wanted ([`SliceKey`]) — so the chat history's "latest 20 of this thread" is one entry,
+//! and a page further back another. Beside the fragment an entry keeps the rows the first
+//! queries made of it, in wire form ([`Rendering`], at most two projections): a later hit
+//! of the same query copies them into its reply instead of visiting every cell again.
 //!
 //! **Coherence by versions** ([`versions`]). Each partition has a version that every write
 //! path bumps after the engine applied the write and before the client is acknowledged
@@ -30,10 +33,11 @@
 //! in effect — a read that began after a write never joins a fetch that began before it —
 //! and a read never queues behind a fetch it cannot use.
 //!
-//! **Bounds.** Capacity is in bytes, counted by a weigher over the entry's real footprint
-//! (`entry.rs` copies each fragment into one exactly sized buffer first, and charges the
-//! key and a per-entry overhead). A read bigger than `max_entry_bytes` is served and not
-//! kept, so one huge partition cannot take the whole cache.
+//! **Bounds.** Capacity is in bytes, counted by a weigher over the entry's real footprint:
+//! the compact fragment, room reserved for kept rows (about the fragment's values again in
+//! wire form; rows that do not fit are not kept), the key and a per-entry overhead. A read
+//! bigger than `max_entry_bytes` is served and not kept, so one huge partition cannot take
+//! the whole cache.
 //!
 //! **Control.** `[cache]` in the config sets the capacity and whether tables cache by
 //! default; a table decides for itself with Cassandra's own option, `caching =

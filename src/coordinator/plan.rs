@@ -13,12 +13,13 @@
 //! is ever built or cloned.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use uuid::Uuid;
 
 use super::projection::Expr;
+use super::table_select::UserTable;
 use crate::protocol::{wire, ResultMetadata};
 
 /// RESULT kind of a Rows body (spec §4.2.5).
@@ -41,6 +42,9 @@ pub(super) struct SelectPlan {
     pub exprs: Vec<Expr>,
     /// The result metadata's column specs, encoded.
     pub columns: Arc<EncodedColumns>,
+    /// For a user table: what reading it needs before values are known, worked out by the
+    /// first execution (a statement that fails its checks keeps failing them, unkept).
+    pub user_table: OnceLock<UserTable>,
 }
 
 /// A new [`SelectPlan::id`].
@@ -281,6 +285,7 @@ mod tests {
             keyspace: "ks".into(),
             exprs: Vec::new(),
             columns: Arc::new(EncodedColumns::new(&ResultMetadata::default())),
+            user_table: OnceLock::new(),
         }));
         assert!(slot.get("ks", v1).is_some());
         assert!(slot.get("ks", v2).is_none());

@@ -97,6 +97,7 @@ fn plan_select(select: &Select, table: &TableDef, source: &Source) -> Result<Sel
         keyspace: table.keyspace.clone(),
         columns: Arc::new(EncodedColumns::new(&projection.metadata)),
         exprs: projection.exprs,
+        user_table: std::sync::OnceLock::new(),
     })
 }
 

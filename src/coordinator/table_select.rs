@@ -38,15 +38,16 @@ pub(super) async fn execute(
         local_dc: source.local_dc,
     };
     consistency::check(params.consistency, Access::Read, keyspace, &topology)?;
-    check_selectors(select, table)?;
-    let layout = restrict::layout(table, catalog);
-    let types: Vec<CqlType> = table
-        .columns
-        .iter()
-        .map(|c| catalog.resolve_user_types(&table.keyspace, &c.ty))
-        .collect();
-    let read_plan = restrict::plan_read(select, table, &layout, bound)?;
-    let filters = residual_filters(&read_plan.residual, bound, table, &types)?;
+    let user_table = match plan.user_table.get() {
+        Some(known) => known,
+        None => {
+            let known = UserTable::new(select, table, catalog)?;
+            plan.user_table.get_or_init(|| known)
+        }
+    };
+    let (layout, types) = (&user_table.analyzed.layout, &user_table.types);
+    let read_plan = restrict::plan_analyzed(&user_table.analyzed, table, bound)?;
+    let filters = residual_filters(&read_plan.residual, bound, table, types)?;
     let filter = |row: &StoredRow| filters.iter().all(|f| f.matches(row));
     let count_only = plan.exprs.iter().any(Expr::is_aggregate);
     let counted = counted_columns(&plan.exprs);
@@ -117,8 +118,8 @@ pub(super) async fn execute(
         },
         caching,
         table,
-        layout: &layout,
-        types: &types,
+        layout,
+        types,
         now_secs: crate::clock::now_secs(),
         max_unpaged_rows: source.max_unpaged_rows,
         consistency: level,
@@ -175,6 +176,28 @@ fn project(
     }
     rows.end_row();
     Ok(())
+}
+
+/// What reading a user table for one statement needs before its values are known.
+pub(super) struct UserTable {
+    analyzed: restrict::Analyzed,
+    /// Column types in table order, user types resolved to their field tuples.
+    types: Vec<CqlType>,
+}
+
+impl UserTable {
+    /// Checks `select`'s selectors and restrictions on `table` and analyzes them.
+    fn new(select: &Select, table: &TableDef, catalog: &crate::schema::Catalog) -> Result<Self> {
+        check_selectors(select, table)?;
+        Ok(UserTable {
+            analyzed: restrict::analyze_select(select, table, catalog)?,
+            types: table
+                .columns
+                .iter()
+                .map(|c| catalog.resolve_user_types(&table.keyspace, &c.ty))
+                .collect(),
+        })
+    }
 }
 
 /// Cassandra refuses to page a query whose rows must be sorted across partitions, unless

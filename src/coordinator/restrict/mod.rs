@@ -82,14 +82,48 @@ pub(super) fn check_select(select: &Select, table: &TableDef) -> Result<()> {
     analyze(select, table).map(|_| ())
 }
 
+/// What planning reads of one SELECT on a table needs before its values are known: the
+/// analysis of its restrictions and the table's layout. Worked out once per statement and
+/// schema version (`plan::SelectPlan`), not on every execution.
+pub(super) struct Analyzed {
+    shape: analysis::Shape,
+    pub layout: TableLayout,
+}
+
+/// Analyzes `select` on `table`.
+pub(super) fn analyze_select(
+    select: &Select,
+    table: &TableDef,
+    catalog: &Catalog,
+) -> Result<Analyzed> {
+    Ok(Analyzed {
+        shape: analyze(select, table)?,
+        layout: layout(table, catalog),
+    })
+}
+
 /// Plans the read of `select` on `table` with the statement's bound values.
+#[cfg(test)]
 pub(super) fn plan_read(
     select: &Select,
     table: &TableDef,
     layout: &TableLayout,
     bound: &BoundSelect,
 ) -> Result<ReadPlan> {
-    let shape = analyze(select, table)?;
+    let analyzed = Analyzed {
+        shape: analyze(select, table)?,
+        layout: layout.clone(),
+    };
+    plan_analyzed(&analyzed, table, bound)
+}
+
+/// Plans a read of the statement `analyzed` came from, with its bound values.
+pub(super) fn plan_analyzed(
+    analyzed: &Analyzed,
+    table: &TableDef,
+    bound: &BoundSelect,
+) -> Result<ReadPlan> {
+    let (shape, layout) = (&analyzed.shape, &analyzed.layout);
     let values = Values { bound, table };
     let partitions = if shape.key_range {
         match token_bounds(shape.token.as_ref(), &values)? {
@@ -97,7 +131,7 @@ pub(super) fn plan_read(
             None => PartitionSelection::Keys(Vec::new()),
         }
     } else {
-        PartitionSelection::Keys(partition_keys(&shape, &values)?)
+        PartitionSelection::Keys(partition_keys(shape, &values)?)
     };
     let ranges = clustering_ranges(&shape.used, layout, &values)?;
     Ok(ReadPlan {
@@ -106,7 +140,7 @@ pub(super) fn plan_read(
             ranges,
             reversed: shape.reversed,
         },
-        residual: shape.residual,
+        residual: shape.residual.clone(),
         order_across_partitions: shape.order_across_partitions,
     })
 }

@@ -153,6 +153,10 @@ pub(super) fn partition_keys(shape: &Shape, values: &Values<'_>) -> Result<Vec<P
                 token,
                 key: Bytes::from(key),
             };
+            if product.len() == 1 {
+                // One key (the common `k = ?`): nothing to order.
+                return Ok(vec![id]);
+            }
             keys.push((value_order(&pk, parts), id));
         }
     }
