@@ -25,6 +25,8 @@
 #      cache-off node.
 # BENCH_NODE_BIN=path runs that binary as the node (the benchmark client is still
 # target/release/ringcache), to measure two builds of the node with one client.
+# Before each measured phase the node flushes its memory table and the script waits until
+# no flush or compaction runs (settle_metrics, scripts/lib.sh).
 # Results go to stdout and, as JSON, to $OUT (default target/bench-cache/).
 set -euo pipefail
 
@@ -76,6 +78,9 @@ cache_line() {
 
 bench() {
     local name="$1"; shift
+    # Every phase but the populating one starts with the writes before it flushed and
+    # compacted (their background work otherwise lands in whichever phase comes next).
+    [ "$name" = populate ] || settle_metrics "$METRICS"
     log "bench $name"
     "$BIN" bench --contact "$CQL" --metrics "$METRICS" --partitions "$PARTITIONS" \
         --json "$OUT/$name.json" --quiet "$@"

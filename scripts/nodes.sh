@@ -88,35 +88,12 @@ cpu_ticks() {
     echo "$total"
 }
 
-# settle_storage NET N: flushes RocksDB's memory tables on nodes 1..N of NET (POST /flush)
-# and waits until they are on disk with no compaction debt and no compaction or flush
-# running (their /metrics), so a measured phase does not pay for the writes of the one
-# before it. Logs how long that took.
+# settle_storage NET N: settles the storage (settle_metrics, scripts/lib.sh) of nodes 1..N
+# of NET, whose metrics are on port 9180.
 settle_storage() {
-    local net="$1" n="$2"
-    python3 - "$net" "$n" <<'PY' || exit 1
-import sys, time, urllib.request
-net, n = sys.argv[1], int(sys.argv[2])
-# Busy while above these: an empty memory table still takes a few KiB.
-busy = {"ringcache_storage_pending_compaction_bytes": 0, "ringcache_storage_running_compactions": 0,
-        "ringcache_storage_running_flushes": 0, "ringcache_storage_memtable_bytes": 1 << 20}
-started = time.monotonic()
-for i in range(1, n + 1):
-    request = urllib.request.Request(f"http://127.0.{net}.{i}:9180/flush", method="POST")
-    urllib.request.urlopen(request, timeout=10).read()
-while True:
-    left = {}
-    for i in range(1, n + 1):
-        text = urllib.request.urlopen(f"http://127.0.{net}.{i}:9180/metrics", timeout=10).read().decode()
-        for line in text.splitlines():
-            name, _, value = line.partition(" ")
-            if name in busy and float(value) > busy[name]:
-                left[f"127.0.{net}.{i} {name}"] = float(value)
-    if not left:
-        print(f"[storage settled in {time.monotonic() - started:.1f} s]", file=sys.stderr)
-        break
-    if time.monotonic() - started > 600:
-        sys.exit(f"storage did not settle within 600 s: {left}")
-    time.sleep(0.5)
-PY
+    local net="$1" n="$2" addresses=()
+    for i in $(seq 1 "$n"); do
+        addresses+=("127.0.$net.$i:9180")
+    done
+    settle_metrics "${addresses[@]}"
 }
