@@ -312,6 +312,11 @@ pub struct Storage {
     /// data, expired cells, tombstones older than their table's `gc_grace_seconds`); 0
     /// never purges.
     pub purge_interval_secs: u64,
+    /// Bits of Bloom filter per key in RocksDB's table files (0: none); Cassandra's
+    /// `bloom_filter_fp_chance` 0.01 is about 10.
+    pub bloom_filter_bits_per_key: f64,
+    /// RocksDB's block cache in bytes; 0 keeps RocksDB's default (32 MiB).
+    pub block_cache_bytes: u64,
 }
 
 /// The storage engine.
@@ -346,6 +351,8 @@ impl Default for Storage {
             tombstone_warn_threshold: 1_000,
             tombstone_failure_threshold: 100_000,
             purge_interval_secs: 3600,
+            bloom_filter_bits_per_key: 10.0,
+            block_cache_bytes: 0,
         }
     }
 }
@@ -531,6 +538,10 @@ impl Config {
         }
         if self.storage.sync_period_ms == 0 {
             return invalid("storage.sync_period_ms must be > 0");
+        }
+        let bloom = self.storage.bloom_filter_bits_per_key;
+        if !(0.0..=64.0).contains(&bloom) {
+            return invalid("storage.bloom_filter_bits_per_key must be between 0 and 64");
         }
         if self.storage.tombstone_warn_threshold > self.storage.tombstone_failure_threshold {
             return invalid(
@@ -725,6 +736,20 @@ mod tests {
         assert!(load_with("cql_prot = 1\n", &[]).is_err());
         assert!(load_with("cql_port = 'x'\n", &[]).is_err());
         assert!(load_with("", &[("RINGCACHE_CQL_PORT", "99999")]).is_err());
+    }
+
+    #[test]
+    fn storage_tuning_out_of_range_is_refused() {
+        for bad in ["-1.0", "65.0", "nan"] {
+            let c = load_with(
+                &format!("[storage]\nbloom_filter_bits_per_key = {bad}\n"),
+                &[],
+            );
+            assert!(c.unwrap().validate().is_err(), "{bad}");
+        }
+        let off = load_with("[storage]\nbloom_filter_bits_per_key = 0\n", &[]).unwrap();
+        off.validate().unwrap();
+        assert_eq!(off.storage.bloom_filter_bits_per_key, 0.0);
     }
 
     #[test]

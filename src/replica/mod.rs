@@ -176,8 +176,13 @@ impl LocalReplica {
                     ),
                 };
                 let path = config.data_dir.join("data");
-                let engine = RocksEngine::open(&path, crate::storage::cql_merge, durability)
-                    .map_err(|source| OpenError::Store { path, source })?;
+                let tuning = crate::storage::rocks::Tuning {
+                    bloom_bits_per_key: storage.bloom_filter_bits_per_key,
+                    block_cache_bytes: storage.block_cache_bytes,
+                };
+                let engine =
+                    RocksEngine::open_tuned(&path, crate::storage::cql_merge, durability, tuning)
+                        .map_err(|source| OpenError::Store { path, source })?;
                 Arc::new(engine)
             }
         };

@@ -50,16 +50,57 @@ struct Counters {
     stop: AtomicBool,
 }
 
+/// How RocksDB's tables are read (`[storage]` `bloom_filter_bits_per_key`,
+/// `block_cache_bytes`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Tuning {
+    /// Bits of whole-key Bloom filter per key in each table file; 0: no filter. A read's
+    /// point lookup of its partition's deletion mostly asks for a key no file holds, and
+    /// the filter lets RocksDB skip each file's index and data blocks for it.
+    pub bloom_bits_per_key: f64,
+    /// The uncompressed block cache's capacity; 0: RocksDB's default (32 MiB).
+    pub block_cache_bytes: u64,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            bloom_bits_per_key: 10.0,
+            block_cache_bytes: 0,
+        }
+    }
+}
+
 impl RocksEngine {
-    /// Opens (or creates) the database in `path`, merging with `merge`.
+    /// Opens (or creates) the database in `path`, merging with `merge`, with the default
+    /// [`Tuning`].
     pub fn open(
         path: &Path,
         merge: MergeFn,
         durability: Durability,
     ) -> Result<RocksEngine, StorageError> {
+        RocksEngine::open_tuned(path, merge, durability, Tuning::default())
+    }
+
+    /// Opens (or creates) the database in `path`, merging with `merge`, tuned by `tuning`.
+    pub fn open_tuned(
+        path: &Path,
+        merge: MergeFn,
+        durability: Durability,
+        tuning: Tuning,
+    ) -> Result<RocksEngine, StorageError> {
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.set_compression_type(DBCompressionType::Lz4);
+        let mut tables = rocksdb::BlockBasedOptions::default();
+        if tuning.bloom_bits_per_key > 0.0 {
+            tables.set_bloom_filter(tuning.bloom_bits_per_key, false);
+        }
+        if tuning.block_cache_bytes > 0 {
+            let bytes = usize::try_from(tuning.block_cache_bytes).unwrap_or(usize::MAX);
+            tables.set_block_cache(&rocksdb::Cache::new_lru_cache(bytes));
+        }
+        opts.set_block_based_table_factory(&tables);
         let full = move |key: &[u8],
                          existing: Option<&[u8]>,
                          operands: &MergeOperands|
