@@ -9,7 +9,8 @@
 #   2. three nodes (127.0.41.1-3, same ports, seeds 127.0.41.1), the chat keyspace at RF 3,
 #      every request at QUORUM (the driver's default LOCAL_QUORUM is QUORUM in one data
 #      centre): the same reads and writes, the driver token-aware (requests go straight to
-#      a replica), then pinned to node 1 (every request coordinated there).
+#      a replica), then pinned to node 1 (every request coordinated there); and the reads
+#      at ONE, token-aware (a replica answers from its own cache, as a single node does).
 # Each phase prints throughput and latency (`ringcache bench`) and the CPU time all nodes
 # used per operation (from /proc, measured around the phase), so a gain that only moved
 # work between the two cores shows. Results as JSON in $OUT (default target/bench-cluster/).
@@ -64,6 +65,7 @@ start_nodes "$NET" "$NODES"
 prepare 127.0.41.1:9042 --workload latest --prewarm --replication-factor 3
 bench cluster-latest 127.0.41.1:9042 --workload latest
 bench cluster-latest-pinned 127.0.41.1:9042 --workload latest --pin
+bench cluster-latest-one 127.0.41.1:9042 --workload latest --consistency one
 bench cluster-write 127.0.41.1:9042 --workload write
 bench cluster-write-pinned 127.0.41.1:9042 --workload write --pin
 stop_nodes
@@ -81,7 +83,8 @@ print()
 print(f"{'setup':44} {'workload':8} {'op/s':>9} {'ratio':>6} {'open p99 ms':>11} {'us CPU/op':>10}")
 for workload in ("latest", "write"):
     base = load(f"single-{workload}")[0]
-    for label, prefix, *suffix in rows:
+    extra = [("3 nodes, RF 3, ONE, token-aware", "cluster", "-one")] if workload == "latest" else []
+    for label, prefix, *suffix in rows + extra:
         name = f"{prefix}-{workload}{suffix[0] if suffix else ''}"
         tput, p99, cpu = load(name)
         print(f"{label:44} {workload:8} {tput:9.0f} {tput / base:6.2f} {p99 / 1000:11.2f} {cpu:>10}")

@@ -568,6 +568,9 @@ mod bench_cli {
         /// default: the contact's host on port 9180.
         #[arg(long)]
         metrics: Option<String>,
+        /// The consistency level of every request (default: the driver's, LOCAL_QUORUM).
+        #[arg(long, value_parser = ["one", "two", "three", "quorum", "all", "local_one", "local_quorum"])]
+        consistency: Option<String>,
     }
 
     pub fn run(args: BenchArgs) -> Result<()> {
@@ -601,6 +604,7 @@ mod bench_cli {
             pin: args.pin,
             replication_factor: args.replication_factor,
             metrics: args.metrics,
+            consistency: args.consistency,
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()

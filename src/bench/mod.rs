@@ -82,6 +82,9 @@ pub struct Options {
     /// The measured node's metrics endpoint (`host:port`), read for its CPU time around
     /// each phase; None: the contact's host on port 9180.
     pub metrics: Option<String>,
+    /// Every request's consistency level, by name (`one`, `quorum`, `local_quorum` ...);
+    /// None: the driver's default.
+    pub consistency: Option<String>,
 }
 
 /// One target's results.
@@ -125,7 +128,13 @@ impl From<String> for BenchError {
 /// Runs the benchmark and prints its report; Err if the target cannot be used or any
 /// request failed.
 pub async fn run(options: Options) -> Result<Report, BenchError> {
-    let session = connect(&options.contact, options.connections, options.pin).await?;
+    let session = connect(
+        &options.contact,
+        options.connections,
+        options.pin,
+        options.consistency.as_deref(),
+    )
+    .await?;
     if options.populate {
         populate(&session, &options).await?;
     }
@@ -173,11 +182,33 @@ pub async fn run(options: Options) -> Result<Report, BenchError> {
     Ok(report)
 }
 
-async fn connect(contact: &str, connections: usize, pin: bool) -> Result<Arc<Session>, String> {
+async fn connect(
+    contact: &str,
+    connections: usize,
+    pin: bool,
+    consistency: Option<&str>,
+) -> Result<Arc<Session>, String> {
     let size = std::num::NonZeroUsize::new(connections.max(1)).expect("at least one");
     let mut builder = SessionBuilder::new()
         .known_node(contact)
         .pool_size(PoolSize::PerHost(size));
+    if let Some(name) = consistency {
+        use scylla::statement::Consistency;
+        let level = match name {
+            "one" => Consistency::One,
+            "two" => Consistency::Two,
+            "three" => Consistency::Three,
+            "quorum" => Consistency::Quorum,
+            "all" => Consistency::All,
+            "local_one" => Consistency::LocalOne,
+            "local_quorum" => Consistency::LocalQuorum,
+            other => return Err(format!("unknown consistency level {other}")),
+        };
+        let profile = scylla::client::execution_profile::ExecutionProfile::builder()
+            .consistency(level)
+            .build();
+        builder = builder.default_execution_profile_handle(profile.into_handle());
+    }
     if pin {
         let only = scylla::policies::host_filter::AllowListHostFilter::new([contact])
             .map_err(|e| format!("cannot pin to {contact}: {e}"))?;
@@ -397,7 +428,13 @@ async fn measure_baseline(
     let responder = Responder::replaying(upstream)
         .await
         .map_err(|e| format!("cannot start the bare responder: {e}"))?;
-    let session = connect(&responder.addr.to_string(), options.connections, false).await?;
+    let session = connect(
+        &responder.addr.to_string(),
+        options.connections,
+        false,
+        None,
+    )
+    .await?;
     record_replies(&session, options).await?;
     responder.arm();
     let sizes = responder.recorded();
