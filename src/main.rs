@@ -568,9 +568,15 @@ mod bench_cli {
         /// default: the contact's host on port 9180.
         #[arg(long)]
         metrics: Option<String>,
-        /// The consistency level of every request (default: the driver's, LOCAL_QUORUM).
-        #[arg(long, value_parser = ["one", "two", "three", "quorum", "all", "local_one", "local_quorum"])]
-        consistency: Option<String>,
+        /// The consistency level of every request, by name (one, quorum, local_quorum ...);
+        /// default: the driver's, LOCAL_QUORUM.
+        #[arg(long, value_parser = consistency_level)]
+        consistency: Option<ringcache::protocol::Consistency>,
+    }
+
+    fn consistency_level(name: &str) -> Result<ringcache::protocol::Consistency, String> {
+        ringcache::protocol::Consistency::from_name(name)
+            .ok_or_else(|| format!("unknown consistency level {name}"))
     }
 
     pub fn run(args: BenchArgs) -> Result<()> {

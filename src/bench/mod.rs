@@ -82,9 +82,8 @@ pub struct Options {
     /// The measured node's metrics endpoint (`host:port`), read for its CPU time around
     /// each phase; None: the contact's host on port 9180.
     pub metrics: Option<String>,
-    /// Every request's consistency level, by name (`one`, `quorum`, `local_quorum` ...);
-    /// None: the driver's default.
-    pub consistency: Option<String>,
+    /// Every request's consistency level; None: the driver's default.
+    pub consistency: Option<crate::protocol::Consistency>,
 }
 
 /// One target's results.
@@ -132,7 +131,7 @@ pub async fn run(options: Options) -> Result<Report, BenchError> {
         &options.contact,
         options.connections,
         options.pin,
-        options.consistency.as_deref(),
+        options.consistency,
     )
     .await?;
     if options.populate {
@@ -186,24 +185,16 @@ async fn connect(
     contact: &str,
     connections: usize,
     pin: bool,
-    consistency: Option<&str>,
+    consistency: Option<crate::protocol::Consistency>,
 ) -> Result<Arc<Session>, String> {
     let size = std::num::NonZeroUsize::new(connections.max(1)).expect("at least one");
     let mut builder = SessionBuilder::new()
         .known_node(contact)
         .pool_size(PoolSize::PerHost(size));
-    if let Some(name) = consistency {
-        use scylla::statement::Consistency;
-        let level = match name {
-            "one" => Consistency::One,
-            "two" => Consistency::Two,
-            "three" => Consistency::Three,
-            "quorum" => Consistency::Quorum,
-            "all" => Consistency::All,
-            "local_one" => Consistency::LocalOne,
-            "local_quorum" => Consistency::LocalQuorum,
-            other => return Err(format!("unknown consistency level {other}")),
-        };
+    if let Some(level) = consistency {
+        // The driver's levels carry the same wire codes.
+        let level = scylla::statement::Consistency::try_from(level as u16)
+            .map_err(|e| format!("consistency {}: {e}", level.name()))?;
         let profile = scylla::client::execution_profile::ExecutionProfile::builder()
             .consistency(level)
             .build();

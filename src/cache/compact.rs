@@ -101,7 +101,9 @@ pub(super) fn encode(fragment: &PartitionFragment) -> Bytes {
     for row in &fragment.rows {
         w.row(row);
     }
-    Bytes::from(w.buf)
+    // Exactly sized: `Bytes::from` a vector keeps its spare capacity, which the entry's
+    // weight would not count.
+    Bytes::from(w.buf.into_boxed_slice())
 }
 
 /// The fragment `encoded` holds, of `partition`; None if it is not a compact fragment.

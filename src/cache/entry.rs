@@ -9,11 +9,12 @@
 
 use std::mem::size_of;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 
 use super::compact;
+use super::stats::TableStats;
 use super::versions::Stamp;
 use crate::storage::cell::{Cell, CellKind};
 use crate::storage::partition::{CellFragment, PartitionFragment, PartitionId, ReadStats};
@@ -48,6 +49,8 @@ pub struct Entry {
     /// `rendering_room` bytes for them all, and `room_left` is what is not taken yet.
     renderings: [OnceLock<Rendering>; RENDERINGS],
     room_left: AtomicU32,
+    /// Its table's counters, for the reuses of its kept rows.
+    counts: Arc<TableStats>,
 }
 
 /// Projections whose rows one entry keeps.
@@ -79,6 +82,7 @@ impl Entry {
         fragment: &PartitionFragment,
         stats: ReadStats,
         key_bytes: usize,
+        counts: Arc<TableStats>,
     ) -> Entry {
         let encoded = compact::encode(fragment);
         let partition = PartitionId {
@@ -102,6 +106,7 @@ impl Entry {
             digest: OnceLock::new(),
             renderings: Default::default(),
             room_left: AtomicU32::new(u32::try_from(room).unwrap_or(u32::MAX)),
+            counts,
         }
     }
 
@@ -117,6 +122,13 @@ impl Entry {
             .iter()
             .map_while(OnceLock::get)
             .find(|r| r.projection == projection)
+    }
+
+    /// The rows `projection` made of this entry, if they were kept, counted as reused.
+    pub fn reuse(&self, projection: u64) -> Option<&Rendering> {
+        let kept = self.rendering(projection)?;
+        super::stats::bump(&self.counts.reused);
+        Some(kept)
     }
 
     /// Keeps `rendering` if a slot is free and it fits the room left of what the weight
@@ -248,7 +260,13 @@ mod tests {
             row(b"\x01", vec![column("body", Cell::live(5, &b"hello"[..]))]),
             row(b"\x02", vec![column("body", Cell::live(6, &b"world!"[..]))]),
         ]);
-        let entry = Entry::new(Stamp::default(), &original, ReadStats::default(), 10);
+        let entry = Entry::new(
+            Stamp::default(),
+            &original,
+            ReadStats::default(),
+            10,
+            Arc::default(),
+        );
         assert_eq!(entry.fragment(), original);
         // The decoded fragment's values are slices of the entry's one buffer.
         let decoded = entry.fragment();
@@ -269,7 +287,13 @@ mod tests {
             b"\x01",
             vec![column("body", Cell::live(5, &b"hello"[..]))],
         )]);
-        let entry = Entry::new(Stamp::default(), &original, ReadStats::default(), 0);
+        let entry = Entry::new(
+            Stamp::default(),
+            &original,
+            ReadStats::default(),
+            0,
+            Arc::default(),
+        );
         let rows = |n: usize| Bytes::from(vec![7; n]);
         let rendering = |projection, n| Rendering {
             projection,
@@ -309,6 +333,7 @@ mod tests {
             &fragment(vec![expiring_marker, cells]),
             ReadStats::default(),
             0,
+            Arc::default(),
         );
         assert_eq!(entry.valid_until, 1_070);
         assert!(entry.serves(Stamp::default(), 1_069));
@@ -318,6 +343,7 @@ mod tests {
             &fragment(vec![row(b"\x01", vec![])]),
             ReadStats::default(),
             0,
+            Arc::default(),
         );
         assert_eq!(forever.valid_until, u32::MAX);
     }
@@ -328,7 +354,13 @@ mod tests {
             b"\x01",
             vec![column("body", Cell::live(5, &b"hello"[..]))],
         )]);
-        let entry = Entry::new(Stamp::default(), &original, ReadStats::default(), 0);
+        let entry = Entry::new(
+            Stamp::default(),
+            &original,
+            ReadStats::default(),
+            0,
+            Arc::default(),
+        );
         let digest = crate::storage::digest::fragment_digest(&original);
         assert_eq!(entry.digest(), digest);
         assert_eq!(entry.digest(), digest, "the second ask answers the same");

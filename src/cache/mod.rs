@@ -317,11 +317,6 @@ impl ReplicaCache {
         }
     }
 
-    /// Counts a read of `table` answered by rows kept with its entry.
-    pub fn reused(&self, table: &Uuid) {
-        stats::bump(&self.stats.table(table).reused);
-    }
-
     /// Stops counting a dropped table (its entries went with its truncation).
     pub fn dropped(&self, table: Uuid) {
         self.stats.forget(&table);
@@ -381,7 +376,7 @@ impl ReplicaCache {
         let key_bytes = key.heap_bytes();
         let (fragment, read) = fetch().await?;
         stats::bump(&table.misses);
-        let entry = Entry::new(stamp, &fragment, read, key_bytes);
+        let entry = Entry::new(stamp, &fragment, read, key_bytes, table.clone());
         if entry.weight as usize > self.max_entry_bytes {
             stats::bump(&table.oversized);
             if found.is_some() {

@@ -321,8 +321,7 @@ impl TableRead<'_> {
                 query.render.and_then(|r| r.keep),
                 &served,
             ) {
-                if let Some(kept) = entry.rendering(projection) {
-                    self.path.local().cache().reused(&self.table.id);
+                if let Some(kept) = entry.reuse(projection) {
                     out.encoded.extend(&kept.rows, kept.count);
                     out.count += kept.count as i64;
                     scan.emitted = kept.count;

@@ -41,7 +41,7 @@ pub(super) async fn execute(
     let user_table = match plan.user_table.get() {
         Some(known) => known,
         None => {
-            let known = UserTable::new(select, table, catalog)?;
+            let known = UserTable::new(select, table, catalog, &plan.exprs)?;
             plan.user_table.get_or_init(|| known)
         }
     };
@@ -49,8 +49,7 @@ pub(super) async fn execute(
     let read_plan = restrict::plan_analyzed(&user_table.analyzed, table, bound)?;
     let filters = residual_filters(&read_plan.residual, bound, table, types)?;
     let filter = |row: &StoredRow| filters.iter().all(|f| f.matches(row));
-    let count_only = plan.exprs.iter().any(Expr::is_aggregate);
-    let counted = counted_columns(&plan.exprs);
+    let (count_only, counted) = (user_table.count_only, &user_table.counted);
     // Rows of several partitions in ORDER BY order are sorted after the read, so that read
     // is unpaged and its LIMIT applies after the sort (Cassandra's post-query ordering).
     let post_order = read_plan.order_across_partitions && !count_only;
@@ -73,8 +72,7 @@ pub(super) async fn execute(
     };
     let render = (!count_only && !post_order).then(|| Render {
         project: &project_row,
-        keep: (filters.is_empty() && plan.exprs.iter().all(Expr::depends_only_on_row))
-            .then_some(plan.id),
+        keep: (filters.is_empty() && user_table.rows_alone).then_some(plan.id),
     });
     let query = Query {
         plan: &read_plan,
@@ -86,7 +84,7 @@ pub(super) async fn execute(
             bound.per_partition_limit
         },
         count_only,
-        counted: &counted,
+        counted,
         filter: &filter,
         render,
     };
@@ -183,13 +181,28 @@ pub(super) struct UserTable {
     analyzed: restrict::Analyzed,
     /// Column types in table order, user types resolved to their field tuples.
     types: Vec<CqlType>,
+    /// Whether the select clause aggregates (the rows are counted, not returned).
+    count_only: bool,
+    /// The columns `count(column)` counts, as table indexes.
+    counted: Vec<usize>,
+    /// Whether every selector depends on the row alone (not on "now" or other rows), so
+    /// the rows a read made of a cache entry can be kept with it.
+    rows_alone: bool,
 }
 
 impl UserTable {
     /// Checks `select`'s selectors and restrictions on `table` and analyzes them.
-    fn new(select: &Select, table: &TableDef, catalog: &crate::schema::Catalog) -> Result<Self> {
+    fn new(
+        select: &Select,
+        table: &TableDef,
+        catalog: &crate::schema::Catalog,
+        exprs: &[Expr],
+    ) -> Result<Self> {
         check_selectors(select, table)?;
         Ok(UserTable {
+            count_only: exprs.iter().any(Expr::is_aggregate),
+            counted: counted_columns(exprs),
+            rows_alone: exprs.iter().all(Expr::depends_only_on_row),
             analyzed: restrict::analyze_select(select, table, catalog)?,
             types: table
                 .columns

@@ -42,6 +42,14 @@ impl TryFrom<u16> for Consistency {
 }
 
 impl Consistency {
+    /// The level named `name` (`one`, `LOCAL_QUORUM` ...), as [`Consistency::name`] spells
+    /// it, in any case.
+    pub fn from_name(name: &str) -> Option<Consistency> {
+        (0..=0x000A)
+            .filter_map(|code| Consistency::try_from(code).ok())
+            .find(|level| level.name().eq_ignore_ascii_case(name))
+    }
+
     /// The name Cassandra prints in error messages (`LOCAL_QUORUM`).
     pub fn name(self) -> &'static str {
         use Consistency::*;
