@@ -2,6 +2,7 @@
 //!
 //! See `docs/architecture.md` for a request's walk through these modules.
 
+pub mod backend;
 pub mod bench;
 pub mod cache;
 pub mod chat;

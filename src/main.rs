@@ -83,6 +83,13 @@ struct ServeArgs {
     /// start only).
     #[arg(long)]
     replace_address: Option<std::net::IpAddr>,
+    /// Where the data lives: `embedded` (this node's store) or `cql` (ScyllaDB or
+    /// Cassandra nodes this tier fronts, at --backend-contact-points).
+    #[arg(long, value_enum)]
+    backend: Option<BackendArg>,
+    /// Backend nodes, comma-separated `host` or `host:port` (9042 when none is given).
+    #[arg(long, value_delimiter = ',')]
+    backend_contact_points: Option<Vec<String>>,
     /// Once listening, write `{"cql": "ip:port", "metrics": "ip:port", "internode":
     /// "ip:port"}` to this file
     /// (atomically), so scripts and tests can find ephemeral ports.
@@ -92,6 +99,13 @@ struct ServeArgs {
     /// as TOML and exit without serving: a refused key or value exits non-zero.
     #[arg(long)]
     check_config: bool,
+}
+
+/// `--backend`'s values, as `[backend] engine` names them.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum BackendArg {
+    Embedded,
+    Cql,
 }
 
 fn main() -> Result<()> {
@@ -168,13 +182,22 @@ fn load_config(args: &ServeArgs) -> Result<Config> {
         config.num_tokens = v;
     }
     if let Some(v) = &args.seeds {
-        config.seeds = ringcache::config::Seeds(v.clone());
+        config.seeds = ringcache::config::Addresses(v.clone());
     }
     if let Some(v) = args.internode_port {
         config.internode_port = v;
     }
     if let Some(v) = args.replace_address {
         config.replace_address = Some(v);
+    }
+    if let Some(v) = args.backend {
+        config.backend.engine = match v {
+            BackendArg::Embedded => ringcache::config::BackendEngine::Embedded,
+            BackendArg::Cql => ringcache::config::BackendEngine::Cql,
+        };
+    }
+    if let Some(v) = &args.backend_contact_points {
+        config.backend.contact_points = ringcache::config::Addresses(v.clone());
     }
     config.validate()?;
     Ok(config)
@@ -211,7 +234,10 @@ fn serve(args: ServeArgs) -> Result<()> {
 /// The schema scripts a node runs at start: the chat schema unless `[chat] create_schema`
 /// is off.
 fn startup_scripts(config: &Config) -> Vec<StartupScript> {
-    if !config.chat.create_schema {
+    // A tier in front of a CQL backend keeps no user data: the application's schema is the
+    // backend's.
+    let cql_backend = config.backend.engine == ringcache::config::BackendEngine::Cql;
+    if !config.chat.create_schema || cql_backend {
         return Vec::new();
     }
     vec![StartupScript {

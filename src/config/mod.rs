@@ -57,7 +57,7 @@ pub struct Config {
     /// port when none is given). A node with no seeds, or only itself, founds a new cluster;
     /// any other node joins the cluster its seeds belong to. In the environment, a
     /// comma-separated list.
-    pub seeds: Seeds,
+    pub seeds: Addresses,
     /// The port nodes talk to each other on (gossip, replica requests, the metadata log),
     /// on `listen_address`.
     pub internode_port: u16,
@@ -128,16 +128,20 @@ pub struct Config {
     pub chat: Chat,
     /// The replica cache of partition reads (design §6).
     pub cache: Cache,
+    /// Where the data lives: the embedded store, or ScyllaDB/Cassandra nodes this tier
+    /// fronts over CQL (design §19).
+    pub backend: Backend,
     /// Faults a test injects on purpose; every field's default is "no fault".
     pub faults: Faults,
 }
 
-/// Seed nodes: a list in the file, a comma-separated string in the environment.
+/// Addresses (`host` or `host:port`, seeds or contact points): a list in the file, a
+/// comma-separated string in the environment.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Seeds(pub Vec<String>);
+pub struct Addresses(pub Vec<String>);
 
-impl<'de> Deserialize<'de> for Seeds {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Seeds, D::Error> {
+impl<'de> Deserialize<'de> for Addresses {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Addresses, D::Error> {
         #[derive(Deserialize)]
         #[serde(untagged)]
         enum Form {
@@ -148,7 +152,7 @@ impl<'de> Deserialize<'de> for Seeds {
             Form::List(list) => list,
             Form::Text(text) => text.split(',').map(str::to_owned).collect(),
         };
-        Ok(Seeds(
+        Ok(Addresses(
             list.into_iter()
                 .map(|s| s.trim().to_owned())
                 .filter(|s| !s.is_empty())
@@ -242,6 +246,65 @@ impl Default for Cache {
         }
     }
 }
+
+/// Where the data lives (design §19).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Backend {
+    /// `embedded`: this node's own store (`[storage]`). `cql`: the ScyllaDB or Cassandra
+    /// nodes at `contact_points`, reached over CQL; every client request passes through to
+    /// them, and this node's store keeps only the tier's own state (identity, ring).
+    pub engine: BackendEngine,
+    /// Backend nodes to discover the backend cluster from, `host` or `host:port` (9042 when
+    /// none is given). In the environment, a comma-separated list.
+    pub contact_points: Addresses,
+    /// The backend's data center whose nodes requests go to first; empty: every backend
+    /// node counts as local.
+    pub local_dc: String,
+    /// Credentials for the backend's PasswordAuthenticator; empty: no authentication.
+    pub username: String,
+    /// See `username`.
+    pub password: String,
+    /// Connections this node keeps to each backend node, per keyspace a client uses.
+    pub connections_per_node: usize,
+    /// Keyspaces (set by clients' `USE`) this node keeps backend sessions for at once.
+    pub max_keyspace_sessions: usize,
+    /// Prepared statements remembered for re-preparing them on a backend that forgot them.
+    pub max_prepared_statements: u64,
+    /// How long a request may wait for the backend before the client gets a timeout error
+    /// (ms); above the backend's own timeouts, so its errors arrive first.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for Backend {
+    fn default() -> Self {
+        Backend {
+            engine: BackendEngine::Embedded,
+            contact_points: Addresses::default(),
+            local_dc: String::new(),
+            username: String::new(),
+            password: String::new(),
+            connections_per_node: 2,
+            max_keyspace_sessions: 16,
+            max_prepared_statements: 100_000,
+            request_timeout_ms: 15_000,
+        }
+    }
+}
+
+/// Where the data lives.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendEngine {
+    /// This node's own store.
+    #[default]
+    Embedded,
+    /// ScyllaDB or Cassandra over CQL.
+    Cql,
+}
+
+/// The CQL port backend contact points use when they name none.
+pub const BACKEND_DEFAULT_PORT: u16 = 9042;
 
 /// Deliberate faults for tests that must show a failure can be seen. Never set in
 /// production.
@@ -426,7 +489,7 @@ impl Default for Config {
             metrics_port: 9180,
             data_dir: PathBuf::from("data"),
             num_tokens: 16,
-            seeds: Seeds::default(),
+            seeds: Addresses::default(),
             internode_port: 7000,
             auto_bootstrap: true,
             replace_address: None,
@@ -452,6 +515,7 @@ impl Default for Config {
             storage: Storage::default(),
             chat: Chat::default(),
             cache: Cache::default(),
+            backend: Backend::default(),
             faults: Faults::default(),
         }
     }
@@ -604,6 +668,42 @@ impl Config {
         if self.cache.max_entry_bytes > u64::from(u32::MAX) {
             return invalid("cache.max_entry_bytes must be below 4 GiB");
         }
+        self.validate_backend()
+    }
+
+    fn validate_backend(&self) -> Result<(), ConfigError> {
+        let backend = &self.backend;
+        let invalid = |m: String| Err(ConfigError::Invalid(m));
+        if backend.engine == BackendEngine::Embedded {
+            return Ok(());
+        }
+        if backend.contact_points.0.is_empty() {
+            return invalid(
+                "backend.contact_points must name at least one node when backend.engine = \"cql\""
+                    .into(),
+            );
+        }
+        for point in &backend.contact_points.0 {
+            if parse_seed(point, BACKEND_DEFAULT_PORT).is_none() {
+                return invalid(format!(
+                    "backend contact point {point:?} is not host or host:port"
+                ));
+            }
+        }
+        if backend.connections_per_node == 0 || backend.max_keyspace_sessions == 0 {
+            return invalid(
+                "backend.connections_per_node and max_keyspace_sessions must be > 0".into(),
+            );
+        }
+        if backend.max_prepared_statements == 0 {
+            return invalid("backend.max_prepared_statements must be > 0".into());
+        }
+        if backend.request_timeout_ms < 10 {
+            return invalid("backend.request_timeout_ms must be at least 10 ms".into());
+        }
+        if backend.username.is_empty() != backend.password.is_empty() {
+            return invalid("backend.username and backend.password go together".into());
+        }
         Ok(())
     }
 }
@@ -750,6 +850,42 @@ mod tests {
         let off = load_with("[storage]\nbloom_filter_bits_per_key = 0\n", &[]).unwrap();
         off.validate().unwrap();
         assert_eq!(off.storage.bloom_filter_bits_per_key, 0.0);
+    }
+
+    #[test]
+    fn a_cql_backend_needs_valid_contact_points_and_whole_credentials() {
+        let cql = |extra: &str| {
+            let file = format!("[backend]\nengine = \"cql\"\n{extra}");
+            load_with(&file, &[]).and_then(|c| c.validate().map(|()| c))
+        };
+        let refused = [
+            "",
+            "contact_points = []",
+            "contact_points = [\"not an address:port:x\"]",
+            "contact_points = [\"10.0.0.5\"]\nusername = \"app\"",
+            "contact_points = [\"10.0.0.5\"]\nconnections_per_node = 0",
+            "contact_points = [\"10.0.0.5\"]\nrequest_timeout_ms = 1",
+        ];
+        for extra in refused {
+            assert!(cql(extra).is_err(), "{extra:?} must be refused");
+        }
+        let ok = cql("contact_points = [\"10.0.0.5\", \"10.0.0.6:9043\"]").unwrap();
+        assert_eq!(ok.backend.engine, BackendEngine::Cql);
+        let env = [
+            ("RINGCACHE_BACKEND__ENGINE", "cql"),
+            (
+                "RINGCACHE_BACKEND__CONTACT_POINTS",
+                "10.0.0.5, 10.0.0.6:9043",
+            ),
+        ];
+        let from_env = load_with("", &env).unwrap();
+        from_env.validate().unwrap();
+        assert_eq!(from_env.backend.contact_points, ok.backend.contact_points);
+        // Without a CQL backend the section is not checked beyond its types.
+        load_with("[backend]\nconnections_per_node = 0\n", &[])
+            .unwrap()
+            .validate()
+            .unwrap();
     }
 
     #[test]

@@ -69,6 +69,8 @@ pub enum Reply {
     Result(ResultBody),
     /// A page of SELECT rows.
     Rows(PlannedRows),
+    /// A RESULT another server (a CQL backend) encoded, passed on as it came.
+    Forwarded(crate::backend::Forwarded),
 }
 
 impl Reply {
@@ -77,6 +79,7 @@ impl Reply {
         match self {
             Reply::Result(body) => body.encode(buf),
             Reply::Rows(rows) => rows.encode(buf),
+            Reply::Forwarded(forwarded) => buf.extend_from_slice(&forwarded.body),
         }
     }
 }
@@ -574,6 +577,12 @@ impl Coordinator {
         };
         let request = lwt::CasRequest::new(source, &catalog, &lists, levels, &topology)?;
         Ok(Step::Cas(Box::new(request)))
+    }
+
+    /// Whether this node prepared `id` itself: in front of a CQL backend, statements on
+    /// the tier's own tables are prepared and executed here.
+    pub fn holds_prepared(&self, id: &Bytes) -> bool {
+        self.prepared.get(id).is_some()
     }
 
     fn parse_cached(&self, query: &str) -> Result<Arc<Parsed>> {

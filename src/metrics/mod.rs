@@ -12,6 +12,7 @@
 //! HTTP stack would add dependencies without adding anything a scraper needs.
 
 pub mod alloc;
+pub mod backend;
 mod cluster;
 mod http;
 mod replica;
@@ -67,6 +68,8 @@ pub struct Metrics {
     cluster: cluster::ClusterMetrics,
     /// Where the cluster report is read from at each scrape.
     cluster_source: OnceLock<ClusterSource>,
+    /// The CQL backend's families.
+    pub backend: backend::BackendMetrics,
 }
 
 /// Reads the storage engine's counters.
@@ -133,6 +136,7 @@ impl Metrics {
             replica_source: OnceLock::new(),
             cluster: cluster::ClusterMetrics::new(&registry),
             cluster_source: OnceLock::new(),
+            backend: backend::BackendMetrics::new(&registry),
             registry,
         };
         m.register_all();

@@ -33,6 +33,11 @@ impl Reader {
         self.buf.len()
     }
 
+    /// The bytes not yet consumed.
+    pub fn rest(self) -> Bytes {
+        self.buf
+    }
+
     /// True once every byte has been consumed.
     pub fn is_empty(&self) -> bool {
         self.buf.is_empty()

@@ -272,9 +272,13 @@ impl Connection {
             buf.freeze()
         });
         let opcode = Opcode::Supported;
-        encode_frame_with(&mut self.outbuf, stream, opcode, self.compression, |buf| {
-            buf.extend_from_slice(body)
-        });
+        encode_frame_with(
+            &mut self.outbuf,
+            (stream, 0),
+            opcode,
+            self.compression,
+            |buf| buf.extend_from_slice(body),
+        );
     }
 
     fn startup(&mut self, stream: i16, options: Vec<(String, String)>) {
@@ -348,7 +352,10 @@ impl Connection {
         };
         self.in_flight_bytes += bytes;
         let work = async move {
-            let outcome = shared.coordinator.handle(ctx, request).await;
+            let outcome = match &shared.front {
+                Some(front) => front.handle(&shared.coordinator, ctx, request).await,
+                None => shared.coordinator.handle(ctx, request).await,
+            };
             Completed {
                 stream,
                 opcode,
@@ -396,10 +403,20 @@ impl Connection {
                 let (stream, compression) = (done.stream, self.compression);
                 encode_frame_with(
                     &mut self.outbuf,
-                    stream,
+                    (stream, 0),
                     Opcode::Result,
                     compression,
                     |buf| rows.encode(buf),
+                );
+            }
+            Ok(Reply::Forwarded(forwarded)) => {
+                let (stream, compression) = (done.stream, self.compression);
+                encode_frame_with(
+                    &mut self.outbuf,
+                    (stream, forwarded.flags),
+                    Opcode::Result,
+                    compression,
+                    |buf| buf.extend_from_slice(&forwarded.body),
                 );
             }
             Err(e) => {
@@ -512,14 +529,16 @@ fn supported() -> Response {
 /// Appends a response frame whose body `body` writes, framed exactly as
 /// [`codec::encode_response_frame`] frames a `Response` (header, then the body compressed
 /// when the connection negotiated it; empty bodies never are): for bodies that are already
-/// encoded, or that a cached plan encodes, rather than built as a `Response`.
+/// encoded, or that a cached plan encodes, rather than built as a `Response`. `head` is
+/// the stream and the flags the body's own prefixes need (tracing id, warnings).
 fn encode_frame_with(
     out: &mut BytesMut,
-    stream: i16,
+    head: (i16, u8),
     opcode: Opcode,
     compression: Option<Compression>,
     body: impl FnOnce(&mut BytesMut),
 ) {
+    let (stream, prefix_flags) = head;
     let start = out.len();
     FrameHeader {
         version: VERSION | RESPONSE_BIT,
@@ -531,7 +550,7 @@ fn encode_frame_with(
     .encode(out);
     let body_start = out.len();
     body(out);
-    let mut frame_flags = 0;
+    let mut frame_flags = prefix_flags;
     if let Some(c) = compression.filter(|_| out.len() > body_start) {
         let packed = c.compress(&out[body_start..]);
         out.truncate(body_start);
@@ -557,7 +576,7 @@ mod tests {
                 let mut expected = BytesMut::from(&b"prefix"[..]);
                 codec::encode_response_frame(&mut expected, 7, &response, &[], compression);
                 let mut ours = BytesMut::from(&b"prefix"[..]);
-                encode_frame_with(&mut ours, 7, response.opcode(), compression, |buf| {
+                encode_frame_with(&mut ours, (7, 0), response.opcode(), compression, |buf| {
                     response.encode(buf)
                 });
                 assert_eq!(ours, expected, "{response:?} {compression:?}");

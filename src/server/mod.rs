@@ -112,6 +112,27 @@ pub(crate) struct Shared {
     pub config: Config,
     pub coordinator: Coordinator,
     pub metrics: Arc<Metrics>,
+    /// Set when the data lives in a CQL backend: client requests run through it.
+    pub front: Option<crate::backend::front::Front>,
+}
+
+/// The front for a CQL backend. Its first session is tried now, so a wrong contact point
+/// or password is in the log at start; the node serves either way and the backend's
+/// sessions open once it answers.
+async fn open_front(config: &Config, metrics: &Arc<Metrics>) -> crate::backend::front::Front {
+    let backend = crate::backend::cdrs::CdrsBackend::new(&config.backend);
+    match backend.probe().await {
+        Ok(()) => tracing::info!(
+            contact_points = ?config.backend.contact_points.0,
+            "serving in front of a CQL backend"
+        ),
+        Err(error) => tracing::warn!(
+            contact_points = ?config.backend.contact_points.0,
+            %error,
+            "the CQL backend cannot be reached yet; requests fail until it can"
+        ),
+    }
+    crate::backend::front::Front::new(Arc::new(backend), &config.backend, metrics.clone())
 }
 
 /// A running node: its bound addresses and the handle that stops it.
@@ -252,10 +273,15 @@ impl Server {
         for script in startup {
             run_startup_script(&coordinator, script).await;
         }
+        let front = match config.backend.engine {
+            crate::config::BackendEngine::Embedded => None,
+            crate::config::BackendEngine::Cql => Some(open_front(&config, &metrics).await),
+        };
         let shared = Arc::new(Shared {
             config,
             coordinator,
             metrics: metrics.clone(),
+            front,
         });
         cluster.service.bind_cas(Arc::new(ForwardedTransactions {
             shared: Arc::downgrade(&shared),

@@ -17,7 +17,7 @@ use crate::cluster::service::{answer_meta, MetaInbound};
 use crate::cluster::transport::{
     Inbound, LinkFault, LinkFaults, LocalIdentity, Peer, Settings, Transport,
 };
-use crate::config::{Config, Seeds};
+use crate::config::{Addresses, Config};
 use crate::metadata::{MetaStatus, MetadataLog, StateMachine};
 
 /// A map where `key=value` inserts when the key is absent, replying `inserted` or
@@ -239,7 +239,7 @@ async fn retry<T, E: std::fmt::Debug, F: std::future::Future<Output = Result<T, 
 fn config(id: &Identity) -> Config {
     let mut config = Config {
         data_dir: id.dir.clone(),
-        seeds: Seeds(id.seeds.iter().map(|s| s.to_string()).collect()),
+        seeds: Addresses(id.seeds.iter().map(|s| s.to_string()).collect()),
         ..Config::default()
     };
     config.metadata.snapshot_after_entries = id.snapshot_after;

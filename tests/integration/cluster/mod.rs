@@ -27,6 +27,7 @@ mod coherence;
 mod convergence;
 mod digests;
 mod drivers;
+mod front;
 mod join;
 mod levels;
 mod membership;

@@ -1,0 +1,257 @@
+//! The backend session on cdrs-tokio: one cdrs session per keyspace the tier's clients are
+//! in, each token-aware over the backend's ring (cdrs reads the backend's `system.peers`
+//! and `system_schema.keyspaces`, and routes a request with a routing key to a replica of
+//! its partition).
+//!
+//! Requests go out as the client encoded them: the body is not decoded and encoded again
+//! by cdrs, only framed, so every parameter (paging state, serial consistency, default
+//! timestamp, named values) reaches the backend unchanged. cdrs sees an ERROR answer as a
+//! Rust error; its body is serialized back to the wire form, code, message and fields as
+//! the backend sent them.
+
+use std::collections::HashMap;
+use std::io::Cursor;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cdrs_tokio::authenticators::StaticPasswordAuthenticatorProvider;
+use cdrs_tokio::cluster::connection_pool::ConnectionPoolConfigBuilder;
+use cdrs_tokio::cluster::send_envelope::send_envelope;
+use cdrs_tokio::cluster::session::{Session, SessionBuilder, TcpSessionBuilder};
+use cdrs_tokio::cluster::{NodeAddress, NodeTcpConfigBuilder, TcpConnectionManager};
+use cdrs_tokio::frame::{Direction, Envelope, Flags, Serialize, Version};
+use cdrs_tokio::load_balancing::node_distance_evaluator::TopologyAwareNodeDistanceEvaluator;
+use cdrs_tokio::load_balancing::{Request, TopologyAwareLoadBalancingStrategy};
+use cdrs_tokio::retry::{QueryInfo, RetryDecision, RetryPolicy, RetrySession};
+use cdrs_tokio::transport::TransportTcp;
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use tokio::sync::OnceCell;
+
+use super::{Backend, BackendError, Incoming, Outgoing};
+use crate::config;
+use crate::protocol::Opcode;
+
+type Balancer = TopologyAwareLoadBalancingStrategy<TransportTcp, TcpConnectionManager>;
+type CdrsSession = Session<TransportTcp, TcpConnectionManager, Balancer>;
+
+/// A keyspace's session, opened by the first request that needs it.
+type SessionSlot = Arc<OnceCell<Arc<CdrsSession>>>;
+
+/// Sessions to one backend cluster, by the keyspace their connections are in.
+pub struct CdrsBackend {
+    settings: config::Backend,
+    sessions: Mutex<HashMap<Option<String>, SessionSlot>>,
+}
+
+impl CdrsBackend {
+    /// A backend at `settings.contact_points`; sessions open on first use, so a node
+    /// starts while its backend is still down and serves once it is up.
+    pub fn new(settings: &config::Backend) -> CdrsBackend {
+        CdrsBackend {
+            settings: settings.clone(),
+            sessions: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Opens the session without a keyspace now, so that a misconfigured backend shows in
+    /// the log at start rather than at the first request.
+    pub async fn probe(&self) -> Result<(), BackendError> {
+        self.session(None).await.map(|_| ())
+    }
+
+    async fn session(&self, keyspace: Option<&str>) -> Result<Arc<CdrsSession>, BackendError> {
+        let cell = {
+            let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+            let key = keyspace.map(str::to_owned);
+            if !sessions.contains_key(&key) && sessions.len() > self.settings.max_keyspace_sessions
+            {
+                return Err(BackendError::Refused(format!(
+                    "clients of this node use more than backend.max_keyspace_sessions = {} \
+                     keyspaces; qualify table names instead of USE",
+                    self.settings.max_keyspace_sessions
+                )));
+            }
+            sessions.entry(key).or_default().clone()
+        };
+        // A failed start leaves the cell empty: the next request tries again.
+        cell.get_or_try_init(|| open_session(&self.settings, keyspace))
+            .await
+            .cloned()
+    }
+}
+
+async fn open_session(
+    settings: &config::Backend,
+    keyspace: Option<&str>,
+) -> Result<Arc<CdrsSession>, BackendError> {
+    let points: Vec<NodeAddress> = settings
+        .contact_points
+        .0
+        .iter()
+        .filter_map(|p| config::parse_seed(p, config::BACKEND_DEFAULT_PORT))
+        .map(NodeAddress::from)
+        .collect();
+    let mut node = NodeTcpConfigBuilder::new()
+        .with_contact_points(points)
+        .with_version(Version::V4);
+    if !settings.username.is_empty() {
+        node = node.with_authenticator_provider(Arc::new(
+            StaticPasswordAuthenticatorProvider::new(&settings.username, &settings.password),
+        ));
+    }
+    let node = node
+        .build()
+        .await
+        .map_err(|e| BackendError::Unreachable(e.to_string()))?;
+    let pool = ConnectionPoolConfigBuilder::new()
+        .with_local_size(settings.connections_per_node)
+        .with_remote_size(1)
+        .with_connect_timeout(Some(Duration::from_millis(settings.request_timeout_ms)))
+        .build();
+    let mut builder = TcpSessionBuilder::new(Balancer::new(None, false), node)
+        .with_connection_pool_config(pool)
+        .with_retry_policy(Box::new(PassThrough))
+        .with_tcp_nodelay(true);
+    if !settings.local_dc.is_empty() {
+        builder = builder.with_node_distance_evaluator(Box::new(
+            TopologyAwareNodeDistanceEvaluator::new(settings.local_dc.clone()),
+        ));
+    }
+    if let Some(keyspace) = keyspace {
+        builder = builder.with_keyspace(crate::cql::types::maybe_quote(keyspace).into_owned());
+    }
+    let session = builder
+        .build()
+        .await
+        .map_err(|e| BackendError::Unreachable(e.to_string()))?;
+    tracing::info!(keyspace = ?keyspace, "backend session open");
+    Ok(Arc::new(session))
+}
+
+impl CdrsBackend {
+    /// The session `request` goes out on, its envelope and its query plan.
+    async fn prepare_send(
+        &self,
+        request: &mut Outgoing,
+    ) -> Result<(Arc<CdrsSession>, Envelope, Vec<Arc<CdrsNode>>), BackendError> {
+        let session = self.session(request.session_keyspace.as_deref()).await?;
+        let opcode = cdrs_tokio::frame::Opcode::try_from(request.opcode as u8)
+            .map_err(|e| BackendError::Failed(e.to_string()))?;
+        let mut flags = Flags::empty();
+        if request.tracing {
+            flags |= Flags::TRACING;
+        }
+        let envelope = Envelope {
+            version: Version::V4,
+            direction: Direction::Request,
+            flags,
+            opcode,
+            stream_id: 0,
+            body: std::mem::take(&mut request.body),
+            tracing_id: None,
+            warnings: Vec::new(),
+        };
+        let consistency =
+            cdrs_tokio::consistency::Consistency::try_from(request.consistency as i16).ok();
+        let routing = request.routing.as_ref();
+        let plan = session.query_plan(Some(Request {
+            keyspace: routing.map(|r| r.keyspace.as_str()),
+            token: None,
+            routing_key: routing.map(|r| r.key.as_slice()),
+            consistency,
+        }));
+        Ok((session, envelope, plan.nodes))
+    }
+}
+
+type CdrsNode = cdrs_tokio::cluster::topology::Node<TransportTcp, TcpConnectionManager>;
+
+impl Backend for CdrsBackend {
+    fn send(&self, mut request: Outgoing) -> BoxFuture<'_, Result<Incoming, BackendError>> {
+        async move {
+            let (session, envelope, nodes) = self.prepare_send(&mut request).await?;
+            let sent = send_envelope(
+                nodes.into_iter(),
+                &envelope,
+                request.idempotent,
+                session.retry_policy().new_session(),
+            )
+            .await;
+            incoming(sent)
+        }
+        .boxed()
+    }
+
+    fn send_to_all(
+        &self,
+        mut request: Outgoing,
+    ) -> BoxFuture<'_, Vec<Result<Incoming, BackendError>>> {
+        async move {
+            let (session, envelope, nodes) = match self.prepare_send(&mut request).await {
+                Ok(prepared) => prepared,
+                Err(error) => return vec![Err(error)],
+            };
+            let each = nodes.into_iter().map(|node| {
+                send_envelope(
+                    std::iter::once(node),
+                    &envelope,
+                    request.idempotent,
+                    session.retry_policy().new_session(),
+                )
+            });
+            let answers = futures::future::join_all(each).await;
+            answers.into_iter().map(incoming).collect()
+        }
+        .boxed()
+    }
+}
+
+/// What the tier makes of cdrs' outcome of one request.
+fn incoming(sent: Option<cdrs_tokio::error::Result<Envelope>>) -> Result<Incoming, BackendError> {
+    match sent {
+        None => Err(BackendError::Unreachable(
+            "every backend node is down".to_owned(),
+        )),
+        Some(Ok(answer)) => Ok(Incoming {
+            opcode: Opcode::from_u8(u8::from(answer.opcode)).ok_or_else(|| {
+                BackendError::Failed(format!("unknown opcode {:?}", answer.opcode))
+            })?,
+            body: answer.body.into(),
+            tracing_id: answer.tracing_id.map(|id| *id.as_bytes()),
+            warnings: answer.warnings,
+        }),
+        Some(Err(cdrs_tokio::error::Error::Server { body, .. })) => {
+            let mut encoded = Vec::new();
+            body.serialize(&mut Cursor::new(&mut encoded), Version::V4);
+            Ok(Incoming {
+                opcode: Opcode::Error,
+                body: encoded.into(),
+                tracing_id: None,
+                warnings: Vec::new(),
+            })
+        }
+        Some(Err(error)) => Err(BackendError::Failed(error.to_string())),
+    }
+}
+
+/// The client's driver decides about retrying what the backend answered (its errors go
+/// back unchanged); the tier only moves a request to the next replica when its connection
+/// failed, and then only an idempotent one.
+struct PassThrough;
+
+impl RetryPolicy for PassThrough {
+    fn new_session(&self) -> Box<dyn RetrySession + Send + Sync> {
+        Box::new(PassThrough)
+    }
+}
+
+impl RetrySession for PassThrough {
+    fn decide(&mut self, query: QueryInfo) -> RetryDecision {
+        match query.error {
+            cdrs_tokio::error::Error::Server { .. } => RetryDecision::DontRetry,
+            _ if query.is_idempotent => RetryDecision::RetryNextNode,
+            _ => RetryDecision::DontRetry,
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! Two tiers: ringcache nodes with `[backend] engine = "cql"` in front of a ringcache
+//! cluster on the embedded store, which the front tier only ever reaches over CQL, as it
+//! would reach ScyllaDB or Cassandra. Clients talk to the front tier only.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+
+use futures::TryStreamExt;
+use scylla::client::session::Session;
+use scylla::client::session_builder::SessionBuilder;
+use scylla::errors::{DbError, ExecutionError, RequestAttemptError};
+use scylla::statement::unprepared::Statement;
+
+use super::{ClusterBuilder, TestCluster};
+use crate::node::{eventually, metric};
+
+/// A front tier of `n` nodes whose backend is `backend` (contact point: its node 1).
+fn front_of(backend: &TestCluster, n: usize) -> TestCluster {
+    ClusterBuilder::new(n)
+        .env("RINGCACHE_BACKEND__ENGINE", "cql")
+        .env(
+            "RINGCACHE_BACKEND__CONTACT_POINTS",
+            &backend.cql(1).to_string(),
+        )
+        .start()
+}
+
+/// The error the backend answered, as the client's driver decoded it.
+fn db_error(error: &ExecutionError) -> Option<&DbError> {
+    match error {
+        ExecutionError::LastAttemptError(RequestAttemptError::DbError(db, _)) => Some(db),
+        _ => None,
+    }
+}
+
+async fn session_to(addrs: &[SocketAddr]) -> Session {
+    SessionBuilder::new()
+        .known_nodes(addrs.iter().map(|a| a.to_string()))
+        .build()
+        .await
+        .expect("session")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_front_tier_passes_requests_and_answers_through_to_its_backend() {
+    let backend = TestCluster::start(3);
+    backend.wait_all_up().await;
+    let front = front_of(&backend, 3);
+    front.wait_all_up().await;
+
+    // Drivers see the front tier's ring: the nodes they learn are front nodes.
+    let session = session_to(&[front.cql(1)]).await;
+    let fronts: BTreeSet<SocketAddr> = (1..=3).map(|i| front.cql(i)).collect();
+    eventually(
+        "the driver knows the three front nodes and nothing else",
+        || {
+            let known: BTreeSet<SocketAddr> = session
+                .get_cluster_state()
+                .get_nodes_info()
+                .iter()
+                .map(|n| SocketAddr::new(n.address.ip(), n.address.port()))
+                .collect();
+            known == fronts
+        },
+    )
+    .await;
+
+    // DDL goes to the backend; its errors come back with their codes and fields.
+    session
+        .query_unpaged(
+            "CREATE KEYSPACE fr WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 3}",
+            (),
+        )
+        .await
+        .expect("create keyspace");
+    session
+        .query_unpaged(
+            "CREATE TABLE fr.msgs (room text, seq int, body text, PRIMARY KEY (room, seq))",
+            (),
+        )
+        .await
+        .expect("create table");
+    let again = session
+        .query_unpaged(
+            "CREATE KEYSPACE fr WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 3}",
+            (),
+        )
+        .await
+        .expect_err("the keyspace exists");
+    assert_eq!(
+        db_error(&again),
+        Some(&DbError::AlreadyExists {
+            keyspace: "fr".into(),
+            table: String::new()
+        }),
+        "{again:?}"
+    );
+    let invalid = session
+        .query_unpaged("SELECT * FROM fr.nothing_here", ())
+        .await
+        .expect_err("no such table");
+    assert_eq!(db_error(&invalid), Some(&DbError::Invalid), "{invalid:?}");
+    let syntax = session
+        .query_unpaged("SELEKT 1", ())
+        .await
+        .expect_err("not CQL");
+    assert_eq!(db_error(&syntax), Some(&DbError::SyntaxError), "{syntax:?}");
+
+    // Prepared writes and reads, token-aware from the front to the backend.
+    let insert = session
+        .prepare("INSERT INTO fr.msgs (room, seq, body) VALUES (?, ?, ?)")
+        .await
+        .expect("prepare insert");
+    for seq in 0..50 {
+        session
+            .execute_unpaged(&insert, ("lobby", seq, format!("m{seq}")))
+            .await
+            .expect("insert");
+    }
+    // Paging: the driver's paging state goes to the backend and back.
+    let mut select = session
+        .prepare("SELECT seq, body FROM fr.msgs WHERE room = ?")
+        .await
+        .expect("prepare select");
+    select.set_page_size(7);
+    let rows: Vec<(i32, String)> = session
+        .execute_iter(select.clone(), ("lobby",))
+        .await
+        .expect("paged select")
+        .rows_stream::<(i32, String)>()
+        .expect("typed rows")
+        .try_collect()
+        .await
+        .expect("every page");
+    let expected: Vec<(i32, String)> = (0..50).map(|s| (s, format!("m{s}"))).collect();
+    assert_eq!(rows, expected);
+
+    // What the front wrote is in the backend: read there directly.
+    let direct = backend.session(2).await;
+    let (count,) = direct
+        .query_unpaged("SELECT count(*) FROM fr.msgs WHERE room = 'lobby'", ())
+        .await
+        .expect("direct read")
+        .into_rows_result()
+        .expect("rows")
+        .single_row::<(i64,)>()
+        .expect("count");
+    assert_eq!(count, 50);
+
+    // Lightweight transactions: the [applied] row comes back as the backend built it.
+    let cas = "INSERT INTO fr.msgs (room, seq, body) VALUES ('lobby', 0, 'again') IF NOT EXISTS";
+    let (applied, room, seq, body) = session
+        .query_unpaged(cas, ())
+        .await
+        .expect("cas")
+        .into_rows_result()
+        .expect("rows")
+        .single_row::<(bool, String, i32, String)>()
+        .expect("the existing row");
+    assert_eq!(
+        (applied, room.as_str(), seq, body.as_str()),
+        (false, "lobby", 0, "m0")
+    );
+
+    // USE: the front answers it once the backend has the keyspace, and the connection's
+    // unqualified statements then run in it.
+    session.use_keyspace("fr", false).await.expect("use fr");
+    let (body,) = session
+        .query_unpaged("SELECT body FROM msgs WHERE room = 'lobby' AND seq = 7", ())
+        .await
+        .expect("unqualified select")
+        .into_rows_result()
+        .expect("rows")
+        .single_row::<(String,)>()
+        .expect("row");
+    assert_eq!(body, "m7");
+    let missing = session
+        .use_keyspace("no_such_keyspace", false)
+        .await
+        .expect_err("no such keyspace");
+    assert!(
+        format!("{missing:?}").contains("does not exist"),
+        "{missing:?}"
+    );
+
+    // The schema clients see is the backend's.
+    let tables = session
+        .query_unpaged(
+            Statement::new(
+                "SELECT table_name FROM system_schema.tables WHERE keyspace_name = 'fr'",
+            ),
+            (),
+        )
+        .await
+        .expect("schema read")
+        .into_rows_result()
+        .expect("rows")
+        .rows::<(String,)>()
+        .expect("typed")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("rows");
+    assert_eq!(tables, vec![("msgs".to_owned(),)]);
+
+    let exposition = front.scrape_metrics(1);
+    assert!(
+        metric(
+            &exposition,
+            "ringcache_backend_request_duration_seconds_count{opcode=\"execute\"}"
+        )
+        .unwrap_or(0.0)
+            > 0.0
+            || metric(
+                &front.scrape_metrics(2),
+                "ringcache_backend_request_duration_seconds_count{opcode=\"execute\"}"
+            )
+            .unwrap_or(0.0)
+                > 0.0,
+        "backend requests are counted"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unprepared_after_a_backend_restart_is_invisible_to_the_client() {
+    let mut backend = TestCluster::start(1);
+    backend.wait_all_up().await;
+    let front = front_of(&backend, 1);
+    let session = front.session(1).await;
+    session
+        .query_unpaged(
+            "CREATE KEYSPACE up WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}",
+            (),
+        )
+        .await
+        .expect("create keyspace");
+    session
+        .query_unpaged("CREATE TABLE up.t (k int PRIMARY KEY, v int)", ())
+        .await
+        .expect("create table");
+    let insert = session
+        .prepare("INSERT INTO up.t (k, v) VALUES (?, ?)")
+        .await
+        .expect("prepare");
+    session
+        .execute_unpaged(&insert, (1, 1))
+        .await
+        .expect("insert");
+
+    // The backend forgets its prepared statements when it restarts.
+    backend.kill9(1);
+    backend.restart(1);
+    backend.wait_all_up().await;
+    // The front finds the restarted backend node again (a read needs no statement).
+    let deadline = std::time::Instant::now() + crate::node::EVENT_TIMEOUT;
+    while let Err(error) = session.query_unpaged("SELECT k FROM up.t", ()).await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the front never reached the restarted backend: {error:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    // The front prepares again and retries: the client's execute just works, and the
+    // driver never had to prepare again itself.
+    session
+        .execute_unpaged(&insert, (2, 2))
+        .await
+        .expect("execute after the backend restarted");
+    let exposition = front.scrape_metrics(1);
+    assert_eq!(
+        metric(&exposition, "ringcache_backend_reprepares_total"),
+        Some(1.0),
+        "the front prepared the statement again once"
+    );
+    let errors = metric(&exposition, "ringcache_errors_total{code=\"unprepared\"}");
+    assert_eq!(
+        errors.unwrap_or(0.0),
+        0.0,
+        "the client never saw Unprepared"
+    );
+}
