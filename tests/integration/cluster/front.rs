@@ -9,6 +9,7 @@ use futures::TryStreamExt;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use scylla::errors::{DbError, ExecutionError, RequestAttemptError};
+use scylla::frame::types::Consistency;
 use scylla::statement::unprepared::Statement;
 
 use super::{ClusterBuilder, TestCluster};
@@ -276,5 +277,141 @@ async fn unprepared_after_a_backend_restart_is_invisible_to_the_client() {
         errors.unwrap_or(0.0),
         0.0,
         "the client never saw Unprepared"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backend_faults_reach_the_client_as_the_errors_a_cassandra_client_expects() {
+    let mut backend = TestCluster::start(3);
+    backend.wait_all_up().await;
+    let front = ClusterBuilder::new(1)
+        .env("RINGCACHE_BACKEND__ENGINE", "cql")
+        .env(
+            "RINGCACHE_BACKEND__CONTACT_POINTS",
+            &backend.cql(1).to_string(),
+        )
+        .env("RINGCACHE_BACKEND__REQUEST_TIMEOUT_MS", "1500")
+        .start();
+    let session = front.session(1).await;
+    session
+        .query_unpaged(
+            "CREATE KEYSPACE bf WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 3}",
+            (),
+        )
+        .await
+        .expect("create keyspace");
+    session
+        .query_unpaged("CREATE TABLE bf.t (k int PRIMARY KEY, v int)", ())
+        .await
+        .expect("create table");
+    let mut insert = session
+        .prepare("INSERT INTO bf.t (k, v) VALUES (?, ?)")
+        .await
+        .expect("prepare insert");
+    insert.set_consistency(Consistency::All);
+    for k in 0..100 {
+        session
+            .execute_unpaged(&insert, (k, k))
+            .await
+            .expect("insert at ALL");
+    }
+
+    // A backend node killed in the middle of a read load: reads (idempotent) move to
+    // another replica and every one succeeds.
+    let mut read = session
+        .prepare("SELECT v FROM bf.t WHERE k = ?")
+        .await
+        .expect("prepare read");
+    read.set_consistency(Consistency::One);
+    let reads = |from: i32| {
+        let session = &session;
+        let read = &read;
+        async move {
+            for k in from..from + 300 {
+                let k = k % 100;
+                let (v,) = session
+                    .execute_unpaged(read, (k,))
+                    .await
+                    .unwrap_or_else(|e| panic!("read of {k} failed: {e:?}"))
+                    .into_rows_result()
+                    .expect("rows")
+                    .single_row::<(i32,)>()
+                    .expect("row");
+                assert_eq!(v, k);
+            }
+        }
+    };
+    let during = tokio::spawn({
+        let session = front.session(1).await;
+        let read = read.clone();
+        async move {
+            let mut done = 0;
+            while done < 2000 {
+                let k = done % 100;
+                session
+                    .execute_unpaged(&read, (k,))
+                    .await
+                    .unwrap_or_else(|e| panic!("read {done} during the kill failed: {e:?}"));
+                done += 1;
+            }
+        }
+    });
+    reads(0).await;
+    backend.kill9(2);
+    reads(300).await;
+    during.await.expect("reads while a backend node died");
+
+    // The backend's own errors pass through with their fields: a write at ALL with a
+    // replica down is Unavailable, as the backend's coordinator counted it.
+    for i in [1, 3] {
+        backend.wait_sees_down(i).await;
+    }
+    let unavailable = session
+        .execute_unpaged(&insert, (1000, 0))
+        .await
+        .expect_err("ALL with a replica down");
+    assert_eq!(
+        db_error(&unavailable),
+        Some(&DbError::Unavailable {
+            consistency: Consistency::All,
+            required: 3,
+            alive: 2
+        }),
+        "{unavailable:?}"
+    );
+
+    // A backend that does not answer: the client gets a read timeout, not a hang.
+    backend.pause(1);
+    backend.pause(3);
+    let timed_out = session
+        .execute_unpaged(&read, (1,))
+        .await
+        .expect_err("nobody answers");
+    backend.resume(1);
+    backend.resume(3);
+    assert_eq!(
+        db_error(&timed_out),
+        Some(&DbError::ReadTimeout {
+            consistency: Consistency::One,
+            received: 0,
+            required: 1,
+            data_present: false
+        }),
+        "{timed_out:?}"
+    );
+    let exposition = front.scrape_metrics(1);
+    assert_eq!(
+        metric(
+            &exposition,
+            "ringcache_backend_errors_total{code=\"timeout\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(
+            &exposition,
+            "ringcache_backend_errors_total{code=\"unavailable\"}"
+        ),
+        Some(1.0)
     );
 }
