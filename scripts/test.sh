@@ -27,6 +27,8 @@
 #                                        the number of acknowledged writes verified)
 #   7. pytest tests/python              (real DataStax driver and cqlsh against
 #                                        real servers, RINGCACHE_BIN=the binary)
+#   8. the client suites of 7 again, through a front tier ([backend] engine = "cql"
+#      in front of an embedded node, FRONT_TIER=1)
 #
 # Exit status is non-zero if any step failed; the last line is a summary.
 # Extra arguments go to pytest (e.g. `bash scripts/test.sh -k cqlsh`).
@@ -38,6 +40,13 @@ cd "$RINGCACHE_ROOT" || exit 1
 # How many fuzz executions each fuzz test runs (they read this env).
 export RINGCACHE_FUZZ_EXECS="${RINGCACHE_FUZZ_EXECS:-1000000}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+# The Python suites that also run through a front tier (step pytest-front-tier).
+FRONT_TIER_SUITES=()
+for suite in python_driver prepared cqlsh data_path lwt copy chat collections \
+    select_semantics write_literals range_tombstones filtering; do
+    FRONT_TIER_SUITES+=("tests/python/test_$suite.py")
+done
 
 declare -a RESULTS=()
 FAILED=0
@@ -105,11 +114,20 @@ if step build cargo build --all-targets; then
         --nocapture --test-threads 1
     step pytest env RINGCACHE_BIN="${CARGO_TARGET_DIR:-$RINGCACHE_ROOT/target}/debug/ringcache" \
         "$VENV/bin/python" -m pytest tests/python "$@"
+    # The client suites again, through a front tier: a node with [backend] engine = "cql"
+    # in front of an embedded node it reaches only over CQL (conftest.py, FRONT_TIER).
+    # The two scans of every row at tiny page sizes and the 50k-row COPY are left out:
+    # they measure the store, not the pass-through, and take minutes on two cores.
+    step pytest-front-tier env FRONT_TIER=1 \
+        RINGCACHE_BIN="${CARGO_TARGET_DIR:-$RINGCACHE_ROOT/target}/debug/ringcache" \
+        "$VENV/bin/python" -m pytest "${FRONT_TIER_SUITES[@]}" \
+        -k "not copy_50k and not full_scan_pages_every_row_once" "$@"
 else
     skip cargo-test "build failed"
     skip fuzz "build failed"
     skip durability "build failed"
     skip pytest "build failed"
+    skip pytest-front-tier "build failed"
 fi
 
 summary

@@ -83,6 +83,11 @@ struct Prepared {
     pk_indexes: Vec<u16>,
     /// The backend's id: the client's until a backend prepares it under another.
     backend_id: Mutex<Bytes>,
+    /// The bind and result metadata the client was given. A statement the backend
+    /// prepares again with other metadata (its table was altered) must not be retried
+    /// for the client, whose driver would read the new rows with the old metadata: the
+    /// client gets the Unprepared and prepares again itself, as it would from Cassandra.
+    shape: Bytes,
 }
 
 impl Prepared {
@@ -205,7 +210,9 @@ impl Front {
                             let Some(statement) = self.prepared.get(&id) else {
                                 return reply(answer);
                             };
-                            let backend_id = self.reprepare(&statement).await?;
+                            let Some(backend_id) = self.reprepare(&statement).await? else {
+                                return reply(answer);
+                            };
                             if let Request::Batch(batch) = &mut request {
                                 for s in &mut batch.statements {
                                     if matches!(&s.query, BatchQuery::Prepared(p) if *p == id) {
@@ -249,7 +256,9 @@ impl Front {
             let answer = self.send(outgoing, &kind).await?;
             match (&statement, unprepared_id(&answer)) {
                 (Some(statement), Some(_)) if !reprepared => {
-                    let backend_id = self.reprepare(statement).await?;
+                    let Some(backend_id) = self.reprepare(statement).await? else {
+                        return reply(answer);
+                    };
                     if let Request::Execute { id, .. } = &mut request {
                         *id = backend_id;
                     }
@@ -260,16 +269,19 @@ impl Front {
         }
     }
 
-    /// Prepares `statement` again at the backend, in its keyspace; its backend id after.
-    async fn reprepare(&self, statement: &Prepared) -> Result<Bytes> {
+    /// Prepares `statement` again at the backend, in its keyspace: its backend id after,
+    /// or `None` when the backend now prepares it with other metadata than the client
+    /// holds (the client must prepare again itself).
+    async fn reprepare(&self, statement: &Prepared) -> Result<Option<Bytes>> {
         self.counters().reprepares.inc();
         let answer = self
             .prepare_at_backend(&statement.query, statement.keyspace.clone(), false)
             .await?;
         match prepared_result(&answer) {
+            Some(prepared) if shape(&prepared) != statement.shape => Ok(None),
             Some(prepared) => {
                 *lock(&statement.backend_id) = prepared.id.clone();
-                Ok(prepared.id)
+                Ok(Some(prepared.id))
             }
             None => Err(reply(answer).err().unwrap_or_else(|| {
                 Error::Server("the backend answered a PREPARE with no statement id".into())
@@ -543,8 +555,17 @@ fn remember(
             .first()
             .map(|c| c.keyspace.clone()),
         pk_indexes: prepared.metadata.pk_indexes.clone(),
+        shape: shape(&prepared),
         backend_id: Mutex::new(prepared.id),
     }
+}
+
+/// A prepared statement's bind and result metadata, encoded.
+fn shape(prepared: &crate::protocol::PreparedResult) -> Bytes {
+    let mut buf = BytesMut::new();
+    prepared.metadata.encode(&mut buf);
+    prepared.result_metadata.encode(&mut buf);
+    buf.freeze()
 }
 
 /// The client's reply to a backend answer: its RESULT as it came, or its error.

@@ -11,6 +11,12 @@ node a crashed test left behind.
 
 The binary comes from $RINGCACHE_BIN (scripts/test.sh sets it) or
 target/debug/ringcache.
+
+With FRONT_TIER=1 the module-wide `node` is a front tier: a node with
+`[backend] engine = "cql"` in front of a node on the embedded store, which it
+reaches only over CQL as it would reach ScyllaDB. The suites that use `node`
+then run through the front, unchanged (scripts/test.sh runs the client suites
+both ways).
 """
 
 import itertools
@@ -28,6 +34,8 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT_S = 30.0
+# Not RINGCACHE_*: the node reads every such variable as configuration.
+FRONT_TIER = os.environ.get("FRONT_TIER") == "1"
 STOP_TIMEOUT_S = 10.0
 
 # Every node started in this session, so none outlives pytest.
@@ -212,12 +220,23 @@ def node_factory(ringcache_bin, tmp_path):
 
 @pytest.fixture(scope="module")
 def node(ringcache_bin, tmp_path_factory):
-    """One server shared by a test module (starting one per test is waste)."""
-    server = RingcacheNode(ringcache_bin, tmp_path_factory.mktemp("ringcache"), "shared").start()
+    """One server shared by a test module (starting one per test is waste); with
+    FRONT_TIER=1, a front node whose `backend` is the embedded node behind it."""
+    workdir = tmp_path_factory.mktemp("ringcache")
+    backend = None
+    if FRONT_TIER:
+        backend = RingcacheNode(ringcache_bin, workdir, "backend").start()
+        env = {"RINGCACHE_BACKEND__ENGINE": "cql",
+               "RINGCACHE_BACKEND__CONTACT_POINTS": backend.address}
+        server = RingcacheNode(ringcache_bin, workdir, "front", env=env).start()
+    else:
+        server = RingcacheNode(ringcache_bin, workdir, "shared").start()
+    server.backend = backend
     yield server
-    code = server.stop()
+    codes = [(n, n.stop()) for n in (server, backend) if n is not None]
     # A clean SIGTERM shutdown exits 0; report otherwise, with the log.
-    assert code == 0, f"server exited with {code} on SIGTERM:\n{server.log_tail()}"
+    for n, code in codes:
+        assert code == 0, f"{n.name} exited with {code} on SIGTERM:\n{n.log_tail()}"
 
 
 @pytest.fixture(scope="module")
