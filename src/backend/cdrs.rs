@@ -19,6 +19,7 @@ use cdrs_tokio::cluster::connection_pool::ConnectionPoolConfigBuilder;
 use cdrs_tokio::cluster::send_envelope::send_envelope;
 use cdrs_tokio::cluster::session::{Session, SessionBuilder, TcpSessionBuilder};
 use cdrs_tokio::cluster::{NodeAddress, NodeTcpConfigBuilder, TcpConnectionManager};
+use cdrs_tokio::frame::events::ServerEvent;
 use cdrs_tokio::frame::{Direction, Envelope, Flags, Serialize, Version};
 use cdrs_tokio::load_balancing::node_distance_evaluator::TopologyAwareNodeDistanceEvaluator;
 use cdrs_tokio::load_balancing::{Request, TopologyAwareLoadBalancingStrategy};
@@ -58,6 +59,48 @@ impl CdrsBackend {
     /// the log at start rather than at the first request.
     pub async fn probe(&self) -> Result<(), BackendError> {
         self.session(None).await.map(|_| ())
+    }
+
+    /// Pushes every schema change the backend announces to `events` (the node's clients
+    /// that registered for SCHEMA_CHANGE), for as long as the node runs; while the backend
+    /// cannot be reached, tries again every second.
+    pub async fn relay_schema_changes(
+        self: Arc<Self>,
+        events: tokio::sync::broadcast::Sender<crate::protocol::Event>,
+    ) {
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            let session = match self.session(None).await {
+                Ok(session) => session,
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            let mut changes = session.create_event_receiver();
+            loop {
+                match changes.recv().await {
+                    Ok(event @ ServerEvent::SchemaChange(_)) => {
+                        let mut encoded = Vec::new();
+                        event.serialize(&mut Cursor::new(&mut encoded), Version::V4);
+                        let mut reader = crate::protocol::Reader::new(encoded.into());
+                        match crate::protocol::Event::decode(&mut reader) {
+                            Ok(event) => {
+                                let _ = events.send(event);
+                            }
+                            Err(error) => {
+                                tracing::warn!(%error, "a backend schema event did not decode")
+                            }
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "backend schema events were dropped")
+                    }
+                    Err(RecvError::Closed) => break,
+                }
+            }
+        }
     }
 
     async fn session(&self, keyspace: Option<&str>) -> Result<Arc<CdrsSession>, BackendError> {

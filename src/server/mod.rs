@@ -119,8 +119,16 @@ pub(crate) struct Shared {
 /// The front for a CQL backend. Its first session is tried now, so a wrong contact point
 /// or password is in the log at start; the node serves either way and the backend's
 /// sessions open once it answers.
-async fn open_front(config: &Config, metrics: &Arc<Metrics>) -> crate::backend::front::Front {
-    let backend = crate::backend::cdrs::CdrsBackend::new(&config.backend);
+///
+/// The backend's schema changes are pushed to this node's clients that registered for
+/// them, as the node's own would be: clients see the backend's schema.
+async fn open_front(
+    config: &Config,
+    metrics: &Arc<Metrics>,
+    events: broadcast::Sender<crate::protocol::Event>,
+) -> crate::backend::front::Front {
+    let backend = Arc::new(crate::backend::cdrs::CdrsBackend::new(&config.backend));
+    tokio::spawn(backend.clone().relay_schema_changes(events));
     match backend.probe().await {
         Ok(()) => tracing::info!(
             contact_points = ?config.backend.contact_points.0,
@@ -132,7 +140,7 @@ async fn open_front(config: &Config, metrics: &Arc<Metrics>) -> crate::backend::
             "the CQL backend cannot be reached yet; requests fail until it can"
         ),
     }
-    crate::backend::front::Front::new(Arc::new(backend), &config.backend, metrics.clone())
+    crate::backend::front::Front::new(backend, &config.backend, metrics.clone())
 }
 
 /// A running node: its bound addresses and the handle that stops it.
@@ -248,7 +256,7 @@ impl Server {
             schema,
             metadata: metadata.clone(),
             prepared,
-            events,
+            events: events.clone(),
         };
         let coordinator = Coordinator::open(&config, node, services);
         let window = std::time::Duration::from_millis(config.max_hint_window_ms);
@@ -275,7 +283,9 @@ impl Server {
         }
         let front = match config.backend.engine {
             crate::config::BackendEngine::Embedded => None,
-            crate::config::BackendEngine::Cql => Some(open_front(&config, &metrics).await),
+            crate::config::BackendEngine::Cql => {
+                Some(open_front(&config, &metrics, events.clone()).await)
+            }
         };
         let shared = Arc::new(Shared {
             config,

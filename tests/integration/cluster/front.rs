@@ -12,6 +12,8 @@ use scylla::errors::{DbError, ExecutionError, RequestAttemptError};
 use scylla::frame::types::Consistency;
 use scylla::statement::unprepared::Statement;
 
+use ringcache::protocol::{ChangeType, Event, SchemaChange, SchemaTarget};
+
 use super::{ClusterBuilder, TestCluster};
 use crate::node::{eventually, metric};
 
@@ -136,6 +138,32 @@ async fn a_front_tier_passes_requests_and_answers_through_to_its_backend() {
     let expected: Vec<(i32, String)> = (0..50).map(|s| (s, format!("m{s}"))).collect();
     assert_eq!(rows, expected);
 
+    // DDL that bypasses the front (straight to the backend) reaches the front's clients
+    // that registered for schema changes: the backend's events are relayed.
+    let schema_events = super::pushed_events(front.cql(2), &["SCHEMA_CHANGE"]);
+    backend
+        .session(3)
+        .await
+        .query_unpaged("CREATE TABLE fr.elsewhere (k int PRIMARY KEY)", ())
+        .await
+        .expect("DDL straight at the backend");
+    let wanted = Event::SchemaChange(SchemaChange {
+        change: ChangeType::Created,
+        target: SchemaTarget::Table {
+            keyspace: "fr".into(),
+            name: "elsewhere".into(),
+        },
+    });
+    let deadline = std::time::Instant::now() + crate::node::EVENT_TIMEOUT;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match schema_events.recv_timeout(left) {
+            Ok(event) if event == wanted => break,
+            Ok(_) => continue,
+            Err(_) => panic!("the front never pushed {wanted:?}"),
+        }
+    }
+
     // What the front wrote is in the backend: read there directly.
     let direct = backend.session(2).await;
     let (count,) = direct
@@ -200,7 +228,10 @@ async fn a_front_tier_passes_requests_and_answers_through_to_its_backend() {
         .expect("typed")
         .collect::<Result<Vec<_>, _>>()
         .expect("rows");
-    assert_eq!(tables, vec![("msgs".to_owned(),)]);
+    assert_eq!(
+        tables,
+        vec![("elsewhere".to_owned(),), ("msgs".to_owned(),)]
+    );
 
     let exposition = front.scrape_metrics(1);
     assert!(

@@ -597,6 +597,26 @@ pub async fn until_unavailable(session: &Session, cql: &str, level: Consistency)
 /// (`TOPOLOGY_CHANGE`, `STATUS_CHANGE`), as (change or status, address) — read by a thread
 /// until the node closes the connection.
 pub fn events(cql: SocketAddr, kinds: &[&str]) -> mpsc::Receiver<(String, SocketAddr)> {
+    let pushed = pushed_events(cql, kinds);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for event in pushed {
+            let event = match event {
+                Event::TopologyChange { change, address } => (change, address),
+                Event::StatusChange { status, address } => (status, address),
+                Event::SchemaChange(_) => continue,
+            };
+            if tx.send(event).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Every event the node at `cql` pushes to a connection that registered for `kinds` —
+/// read by a thread until the node closes the connection.
+pub fn pushed_events(cql: SocketAddr, kinds: &[&str]) -> mpsc::Receiver<Event> {
     let mut stream = TcpStream::connect(cql).expect("connect for events");
     let mut inbuf = BytesMut::new();
     let send = |stream: &mut TcpStream, id: i16, request: &Request| {
@@ -613,10 +633,8 @@ pub fn events(cql: SocketAddr, kinds: &[&str]) -> mpsc::Receiver<(String, Socket
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || loop {
         while let Ok(Some((_, response))) = decode_response_frame(&mut inbuf, None) {
-            let event = match response {
-                Response::Event(Event::TopologyChange { change, address }) => (change, address),
-                Response::Event(Event::StatusChange { status, address }) => (status, address),
-                _ => continue,
+            let Response::Event(event) = response else {
+                continue;
             };
             if tx.send(event).is_err() {
                 return;
