@@ -349,8 +349,17 @@ async fn types_session(node: &TestNode) -> Session {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scylla_every_type_round_trips() {
-    let node = TestNode::start();
-    let session = types_session(&node).await;
+    scylla_every_type_round_trips_on(&TestNode::start()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scylla_every_type_round_trips_through_a_front_tier() {
+    let backend = TestNode::start();
+    scylla_every_type_round_trips_on(&TestNode::start_front_of(&backend)).await;
+}
+
+async fn scylla_every_type_round_trips_on(node: &TestNode) {
+    let session = types_session(node).await;
     create_types_table(&session, "lit").await;
     create_types_table(&session, "prep").await;
     let marks = vec!["?"; TYPE_COLUMNS.len()].join(", ");
@@ -602,8 +611,17 @@ fn clustering_cases() -> Vec<(&'static str, Vec<CqlValue>)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scylla_clustering_order_asc_and_desc() {
-    let node = TestNode::start();
-    let session = connect(&node).await;
+    scylla_clustering_order_asc_and_desc_on(&TestNode::start()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scylla_clustering_order_asc_and_desc_through_a_front_tier() {
+    let backend = TestNode::start();
+    scylla_clustering_order_asc_and_desc_on(&TestNode::start_front_of(&backend)).await;
+}
+
+async fn scylla_clustering_order_asc_and_desc_on(node: &TestNode) {
+    let session = connect(node).await;
     let ks = format!("CREATE KEYSPACE ord WITH replication = {RF1}");
     run(&session, &[&ks]).await;
     for (n, (typ, values)) in clustering_cases().into_iter().enumerate() {
@@ -902,8 +920,17 @@ const TTLS: [i64; 5] = [2, 4, 8, 16, 32];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scylla_ttl_writetime_and_timestamps() {
-    let node = TestNode::start();
-    let session = connect(&node).await;
+    scylla_ttl_writetime_and_timestamps_on(&TestNode::start()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scylla_ttl_writetime_and_timestamps_through_a_front_tier() {
+    let backend = TestNode::start();
+    scylla_ttl_writetime_and_timestamps_on(&TestNode::start_front_of(&backend)).await;
+}
+
+async fn scylla_ttl_writetime_and_timestamps_on(node: &TestNode) {
+    let session = connect(node).await;
     let ks = format!("CREATE KEYSPACE tt WITH replication = {RF1}");
     run(
         &session,
@@ -1005,8 +1032,17 @@ async fn scylla_ttl_writetime_and_timestamps() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scylla_batches_with_prepared_statements() {
-    let node = TestNode::start();
-    let session = connect(&node).await;
+    scylla_batches_with_prepared_statements_on(&TestNode::start()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scylla_batches_with_prepared_statements_through_a_front_tier() {
+    let backend = TestNode::start();
+    scylla_batches_with_prepared_statements_on(&TestNode::start_front_of(&backend)).await;
+}
+
+async fn scylla_batches_with_prepared_statements_on(node: &TestNode) {
+    let session = connect(node).await;
     let ks = format!("CREATE KEYSPACE bt WITH replication = {RF1}");
     run(
         &session,

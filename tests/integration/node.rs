@@ -98,6 +98,16 @@ impl TestNode {
         node
     }
 
+    /// A fresh node with `[backend] engine = "cql"` in front of `backend`, which it
+    /// reaches only over CQL, as it would reach ScyllaDB.
+    pub fn start_front_of(backend: &TestNode) -> TestNode {
+        let contact = backend.cql.to_string();
+        TestNode::start_with_env(&[
+            ("RINGCACHE_BACKEND__ENGINE", "cql"),
+            ("RINGCACHE_BACKEND__CONTACT_POINTS", &contact),
+        ])
+    }
+
     /// A fresh node run under `strace -f`, which writes every fsync and fdatasync call of
     /// the node's threads to `trace` as it completes (see [`completed_syncs`]).
     pub fn start_traced(env: &[(&str, &str)], trace: &Path) -> TestNode {

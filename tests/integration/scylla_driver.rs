@@ -1,6 +1,8 @@
 //! The `scylla` crate: a session connects, creates a keyspace, a user type and a table, and
 //! its cluster metadata shows them with the right kinds and types. Also prepared statements,
-//! paging and USE through the same driver.
+//! paging and USE through the same driver. Each test runs twice: against a node, and
+//! through a front tier (a node with `[backend] engine = "cql"` in front of a node it
+//! reaches only over CQL).
 
 use std::collections::HashMap;
 
@@ -33,8 +35,28 @@ const SCHEMA: &[&str] = &[
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scylla_metadata_shows_created_schema() {
-    let node = TestNode::start();
-    let session = connect(&node).await;
+    metadata_shows_created_schema(&TestNode::start()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scylla_metadata_shows_created_schema_through_a_front_tier() {
+    let backend = TestNode::start();
+    metadata_shows_created_schema(&TestNode::start_front_of(&backend)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scylla_prepared_paged_and_use() {
+    prepared_paged_and_use(&TestNode::start()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scylla_prepared_paged_and_use_through_a_front_tier() {
+    let backend = TestNode::start();
+    prepared_paged_and_use(&TestNode::start_front_of(&backend)).await;
+}
+
+async fn metadata_shows_created_schema(node: &TestNode) {
+    let session = connect(node).await;
     for ddl in SCHEMA {
         session.query_unpaged(*ddl, &[]).await.expect(ddl);
     }
@@ -92,10 +114,8 @@ async fn scylla_metadata_shows_created_schema() {
     ));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn scylla_prepared_paged_and_use() {
-    let node = TestNode::start();
-    let session = connect(&node).await;
+async fn prepared_paged_and_use(node: &TestNode) {
+    let session = connect(node).await;
     session
         .query_unpaged(SCHEMA[0], &[])
         .await
