@@ -16,15 +16,14 @@ use std::time::Duration;
 
 use cdrs_tokio::authenticators::StaticPasswordAuthenticatorProvider;
 use cdrs_tokio::cluster::connection_pool::ConnectionPoolConfigBuilder;
-use cdrs_tokio::cluster::send_envelope::send_envelope;
 use cdrs_tokio::cluster::session::{Session, SessionBuilder, TcpSessionBuilder};
 use cdrs_tokio::cluster::{NodeAddress, NodeTcpConfigBuilder, TcpConnectionManager};
 use cdrs_tokio::frame::events::ServerEvent;
 use cdrs_tokio::frame::{Direction, Envelope, Flags, Serialize, Version};
 use cdrs_tokio::load_balancing::node_distance_evaluator::TopologyAwareNodeDistanceEvaluator;
 use cdrs_tokio::load_balancing::{Request, TopologyAwareLoadBalancingStrategy};
-use cdrs_tokio::retry::{QueryInfo, RetryDecision, RetryPolicy, RetrySession};
-use cdrs_tokio::transport::TransportTcp;
+use cdrs_tokio::retry::FallthroughRetryPolicy;
+use cdrs_tokio::transport::{CdrsTransport, TransportTcp};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use tokio::sync::OnceCell;
@@ -154,7 +153,7 @@ async fn open_session(
         .build();
     let mut builder = TcpSessionBuilder::new(Balancer::new(None, false), node)
         .with_connection_pool_config(pool)
-        .with_retry_policy(Box::new(PassThrough))
+        .with_retry_policy(Box::new(FallthroughRetryPolicy))
         .with_tcp_nodelay(true);
     if !settings.local_dc.is_empty() {
         builder = builder.with_node_distance_evaluator(Box::new(
@@ -213,15 +212,8 @@ type CdrsNode = cdrs_tokio::cluster::topology::Node<TransportTcp, TcpConnectionM
 impl Backend for CdrsBackend {
     fn send(&self, mut request: Outgoing) -> BoxFuture<'_, Result<Incoming, BackendError>> {
         async move {
-            let (session, envelope, nodes) = self.prepare_send(&mut request).await?;
-            let sent = send_envelope(
-                nodes.into_iter(),
-                &envelope,
-                request.idempotent,
-                session.retry_policy().new_session(),
-            )
-            .await;
-            incoming(sent)
+            let (_session, envelope, nodes) = self.prepare_send(&mut request).await?;
+            send_along(nodes, &envelope, request.idempotent).await
         }
         .boxed()
     }
@@ -231,70 +223,65 @@ impl Backend for CdrsBackend {
         mut request: Outgoing,
     ) -> BoxFuture<'_, Vec<Result<Incoming, BackendError>>> {
         async move {
-            let (session, envelope, nodes) = match self.prepare_send(&mut request).await {
+            let (_session, envelope, nodes) = match self.prepare_send(&mut request).await {
                 Ok(prepared) => prepared,
                 Err(error) => return vec![Err(error)],
             };
-            let each = nodes.into_iter().map(|node| {
-                send_envelope(
-                    std::iter::once(node),
-                    &envelope,
-                    request.idempotent,
-                    session.retry_policy().new_session(),
-                )
-            });
-            let answers = futures::future::join_all(each).await;
-            answers.into_iter().map(incoming).collect()
+            let each = nodes
+                .into_iter()
+                .map(|node| send_along(vec![node], &envelope, request.idempotent));
+            futures::future::join_all(each).await
         }
         .boxed()
     }
 }
 
-/// What the tier makes of cdrs' outcome of one request.
-fn incoming(sent: Option<cdrs_tokio::error::Result<Envelope>>) -> Result<Incoming, BackendError> {
-    match sent {
-        None => Err(BackendError::Unreachable(
-            "every backend node is down".to_owned(),
-        )),
-        Some(Ok(answer)) => Ok(Incoming {
-            opcode: Opcode::from_u8(u8::from(answer.opcode)).ok_or_else(|| {
-                BackendError::Failed(format!("unknown opcode {:?}", answer.opcode))
-            })?,
-            body: answer.body.into(),
-            tracing_id: answer.tracing_id.map(|id| *id.as_bytes()),
-            warnings: answer.warnings,
-        }),
-        Some(Err(cdrs_tokio::error::Error::Server { body, .. })) => {
-            let mut encoded = Vec::new();
-            body.serialize(&mut Cursor::new(&mut encoded), Version::V4);
-            Ok(Incoming {
-                opcode: Opcode::Error,
-                body: encoded.into(),
-                tracing_id: None,
-                warnings: Vec::new(),
-            })
+/// Sends `envelope` to the first node of `nodes` that takes it. A node that cannot be
+/// connected to is skipped. A request whose connection failed after it was sent, or whose
+/// answer did not decode (cdrs then closes that connection), goes to the next node only
+/// when it is idempotent; otherwise its failure is the answer.
+async fn send_along(
+    nodes: Vec<Arc<CdrsNode>>,
+    envelope: &Envelope,
+    idempotent: bool,
+) -> Result<Incoming, BackendError> {
+    let mut failure = None;
+    for node in nodes {
+        let transport = match node.persistent_connection().await {
+            Ok(transport) => transport,
+            Err(error) => {
+                failure.get_or_insert(BackendError::Unreachable(error.to_string()));
+                continue;
+            }
+        };
+        match transport.write_envelope(envelope, false).await {
+            Ok(answer) => {
+                return Ok(Incoming {
+                    opcode: Opcode::from_u8(u8::from(answer.opcode)).ok_or_else(|| {
+                        BackendError::Failed(format!("unknown opcode {:?}", answer.opcode))
+                    })?,
+                    body: answer.body.into(),
+                    tracing_id: answer.tracing_id.map(|id| *id.as_bytes()),
+                    warnings: answer.warnings,
+                })
+            }
+            Err(cdrs_tokio::error::Error::Server { body, .. }) => {
+                let mut encoded = Vec::new();
+                body.serialize(&mut Cursor::new(&mut encoded), Version::V4);
+                return Ok(Incoming {
+                    opcode: Opcode::Error,
+                    body: encoded.into(),
+                    tracing_id: None,
+                    warnings: Vec::new(),
+                });
+            }
+            Err(error) => {
+                failure = Some(BackendError::Failed(error.to_string()));
+                if !idempotent {
+                    break;
+                }
+            }
         }
-        Some(Err(error)) => Err(BackendError::Failed(error.to_string())),
     }
-}
-
-/// The client's driver decides about retrying what the backend answered (its errors go
-/// back unchanged); the tier only moves a request to the next replica when its connection
-/// failed, and then only an idempotent one.
-struct PassThrough;
-
-impl RetryPolicy for PassThrough {
-    fn new_session(&self) -> Box<dyn RetrySession + Send + Sync> {
-        Box::new(PassThrough)
-    }
-}
-
-impl RetrySession for PassThrough {
-    fn decide(&mut self, query: QueryInfo) -> RetryDecision {
-        match query.error {
-            cdrs_tokio::error::Error::Server { .. } => RetryDecision::DontRetry,
-            _ if query.is_idempotent => RetryDecision::RetryNextNode,
-            _ => RetryDecision::DontRetry,
-        }
-    }
+    Err(failure.unwrap_or_else(|| BackendError::Unreachable("every backend node is down".into())))
 }

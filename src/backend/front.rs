@@ -571,7 +571,12 @@ fn shape(prepared: &crate::protocol::PreparedResult) -> Bytes {
 /// The client's reply to a backend answer: its RESULT as it came, or its error.
 fn reply(answer: Incoming) -> Result<Reply> {
     match answer.opcode {
-        Opcode::Result => Ok(Reply::Forwarded(Forwarded::of(&answer))),
+        Opcode::Result => match ResultBody::check(answer.body.clone()) {
+            Ok(()) => Ok(Reply::Forwarded(Forwarded::of(&answer))),
+            Err(e) => Err(Error::Server(format!(
+                "the backend sent a RESULT this node cannot read: {e}"
+            ))),
+        },
         Opcode::Error => match ErrorBody::decode(&mut Reader::new(answer.body)) {
             Ok(body) => Err(Error::Forwarded(body)),
             Err(e) => Err(Error::Server(format!(

@@ -58,6 +58,28 @@ impl ResultBody {
         }
     }
 
+    /// Checks that `body` is one whole RESULT body, as [`ResultBody::decode`] would read
+    /// it, without keeping its rows: for RESULTs passed on from a server this node does not
+    /// trust more than a client (a CQL backend).
+    pub fn check(body: bytes::Bytes) -> Result<(), ProtocolError> {
+        let mut r = Reader::new(body.clone());
+        if r.read_i32()? != kind::ROWS {
+            let mut r = Reader::new(body);
+            ResultBody::decode(&mut r)?;
+            return r.finish("RESULT");
+        }
+        let metadata = ResultMetadata::decode(&mut r)?;
+        let row_count = r.read_count("rows_count")?;
+        let width = metadata.cells_per_row();
+        if width == 0 && row_count > 0 {
+            return Err(ProtocolError::Invalid("rows without columns".into()));
+        }
+        for _ in 0..row_count.saturating_mul(width) {
+            r.read_bytes()?;
+        }
+        r.finish("RESULT")
+    }
+
     /// Reads a RESULT body.
     pub fn decode(r: &mut Reader) -> Result<ResultBody, ProtocolError> {
         match r.read_i32()? {

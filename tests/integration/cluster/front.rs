@@ -446,3 +446,107 @@ async fn backend_faults_reach_the_client_as_the_errors_a_cassandra_client_expect
         Some(1.0)
     );
 }
+
+/// A TCP proxy between a front node and its backend that passes every frame through,
+/// except the answer to a request whose body contains one of `mangled`'s markers: that
+/// answer is replaced by a RESULT frame with the marker's body.
+async fn mangling_proxy(
+    backend: SocketAddr,
+    mangled: &'static [(&'static [u8], &'static [u8])],
+) -> SocketAddr {
+    use std::sync::{Arc, Mutex};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    async fn frame(stream: &mut (impl AsyncReadExt + Unpin)) -> Option<Vec<u8>> {
+        let mut header = [0u8; 9];
+        stream.read_exact(&mut header).await.ok()?;
+        let length = u32::from_be_bytes(header[5..9].try_into().ok()?) as usize;
+        let mut whole = header.to_vec();
+        whole.resize(9 + length, 0);
+        stream.read_exact(&mut whole[9..]).await.ok()?;
+        Some(whole)
+    }
+    let stream_id = |f: &[u8]| i16::from_be_bytes([f[2], f[3]]);
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("proxy bind");
+    let addr = listener.local_addr().expect("proxy addr");
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = TcpStream::connect(backend).await else {
+                continue;
+            };
+            let marked = Arc::new(Mutex::new(std::collections::HashMap::new()));
+            let (mut client_read, mut client_write) = client.into_split();
+            let (mut server_read, mut server_write) = server.into_split();
+            let requests = marked.clone();
+            tokio::spawn(async move {
+                while let Some(f) = frame(&mut client_read).await {
+                    for (marker, body) in mangled {
+                        if f.windows(marker.len()).any(|w| w == *marker) {
+                            requests.lock().unwrap().insert(stream_id(&f), *body);
+                        }
+                    }
+                    if server_write.write_all(&f).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            tokio::spawn(async move {
+                while let Some(mut f) = frame(&mut server_read).await {
+                    let replacement = marked.lock().unwrap().remove(&stream_id(&f));
+                    if let Some(body) = replacement {
+                        f.truncate(9);
+                        f[1] = 0; // no flags: no tracing id or warnings before the body
+                        f[4] = 0x08; // RESULT
+                        f[5..9].copy_from_slice(&(body.len() as u32).to_be_bytes());
+                        f.extend_from_slice(body);
+                    }
+                    if client_write.write_all(&f).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_backend_answer_fails_that_request_and_not_the_client_connection() {
+    let backend = crate::node::TestNode::start();
+    // A RESULT of no known kind (cdrs refuses it and closes that connection), and ROWS
+    // cut short in their metadata (cdrs passes it on; the front checks it).
+    let proxy = mangling_proxy(
+        backend.cql,
+        &[
+            (b"corrupt_me", &[0xff; 4]),
+            (b"truncate_me", &[0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 1]),
+        ],
+    )
+    .await;
+    let front = crate::node::TestNode::start_with_env(&[
+        ("RINGCACHE_BACKEND__ENGINE", "cql"),
+        ("RINGCACHE_BACKEND__CONTACT_POINTS", &proxy.to_string()),
+    ]);
+    let session = crate::scylla_driver::connect(&front).await;
+    let read = "SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?";
+    session
+        .query_unpaged(read, ("system",))
+        .await
+        .expect("an answer passed through the proxy unchanged");
+    for marker in ["corrupt_me", "truncate_me"] {
+        let failed = session
+            .query_unpaged(read, (marker,))
+            .await
+            .expect_err("the backend's answer does not decode");
+        assert_eq!(db_error(&failed), Some(&DbError::ServerError), "{failed:?}");
+    }
+    // The client's connection is still there, and the front still serves it.
+    for _ in 0..3 {
+        session
+            .query_unpaged(read, ("system",))
+            .await
+            .expect("the same client connection goes on");
+    }
+}
