@@ -295,20 +295,10 @@ impl Front {
         keyspace: Option<String>,
         tracing: bool,
     ) -> Result<Incoming> {
-        let mut body = BytesMut::new();
-        Request::Prepare {
+        let prepare = Request::Prepare {
             query: query.to_owned(),
-        }
-        .encode(&mut body);
-        let outgoing = Outgoing {
-            opcode: Opcode::Prepare,
-            body: body.to_vec(),
-            tracing,
-            session_keyspace: keyspace,
-            routing: None,
-            consistency: Consistency::One,
-            idempotent: true,
         };
+        let outgoing = own_request(&prepare, keyspace, tracing);
         let started = Instant::now();
         let answers = tokio::time::timeout(self.timeout, self.backend.send_to_all(outgoing)).await;
         self.observe(Opcode::Prepare, started);
@@ -362,21 +352,11 @@ impl Front {
 
     /// The schema versions the backend's nodes report (nodes that do not answer left out).
     async fn schema_versions(&self) -> std::collections::BTreeSet<Bytes> {
-        let mut body = BytesMut::new();
-        Request::Query {
+        let versions = Request::Query {
             query: "SELECT schema_version FROM system.local".to_owned(),
             params: QueryParameters::default(),
-        }
-        .encode(&mut body);
-        let outgoing = Outgoing {
-            opcode: Opcode::Query,
-            body: body.to_vec(),
-            tracing: false,
-            session_keyspace: None,
-            routing: None,
-            consistency: Consistency::One,
-            idempotent: true,
         };
+        let outgoing = own_request(&versions, None, false);
         let answers = tokio::time::timeout(self.timeout, self.backend.send_to_all(outgoing))
             .await
             .unwrap_or_default();
@@ -406,17 +386,7 @@ impl Front {
                 ..QueryParameters::default()
             },
         };
-        let mut body = BytesMut::new();
-        check.encode(&mut body);
-        let outgoing = Outgoing {
-            opcode: Opcode::Query,
-            body: body.to_vec(),
-            tracing: false,
-            session_keyspace: None,
-            routing: None,
-            consistency,
-            idempotent: true,
-        };
+        let outgoing = own_request(&check, None, false);
         let answer = self.send(outgoing, &Kind::Read).await?;
         let exists = match reply(answer)? {
             Reply::Forwarded(f) => matches!(
@@ -516,6 +486,26 @@ impl Front {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A request the tier makes of its own (not a client's), in `keyspace`'s session: sending
+/// it twice is harmless.
+fn own_request(request: &Request, keyspace: Option<String>, tracing: bool) -> Outgoing {
+    let mut body = BytesMut::new();
+    request.encode(&mut body);
+    let consistency = match request {
+        Request::Query { params, .. } => params.consistency,
+        _ => Consistency::One,
+    };
+    Outgoing {
+        opcode: request.opcode(),
+        body: body.to_vec(),
+        tracing,
+        session_keyspace: keyspace,
+        routing: None,
+        consistency,
+        idempotent: true,
+    }
 }
 
 /// The request for the backend: `request` encoded, in the client connection's keyspace.
