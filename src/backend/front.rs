@@ -125,6 +125,8 @@ pub struct Front {
     prepared: moka::sync::Cache<Bytes, Arc<Prepared>>,
     timeout: Duration,
     metrics: Arc<crate::metrics::Metrics>,
+    /// The backend latency histograms of the opcodes sent, resolved once.
+    durations: [(Opcode, prometheus::Histogram); 4],
 }
 
 impl Front {
@@ -133,11 +135,22 @@ impl Front {
         settings: &crate::config::Backend,
         metrics: Arc<crate::metrics::Metrics>,
     ) -> Front {
+        let durations = [
+            Opcode::Query,
+            Opcode::Prepare,
+            Opcode::Execute,
+            Opcode::Batch,
+        ]
+        .map(|opcode| {
+            let label = [crate::metrics::opcode_label(opcode)];
+            (opcode, metrics.backend.duration.with_label_values(&label))
+        });
         Front {
             backend,
             prepared: moka::sync::Cache::new(settings.max_prepared_statements),
             timeout: Duration::from_millis(settings.request_timeout_ms),
             metrics,
+            durations,
         }
     }
 
@@ -424,10 +437,15 @@ impl Front {
     }
 
     fn observe(&self, opcode: Opcode, started: Instant) {
-        self.counters()
-            .duration
-            .with_label_values(&[crate::metrics::opcode_label(opcode)])
-            .observe(started.elapsed().as_secs_f64());
+        let elapsed = started.elapsed().as_secs_f64();
+        match self.durations.iter().find(|(o, _)| *o == opcode) {
+            Some((_, histogram)) => histogram.observe(elapsed),
+            None => self
+                .counters()
+                .duration
+                .with_label_values(&[crate::metrics::opcode_label(opcode)])
+                .observe(elapsed),
+        }
     }
 
     fn count_error_answer(&self, answer: &Incoming) {
@@ -499,7 +517,7 @@ fn own_request(request: &Request, keyspace: Option<String>, tracing: bool) -> Ou
     };
     Outgoing {
         opcode: request.opcode(),
-        body: body.to_vec(),
+        body: Vec::from(body),
         tracing,
         session_keyspace: keyspace,
         routing: None,
@@ -520,7 +538,7 @@ fn outgoing(
     request.encode(&mut body);
     Outgoing {
         opcode: request.opcode(),
-        body: body.to_vec(),
+        body: Vec::from(body),
         tracing: ctx.tracing,
         session_keyspace: ctx.keyspace.clone(),
         routing,

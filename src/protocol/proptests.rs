@@ -19,7 +19,7 @@ use super::response::{
     ChangeType, ColumnSpec, ErrorBody, ErrorExtra, Event, PreparedMetadata, PreparedResult,
     Response, ResultBody, ResultMetadata, Rows, SchemaChange, SchemaTarget,
 };
-use super::{Compression, Consistency, DataType, ErrorCode, HEADER_LEN};
+use super::{Compression, Consistency, DataType, ErrorCode, Reader, HEADER_LEN};
 
 fn text() -> impl Strategy<Value = String> {
     "[a-zA-Z0-9_ é'\"]{0,12}"
@@ -421,6 +421,27 @@ proptest! {
         let frame = decode_response_frame_full(&mut out, c).unwrap().unwrap();
         prop_assert_eq!((frame.header.stream, frame.warnings, frame.response), (5, warnings, response));
         prop_assert!(out.is_empty());
+    }
+
+    /// `ResultBody::check` takes every encoded RESULT, and agrees with the decoder about
+    /// each one cut short or with a byte added: it never passes a body that does not decode
+    /// whole.
+    #[test]
+    fn result_check_agrees_with_the_decoder(body in result(), cut in any::<prop::sample::Index>()) {
+        let mut buf = BytesMut::new();
+        body.encode(&mut buf);
+        let whole = buf.freeze();
+        prop_assert_eq!(ResultBody::check(whole.clone()), Ok(()));
+        let decodes_whole = |bytes: Bytes| {
+            let mut r = Reader::new(bytes);
+            ResultBody::decode(&mut r).is_ok() && r.is_empty()
+        };
+        let short = whole.slice(..cut.index(whole.len()));
+        prop_assert_eq!(ResultBody::check(short.clone()).is_ok(), decodes_whole(short));
+        let mut longer = BytesMut::from(&whole[..]);
+        longer.extend_from_slice(&[0]);
+        let longer = longer.freeze();
+        prop_assert_eq!(ResultBody::check(longer.clone()).is_ok(), decodes_whole(longer));
     }
 
     #[test]

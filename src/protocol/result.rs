@@ -74,10 +74,30 @@ impl ResultBody {
         if width == 0 && row_count > 0 {
             return Err(ProtocolError::Invalid("rows without columns".into()));
         }
+        // The cells are walked over the bytes, not read as `Bytes` slices: a slice per
+        // cell would be a reference count taken and dropped for nothing.
+        let mut rest = &body[body.len() - r.remaining()..];
         for _ in 0..row_count.saturating_mul(width) {
-            r.read_bytes()?;
+            let Some((length, after)) = rest.split_first_chunk::<4>() else {
+                return Err(ProtocolError::Invalid("RESULT rows cut short".into()));
+            };
+            let length = i32::from_be_bytes(*length);
+            rest = match usize::try_from(length) {
+                // Negative: null (-1) or, in a RESULT, nothing to skip.
+                Err(_) => after,
+                Ok(length) => after
+                    .get(length..)
+                    .ok_or_else(|| ProtocolError::Invalid("RESULT rows cut short".into()))?,
+            };
         }
-        r.finish("RESULT")
+        if rest.is_empty() {
+            Ok(())
+        } else {
+            Err(ProtocolError::Invalid(format!(
+                "{} bytes after the RESULT rows",
+                rest.len()
+            )))
+        }
     }
 
     /// Reads a RESULT body.
