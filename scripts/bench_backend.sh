@@ -12,7 +12,8 @@
 # writes:
 #   1. direct:  the application straight to the backend;
 #   2. front:   the same through the front (pass-through: the front has no cache yet);
-#   3. shotover: the same through Shotover 0.7 (CassandraSinkSingle to the backend), when
+#   3. shotover: the same through Shotover 0.7 (CassandraSinkCluster: it rewrites
+#               system.local/peers to describe itself, as the front does), when
 #               SHOTOVER_BIN names its binary (scripts/build_shotover.sh builds it).
 # Each phase prints closed-loop op/s, the open-loop p99 at half that rate, and the CPU per
 # operation of the backend and of the front separately (from /proc): on two cores shared by
@@ -61,8 +62,14 @@ sources:
       name: "cassandra"
       listen_addr: "127.0.46.1:9042"
       chain:
-        - CassandraSinkSingle:
-            remote_address: "127.0.44.1:9042"
+        - CassandraSinkCluster:
+            first_contact_points: ["127.0.44.1:9042"]
+            local_shotover_host_id: "2dd022d6-2937-4754-89d6-02d2933a8f7a"
+            shotover_nodes:
+              - address: "127.0.46.1:9042"
+                data_center: "datacenter1"
+                rack: "rack1"
+                host_id: "2dd022d6-2937-4754-89d6-02d2933a8f7a"
             connect_timeout_ms: 3000
 YAML
     cat >"$WORK/shotover/config.yaml" <<YAML
@@ -106,8 +113,10 @@ start_nodes 45 1
 for workload in latest write; do
     bench "direct-$workload" 127.0.44.1:9042 --workload "$workload" --pin
     bench "front-$workload" 127.0.45.1:9042 --workload "$workload" --pin
+    # Not pinned: with --pin the scylla driver refuses the node Shotover describes (seen
+    # with 0.7.4); the table says when the load went around the proxy.
     [ -z "${SHOTOVER_BIN:-}" ] ||
-        bench "shotover-$workload" 127.0.46.1:9042 --workload "$workload" --pin
+        bench "shotover-$workload" 127.0.46.1:9042 --workload "$workload"
 done
 stop_nodes
 
@@ -129,6 +138,9 @@ for workload in ("latest", "write"):
         tput = r["closed"]["throughput"]
         base = base or tput
         errors = r["closed"]["errors"] + r["open"]["errors"]
+        proxy_us = 1e6 * front / hz / ops
         print(f"{label:28} {workload:8} {tput:9.0f} {tput / base:6.2f} {r['open']['p99_us'] / 1000:11.2f} "
-              f"{1e6 * backend / hz / ops:17.1f} {1e6 * front / hz / ops:15.1f} {errors:>7}")
+              f"{1e6 * backend / hz / ops:17.1f} {proxy_us:15.1f} {errors:>7}")
+        if name != "direct" and proxy_us < 1:
+            print(f"  ^ not valid: the proxy used no CPU, so the driver went around it to the backend")
 PY
