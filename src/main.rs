@@ -587,6 +587,11 @@ mod bench_cli {
         /// Send every request to the contact node only (no token-aware routing).
         #[arg(long)]
         pin: bool,
+        /// Reach a node the driver learns at LEARNED at REACHED instead
+        /// (`LEARNED=REACHED`, both ip:port; repeatable): measures a proxy that passes the
+        /// backend's own addresses through to drivers.
+        #[arg(long, value_parser = address_pair)]
+        translate: Vec<(std::net::SocketAddr, std::net::SocketAddr)>,
         /// With --populate: the chat keyspace's replication factor (SimpleStrategy).
         #[arg(long)]
         replication_factor: Option<usize>,
@@ -598,6 +603,14 @@ mod bench_cli {
         /// default: the driver's, LOCAL_QUORUM.
         #[arg(long, value_parser = consistency_level)]
         consistency: Option<ringcache::protocol::Consistency>,
+    }
+
+    fn address_pair(text: &str) -> Result<(std::net::SocketAddr, std::net::SocketAddr), String> {
+        let (learned, reached) = text
+            .split_once('=')
+            .ok_or_else(|| format!("{text}: expected LEARNED=REACHED"))?;
+        let parse = |a: &str| a.parse().map_err(|e| format!("{a}: {e}"));
+        Ok((parse(learned)?, parse(reached)?))
     }
 
     fn consistency_level(name: &str) -> Result<ringcache::protocol::Consistency, String> {
@@ -634,6 +647,7 @@ mod bench_cli {
             seed: args.seed,
             progress: !args.quiet,
             pin: args.pin,
+            translate: args.translate,
             replication_factor: args.replication_factor,
             metrics: args.metrics,
             consistency: args.consistency,

@@ -76,6 +76,11 @@ pub struct Options {
     /// Send every request to the contact node only (no token-aware routing): the node
     /// coordinates everything, as a driver pinned to one node would make it.
     pub pin: bool,
+    /// Addresses the driver learns (from `system.local`/`system.peers`) to reach at another
+    /// address instead, `(learned, reached)`: a proxy that passes the backend's own address
+    /// through to drivers is measured by sending everything to the proxy. The contact is
+    /// always reached at itself.
+    pub translate: Vec<(std::net::SocketAddr, std::net::SocketAddr)>,
     /// With `populate`: the chat keyspace's replication factor (SimpleStrategy), so the
     /// same workload measures a replicated cluster.
     pub replication_factor: Option<usize>,
@@ -130,7 +135,7 @@ pub async fn run(options: Options) -> Result<Report, BenchError> {
     let session = connect(
         &options.contact,
         options.connections,
-        options.pin,
+        (options.pin, &options.translate),
         options.consistency,
     )
     .await?;
@@ -181,12 +186,15 @@ pub async fn run(options: Options) -> Result<Report, BenchError> {
     Ok(report)
 }
 
+/// A session to `contact`; `route` is whether it is pinned to the contact and the
+/// addresses it translates ([`Options::pin`], [`Options::translate`]).
 async fn connect(
     contact: &str,
     connections: usize,
-    pin: bool,
+    route: (bool, &[(std::net::SocketAddr, std::net::SocketAddr)]),
     consistency: Option<crate::protocol::Consistency>,
 ) -> Result<Arc<Session>, String> {
+    let (pin, translate) = route;
     let size = std::num::NonZeroUsize::new(connections.max(1)).expect("at least one");
     let mut builder = SessionBuilder::new()
         .known_node(contact)
@@ -199,6 +207,15 @@ async fn connect(
             .consistency(level)
             .build();
         builder = builder.default_execution_profile_handle(profile.into_handle());
+    }
+    if !translate.is_empty() {
+        let mut map: std::collections::HashMap<std::net::SocketAddr, std::net::SocketAddr> =
+            translate.iter().copied().collect();
+        let at: std::net::SocketAddr = contact
+            .parse()
+            .map_err(|e| format!("--translate needs the contact as ip:port ({contact}): {e}"))?;
+        map.insert(at, at);
+        builder = builder.address_translator(Arc::new(map));
     }
     if pin {
         let only = scylla::policies::host_filter::AllowListHostFilter::new([contact])
@@ -422,7 +439,7 @@ async fn measure_baseline(
     let session = connect(
         &responder.addr.to_string(),
         options.connections,
-        false,
+        (false, &[]),
         None,
     )
     .await?;
